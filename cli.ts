@@ -1,0 +1,55 @@
+/**
+ * `gpt2`: the command-line entry point. Dispatches to the subcommands in `commands/`; turns UserErrors into one
+ * line on stderr and their exit code (1 for bad input, 2 for bad flags), never a stack trace.
+ *
+ * @module
+ */
+import type { Command } from "./commands/_command.ts";
+import { UserError } from "./util/errors.ts";
+import { prepro } from "./commands/prepro.ts";
+
+const COMMANDS: Command[] = [prepro];
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    "gpt2: train and run GPT-2 in TypeScript (WebGPU or CPU), interoperable with llm.c.",
+    "",
+    "Usage: gpt2 <command> [options]     (gpt2 <command> --help for its flags)",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+  ].join("\n");
+}
+
+/**
+ * Runs the CLI with `argv` and returns the exit code.
+ *
+ * @param argv Command-line arguments (without the program name).
+ * @returns Exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(`gpt2: unknown command '${name}'; commands: ${COMMANDS.map((c) => c.name).join(", ")}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UserError) {
+      console.error(`gpt2 ${name}: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,17 @@
+/**
+ * llm.ts: GPT-2 training and inference in TypeScript, with WGSL kernels on WebGPU and a CPU fallback,
+ * interoperable with llm.c's files.
+ *
+ * @example
+ * ```ts
+ * import { parseModelDescriptor, parameterCount } from "./mod.ts";
+ * const cfg = parseModelDescriptor("d12")!;
+ * console.log(parameterCount(cfg)); // 124475904 (wte padded to 50304 rows)
+ * ```
+ *
+ * @module
+ */
+export * from "./model/config.ts";
+export * from "./model/tensors.ts";
+export type * from "./model/ops.ts";
+export * from "./util/errors.ts";

@@ -1,0 +1,68 @@
+/**
+ * File helpers shared by prepro, checkpoints and logs: atomic writes (temp name + rename, so a crash never
+ * leaves a half-written file under the final name) and reads that turn OS errors into one-line UserErrors.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { UserError } from "./errors.ts";
+
+/**
+ * Writes `data` to `path` atomically: first to `path.tmp-<pid>-<random>`, then renames over `path`.
+ *
+ * @param path Final file name.
+ * @param data Bytes, or a list of byte chunks written in order.
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./fs.ts";
+ * const p = await Deno.makeTempFile();
+ * await writeFileAtomic(p, new Uint8Array([1, 2, 3]));
+ * if ((await Deno.readFile(p)).length !== 3) throw new Error("not written");
+ * ```
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[]): Promise<void> {
+  const chunks = data instanceof Uint8Array ? [data] : data;
+  await Deno.mkdir(dirname(path) || ".", { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    for (const chunk of chunks) {
+      let written = 0;
+      while (written < chunk.length) written += await file.write(chunk.subarray(written));
+    }
+    await file.sync();
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new UserError(`${path}: cannot write (${errorText(err)})`);
+  }
+  await Deno.rename(tmp, path);
+}
+
+/**
+ * Reads a whole file, turning "not found" and permission errors into a UserError naming the file.
+ *
+ * @param path File to read.
+ * @param what Short description used in the message, e.g. "token file".
+ * @returns The file's bytes.
+ * @example
+ * ```ts
+ * import { readFileOrFail } from "./fs.ts";
+ * try { await readFileOrFail("/no/such/file.bin", "token file"); } catch (e) { console.log((e as Error).message); }
+ * ```
+ */
+export async function readFileOrFail(path: string, what = "file"): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (err) {
+    throw new UserError(`${path}: cannot read ${what} (${errorText(err)})`);
+  }
+}
+
+/** The short text of an OS or JS error, e.g. "No such file or directory". */
+export function errorText(err: unknown): string {
+  if (err instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.IsADirectory) return "is a directory";
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split("\n")[0].replace(/:\s*os error \d+.*$/, "");
+}
