@@ -15,3 +15,8 @@ export * from "./model/config.ts";
 export * from "./model/tensors.ts";
 export type * from "./model/ops.ts";
 export * from "./util/errors.ts";
+export * from "./prepro/tokenizer.ts";
+export * from "./prepro/shard.ts";
+export * from "./prepro/text.ts";
+export * from "./prepro/tinyshakespeare.ts";
+export * from "./prepro/dataloader.ts";

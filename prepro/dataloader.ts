@@ -1,0 +1,362 @@
+/**
+ * The data loader, with llm.c's semantics (`llmc/dataloader.h`): shards matched by a glob, sorted; each batch is
+ * B·T+1 consecutive tokens, giving `inputs` (the first B·T) and `targets` (the same shifted by one). A shard of
+ * n tokens holds `floor((n - 1) / (P·B·T))` windows, window w starting at token `w·P·B·T + rank·B·T` (P processes).
+ *
+ * - Eval mode (`shuffle: false`): windows in file order, shard after shard; after the last it starts over.
+ * - Train mode (`shuffle: true`): llm.c's `-shuffle` order. An MT19937 (PyTorch's seeding, default seed 42 +
+ *   rank as in llm.c) permutes the shard order at the start of every epoch (cumulatively: the previous epoch's
+ *   order is shuffled again) and the window order of every shard when the shard is entered, with llm.c's
+ *   Fisher-Yates; so the batches come in the same order as llm.c's for the same files, B, T and seed.
+ *
+ * The position is a plain JSON object ({@linkcode DataLoaderState}) for training resume.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { UserError } from "../util/errors.ts";
+import { errorText } from "../util/fs.ts";
+import { MT19937, randomPermutation } from "./_mt19937.ts";
+import { readShardCount, SHARD_HEADER_BYTES } from "./shard.ts";
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Options of {@linkcode DataLoader.open}. */
+export interface DataLoaderOptions {
+  /** Batch size B (rows per batch). */
+  B: number;
+  /** Sequence length T (tokens per row). */
+  T: number;
+  /** Train mode: shuffled order per epoch. Default false (eval mode: in order). */
+  shuffle?: boolean;
+  /** Shuffle seed; the generator is seeded with `seed + processRank`. Default 42, as llm.c. */
+  seed?: number;
+  /** This process's rank for data-parallel training. Default 0. */
+  processRank?: number;
+  /** Number of processes sharing each window of P·B·T tokens. Default 1. */
+  numProcesses?: number;
+}
+
+/** Where a data loader is: the next window to serve. JSON-serializable; pass it to {@linkcode DataLoader.restore}. */
+export interface DataLoaderState {
+  /** Completed passes over all shards. */
+  epoch: number;
+  /** Position in this epoch's shard order. */
+  shard: number;
+  /** Windows of the current shard already served. */
+  sample: number;
+  /** This epoch's shard order (indices into the sorted file list; the identity in eval mode). */
+  shardOrder: number[];
+  /** The generator's position just before the current shard's windows were shuffled. */
+  rng: { seed: number; draws: number };
+}
+
+/** One batch; the arrays are the loader's own buffers, overwritten by the next call. */
+export interface Batch {
+  /** (B, T) token ids. */
+  inputs: Int32Array;
+  /** (B, T) the next token after each input. */
+  targets: Int32Array;
+}
+
+/**
+ * Reads batches from llm.c token shards. Open with {@linkcode DataLoader.open}; close with `close()` or `using`.
+ *
+ * @example
+ * ```ts
+ * import { DataLoader } from "./dataloader.ts";
+ * import { writeShard } from "./shard.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeShard(`${dir}/x_train.bin`, Array.from({ length: 100 }, (_, i) => i));
+ * using loader = await DataLoader.open(`${dir}/x_train*.bin`, { B: 2, T: 4 });
+ * const { inputs, targets } = loader.next();
+ * console.log(inputs, targets); // Int32Array [0, 1, ..., 7], Int32Array [1, 2, ..., 8]
+ * ```
+ */
+export class DataLoader {
+  /** The shard files, sorted. */
+  readonly files: readonly string[];
+  /** Tokens in each shard. */
+  readonly shardTokens: readonly number[];
+  /** Batch size. */
+  readonly B: number;
+  /** Sequence length. */
+  readonly T: number;
+  /** Whether batches are shuffled (train mode). */
+  readonly shuffle: boolean;
+  /** (B, T) inputs of the latest batch. */
+  readonly inputs: Int32Array;
+  /** (B, T) targets of the latest batch. */
+  readonly targets: Int32Array;
+
+  #windows: number[];
+  #stride: number;
+  #rankOffset: number;
+  #seed: number;
+  #rng!: MT19937;
+  #rngAtShard = 0;
+  #epoch = 0;
+  #shard = 0;
+  #sample = 0;
+  #order: number[] = [];
+  #intra: Int32Array | null = null;
+  #file: Deno.FsFile | null = null;
+  #fileIndex = -1;
+  #bytes: Uint8Array;
+  #tokens: Uint16Array;
+  #batch: Batch;
+
+  private constructor(files: string[], counts: number[], options: Required<DataLoaderOptions>) {
+    const { B, T, numProcesses, processRank } = options;
+    this.files = files;
+    this.shardTokens = counts;
+    this.B = B;
+    this.T = T;
+    this.shuffle = options.shuffle;
+    this.#stride = numProcesses * B * T;
+    this.#rankOffset = processRank * B * T;
+    this.#windows = counts.map((n) => Math.floor((n - 1) / this.#stride));
+    this.#seed = (options.seed + processRank) >>> 0;
+    this.inputs = new Int32Array(B * T);
+    this.targets = new Int32Array(B * T);
+    this.#batch = { inputs: this.inputs, targets: this.targets };
+    this.#bytes = new Uint8Array(2 * (B * T + 1));
+    this.#tokens = new Uint16Array(this.#bytes.buffer);
+    this.reset();
+  }
+
+  /**
+   * Finds the shards, validates every header and checks that each shard holds at least one window.
+   *
+   * @param pattern A file or a glob on the file name, e.g. `data/tinyshakespeare/tiny_shakespeare_train*.bin`.
+   * @param options B, T, mode and seed.
+   * @returns A loader positioned at the first batch.
+   */
+  static async open(pattern: string, options: DataLoaderOptions): Promise<DataLoader> {
+    const opts: Required<DataLoaderOptions> = { shuffle: false, seed: 42, processRank: 0, numProcesses: 1, ...options };
+    for (const key of ["B", "T", "numProcesses"] as const) {
+      if (!Number.isInteger(opts[key]) || opts[key] < 1) {
+        throw new UserError(`Data loader: ${key} must be a positive integer, got ${opts[key]}`);
+      }
+    }
+    if (!Number.isInteger(opts.processRank) || opts.processRank < 0 || opts.processRank >= opts.numProcesses) {
+      throw new UserError(`Data loader: processRank must be in [0, ${opts.numProcesses}), got ${opts.processRank}`);
+    }
+    const files = await expandShardPattern(pattern);
+    const need = opts.numProcesses * opts.B * opts.T + 1;
+    const counts: number[] = [];
+    for (const file of files) {
+      const n = await readShardCount(file);
+      if (n < need) {
+        const what = opts.numProcesses > 1 ? `P*B*T+1 = ${need} (P=${opts.numProcesses}, ` : `B*T+1 = ${need} (`;
+        throw new UserError(
+          `${file}: ${n} tokens, fewer than ${what}B=${opts.B}, T=${opts.T}); use a smaller batch or sequence length`,
+        );
+      }
+      counts.push(n);
+    }
+    return new DataLoader(files, counts, opts);
+  }
+
+  /** Total tokens in all shards. */
+  get numTokens(): number {
+    return this.shardTokens.reduce((a, b) => a + b, 0);
+  }
+
+  /** Windows (batches) in one pass over all shards. */
+  get windowsPerEpoch(): number {
+    return this.#windows.reduce((a, b) => a + b, 0);
+  }
+
+  /** Completed passes over all shards. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /**
+   * Reads the next batch into `inputs`/`targets`, moving to the next shard (and epoch) when one is used up.
+   *
+   * @returns The loader's `inputs` and `targets`.
+   */
+  next(): Batch {
+    if (this.#sample >= this.#windows[this.#order[this.#shard]]) this.#advance();
+    const fileIndex = this.#order[this.#shard];
+    const window = this.#intra ? this.#intra[this.#sample] : this.#sample;
+    this.#readWindow(fileIndex, window * this.#stride + this.#rankOffset);
+    const n = this.B * this.T;
+    const tokens = this.#tokens;
+    for (let i = 0; i < n; i++) {
+      this.inputs[i] = tokens[i];
+      this.targets[i] = tokens[i + 1];
+    }
+    this.#sample++;
+    return this.#batch;
+  }
+
+  /** Back to the very first batch, as just after `open` (in train mode: epoch 0 and the seed's first order). */
+  reset(): void {
+    this.#rng = new MT19937(this.#seed);
+    this.#epoch = 0;
+    this.#order = this.files.map((_, i) => i);
+    this.#startEpoch();
+  }
+
+  /**
+   * The position, as a plain JSON-serializable object.
+   *
+   * @returns A copy of the state.
+   */
+  state(): DataLoaderState {
+    return {
+      epoch: this.#epoch,
+      shard: this.#shard,
+      sample: this.#sample,
+      shardOrder: [...this.#order],
+      rng: { seed: this.#seed, draws: this.#rngAtShard },
+    };
+  }
+
+  /**
+   * Continues from a saved position: the next batches are those that followed when `state()` was taken.
+   *
+   * @param state From `state()` of a loader on the same shards, B, T, mode and seed.
+   */
+  restore(state: DataLoaderState): void {
+    const n = this.files.length;
+    const order = state.shardOrder;
+    const valid = Array.isArray(order) && order.length === n && new Set(order).size === n &&
+      order.every((i) => Number.isInteger(i) && i >= 0 && i < n) &&
+      Number.isInteger(state.shard) && state.shard >= 0 && state.shard < n &&
+      Number.isInteger(state.sample) && state.sample >= 0 && state.sample <= this.#windows[order[state.shard]] &&
+      Number.isInteger(state.epoch) && state.epoch >= 0 && state.rng?.seed === this.#seed &&
+      Number.isInteger(state.rng.draws) && state.rng.draws >= 0;
+    if (!valid) {
+      throw new UserError(
+        `Data loader state does not fit these ${n} shard(s) (${this.files[0]}...) with this seed; ` +
+          "resume with the same data, batch size and sequence length",
+      );
+    }
+    this.#epoch = state.epoch;
+    this.#order = [...order];
+    this.#rng = new MT19937(this.#seed);
+    this.#rng.skip(state.rng.draws);
+    this.#enterShard(state.shard);
+    this.#sample = state.sample;
+  }
+
+  /** Closes the open shard file. */
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+    this.#fileIndex = -1;
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #startEpoch(): void {
+    if (this.shuffle) randomPermutation(this.#order, this.#rng);
+    this.#enterShard(0);
+  }
+
+  #enterShard(shard: number): void {
+    this.#shard = shard;
+    this.#sample = 0;
+    this.#rngAtShard = this.#rng.draws;
+    if (!this.shuffle) return;
+    const windows = this.#windows[this.#order[shard]];
+    this.#intra = Int32Array.from({ length: windows }, (_, i) => i);
+    randomPermutation(this.#intra, this.#rng);
+  }
+
+  #advance(): void {
+    if (this.#shard === this.files.length - 1) {
+      this.#epoch++;
+      this.#startEpoch();
+    } else {
+      this.#enterShard(this.#shard + 1);
+    }
+  }
+
+  #readWindow(fileIndex: number, tokenOffset: number): void {
+    const path = this.files[fileIndex];
+    try {
+      if (this.#fileIndex !== fileIndex) {
+        this.close();
+        this.#file = Deno.openSync(path, { read: true });
+        this.#fileIndex = fileIndex;
+      }
+      const file = this.#file!;
+      file.seekSync(SHARD_HEADER_BYTES + 2 * tokenOffset, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < this.#bytes.length) {
+        const n = file.readSync(this.#bytes.subarray(got));
+        if (n === null) throw new Error("unexpected end of file (was it changed?)");
+        got += n;
+      }
+    } catch (err) {
+      throw new UserError(`${path}: cannot read token file (${errorText(err)})`);
+    }
+    if (!HOST_LITTLE_ENDIAN) { // tokens are little-endian on disk
+      for (let i = 0; i < this.#tokens.length; i++) {
+        const t = this.#tokens[i];
+        this.#tokens[i] = (t >>> 8) | ((t & 0xff) << 8);
+      }
+    }
+  }
+}
+
+/**
+ * Expands a shard pattern: `*`, `?` and `[...]` in the file name (not in directories) match like a shell glob;
+ * the matches are sorted. A pattern without those characters is returned as is (reading it reports a missing file).
+ *
+ * @param pattern e.g. `data/fineweb10B/fineweb_train_*.bin`.
+ * @returns Matching files, sorted.
+ * @example
+ * ```ts
+ * import { expandShardPattern } from "./dataloader.ts";
+ * console.log(await expandShardPattern("data/x_val.bin")); // ["data/x_val.bin"]
+ * ```
+ */
+export async function expandShardPattern(pattern: string): Promise<string[]> {
+  const dir = dirname(pattern);
+  const name = basename(pattern);
+  if (!/[*?[]/.test(pattern)) return [pattern];
+  if (/[*?[]/.test(dir)) {
+    throw new UserError(`${pattern}: wildcards are only supported in the file name, not in directories`);
+  }
+  const re = globToRegExp(name);
+  const matches: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isDirectory && re.test(entry.name)) matches.push(join(dir, entry.name));
+    }
+  } catch (err) {
+    throw new UserError(`${pattern}: no files match (cannot list ${dir}: ${errorText(err)})`);
+  }
+  if (matches.length === 0) throw new UserError(`${pattern}: no files match this pattern`);
+  return matches.sort();
+}
+
+function globToRegExp(glob: string): RegExp {
+  let src = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "*") src += ".*";
+    else if (c === "?") src += ".";
+    else if (c === "[") {
+      const close = glob.indexOf("]", i + 2);
+      if (close < 0) {
+        src += "\\[";
+        continue;
+      }
+      let body = glob.slice(i + 1, close);
+      if (body[0] === "!") body = "^" + body.slice(1);
+      src += `[${body.replace(/\\/g, "\\\\")}]`;
+      i = close;
+    } else src += c.replace(/[.+^${}()|\\\]]/g, "\\$&");
+  }
+  return new RegExp(`^${src}$`);
+}
