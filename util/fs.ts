@@ -22,7 +22,12 @@ import { UserError } from "./errors.ts";
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[]): Promise<void> {
   const chunks = data instanceof Uint8Array ? [data] : data;
-  await Deno.mkdir(dirname(path) || ".", { recursive: true });
+  const dir = dirname(path) || ".";
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new UserError(`${path}: cannot create directory ${dir} (${errorText(err)})`);
+  }
   const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
@@ -35,7 +40,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
     await Deno.remove(tmp).catch(() => {});
     throw new UserError(`${path}: cannot write (${errorText(err)})`);
   }
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new UserError(`${path}: cannot write (${errorText(err)})`);
+  }
 }
 
 /**
@@ -63,6 +73,8 @@ export function errorText(err: unknown): string {
   if (err instanceof Deno.errors.NotFound) return "no such file or directory";
   if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (err instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (err instanceof Deno.errors.NotADirectory) return "not a directory";
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split("\n")[0].replace(/:\s*os error \d+.*$/, "");
+  // Deno's OS errors read "Not a directory (os error 20): mkdir 'a/b'"; keep only the reason.
+  return msg.split("\n")[0].replace(/\s*\(os error \d+\).*$/, "").replace(/:\s*os error \d+.*$/, "");
 }

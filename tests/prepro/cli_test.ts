@@ -45,6 +45,11 @@ Deno.test("gpt2 prepro: bad input exits 1 with one line and no stack trace", asy
       await gpt2("prepro", "wikitext"),
       /^gpt2 prepro: Unknown dataset 'wikitext'; known datasets: tinyshakespeare, text$/,
     );
+    // An output directory that cannot be created (its parent is a file): a one-line error, not an OS stack trace.
+    assertOneLineError(
+      await gpt2("prepro", "text", `${dir}/other.txt`, "--val-fraction", "0.5", "--out", `${dir}/other.txt/sub`),
+      /other\.txt\/sub\/other_val\.bin: cannot create directory .*other\.txt\/sub \(not a directory\)$/,
+    );
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["other.txt"], "nothing written");
   } finally {
     await Deno.remove(dir, { recursive: true });
