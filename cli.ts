@@ -7,8 +7,11 @@
 import type { Command } from "./commands/_command.ts";
 import { UserError } from "./util/errors.ts";
 import { prepro } from "./commands/prepro.ts";
+import { convert } from "./commands/convert.ts";
+import { test } from "./commands/test.ts";
+import { trainCommand } from "./commands/train.ts";
 
-const COMMANDS: Command[] = [prepro];
+const COMMANDS: Command[] = [prepro, trainCommand, test, convert];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

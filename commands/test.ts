@@ -1,0 +1,180 @@
+/**
+ * `gpt2 test`: llm.c's `test_gpt2` for any model size. Loads an llm.c checkpoint and debug state, compares the
+ * logits, the loss and every parameter gradient of one forward/backward pass with the state's, then runs 10 AdamW
+ * steps on the same batch and prints their losses (optionally compared with an expected list). Exit 0 only when
+ * everything is within tolerance.
+ *
+ * @module
+ */
+import type { Command } from "./_command.ts";
+import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
+import { UsageError, UserError } from "../util/errors.ts";
+import { readFileOrFail } from "../util/fs.ts";
+import { readCheckpoint } from "../model/checkpoint.ts";
+import { readDebugState } from "../model/debug_state.ts";
+import { createCpuModel } from "../model/cpu_model.ts";
+import { CpuKernels } from "../cpu/kernels.ts";
+import { PARAMETER_NAMES } from "../model/tensors.ts";
+
+/** Max abs difference allowed for logits and each gradient tensor (100× tighter than llm.c's CPU test). */
+export const TENSOR_TOLERANCE = 1e-4;
+/** Max abs difference allowed for the loss. */
+export const LOSS_TOLERANCE = 1e-5;
+/** Max abs difference allowed for each of the 10 training losses. */
+export const LOSSES_TOLERANCE = 1e-4;
+/** The AdamW settings of llm.c's test_gpt2 (no clipping). */
+const ADAMW = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+const STEPS = 10;
+
+const SPEC: CommandSpec = {
+  usage: "gpt2 test --model M.bin --state S.bin [options]",
+  description: [
+    "Checks this implementation against an llm.c model and debug state (as llm.c's test_gpt2 does, for any size):",
+    `logits and every gradient within ${TENSOR_TOLERANCE} max abs, loss within ${LOSS_TOLERANCE}; then 10 AdamW`,
+    "steps on the same batch (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01), printed as `step N: loss X`.",
+    `With --losses, each step's loss must be within ${LOSSES_TOLERANCE} of the file's. Exits 0 only if all pass.`,
+  ].join("\n"),
+  flags: [
+    { name: "model", short: "m", kind: "string", help: "llm.c checkpoint, version 3 (fp32) or 5 (bf16)" },
+    { name: "state", short: "s", kind: "string", help: "llm.c debug state (magic 20240327) for that model" },
+    { name: "losses", kind: "string", help: "JSON file with `losses`: the 10 expected step losses" },
+    { name: "device", kind: "string", default: "cpu", help: "backend: cpu" },
+    { name: "threads", kind: "int", help: "CPU threads for the WebAssembly kernels (default: one per core)" },
+    { name: "reference", kind: "bool", help: "use only the scalar reference layers (no WebAssembly kernels)" },
+  ],
+};
+
+/** The `test` subcommand. */
+export const test: Command = {
+  name: "test",
+  summary: "check the model against an llm.c debug state (llm.c's test_gpt2)",
+  run,
+};
+
+async function run(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, SPEC);
+  if (flags.help) {
+    console.log(helpText(SPEC));
+    return 0;
+  }
+  if (flags.positionals.length > 0) throw new UsageError(`unexpected argument '${flags.positionals[0]}'`);
+  const modelPath = flags.values.model as string | undefined;
+  const statePath = flags.values.state as string | undefined;
+  if (!modelPath || !statePath) throw new UsageError("--model and --state are required; see 'gpt2 test --help'");
+  const device = flags.values.device as string;
+  if (device !== "cpu") {
+    throw new UsageError(
+      device === "gpu" || device === "webgpu"
+        ? `--device ${device}: the GPU backend is not available yet; use --device cpu`
+        : `--device: unknown device '${device}'; choices: cpu`,
+    );
+  }
+  const reference = flags.values.reference === true;
+  const threads = flags.values.threads === undefined
+    ? navigator.hardwareConcurrency
+    : requireInt("--threads", flags.values.threads, 1);
+  const expectedLosses = flags.values.losses ? await readExpectedLosses(flags.values.losses as string) : undefined;
+
+  const checkpoint = await readCheckpoint(modelPath);
+  const cfg = checkpoint.config;
+  const state = await readDebugState(statePath, cfg);
+  const { B, T } = state;
+  console.log(
+    `model: ${modelPath} (version ${checkpoint.version}, L=${cfg.numLayers} NH=${cfg.numHeads} C=${cfg.channels} ` +
+      `V=${cfg.vocabSize} Vp=${cfg.paddedVocabSize} maxT=${cfg.maxSeqLen})`,
+  );
+  const engine = reference ? "scalar reference layers" : `WebAssembly kernels on ${threads} threads`;
+  console.log(`state: ${statePath} (B=${B}, T=${T}), device: ${device}, ${engine}`);
+  const model = await createCpuModel(cfg, B, T, {
+    kernels: reference ? undefined : (memory) => CpuKernels.create(memory, threads),
+  });
+  try {
+    for (const name of PARAMETER_NAMES) model.writeParameter(name, checkpoint.params[name]);
+    const failures: string[] = [];
+    const check = (label: string, diff: number, tolerance: number, detail = "") => {
+      const ok = diff <= tolerance; // NaN fails
+      const verdict = ok ? "OK" : `FAIL (> ${tolerance})`;
+      console.log(`${label.padEnd(14)} ${detail}max abs diff ${diff.toExponential(3)}  ${verdict}`);
+      if (!ok) failures.push(`${label} differs by ${diff.toExponential(3)} (tolerance ${tolerance})`);
+    };
+
+    const losses: number[] = [];
+    for (let step = 0; step < STEPS; step++) {
+      model.forward(state.inputs, state.targets);
+      const loss = await model.meanLoss();
+      model.zeroGrad();
+      model.backward();
+      if (step === 0) {
+        const logits = await model.readLogits();
+        check(
+          "logits",
+          maxAbsDiffPadded(logits, state.logits, B * T, cfg.vocabSize, cfg.paddedVocabSize),
+          TENSOR_TOLERANCE,
+        );
+        const detail = `${loss.toFixed(6)} (expected ${state.loss.toFixed(6)}) `;
+        check("loss", Math.abs(loss - state.loss), LOSS_TOLERANCE, detail);
+        const grads = await model.readGradients();
+        for (const name of PARAMETER_NAMES) {
+          check(`grad ${name}`, maxAbsDiff(grads[name], state.grads[name]), TENSOR_TOLERANCE);
+        }
+      }
+      await model.update({ ...ADAMW, step: step + 1 });
+      losses.push(loss);
+      console.log(`step ${step}: loss ${loss.toFixed(6)}`);
+    }
+    if (expectedLosses) {
+      check("losses", Math.max(...losses.map((l, i) => Math.abs(l - expectedLosses[i]))), LOSSES_TOLERANCE);
+    }
+    if (failures.length > 0) {
+      for (const f of failures) console.log(`FAILED: ${f}`);
+      return 1;
+    }
+    console.log(
+      `OK: logits, loss and all ${PARAMETER_NAMES.length} gradients within tolerance` +
+        (expectedLosses ? `, and the ${STEPS} step losses` : ""),
+    );
+    return 0;
+  } finally {
+    model.close();
+  }
+}
+
+/** Max |a[i] - b[i]|; NaN if either holds a NaN. */
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return NaN;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (Number.isNaN(d)) return NaN;
+    if (d > max) max = d;
+  }
+  return max;
+}
+
+/** Max abs difference between padded rows (N,Vp) and unpadded rows (N,V), over the first V columns. */
+function maxAbsDiffPadded(padded: Float32Array, unpadded: Float32Array, N: number, V: number, Vp: number): number {
+  let max = 0;
+  for (let n = 0; n < N; n++) {
+    for (let v = 0; v < V; v++) {
+      const d = Math.abs(padded[n * Vp + v] - unpadded[n * V + v]);
+      if (Number.isNaN(d)) return NaN;
+      if (d > max) max = d;
+    }
+  }
+  return max;
+}
+
+async function readExpectedLosses(path: string): Promise<number[]> {
+  const text = new TextDecoder().decode(await readFileOrFail(path, "expected losses"));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  const losses = (json as { losses?: unknown } | null)?.losses;
+  if (!Array.isArray(losses) || losses.length !== STEPS || !losses.every((x) => typeof x === "number")) {
+    throw new UserError(`${path}: expected a "losses" array of ${STEPS} numbers`);
+  }
+  return losses;
+}

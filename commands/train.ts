@@ -1,0 +1,134 @@
+/**
+ * `gpt2 train`: llm.c's trainer flags (`train_gpt2cu`'s letters, plus long names) parsed into `TrainOptions`.
+ *
+ * @module
+ */
+import type { Command } from "./_command.ts";
+import { parseDeviceChoice } from "../model/backends.ts";
+import { parseScheduleKind } from "../train/schedule.ts";
+import { train } from "../train/trainer.ts";
+import { UsageError } from "../util/errors.ts";
+import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
+
+const SPEC: CommandSpec = {
+  usage: "gpt2 train [options]",
+  description: "Train GPT-2 on llm.c token files. One line per step; val loss, samples and checkpoints on the way.\n" +
+    "Example: gpt2 train -e d6 -b 4 -t 64 -x 200 -o out/d6",
+  flags: [
+    {
+      name: "train",
+      short: "i",
+      kind: "string",
+      default: "data/tinyshakespeare/tiny_shakespeare_train.bin",
+      help: "train token files (glob)",
+    },
+    {
+      name: "val",
+      short: "j",
+      kind: "string",
+      default: "data/tinyshakespeare/tiny_shakespeare_val.bin",
+      help: "val token files (glob)",
+    },
+    {
+      name: "model",
+      short: "e",
+      kind: "string",
+      default: "d6",
+      help: "checkpoint file, d6|d12|d24|d36|d48, or layers=L,heads=H,channels=C,seq=T",
+    },
+    {
+      name: "out",
+      short: "o",
+      kind: "string",
+      default: "out",
+      help: "output directory for log.jsonl, loss.svg and checkpoints ('' for none)",
+    },
+    { name: "batch", short: "b", kind: "int", default: 4, help: "micro-batch size B" },
+    { name: "seq", short: "t", kind: "int", default: 64, help: "sequence length T (≤ the model's max_seq_len)" },
+    {
+      name: "total-batch",
+      short: "d",
+      kind: "int",
+      default: -1,
+      help: "tokens per optimizer step (gradient accumulation); -1: B·T",
+    },
+    { name: "lr", short: "l", kind: "float", default: 3e-4, help: "peak learning rate" },
+    { name: "warmup", short: "u", kind: "int", default: 0, help: "linear warmup steps" },
+    {
+      name: "final-lr-frac",
+      short: "q",
+      kind: "float",
+      default: 1.0,
+      help: "final learning rate as a fraction of the peak",
+    },
+    { name: "schedule", short: "k", kind: "string", default: "cosine", help: "cosine | linear | constant | wsd" },
+    { name: "weight-decay", short: "c", kind: "float", default: 0.0, help: "AdamW weight decay" },
+    { name: "max-steps", short: "x", kind: "int", default: -1, help: "optimizer steps; -1: one epoch" },
+    { name: "val-every", short: "v", kind: "int", default: 20, help: "val loss every N steps (0: never)" },
+    { name: "val-batches", short: "m", kind: "int", default: 20, help: "batches per val loss" },
+    { name: "sample-every", short: "s", kind: "int", default: 20, help: "sample text every N steps (0: never)" },
+    { name: "gen-tokens", short: "g", kind: "int", default: 64, help: "tokens per sample (≤ T)" },
+    {
+      name: "checkpoint-every",
+      short: "n",
+      kind: "int",
+      default: 0,
+      help: "checkpoint every N steps (0: only at the end)",
+    },
+    {
+      name: "resume",
+      short: "y",
+      kind: "int",
+      default: 0,
+      help: "1: resume from the newest complete checkpoint in -o",
+    },
+    { name: "seed", kind: "int", default: 42, help: "seed of the data order, init and sampling" },
+    { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
+    { name: "json", kind: "bool", default: false, help: "print JSON lines instead of text" },
+  ],
+}; // deno-fmt-ignore
+
+/** The `train` command. */
+export const trainCommand: Command = {
+  name: "train",
+  summary: "train a model on llm.c token files (checkpoints, resume, val loss, samples)",
+  async run(argv) {
+    const f = parseFlags(argv, SPEC);
+    if (f.help) {
+      console.log(helpText(SPEC));
+      return 0;
+    }
+    if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 train --help'`);
+    const v = f.values;
+    const lr = v["lr"] as number;
+    if (!(lr > 0)) throw new UsageError(`-l: learning rate must be > 0, got ${lr}`);
+    const resume = requireInt("-y", v["resume"], 0);
+    if (resume > 1) throw new UsageError(`-y: must be 0 or 1, got ${resume}`);
+    const out = v["out"] as string;
+    const result = await train({
+      trainPattern: v["train"] as string,
+      valPattern: v["val"] as string,
+      model: v["model"] as string,
+      outDir: out === "" ? undefined : out,
+      B: requireInt("-b", v["batch"], 1),
+      T: requireInt("-t", v["seq"], 1),
+      totalBatchTokens: v["total-batch"] as number,
+      learningRate: lr,
+      warmupSteps: requireInt("-u", v["warmup"], 0),
+      finalFraction: v["final-lr-frac"] as number,
+      schedule: parseScheduleKind(v["schedule"] as string),
+      weightDecay: v["weight-decay"] as number,
+      maxSteps: v["max-steps"] as number,
+      valEvery: requireInt("-v", v["val-every"], 0),
+      valBatches: requireInt("-m", v["val-batches"], 1),
+      sampleEvery: requireInt("-s", v["sample-every"], 0),
+      genTokens: requireInt("-g", v["gen-tokens"], 0),
+      checkpointEvery: requireInt("-n", v["checkpoint-every"], 0),
+      resume: resume === 1,
+      seed: v["seed"] as number,
+      device: parseDeviceChoice(v["device"] as string),
+      json: v["json"] as boolean,
+    });
+    return result.interrupted || result.steps > 0 ? 0 : 1;
+  },
+};

@@ -1,0 +1,64 @@
+/**
+ * The AdamW optimizer step (decoupled weight decay, as in llm.c's `gpt2_update` and PyTorch's AdamW) and the squared
+ * global gradient norm used for clipping. Element math runs in float64; m, v and the parameters are stored as float32.
+ *
+ * @module
+ */
+import type { AdamWHyper } from "../model/ops.ts";
+
+/**
+ * One AdamW step on n elements, at 1-based step t, with g = grads·gradScale:
+ * m = β1·m + (1-β1)·g, v = β2·v + (1-β2)·g², m̂ = m/(1-β1ᵗ), v̂ = v/(1-β2ᵗ),
+ * param -= lr·(m̂/(√v̂ + eps) + weightDecay·param).
+ *
+ * @param b `params`, `m`, `v` (n) updated in place; `grads` (n).
+ * @param s Size n.
+ * @param hyper Learning rate, betas, eps, weight decay, step and gradient scale.
+ * @example
+ * ```ts
+ * import { adamwUpdate } from "./adamw.ts";
+ * const params = new Float32Array([1]), m = new Float32Array(1), v = new Float32Array(1);
+ * adamwUpdate({ params, grads: new Float32Array([0.5]), m, v }, { n: 1 },
+ *   { learningRate: 0.1, beta1: 0.9, beta2: 0.999, eps: 0, weightDecay: 0, step: 1, gradScale: 1 });
+ * if (Math.abs(params[0] - 0.9) > 1e-7) throw new Error("the first Adam step moves by lr·sign(g)");
+ * ```
+ */
+export function adamwUpdate(
+  b: { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array },
+  s: { n: number },
+  hyper: AdamWHyper,
+): void {
+  const { params, grads, m, v } = b;
+  const { learningRate, beta1, beta2, eps, weightDecay, step, gradScale } = hyper;
+  const mCorrection = 1 - beta1 ** step;
+  const vCorrection = 1 - beta2 ** step;
+  for (let i = 0; i < s.n; i++) {
+    const g = grads[i] * gradScale;
+    const mi = beta1 * m[i] + (1 - beta1) * g;
+    const vi = beta2 * v[i] + (1 - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    const mHat = mi / mCorrection;
+    const vHat = vi / vCorrection;
+    params[i] -= learningRate * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * params[i]);
+  }
+}
+
+/**
+ * Σ grads[i]² over n elements, summed in float64 (the global norm is its square root).
+ *
+ * @param b `grads` (n).
+ * @param s Size n.
+ * @returns The sum of squares.
+ * @example
+ * ```ts
+ * import { gradNormSquared } from "./adamw.ts";
+ * if (gradNormSquared({ grads: new Float32Array([3, 4]) }, { n: 2 }) !== 25) throw new Error("3² + 4² = 25");
+ * ```
+ */
+export function gradNormSquared(b: { grads: Float32Array }, s: { n: number }): number {
+  const { grads } = b;
+  let sum = 0;
+  for (let i = 0; i < s.n; i++) sum += grads[i] * grads[i];
+  return sum;
+}

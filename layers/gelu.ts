@@ -1,0 +1,55 @@
+/**
+ * GELU with GPT-2's tanh approximation: GELU(x) = ½·x·(1 + tanh(k·(x + 0.044715·x³))), k = √(2/π).
+ * Computed in float64, stored as float32.
+ *
+ * @module
+ */
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+const GELU_CUBIC = 0.044715;
+
+/**
+ * out[i] = GELU(inp[i]) for N elements.
+ *
+ * @param b `out` (N) written; `inp` (N).
+ * @param s Size N.
+ * @example
+ * ```ts
+ * import { geluForward } from "./gelu.ts";
+ * const out = new Float32Array(2);
+ * geluForward({ out, inp: new Float32Array([0, 10]) }, { N: 2 });
+ * if (out[0] !== 0 || Math.abs(out[1] - 10) > 1e-6) throw new Error("GELU(0) = 0, GELU(10) ≈ 10");
+ * ```
+ */
+export function geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N: number }): void {
+  const { out, inp } = b;
+  for (let i = 0; i < s.N; i++) {
+    const x = inp[i];
+    out[i] = 0.5 * x * (1 + Math.tanh(GELU_K * (x + GELU_CUBIC * x * x * x)));
+  }
+}
+
+/**
+ * dinp[i] = GELU'(inp[i])·dout[i] (written), where with u = k·(x + 0.044715·x³):
+ * GELU'(x) = ½·(1 + tanh u) + ½·x·(1 - tanh² u)·k·(1 + 3·0.044715·x²).
+ *
+ * @param b `dinp` (N) written; `inp` (N) the forward input; `dout` (N).
+ * @param s Size N.
+ * @example
+ * ```ts
+ * import { geluBackward } from "./gelu.ts";
+ * const dinp = new Float32Array(1);
+ * geluBackward({ dinp, inp: new Float32Array([0]), dout: new Float32Array([2]) }, { N: 1 });
+ * if (dinp[0] !== 1) throw new Error("GELU'(0) = 1/2");
+ * ```
+ */
+export function geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: Float32Array }, s: { N: number }): void {
+  const { dinp, inp, dout } = b;
+  for (let i = 0; i < s.N; i++) {
+    const x = inp[i];
+    const tanhU = Math.tanh(GELU_K * (x + GELU_CUBIC * x * x * x));
+    const sech2U = 1 - tanhU * tanhU;
+    const localGrad = 0.5 * (1 + tanhU) + 0.5 * x * sech2U * GELU_K * (1 + 3 * GELU_CUBIC * x * x);
+    dinp[i] = localGrad * dout[i];
+  }
+}

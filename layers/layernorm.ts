@@ -1,0 +1,119 @@
+/**
+ * Layer normalization over the channel dimension, eps 1e-5 (GPT-2's): each row is shifted to mean 0, scaled to
+ * variance 1 (biased variance, divided by C), then scaled by `weight` and shifted by `bias`. Row statistics are
+ * computed in float64.
+ *
+ * @module
+ */
+import { zeroedScratch } from "./_scratch.ts";
+
+/** The epsilon added to the variance, as in GPT-2 and llm.c. */
+export const LAYERNORM_EPS = 1e-5;
+
+/**
+ * Per row x of inp (N,C): mean = Σx/C, var = Σ(x-mean)²/C, rstd = 1/√(var + 1e-5),
+ * out = (x - mean)·rstd·weight + bias. mean and rstd (N) are saved for the backward pass.
+ *
+ * @param b `out` (N,C), `mean` (N), `rstd` (N) written; `inp` (N,C); `weight`, `bias` (C).
+ * @param s Sizes N (rows) and C (channels).
+ * @example
+ * ```ts
+ * import { layernormForward } from "./layernorm.ts";
+ * const out = new Float32Array(2), mean = new Float32Array(1), rstd = new Float32Array(1);
+ * layernormForward({ out, mean, rstd, inp: new Float32Array([1, 3]), weight: new Float32Array([1, 1]),
+ *   bias: new Float32Array([0, 0]) }, { N: 1, C: 2 });
+ * if (mean[0] !== 2 || Math.abs(out[1] - 1) > 1e-5) throw new Error("wrong layernorm");
+ * ```
+ */
+export function layernormForward(
+  b: {
+    out: Float32Array;
+    mean: Float32Array;
+    rstd: Float32Array;
+    inp: Float32Array;
+    weight: Float32Array;
+    bias: Float32Array;
+  },
+  s: { N: number; C: number },
+): void {
+  const { out, mean, rstd, inp, weight, bias } = b;
+  const { N, C } = s;
+  for (let n = 0; n < N; n++) {
+    const row = n * C;
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += inp[row + c];
+    const m = sum / C;
+    let sumSq = 0;
+    for (let c = 0; c < C; c++) {
+      const x = inp[row + c] - m;
+      sumSq += x * x;
+    }
+    const r = 1 / Math.sqrt(sumSq / C + LAYERNORM_EPS);
+    for (let c = 0; c < C; c++) out[row + c] = (inp[row + c] - m) * r * weight[c] + bias[c];
+    mean[n] = m;
+    rstd[n] = r;
+  }
+}
+
+/**
+ * Backward of layernormForward. With norm = (x - mean)·rstd and g = weight·dout per channel:
+ * dbias += dout, dweight += norm·dout, and dinp += rstd·(g - mean(g) - norm·mean(g·norm)).
+ * dinp ACCUMULATES: it is the residual-stream gradient, which already holds the gradient of the skip connection.
+ *
+ * @param b `dinp` (N,C), `dweight`, `dbias` (C) accumulated; `dout`, `inp` (N,C); `weight` (C); `mean`, `rstd` (N).
+ * @param s Sizes N and C.
+ * @example
+ * ```ts
+ * import { layernormBackward } from "./layernorm.ts";
+ * const dinp = new Float32Array(2), dweight = new Float32Array(2), dbias = new Float32Array(2);
+ * layernormBackward({ dinp, dweight, dbias, dout: new Float32Array([1, 1]), inp: new Float32Array([1, 3]),
+ *   weight: new Float32Array([1, 1]), mean: new Float32Array([2]), rstd: new Float32Array([1]) }, { N: 1, C: 2 });
+ * if (dbias[0] !== 1 || dinp[0] !== 0) throw new Error("a constant shift has no gradient");
+ * ```
+ */
+export function layernormBackward(
+  b: {
+    dinp: Float32Array;
+    dweight: Float32Array;
+    dbias: Float32Array;
+    dout: Float32Array;
+    inp: Float32Array;
+    weight: Float32Array;
+    mean: Float32Array;
+    rstd: Float32Array;
+  },
+  s: { N: number; C: number },
+): void {
+  const { dinp, dweight, dbias, dout, inp, weight, mean, rstd } = b;
+  const { N, C } = s;
+  // dweight and dbias are summed over rows in float64, then added once.
+  const dweightSum = zeroedScratch(0, C);
+  const dbiasSum = zeroedScratch(1, C);
+  for (let n = 0; n < N; n++) {
+    const row = n * C;
+    const m = mean[n];
+    const r = rstd[n];
+    // The two row reductions of the input gradient: mean(g) and mean(g·norm).
+    let gSum = 0;
+    let gNormSum = 0;
+    for (let c = 0; c < C; c++) {
+      const norm = (inp[row + c] - m) * r;
+      const g = weight[c] * dout[row + c];
+      gSum += g;
+      gNormSum += g * norm;
+    }
+    const gMean = gSum / C;
+    const gNormMean = gNormSum / C;
+    for (let c = 0; c < C; c++) {
+      const norm = (inp[row + c] - m) * r;
+      const d = dout[row + c];
+      dbiasSum[c] += d;
+      dweightSum[c] += norm * d;
+      dinp[row + c] += (weight[c] * d - gMean - norm * gNormMean) * r;
+    }
+  }
+  for (let c = 0; c < C; c++) {
+    dweight[c] += dweightSum[c];
+    dbias[c] += dbiasSum[c];
+  }
+}

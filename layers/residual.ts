@@ -1,0 +1,27 @@
+/**
+ * The residual connection: out = inp1 + inp2. It has no backward function: the gradient of a sum reaches both inputs
+ * unchanged, so the model keeps one residual-stream gradient buffer that both branches read and add to.
+ *
+ * @module
+ */
+
+/**
+ * out[i] = inp1[i] + inp2[i] for N elements.
+ *
+ * @param b `out` (N) written; `inp1`, `inp2` (N).
+ * @param s Size N.
+ * @example
+ * ```ts
+ * import { residualForward } from "./residual.ts";
+ * const out = new Float32Array(1);
+ * residualForward({ out, inp1: new Float32Array([1]), inp2: new Float32Array([2]) }, { N: 1 });
+ * if (out[0] !== 3) throw new Error("1 + 2 = 3");
+ * ```
+ */
+export function residualForward(
+  b: { out: Float32Array; inp1: Float32Array; inp2: Float32Array },
+  s: { N: number },
+): void {
+  const { out, inp1, inp2 } = b;
+  for (let i = 0; i < s.N; i++) out[i] = inp1[i] + inp2[i];
+}

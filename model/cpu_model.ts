@@ -1,0 +1,63 @@
+/**
+ * Builds a GPT-2 on the CPU backend: plans every arena, allocates them all at once in one shared WebAssembly memory
+ * (parameters, gradients, AdamW m and v, activations, activation gradients, tokens) and cuts the tensors.
+ *
+ * @module
+ */
+import { type CpuHeavyKernels, CpuOps } from "../cpu/backend.ts";
+import { allocateCpuArenas } from "../cpu/memory.ts";
+import type { GPT2Config } from "./config.ts";
+import { GPT2 } from "./gpt2.ts";
+import { bindModelTensors, planModel } from "./layout.ts";
+
+/** Options of `createCpuModel`. */
+export interface CpuModelOptions {
+  /**
+   * Makes the fast matmul/attention kernels over the model's memory once it exists (e.g.
+   * `(memory) => CpuKernels.create(memory)`); their `close` runs on `model.close()`. Without it every op runs the
+   * scalar reference layers.
+   */
+  kernels?: (memory: WebAssembly.Memory) => Promise<CpuHeavyKernels & { close?(): void }>;
+}
+
+/**
+ * A GPT-2 on the CPU at batch size B and sequence length T, parameters all zero (fill them from a checkpoint or
+ * `randomParameters`).
+ *
+ * @param cfg Model shape.
+ * @param B Batch size.
+ * @param T Sequence length (≤ cfg.maxSeqLen).
+ * @param options Optional fast kernels.
+ * @returns The model; call `close()` when done if kernels were given.
+ * @example
+ * ```ts
+ * import { createCpuModel } from "./cpu_model.ts";
+ * import { parseModelDescriptor } from "./config.ts";
+ * const model = await createCpuModel(parseModelDescriptor("layers=1,heads=2,channels=8,seq=4,vocab=10")!, 1, 4);
+ * model.forward(new Int32Array([1, 2, 3, 4]), new Int32Array([2, 3, 4, 5]));
+ * if (Math.abs((await model.meanLoss()) - Math.log(10)) > 1e-6) throw new Error("zero weights give uniform probs");
+ * ```
+ */
+export async function createCpuModel(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  options: CpuModelOptions = {},
+): Promise<GPT2<Float32Array, Int32Array>> {
+  const layout = planModel(cfg, B, T, 16);
+  const P = layout.params.totalElements;
+  const what = `GPT-2 (L=${cfg.numLayers}, C=${cfg.channels}, V=${cfg.vocabSize}) at B=${B}, T=${T}`;
+  const { memory, arenas } = allocateCpuArenas(
+    [P, P, P, P, layout.acts.totalElements, layout.gradActs.totalElements, 2 * B * T],
+    what,
+  );
+  const [params, grads, m, v, acts, gradActs, tokenArena] = arenas;
+  const tokens = new Int32Array(memory.buffer, tokenArena.byteOffset, 2 * B * T);
+  const kernels = options.kernels ? await options.kernels(memory) : undefined;
+  const ops = new CpuOps(kernels);
+  const tensors = bindModelTensors(ops, layout, { params, grads, m, v, acts, gradActs }, {
+    inputs: tokens.subarray(0, B * T),
+    targets: tokens.subarray(B * T),
+  });
+  return new GPT2(ops, layout, tensors, { dispose: () => kernels?.close?.() });
+}

@@ -1,0 +1,82 @@
+/**
+ * The CPU backend with its fast kernels plugged in: calls are routed to the kernels object, and the multicore
+ * WebAssembly kernels (`CpuKernels`) meet the same PyTorch parity tolerances as the scalar reference layers.
+ */
+import { attentionBackward, attentionForward } from "../../layers/attention.ts";
+import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
+import type { CpuHeavyKernels } from "../../cpu/backend.ts";
+import { CpuKernels } from "../../cpu/kernels.ts";
+import { readCheckpoint } from "../../model/checkpoint.ts";
+import { type CpuModelOptions, createCpuModel } from "../../model/cpu_model.ts";
+import { readDebugState } from "../../model/debug_state.ts";
+import { PARAMETER_NAMES } from "../../model/tensors.ts";
+import { fixturePath, FIXTURES, readExpected } from "./_fixtures.ts";
+
+const TENSOR_TOLERANCE = 1e-4; // logits and gradients, max abs (as parity_test.ts)
+const LOSS_TOLERANCE = 1e-5;
+
+/** Loads a fixture into a CPU model, runs forward + backward; returns max abs diffs vs PyTorch. */
+async function runFixture(name: string, options: CpuModelOptions) {
+  const { config, params } = await readCheckpoint(fixturePath(name, "model.bin"));
+  const state = await readDebugState(fixturePath(name, "state.bin"), config);
+  const model = await createCpuModel(config, state.B, state.T, options);
+  try {
+    for (const p of PARAMETER_NAMES) model.writeParameter(p, params[p]);
+    model.forward(state.inputs, state.targets);
+    model.zeroGrad();
+    model.backward();
+    const { vocabSize: V, paddedVocabSize: Vp } = config;
+    const logits = await model.readLogits();
+    let logitsDiff = 0;
+    for (let n = 0; n < state.B * state.T; n++) {
+      for (let v = 0; v < V; v++) {
+        const d = Math.abs(logits[n * Vp + v] - state.logits[n * V + v]);
+        logitsDiff = Number.isNaN(d) ? NaN : Math.max(logitsDiff, d);
+      }
+    }
+    const grads = await model.readGradients();
+    const gradDiffs = Object.fromEntries(PARAMETER_NAMES.map((p) => {
+      let m = 0;
+      for (let i = 0; i < grads[p].length; i++) m = Math.max(m, Math.abs(grads[p][i] - state.grads[p][i]));
+      return [p, m];
+    }));
+    return { logitsDiff, lossDiff: Math.abs((await model.meanLoss()) - (await readExpected(name)).loss), gradDiffs };
+  } finally {
+    model.close();
+  }
+}
+
+Deno.test("CpuOps routes matmul and attention to the kernels object and closes it with the model", async () => {
+  const calls: Record<string, number> = {};
+  let closed = false;
+  const count = <A extends unknown[]>(name: string, f: (...a: A) => void) => (...a: A) => {
+    calls[name] = (calls[name] ?? 0) + 1;
+    f(...a);
+  };
+  const spy: CpuHeavyKernels & { close(): void } = {
+    matmulForward: count("matmulForward", matmulForward),
+    matmulBackward: count("matmulBackward", matmulBackward),
+    attentionForward: count("attentionForward", attentionForward),
+    attentionBackward: count("attentionBackward", attentionBackward),
+    close: () => closed = true,
+  };
+  const withSpy = await runFixture("awkward", { kernels: () => Promise.resolve(spy) });
+  const plain = await runFixture("awkward", {});
+  const L = 2; // awkward has two layers: 4 matmuls per layer + the output head, one attention per layer
+  const want = { matmulForward: 4 * L + 1, matmulBackward: 4 * L + 1, attentionForward: L, attentionBackward: L };
+  for (const [op, n] of Object.entries(want)) {
+    if (calls[op] !== n) throw new Error(`${op} called ${calls[op]} times, expected ${n}`);
+  }
+  if (!closed) throw new Error("kernels not closed by model.close()");
+  if (JSON.stringify(withSpy) !== JSON.stringify(plain)) throw new Error("routing changed the results");
+});
+
+for (const name of FIXTURES) {
+  Deno.test(`CpuKernels (2 threads) ${name}: logits, loss and gradients match PyTorch`, async () => {
+    const r = await runFixture(name, { kernels: (memory) => CpuKernels.create(memory, 2) });
+    const worstGrad = Object.entries(r.gradDiffs).reduce((a, b) => (b[1] > a[1] || Number.isNaN(b[1]) ? b : a));
+    if (!(r.logitsDiff <= TENSOR_TOLERANCE)) throw new Error(`logits differ by ${r.logitsDiff}`);
+    if (!(r.lossDiff <= LOSS_TOLERANCE)) throw new Error(`loss differs by ${r.lossDiff}`);
+    if (!(worstGrad[1] <= TENSOR_TOLERANCE)) throw new Error(`grad ${worstGrad[0]} differs by ${worstGrad[1]}`);
+  });
+}

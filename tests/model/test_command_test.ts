@@ -1,0 +1,64 @@
+/** The `gpt2 test` command as a subprocess: exit codes and the lines it prints. */
+import { fileURLToPath } from "node:url";
+import { readCheckpointHeader } from "../../model/checkpoint.ts";
+import { readDebugState, writeDebugState } from "../../model/debug_state.ts";
+import { fixturePath } from "./_fixtures.ts";
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+
+async function gpt2(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", CLI, ...args] }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+const RUNS: [string, string, string[]][] = [["small", "5.890347", []], ["awkward", "4.696900", ["--reference"]]];
+for (const [name, firstLoss, extra] of RUNS) {
+  Deno.test(`gpt2 test ${extra.join(" ")}: exit 0 on ${name}, printing every tensor and the 10 losses`, async () => {
+    const { code, stdout, stderr } = await gpt2(
+      "test",
+      "--model",
+      fixturePath(name, "model.bin"),
+      "--state",
+      fixturePath(name, "state.bin"),
+      "--losses",
+      fixturePath(name, "expected.json"),
+      ...extra,
+    );
+    if (code !== 0) throw new Error(`exit ${code}\n${stdout}\n${stderr}`);
+    for (const what of ["logits", "loss", "grad wte", "grad lnfb", "losses"]) {
+      if (!new RegExp(`^${what} .*max abs diff .* OK$`, "m").test(stdout)) throw new Error(`no OK line for ${what}`);
+    }
+    const steps = stdout.match(/^step \d: loss \d+\.\d{6}$/gm) ?? [];
+    if (steps.length !== 10 || steps[0] !== `step 0: loss ${firstLoss}`) throw new Error(`step lines: ${steps}`);
+  });
+}
+
+Deno.test("gpt2 test: exit 1 naming the tensor when the state's gradients differ", async () => {
+  const model = fixturePath("small", "model.bin");
+  const cfg = (await readCheckpointHeader(model)).config;
+  const state = await readDebugState(fixturePath("small", "state.bin"), cfg);
+  state.grads.fcb[5] += 1e-3; // 10× the tolerance
+  const path = await Deno.makeTempFile({ suffix: ".bin" });
+  await writeDebugState(path, cfg, state);
+  const { code, stdout } = await gpt2("test", "-m", model, "-s", path);
+  await Deno.remove(path);
+  if (code !== 1) throw new Error(`exit ${code}, expected 1\n${stdout}`);
+  if (!/^FAILED: grad fcb differs by 1\.000e-3/m.test(stdout)) throw new Error(`no FAILED line for fcb:\n${stdout}`);
+  if (/^FAILED: grad (?!fcb)/m.test(stdout)) throw new Error("other gradients reported as failing");
+});
+
+Deno.test("gpt2 test: a state for another model exits 1 with one line naming the file", async () => {
+  const state = fixturePath("awkward", "state.bin");
+  const { code, stderr } = await gpt2("test", "-m", fixturePath("small", "model.bin"), "-s", state);
+  if (code !== 1) throw new Error(`exit ${code}, expected 1`);
+  const lines = stderr.trim().split("\n");
+  if (lines.length !== 1 || !lines[0].startsWith(`gpt2 test: ${state}: `)) throw new Error(`stderr: ${stderr}`);
+});
+
+Deno.test("gpt2 test: usage errors exit 2", async () => {
+  const gpu = await gpt2("test", "-m", "x.bin", "-s", "y.bin", "--device", "gpu");
+  if (gpu.code !== 2 || !gpu.stderr.includes("GPU backend is not available yet")) throw new Error(gpu.stderr);
+  const missing = await gpt2("test", "-m", "x.bin");
+  if (missing.code !== 2 || !missing.stderr.includes("--state")) throw new Error(missing.stderr);
+});
