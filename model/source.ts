@@ -1,5 +1,6 @@
 /**
- * Model sources for `-e`: an llm.c checkpoint file (version 3 or 5), a depth preset `d6` … `d48`, or an explicit
+ * Model sources for `-e`: an llm.c checkpoint file (version 3 or 5), a Hugging Face GPT-2 directory or
+ * `model.safetensors` (converted in memory), a depth preset `d6` … `d48`, or an explicit
  * shape `layers=L,heads=H,channels=C,seq=T[,vocab=V]`. Presets and shapes start from a seeded random init.
  *
  * @module
@@ -7,13 +8,16 @@
 import { type GPT2Config, parseModelDescriptor } from "./config.ts";
 import { readCheckpoint, readCheckpointHeader } from "./checkpoint.ts";
 import type { GPT2 } from "./gpt2.ts";
+import { isHuggingFacePath, loadHuggingFace } from "./huggingface.ts";
+import type { ParameterTensors } from "./checkpoint.ts";
 import { randomParameters } from "./init.ts";
 import { PARAMETER_NAMES } from "./tensors.ts";
 
 /** Where a model's parameters come from. */
 export type ModelSource =
   | { kind: "checkpoint"; path: string; config: GPT2Config; version: 3 | 5 }
-  | { kind: "random"; descriptor: string; config: GPT2Config };
+  | { kind: "random"; descriptor: string; config: GPT2Config }
+  | { kind: "huggingface"; path: string; config: GPT2Config; params: ParameterTensors };
 
 /**
  * Decides what `spec` names and reads its config (for a file: only the validated header).
@@ -31,6 +35,7 @@ export type ModelSource =
 export async function resolveModelSource(spec: string): Promise<ModelSource> {
   const config = parseModelDescriptor(spec);
   if (config) return { kind: "random", descriptor: spec, config };
+  if (isHuggingFacePath(spec)) return { kind: "huggingface", path: spec, ...(await loadHuggingFace(spec)) };
   const header = await readCheckpointHeader(spec);
   return { kind: "checkpoint", path: spec, ...header };
 }
@@ -47,7 +52,7 @@ export async function loadParameters<F, I>(model: GPT2<F, I>, source: ModelSourc
     for (const [name, data] of randomParameters(source.config, seed)) model.writeParameter(name, data);
     return;
   }
-  const { params } = await readCheckpoint(source.path);
+  const { params } = source.kind === "huggingface" ? source : await readCheckpoint(source.path);
   for (const name of PARAMETER_NAMES) model.writeParameter(name, params[name]);
 }
 

@@ -1,0 +1,70 @@
+/**
+ * One benchmark subject: a full training step (forward, backward, AdamW with clipping) of a random-init model on
+ * one backend, timed over several steps after warm-up. Prints one JSON line. Run by `dev/bench.ts` in a fresh
+ * process per model so that the peak RSS (VmHWM) belongs to that model alone.
+ *
+ *     deno run -A dev/bench_train_step.ts --model d12 --batch 4 --seq 64 --steps 5 --device cpu
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { loadParameters, resolveModelSource } from "../model/source.ts";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "d6" },
+    batch: { type: "string", default: "4" },
+    seq: { type: "string", default: "64" },
+    steps: { type: "string", default: "5" },
+    warmup: { type: "string", default: "2" },
+    device: { type: "string", default: "cpu" },
+  },
+});
+const B = Number(values.batch), T = Number(values.seq);
+const source = await resolveModelSource(values.model!);
+const { model, description } = await createModel(source.config, B, T, parseDeviceChoice(values.device!));
+await loadParameters(model, source, 1);
+const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
+for (let i = 0; i < B * T; i++) {
+  inputs[i] = (i * 7919) % source.config.vocabSize;
+  targets[i] = (i * 104729 + 1) % source.config.vocabSize;
+}
+const times: number[] = [];
+let loss = NaN;
+for (let step = 0; step < Number(values.warmup) + Number(values.steps); step++) {
+  const t0 = performance.now();
+  model.zeroGrad();
+  model.forward(inputs, targets);
+  loss = await model.meanLoss();
+  model.backward();
+  await model.update({
+    learningRate: 1e-4,
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0,
+    step: step + 1,
+    maxGradNorm: 1,
+  });
+  await model.ops.read(model.ops.view(model.tensors.acts.losses, 0, 1));
+  if (step >= Number(values.warmup)) times.push(performance.now() - t0);
+}
+model.close();
+times.sort((a, b) => a - b);
+const ms = times[Math.floor(times.length / 2)];
+const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
+const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+console.log(JSON.stringify({
+  model: values.model,
+  device: description,
+  B,
+  T,
+  params: model.parameterCount,
+  steps: times.length,
+  msPerStepMedian: Math.round(ms * 10) / 10,
+  msPerStepMin: Math.round(times[0] * 10) / 10,
+  tokensPerSecond: Math.round(B * T / (ms / 1000)),
+  peakRssGiB: Math.round(hwmKiB / 2 ** 20 * 100) / 100,
+  finalLoss: loss,
+}));
