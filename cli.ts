@@ -10,8 +10,9 @@ import { prepro } from "./commands/prepro.ts";
 import { convert } from "./commands/convert.ts";
 import { test } from "./commands/test.ts";
 import { trainCommand } from "./commands/train.ts";
+import { demoCommand } from "./commands/demo.ts";
 
-const COMMANDS: Command[] = [prepro, trainCommand, test, convert];
+const COMMANDS: Command[] = [prepro, trainCommand, test, convert, demoCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

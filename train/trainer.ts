@@ -51,6 +51,8 @@ export interface TrainOptions {
   json: boolean;
   /** Called once per step with the step's loss (tests use it; the report prints it). */
   onStep?: (step: number, loss: number) => void;
+  /** Called with each val loss. */
+  onVal?: (step: number, valLoss: number) => void;
 }
 
 /** What a run ended with. */
@@ -161,6 +163,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             sum += await model.meanLoss();
           }
           lastValLoss = sum / valBatches;
+          o.onVal?.(step, lastValLoss);
           report.emit({ type: "val", step, valLoss: lastValLoss });
         }
         if (o.sampleEvery > 0 && genTokens > 1 && ((step > 0 && step % o.sampleEvery === 0) || last)) {
