@@ -89,7 +89,7 @@ def main():
     print(json.dumps({
         "impl": "pytorch-fp32-notf32", "torch": torch.__version__, "B": a.batch, "T": a.seq,
         "ms_per_step": round(ms, 2), "tokens_per_s": round(a.batch * a.seq / (ms / 1000)),
-        "max_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), "loss": float(loss),
+        "max_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), "loss": float(loss.detach()),
         "expected_initial_loss": math.log(50257),
     }))
 

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { planModel } from "../model/layout.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 
 const { values } = parseArgs({
@@ -52,6 +53,9 @@ for (let step = 0; step < Number(values.warmup) + Number(values.steps); step++) 
 }
 model.close();
 times.sort((a, b) => a - b);
+// Bytes of every planned tensor: parameters, gradients, AdamW m and v, activations, activation gradients.
+const layout = planModel(source.config, B, T, 64);
+const tensorBytes = 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
 const ms = times[Math.floor(times.length / 2)];
 const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
 const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
@@ -66,5 +70,6 @@ console.log(JSON.stringify({
   msPerStepMin: Math.round(times[0] * 10) / 10,
   tokensPerSecond: Math.round(B * T / (ms / 1000)),
   peakRssGiB: Math.round(hwmKiB / 2 ** 20 * 100) / 100,
+  tensorGiB: Math.round(tensorBytes / 2 ** 30 * 100) / 100,
   finalLoss: loss,
 }));
