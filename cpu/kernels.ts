@@ -1,13 +1,43 @@
 /**
- * The CPU backend's hot loops: matmul forward/backward and causal attention forward/backward as WebAssembly
- * SIMD generated at run time (`cpu/wasm/`), spread over Workers that share the tensors' WebAssembly.Memory.
+ * The CPU backend's hot loops as WebAssembly SIMD generated at run time (`cpu/wasm/`), spread over Workers that
+ * share the tensors' WebAssembly.Memory: matmul forward/backward and causal attention forward/backward (the
+ * `CpuHeavyKernels` of `cpu/backend.ts`), plus AdamW, the squared gradient norm, GELU and the softmax +
+ * cross-entropy forward, which a backend may route here too.
+ *
  * Calls are synchronous: the main thread publishes a job, takes its share of the work items, then waits
- * (`Atomics.wait`) for the Workers. Results are bit-identical for any thread count (see `cpu/wasm/jobs.ts`).
+ * (`Atomics.wait`) for the Workers. Results are bit-identical for any thread count and any cache blocking (see
+ * `cpu/wasm/jobs.ts`).
+ *
+ * The Workers load `./worker.ts` relative to this module (`new URL(..., import.meta.url)`), which works from a
+ * checkout and from a URL import. A single-file bundle must ship the worker next to it: `deno bundle -o
+ * dist/worker.ts cpu/worker.ts` beside `dist/gpt2.js`; `deno compile` needs `--include cpu/worker.ts`.
  *
  * @module
  */
-import { ATT, BWD, CTRL, CTRL_BYTES, FWD, KIND, PARAM_SLOTS, PARAMS_BYTE, runItem, runJob } from "./wasm/jobs.ts";
-import { buildKernelModule, type KernelExports, type KernelModuleOptions } from "./wasm/module.ts";
+import type { AdamWHyper } from "../model/ops.ts";
+import {
+  ATT,
+  BWD,
+  controlViews,
+  CTRL,
+  CTRL_BYTES,
+  FWD,
+  KIND,
+  PW,
+  runItem,
+  runJob,
+  SMX,
+  SUM_SLOTS,
+  type ThreadContext,
+} from "./wasm/jobs.ts";
+import {
+  buildKernelModule,
+  DEFAULT_GEMM_TILE,
+  DEFAULT_NT_TILE,
+  type KernelExports,
+  type KernelModuleOptions,
+} from "./wasm/module.ts";
+import { type Blocking, DEFAULT_BLOCKING, planBackward, planForward } from "./wasm/plan.ts";
 
 /** Matmul sizes: N rows, C input channels, OC output channels. */
 export interface MatmulSizes {
@@ -23,31 +53,29 @@ export interface AttentionSizes {
   NH: number;
 }
 
-/** Cache blocking (bytes of the operand panel kept in L2 per block); shapes-only, never thread-dependent. */
-const FWD_PANEL_BYTES = 192 * 1024; // weight rows per forward item
-const DINP_PANEL_BYTES = 256 * 1024; // weight[kb, jb] block per dinp step
-const DW_PANEL_BYTES = 256 * 1024; // inp[kb, jb] block per dweight step
-const DINP_COLS = 128; // dinp columns per item
 /** Jobs below this many flops run on the calling thread alone (waking Workers costs tens of microseconds). */
 const PARALLEL_MIN_FLOPS = 1 << 21;
+/** Elements per work item of the pointwise kernels (256 KiB of float32). */
+const CHUNK = 1 << 16;
 
 /** Options of {@link CpuKernels.create} beyond the thread count. */
 export interface CpuKernelsOptions extends KernelModuleOptions {
   /** Jobs with fewer flops run on the caller alone (default 2^21; tests use 0 to exercise the Workers). */
   parallelMinFlops?: number;
+  /** Cache blocking (default {@link DEFAULT_BLOCKING}); results do not depend on it. */
+  blocking?: Partial<Blocking>;
 }
 
-const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
-const roundUp = (a: number, m: number) => ceilDiv(a, m) * m;
-
-/** Matmul and attention kernels over one shared memory, run on `threads` threads (the caller's included). */
+/** The kernels over one shared memory, run on `threads` threads (the caller's included). */
 export class CpuKernels {
   readonly #memory: WebAssembly.Memory;
-  readonly #ex: KernelExports;
+  readonly #t: ThreadContext;
   readonly #workers: Worker[];
   readonly #ctrl: Int32Array;
   readonly #p: Float64Array;
   readonly #parallelMinFlops: number;
+  readonly #blocking: Blocking;
+  readonly #tiles: { nt: { R: number; S: number }; gemm: { R: number; S: number } };
   #closed = false;
 
   private constructor(
@@ -55,14 +83,16 @@ export class CpuKernels {
     ex: KernelExports,
     workers: Worker[],
     ctrl: SharedArrayBuffer,
-    parallelMinFlops: number,
+    opts: CpuKernelsOptions,
   ) {
     this.#memory = memory;
-    this.#parallelMinFlops = parallelMinFlops;
-    this.#ex = ex;
+    this.#parallelMinFlops = opts.parallelMinFlops ?? PARALLEL_MIN_FLOPS;
+    this.#blocking = { ...DEFAULT_BLOCKING, ...opts.blocking };
+    this.#tiles = { nt: opts.ntTile ?? DEFAULT_NT_TILE, gemm: opts.gemmTile ?? DEFAULT_GEMM_TILE };
+    this.#t = { ex, memory, ...controlViews(ctrl) };
     this.#workers = workers;
-    this.#ctrl = new Int32Array(ctrl, 0, PARAMS_BYTE / 4);
-    this.#p = new Float64Array(ctrl, PARAMS_BYTE, PARAM_SLOTS);
+    this.#ctrl = this.#t.ctrl;
+    this.#p = this.#t.p;
   }
 
   /**
@@ -120,8 +150,7 @@ export class CpuKernels {
       for (const w of workers) w.terminate();
       throw err;
     }
-    const ex = instance.exports as unknown as KernelExports;
-    return new CpuKernels(memory, ex, workers, ctrl, opts.parallelMinFlops ?? PARALLEL_MIN_FLOPS);
+    return new CpuKernels(memory, instance.exports as unknown as KernelExports, workers, ctrl, opts);
   }
 
   /** Threads in all (Workers + the caller). */
@@ -143,15 +172,10 @@ export class CpuKernels {
     const out = this.#addr("out", b.out, N * OC), inp = this.#addr("inp", b.inp, N * C);
     const w = this.#addr("weight", b.weight, OC * C);
     const bias = b.bias ? this.#addr("bias", b.bias, OC) : 0;
-    // Items: panels of weight rows that fit in L2 × row blocks (rows split only when panels are few).
-    const P = Math.min(roundUp(OC, 2), Math.max(2, Math.floor(FWD_PANEL_BYTES / (C * 4) / 2) * 2));
-    const nP = ceilDiv(OC, P), want = 4 * this.threads;
-    const RB = roundUp(ceilDiv(N, nP >= want ? 1 : Math.min(ceilDiv(N, 4), ceilDiv(want, nP))), 4);
-    const nRB = ceilDiv(N, RB);
     const p = this.#p;
     [p[FWD.out], p[FWD.inp], p[FWD.w], p[FWD.bias], p[FWD.hasBias]] = [out, inp, w, bias, b.bias ? 1 : 0];
-    [p[FWD.N], p[FWD.C], p[FWD.OC], p[FWD.P], p[FWD.RB], p[FWD.nRB]] = [N, C, OC, P, RB, nRB];
-    this.#run(KIND.MM_FWD, nP * nRB, 2 * N * C * OC);
+    [p[FWD.N], p[FWD.C], p[FWD.OC]] = [N, C, OC];
+    this.#run(KIND.MM_FWD, planForward(p, this.threads, this.#tiles.nt, this.#blocking), 2 * N * C * OC);
   }
 
   /** dinp (N,C) = dout · weight (written); dweight (OC,C) += doutᵀ · inp; dbias (OC) += Σ_n dout. */
@@ -171,23 +195,10 @@ export class CpuKernels {
     const dbias = b.dbias ? this.#addr("dbias", b.dbias, OC) : 0;
     const dout = this.#addr("dout", b.dout, N * OC), inp = this.#addr("inp", b.inp, N * C);
     const weight = this.#addr("weight", b.weight, OC * C);
-    const want = 4 * this.threads;
-    // dinp items: column blocks × row blocks; weight[kb, jb] blocks of KB rows fit in L2.
-    const JB = Math.min(DINP_COLS, roundUp(C, 8));
-    const KB = Math.max(8, Math.floor(DINP_PANEL_BYTES / (JB * 4)));
-    const nJ = ceilDiv(C, JB);
-    const RB = roundUp(ceilDiv(N, nJ >= want ? 1 : Math.min(ceilDiv(N, 4), ceilDiv(want, nJ))), 4);
-    const nRB = ceilDiv(N, RB);
-    // dweight items: blocks of output channels; inp[kb, jb] blocks fit in L2.
-    const KBw = Math.min(N, 256);
-    const JBw = Math.max(8, Math.min(roundUp(C, 8), Math.floor(DW_PANEL_BYTES / (KBw * 4) / 8) * 8));
-    const OB = Math.max(4, Math.min(256, roundUp(ceilDiv(OC, want), 4)));
     const p = this.#p;
     [p[BWD.dinp], p[BWD.dweight], p[BWD.dbias], p[BWD.hasBias]] = [dinp, dweight, dbias, b.dbias ? 1 : 0];
     [p[BWD.dout], p[BWD.inp], p[BWD.weight], p[BWD.N], p[BWD.C], p[BWD.OC]] = [dout, inp, weight, N, C, OC];
-    [p[BWD.JB], p[BWD.KB], p[BWD.RB], p[BWD.nRB], p[BWD.nDinp]] = [JB, KB, RB, nRB, nJ * nRB];
-    [p[BWD.OB], p[BWD.JBw], p[BWD.KBw]] = [OB, JBw, KBw];
-    this.#run(KIND.MM_BWD, nJ * nRB + ceilDiv(OC, OB), 4 * N * C * OC);
+    this.#run(KIND.MM_BWD, planBackward(p, this.threads, this.#tiles.gemm, this.#blocking), 4 * N * C * OC);
   }
 
   /** Causal attention: inp = qkv (B,T,3C) -> out (B,T,C); preatt, att (B,NH,T,T) saved for backward. */
@@ -229,6 +240,99 @@ export class CpuKernels {
     this.#run(KIND.ATT_BWD, B * NH, 4 * B * T * T * C);
   }
 
+  /**
+   * AdamW on n elements (as `Ops.adamwUpdate` and layers/adamw.ts, in float32): m, v updated in place,
+   * params -= lr · (m̂ / (√v̂ + eps) + weightDecay · params), with grads scaled by `gradScale` first.
+   */
+  adamwUpdate(
+    b: { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array },
+    s: { n: number },
+    hyper: AdamWHyper,
+  ): void {
+    const { n } = sizes("adamwUpdate", s, ["n"]);
+    const p = this.#p;
+    p[PW.a] = this.#addr("params", b.params, n);
+    p[PW.b] = this.#addr("grads", b.grads, n);
+    p[PW.c] = this.#addr("m", b.m, n);
+    p[PW.d] = this.#addr("v", b.v, n);
+    [p[PW.n], p[PW.chunk], p[PW.lr], p[PW.beta1], p[PW.beta2]] = [
+      n,
+      CHUNK,
+      hyper.learningRate,
+      hyper.beta1,
+      hyper.beta2,
+    ];
+    [p[PW.eps], p[PW.wd], p[PW.gradScale]] = [hyper.eps, hyper.weightDecay, hyper.gradScale];
+    p[PW.mCorr] = 1 - hyper.beta1 ** hyper.step;
+    p[PW.vCorr] = 1 - hyper.beta2 ** hyper.step;
+    this.#run(KIND.ADAMW, Math.ceil(n / CHUNK), 12 * n);
+  }
+
+  /**
+   * Σ grads² over n elements: squares in float32, sums in float64 over fixed chunks (their size depends on n
+   * only), the chunks added in order, so the value does not depend on the thread count.
+   * @returns The squared L2 norm.
+   */
+  gradNormSquared(b: { grads: Float32Array }, s: { n: number }): number {
+    const { n } = sizes("gradNormSquared", s, ["n"]);
+    const chunk = Math.max(CHUNK, Math.ceil(n / SUM_SLOTS / 4) * 4), items = Math.ceil(n / chunk);
+    const p = this.#p;
+    [p[PW.a], p[PW.n], p[PW.chunk]] = [this.#addr("grads", b.grads, n), n, chunk];
+    this.#run(KIND.SUMSQ, items, 2 * n);
+    let sum = 0;
+    for (let i = 0; i < items; i++) sum += this.#t.sums[i];
+    return sum;
+  }
+
+  /** out = GELU(inp) over N elements, tanh approximation (as layers/gelu.ts). */
+  geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N: number }): void {
+    const { N } = sizes("geluForward", s, ["N"]);
+    const p = this.#p;
+    [p[PW.a], p[PW.b], p[PW.n], p[PW.chunk]] = [this.#addr("out", b.out, N), this.#addr("inp", b.inp, N), N, CHUNK];
+    this.#run(KIND.GELU_FWD, Math.ceil(N / CHUNK), 30 * N);
+  }
+
+  /** dinp = GELU'(inp) · dout over N elements (written). */
+  geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: Float32Array }, s: { N: number }): void {
+    const { N } = sizes("geluBackward", s, ["N"]);
+    const p = this.#p;
+    [p[PW.a], p[PW.b], p[PW.c]] = [
+      this.#addr("dinp", b.dinp, N),
+      this.#addr("inp", b.inp, N),
+      this.#addr("dout", b.dout, N),
+    ];
+    [p[PW.n], p[PW.chunk]] = [N, CHUNK];
+    this.#run(KIND.GELU_BWD, Math.ceil(N / CHUNK), 40 * N);
+  }
+
+  /**
+   * Per row of logits (N,Vp): probs = softmax over the first V columns (padded columns 0), losses[n] =
+   * log Σ exp(logits - max) + max - logits[targets[n]] (as `Ops.softmaxCrossEntropyForward`).
+   * `targets` must be an Int32Array view of the same memory.
+   */
+  softmaxCrossEntropyForward(
+    b: { losses: Float32Array; probs: Float32Array; logits: Float32Array; targets: Int32Array },
+    s: { N: number; V: number; Vp: number },
+  ): void {
+    const { N, V, Vp } = sizes("softmaxCrossEntropyForward", s, ["N", "V", "Vp"]);
+    if (V > Vp) throw new Error(`softmaxCrossEntropyForward: V (${V}) must be <= Vp (${Vp})`);
+    if (!(b.targets instanceof Int32Array) || b.targets.buffer !== this.#memory.buffer || b.targets.length < N) {
+      throw new Error(
+        `targets must be an Int32Array view of the kernels' shared WebAssembly.Memory with ${N} elements`,
+      );
+    }
+    for (let n = 0; n < N; n++) {
+      const t = b.targets[n];
+      if (!(t >= 0 && t < V)) throw new Error(`targets[${n}] = ${t} is outside the vocabulary [0, ${V})`);
+    }
+    const p = this.#p;
+    p[SMX.losses] = this.#addr("losses", b.losses, N);
+    p[SMX.probs] = this.#addr("probs", b.probs, N * Vp);
+    p[SMX.logits] = this.#addr("logits", b.logits, N * Vp);
+    [p[SMX.targets], p[SMX.V], p[SMX.Vp]] = [b.targets.byteOffset, V, Vp];
+    this.#run(KIND.SOFTMAX, N, 40 * N * V);
+  }
+
   /** Stops the Workers. The kernels cannot be used afterwards. */
   close(): void {
     if (this.#closed) return;
@@ -260,7 +364,7 @@ export class CpuKernels {
     if (this.#closed) throw new Error("CpuKernels used after close()");
     const c = this.#ctrl;
     if (this.#workers.length === 0 || flops < this.#parallelMinFlops || items === 1) {
-      for (let i = 0; i < items; i++) runItem(this.#ex, kind, this.#p, i);
+      for (let i = 0; i < items; i++) runItem(this.#t, kind, i);
       return;
     }
     c[CTRL.KIND] = kind;
@@ -272,7 +376,7 @@ export class CpuKernels {
     Atomics.notify(c, CTRL.GEN);
     let error: unknown;
     try {
-      runJob(this.#ex, c, this.#p);
+      runJob(this.#t);
     } catch (err) {
       error = err;
     }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { CTRL, KIND, PARAM_SLOTS, PARAMS_BYTE, runJob } from "./wasm/jobs.ts";
+import { controlViews, CTRL, KIND, runJob, type ThreadContext } from "./wasm/jobs.ts";
 import type { KernelExports } from "./wasm/module.ts";
 
 interface Start {
@@ -20,9 +20,8 @@ interface Start {
 self.onmessage = (e: MessageEvent<Start>) => {
   const { bytes, memory, ctrl } = e.data;
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const ex = instance.exports as unknown as KernelExports;
-  const c = new Int32Array(ctrl, 0, PARAMS_BYTE / 4);
-  const p = new Float64Array(ctrl, PARAMS_BYTE, PARAM_SLOTS);
+  const t: ThreadContext = { ex: instance.exports as unknown as KernelExports, memory, ...controlViews(ctrl) };
+  const c = t.ctrl;
   let seen = Atomics.load(c, CTRL.GEN);
   self.postMessage("ready");
   for (;;) {
@@ -30,7 +29,7 @@ self.onmessage = (e: MessageEvent<Start>) => {
     seen = Atomics.load(c, CTRL.GEN);
     if (Atomics.load(c, CTRL.KIND) === KIND.QUIT) break;
     try {
-      Atomics.add(c, CTRL.WORKER_ITEMS, runJob(ex, c, p));
+      Atomics.add(c, CTRL.WORKER_ITEMS, runJob(t));
     } catch (err) {
       console.error(err);
       Atomics.store(c, CTRL.ERR, 1);

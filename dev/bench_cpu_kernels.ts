@@ -15,7 +15,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     threads: { type: "string", default: "1,2" },
-    runs: { type: "string", default: "5" },
+    runs: { type: "string", default: "7" },
     "no-relaxed": { type: "boolean", default: false },
     shapes: { type: "string", default: "" },
   },
@@ -33,8 +33,8 @@ const allShapes: [string, number, number][] = [
 const shapes = values.shapes ? allShapes.filter((_, i) => values.shapes.split(",").includes(String(i))) : allShapes;
 
 // One memory big enough for the largest shape's tensors.
-const maxW = Math.max(...shapes.map(([, C, OC]) => C * OC));
-const maxIO = Math.max(...shapes.map(([, C, OC]) => N * Math.max(C, OC)));
+const maxW = Math.max(2 * 4 * 12 * 64 * 64, ...shapes.map(([, C, OC]) => C * OC));
+const maxIO = Math.max(N * 3 * 768, ...shapes.map(([, C, OC]) => N * Math.max(C, OC)));
 const bytes = (2 * maxW + 4 * maxIO + 2 * 65536) * 4 + (1 << 20);
 const pages = Math.ceil(bytes / 65536);
 const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -49,16 +49,17 @@ const weight = alloc(maxW), dweight = alloc(maxW);
 const inp = alloc(maxIO), out = alloc(maxIO), dout = alloc(maxIO), dinp = alloc(maxIO);
 const bias = alloc(65536), dbias = alloc(65536);
 
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function time(f: () => void): number {
-  f(); // warm-up (also lets the wasm tier up)
+/** Median and best of `runs` timings (ms) after a warm-up call (which also lets the wasm tier up). */
+function time(f: () => void): { median: number; best: number } {
+  f();
   const ms: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now();
     f();
     ms.push(performance.now() - t0);
   }
-  return median(ms);
+  ms.sort((a, b) => a - b);
+  return { median: ms[Math.floor(ms.length / 2)], best: ms[0] };
 }
 
 const rows: string[][] = [];
@@ -70,9 +71,10 @@ for (const threads of threadCounts) {
     const sz = { N, C, OC };
     const fwd = time(() => k.matmulForward({ out, inp, weight, bias }, sz));
     const bwd = time(() => k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, sz));
-    const gf = (flops: number, ms: number) => (flops / ms / 1e6).toFixed(1);
+    const gf = (flops: number, t: { median: number; best: number }) =>
+      `${(flops / t.median / 1e6).toFixed(1)} (${(flops / t.best / 1e6).toFixed(1)})`;
     const r = results.get(name) ?? [];
-    r.push(`${gf(2 * N * C * OC, fwd)} (${fwd.toFixed(1)} ms)`, `${gf(4 * N * C * OC, bwd)} (${bwd.toFixed(1)} ms)`);
+    r.push(gf(2 * N * C * OC, fwd), gf(4 * N * C * OC, bwd));
     results.set(name, r);
   }
   // Attention at d12, B=4, T=64.
@@ -90,13 +92,13 @@ for (const threads of threadCounts) {
     })
   );
   const r = results.get("attention B4 T64") ?? [];
-  r.push(`${af.toFixed(2)} ms`, `${ab.toFixed(2)} ms`);
+  r.push(`${af.median.toFixed(2)} (${af.best.toFixed(2)}) ms`, `${ab.median.toFixed(2)} (${ab.best.toFixed(2)}) ms`);
   results.set("attention B4 T64", r);
   k.close();
 }
 for (const [name, r] of results) rows.push([name, ...r]);
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
-console.log(`CPU matmul GFLOP/s (median of ${runs}), ${navigator.hardwareConcurrency} cores`);
+console.log(`CPU matmul GFLOP/s: median (best) of ${runs} runs; ${navigator.hardwareConcurrency} cores`);
 console.log(line(header));
 for (const r of rows) console.log(line(r));

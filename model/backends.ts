@@ -5,7 +5,9 @@
  * @module
  */
 import { CpuKernels } from "../cpu/kernels.ts";
-import { UsageError } from "../util/errors.ts";
+import { getGpuDevice } from "../gpu/device.ts";
+import { createGpuModel } from "../gpu/model.ts";
+import { UsageError, UserError } from "../util/errors.ts";
 import type { GPT2Config } from "./config.ts";
 import { createCpuModel } from "./cpu_model.ts";
 import type { GPT2 } from "./gpt2.ts";
@@ -36,19 +38,47 @@ export function parseDeviceChoice(value: string): DeviceChoice {
 }
 
 /**
- * Builds an empty model (parameters zero) for `cfg` at batch B, sequence T on the chosen backend.
+ * Builds an empty model (parameters zero) for `cfg` at batch B, sequence T on the chosen backend. `auto` takes the
+ * GPU when there is a hardware adapter and the model fits in it; a software adapter (llvmpipe, SwiftShader) is
+ * slower than the CPU backend, so `auto` passes it over. The choice is reported through `say`.
  *
  * @param cfg Model shape.
  * @param B Batch size.
  * @param T Sequence length.
  * @param device `--device` value.
+ * @param say Receives one line explaining an automatic choice (default: stderr).
  * @returns The model and where it runs.
  */
-export async function createModel(cfg: GPT2Config, B: number, T: number, device: DeviceChoice): Promise<PlacedModel> {
-  if (device === "gpu") {
-    throw new UsageError("--device gpu: the WebGPU training backend is not wired into this command yet; use cpu");
+export async function createModel(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  device: DeviceChoice,
+  say: (line: string) => void = (line) => console.error(line),
+): Promise<PlacedModel> {
+  if (device === "gpu") return await gpuModel(cfg, B, T);
+  if (device === "auto") {
+    const gpu = await getGpuDevice().catch((err) => err as Error);
+    if (gpu instanceof Error) {
+      say(`device auto: ${gpu.message.replace(/; use --device cpu$/, "")}; using the CPU`);
+    } else if (gpu.isFallback) {
+      say(`device auto: the WebGPU adapter is a software renderer (${gpu.description}); using the CPU`);
+    } else {
+      try {
+        return await gpuModel(cfg, B, T);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        say(`device auto: ${err.message}; using the CPU`);
+      }
+    }
   }
   const threads = navigator.hardwareConcurrency;
   const model = await createCpuModel(cfg, B, T, { kernels: (memory) => CpuKernels.create(memory, threads) });
   return { model, device: "cpu", description: `cpu (${threads} threads, WebAssembly SIMD)` };
+}
+
+async function gpuModel(cfg: GPT2Config, B: number, T: number): Promise<PlacedModel> {
+  const model = await createGpuModel(cfg, B, T);
+  const { description } = await getGpuDevice();
+  return { model, device: "gpu", description: `gpu (${description}, WebGPU)` };
 }

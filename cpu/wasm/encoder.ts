@@ -1,10 +1,11 @@
 /**
- * A small WebAssembly binary encoder: enough of the module format (type, import, function, export and code
- * sections, LEB128 integers) and of the instruction set (i32, f32 and v128 arithmetic, memory access, structured
- * control flow) to emit the CPU kernels from TypeScript at run time, with no external toolchain.
+ * A small WebAssembly binary encoder for emitting the CPU kernels from TypeScript at run time, with no external
+ * toolchain: LEB128 integers, value types, and function bodies with the instructions the kernels use (i32, f32,
+ * f64 and v128 arithmetic, relaxed SIMD multiply-add, memory access to memory 0 or 1, structured control flow).
+ * Modules are assembled around the bodies in `binary.ts`.
  *
- * Functions are written as a stack-machine instruction stream through {@link Fn}'s methods, which return `this`
- * so that an expression reads left to right: `f.get(p).get(k).i32Add().v128Load()` pushes `*(p + k)`.
+ * A body is written as a stack-machine instruction stream through {@link Fn}'s methods, which return `this` so
+ * that an expression reads left to right: `f.get(p).get(k).i32Add().v128Load()` pushes the v128 at p + k.
  *
  * @module
  */
@@ -13,10 +14,12 @@
 export const I32 = 0x7f;
 /** 32-bit float. */
 export const F32 = 0x7d;
+/** 64-bit float. */
+export const F64 = 0x7c;
 /** 128-bit vector. */
 export const V128 = 0x7b;
 /** A value type code. */
-export type ValType = typeof I32 | typeof F32 | typeof V128;
+export type ValType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
 
 /** Appends `v` (an unsigned integer below 2^32) as unsigned LEB128. */
 export function uleb(out: number[], v: number): void {
@@ -41,12 +44,6 @@ export function sleb(out: number[], v: number): void {
     }
     out.push(byte | 0x80);
   }
-}
-
-function name(out: number[], s: string): void {
-  const bytes = new TextEncoder().encode(s);
-  uleb(out, bytes.length);
-  out.push(...bytes);
 }
 
 /** A branch target made by {@link Fn.block}, {@link Fn.loop} or {@link Fn.if}; valid inside its body. */
@@ -92,10 +89,15 @@ export class Fn {
     return this;
   }
 
-  #mem(op: number, offset: number, align: number, simd = false): this {
+  // memarg: alignment (log2), then the memory index if not 0 (multi-memory: flag 0x40), then the offset.
+  #mem(op: number, offset: number, align: number, mem: number, simd = false): this {
     if (simd) this.#simd(op);
     else this.code.push(op);
-    uleb(this.code, align);
+    if (mem === 0) uleb(this.code, align);
+    else {
+      uleb(this.code, align | 0x40);
+      uleb(this.code, mem);
+    }
     uleb(this.code, offset);
     return this;
   }
@@ -211,6 +213,10 @@ export class Fn {
   i32Mul(): this {
     return this.op(0x6c);
   }
+  /** Unsigned division. */
+  i32DivU(): this {
+    return this.op(0x6e);
+  }
   i32And(): this {
     return this.op(0x71);
   }
@@ -253,11 +259,13 @@ export class Fn {
   }
 
   // ---- f32 ----
-  f32Load(offset = 0): this {
-    return this.#mem(0x2a, offset, 2);
+  /** Pops an address, pushes the f32 at address + offset in memory `mem`. */
+  f32Load(offset = 0, mem = 0): this {
+    return this.#mem(0x2a, offset, 2, mem);
   }
-  f32Store(offset = 0): this {
-    return this.#mem(0x38, offset, 2);
+  /** Pops an address and a value, stores the f32 at address + offset in memory `mem`. */
+  f32Store(offset = 0, mem = 0): this {
+    return this.#mem(0x38, offset, 2, mem);
   }
   f32Add(): this {
     return this.op(0x92);
@@ -287,16 +295,29 @@ export class Fn {
     return this.op(0x5b);
   }
 
-  // ---- v128 / f32x4 / i32x4 ----
-  v128Load(offset = 0): this {
-    return this.#mem(0x00, offset, 4, true);
+  // ---- f64 ----
+  f64Add(): this {
+    return this.op(0xa0);
   }
-  v128Store(offset = 0): this {
-    return this.#mem(0x0b, offset, 4, true);
+  /** f32 -> f64. */
+  f64PromoteF32(): this {
+    return this.op(0xbb);
+  }
+  /** f64 -> f32 (rounded to nearest). */
+  f32DemoteF64(): this {
+    return this.op(0xb6);
+  }
+
+  // ---- v128 / f32x4 / f64x2 / i32x4 ----
+  v128Load(offset = 0, mem = 0): this {
+    return this.#mem(0x00, offset, 4, mem, true);
+  }
+  v128Store(offset = 0, mem = 0): this {
+    return this.#mem(0x0b, offset, 4, mem, true);
   }
   /** Loads one f32 and splats it to four lanes. */
-  load32Splat(offset = 0): this {
-    return this.#mem(0x09, offset, 2, true);
+  load32Splat(offset = 0, mem = 0): this {
+    return this.#mem(0x09, offset, 2, mem, true);
   }
   f32x4Splat(): this {
     return this.#simd(0x13);
@@ -312,6 +333,22 @@ export class Fn {
   }
   f32x4Mul(): this {
     return this.#simd(0xe6);
+  }
+  f32x4Div(): this {
+    return this.#simd(0xe7);
+  }
+  f32x4Sqrt(): this {
+    return this.#simd(0xe3);
+  }
+  /** Lanes 0 and 1 of an f32x4, widened to an f64x2. */
+  f64x2PromoteLow(): this {
+    return this.#simd(0x5f);
+  }
+  f64x2Add(): this {
+    return this.#simd(0xf0);
+  }
+  f64x2ExtractLane(lane: number): this {
+    return this.#simd(0x21).op(lane);
   }
   f32x4Max(): this {
     return this.#simd(0xe9);
@@ -330,6 +367,12 @@ export class Fn {
   f32x4Ge(): this {
     return this.#simd(0x46);
   }
+  /** i8x16.shuffle of the two vectors on the stack by 32-bit lanes: lanes 0-3 of the first, 4-7 of the second. */
+  shuffle32(lanes: [number, number, number, number]): this {
+    this.#simd(0x0d);
+    for (const l of lanes) this.code.push(4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3);
+    return this;
+  }
   v128And(): this {
     return this.#simd(0x4e);
   }
@@ -347,94 +390,4 @@ export class Fn {
   f32x4RelaxedMadd(): this {
     return this.#simd(0x105);
   }
-}
-
-/** A module: one imported shared memory ("env", "memory") and a list of exported functions. */
-export class ModuleBuilder {
-  readonly fns: Fn[] = [];
-
-  /** Adds a function (exported under its name) and returns its index for `call`. */
-  add(fn: Fn): number {
-    this.fns.push(fn);
-    return this.fns.length - 1;
-  }
-
-  /** The binary module. Imports a shared memory of up to 65536 pages (4 GiB) as "env" "memory". */
-  bytes(): Uint8Array<ArrayBuffer> {
-    const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-    const section = (id: number, body: number[]) => {
-      out.push(id);
-      uleb(out, body.length);
-      for (let i = 0; i < body.length; i++) out.push(body[i]);
-    };
-    // Types, deduplicated by signature.
-    const typeKeys: string[] = [];
-    const typeOf = this.fns.map((f) => {
-      const key = `${f.params.join(",")}:${f.results.join(",")}`;
-      let idx = typeKeys.indexOf(key);
-      if (idx < 0) idx = typeKeys.push(key) - 1;
-      return idx;
-    });
-    const types: number[] = [];
-    uleb(types, typeKeys.length);
-    for (const key of typeKeys) {
-      const [p, r] = key.split(":").map((s) => s === "" ? [] : s.split(",").map(Number));
-      types.push(0x60);
-      uleb(types, p.length);
-      types.push(...p);
-      uleb(types, r.length);
-      types.push(...r);
-    }
-    section(1, types);
-    const imports: number[] = [1];
-    name(imports, "env");
-    name(imports, "memory");
-    imports.push(0x02, 0x03); // memory, limits: shared with maximum
-    uleb(imports, 0);
-    uleb(imports, 65536);
-    section(2, imports);
-    const funcs: number[] = [];
-    uleb(funcs, this.fns.length);
-    for (const t of typeOf) uleb(funcs, t);
-    section(3, funcs);
-    const exports: number[] = [];
-    uleb(exports, this.fns.length);
-    this.fns.forEach((f, i) => {
-      name(exports, f.name);
-      exports.push(0x00);
-      uleb(exports, i);
-    });
-    section(7, exports);
-    const code: number[] = [];
-    uleb(code, this.fns.length);
-    for (const f of this.fns) {
-      const body: number[] = [];
-      // Locals run-length encoded by type.
-      const runs: [number, ValType][] = [];
-      for (const t of f.locals) {
-        if (runs.length && runs[runs.length - 1][1] === t) runs[runs.length - 1][0]++;
-        else runs.push([1, t]);
-      }
-      uleb(body, runs.length);
-      for (const [n, t] of runs) {
-        uleb(body, n);
-        body.push(t);
-      }
-      for (let i = 0; i < f.code.length; i++) body.push(f.code[i]);
-      body.push(0x0b);
-      uleb(code, body.length);
-      for (let i = 0; i < body.length; i++) code.push(body[i]);
-    }
-    section(10, code);
-    return new Uint8Array(out);
-  }
-}
-
-/** Whether this engine accepts relaxed SIMD (`f32x4.relaxed_madd`); probed once by validating a tiny module. */
-export function hasRelaxedSimd(): boolean {
-  const m = new ModuleBuilder();
-  const f = new Fn("probe", [V128, V128, V128], [V128]);
-  f.get(0).get(1).get(2).f32x4RelaxedMadd();
-  m.add(f);
-  return WebAssembly.validate(m.bytes());
 }

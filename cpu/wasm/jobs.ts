@@ -5,8 +5,9 @@
  * (block sizes that depend only on the shapes), never by which thread runs the item or how many threads there
  * are, so results are identical for any thread count.
  *
- * Control block (Int32Array over a SharedArrayBuffer): generation, done count, next item, kind, item count,
- * error flag, items run by Workers (a statistic); parameters as float64 slots after it (addresses are up to 2^32, beyond int32).
+ * Control block (a SharedArrayBuffer): int32 slots (generation, done count, next item, kind, item count, error
+ * flag, items run by Workers), then float64 parameter slots (addresses reach 2^32, beyond int32), then one
+ * float64 result per item for reductions (the squared norm's partial sums, added in item order by the caller).
  *
  * @module
  */
@@ -16,11 +17,42 @@ import type { KernelExports } from "./module.ts";
 export const CTRL = { GEN: 0, DONE: 1, NEXT: 2, KIND: 3, ITEMS: 4, ERR: 5, WORKER_ITEMS: 6 } as const;
 /** Byte offset and count of the float64 parameter slots. */
 export const PARAMS_BYTE = 64, PARAM_SLOTS = 32;
+/** Byte offset and count of the float64 per-item results. */
+export const SUMS_BYTE = PARAMS_BYTE + 8 * PARAM_SLOTS, SUM_SLOTS = 4096;
 /** Bytes of one control block. */
-export const CTRL_BYTES = PARAMS_BYTE + 8 * PARAM_SLOTS;
+export const CTRL_BYTES = SUMS_BYTE + 8 * SUM_SLOTS;
 
 /** Job kinds. */
-export const KIND = { MM_FWD: 1, MM_BWD: 2, ATT_FWD: 3, ATT_BWD: 4, QUIT: 99 } as const;
+export const KIND = {
+  MM_FWD: 1,
+  MM_BWD: 2,
+  ATT_FWD: 3,
+  ATT_BWD: 4,
+  ADAMW: 5,
+  SUMSQ: 6,
+  GELU_FWD: 7,
+  GELU_BWD: 8,
+  SOFTMAX: 9,
+  QUIT: 99,
+} as const;
+
+/** What a thread runs items with: its kernel instance, the shared memory, the control block's views. */
+export interface ThreadContext {
+  ex: KernelExports;
+  memory: WebAssembly.Memory;
+  ctrl: Int32Array;
+  p: Float64Array;
+  sums: Float64Array;
+}
+
+/** Views of a thread's control block. */
+export function controlViews(ctrl: SharedArrayBuffer): { ctrl: Int32Array; p: Float64Array; sums: Float64Array } {
+  return {
+    ctrl: new Int32Array(ctrl, 0, PARAMS_BYTE / 4),
+    p: new Float64Array(ctrl, PARAMS_BYTE, PARAM_SLOTS),
+    sums: new Float64Array(ctrl, SUMS_BYTE, SUM_SLOTS),
+  };
+}
 
 /** Parameter slots of a matmul forward job. */
 export const FWD = { out: 0, inp: 1, w: 2, bias: 3, hasBias: 4, N: 5, C: 6, OC: 7, P: 8, RB: 9, nRB: 10 } as const;
@@ -47,6 +79,28 @@ export const BWD = {
 } as const;
 /** Parameter slots of an attention job (forward: out, preatt, att, inp; backward: dinp, dpreatt, datt, dout). */
 export const ATT = { a: 0, b: 1, c: 2, d: 3, inp: 4, att: 5, B: 6, T: 7, C: 8, NH: 9 } as const;
+/**
+ * Parameter slots of the pointwise jobs, cut into chunks of `chunk` elements: AdamW (a..d = params, grads, m,
+ * v; then the hyperparameters), the squared norm (a = x), GELU (a = out or dinp, b = inp, c = dout).
+ */
+export const PW = {
+  a: 0,
+  b: 1,
+  c: 2,
+  d: 3,
+  n: 4,
+  chunk: 5,
+  lr: 6,
+  beta1: 7,
+  beta2: 8,
+  eps: 9,
+  wd: 10,
+  mCorr: 11,
+  vCorr: 12,
+  gradScale: 13,
+} as const;
+/** Parameter slots of the softmax + cross-entropy forward (one row per item). */
+export const SMX = { losses: 0, probs: 1, logits: 2, targets: 3, V: 4, Vp: 5 } as const;
 
 function matmulForwardItem(ex: KernelExports, p: Float64Array, i: number): void {
   const N = p[FWD.N], C = p[FWD.C], OC = p[FWD.OC], P = p[FWD.P], RB = p[FWD.RB], nRB = p[FWD.nRB];
@@ -74,19 +128,9 @@ function matmulBackwardItem(ex: KernelExports, p: Float64Array, i: number): void
     const j0 = Math.floor(i / nRB) * JB, n0 = (i % nRB) * RB;
     const rows = Math.min(RB, N - n0), cols = Math.min(JB, C - j0);
     for (let k0 = 0; k0 < OC; k0 += KB) {
-      ex.mm_nn_kunit(
-        p[BWD.dinp] + (n0 * C + j0) * 4,
-        ld,
-        dout + (n0 * OC + k0) * 4,
-        OC * 4,
-        4,
-        p[BWD.weight] + (k0 * C + j0) * 4,
-        ld,
-        rows,
-        cols,
-        Math.min(KB, OC - k0),
-        k0 > 0 ? 1 : 0,
-      );
+      const a = dout + (n0 * OC + k0) * 4, b = p[BWD.weight] + (k0 * C + j0) * 4;
+      const K = Math.min(KB, OC - k0);
+      ex.gemm(p[BWD.dinp] + (n0 * C + j0) * 4, ld, a, OC * 4, 4, 0, b, ld, rows, cols, K, k0 > 0 ? 1 : 0);
     }
     return;
   }
@@ -95,19 +139,9 @@ function matmulBackwardItem(ex: KernelExports, p: Float64Array, i: number): void
   const o0 = (i - nDinp) * OB, rows = Math.min(OB, OC - o0);
   for (let j0 = 0; j0 < C; j0 += JBw) {
     for (let k0 = 0; k0 < N; k0 += KBw) {
-      ex.mm_nn_runit(
-        p[BWD.dweight] + (o0 * C + j0) * 4,
-        ld,
-        dout + (k0 * OC + o0) * 4,
-        4,
-        OC * 4,
-        p[BWD.inp] + (k0 * C + j0) * 4,
-        ld,
-        rows,
-        Math.min(JBw, C - j0),
-        Math.min(KBw, N - k0),
-        1,
-      );
+      const a = dout + (k0 * OC + o0) * 4, b = p[BWD.inp] + (k0 * C + j0) * 4;
+      const cols = Math.min(JBw, C - j0), K = Math.min(KBw, N - k0);
+      ex.gemm(p[BWD.dweight] + (o0 * C + j0) * 4, ld, a, 4, OC * 4, 1, b, ld, rows, cols, K, 1);
     }
   }
   if (p[BWD.hasBias]) ex.colsum(p[BWD.dbias] + o0 * 4, dout + o0 * 4, OC * 4, N, rows);
@@ -126,12 +160,50 @@ function attentionItem(ex: KernelExports, p: Float64Array, i: number, backward: 
   }
 }
 
-/** Runs item `i` of the job described by `kind` and `p`. */
-export function runItem(ex: KernelExports, kind: number, p: Float64Array, i: number): void {
-  if (kind === KIND.MM_FWD) matmulForwardItem(ex, p, i);
-  else if (kind === KIND.MM_BWD) matmulBackwardItem(ex, p, i);
-  else if (kind === KIND.ATT_FWD) attentionItem(ex, p, i, false);
-  else if (kind === KIND.ATT_BWD) attentionItem(ex, p, i, true);
+function pointwiseItem(t: ThreadContext, kind: number, i: number): void {
+  const p = t.p, chunk = p[PW.chunk], e0 = i * chunk, n = Math.min(chunk, p[PW.n] - e0), off = e0 * 4;
+  if (kind === KIND.ADAMW) {
+    const [params, grads, m, v] = [p[PW.a] + off, p[PW.b] + off, p[PW.c] + off, p[PW.d] + off];
+    t.ex.adamw(
+      params,
+      grads,
+      m,
+      v,
+      n,
+      p[PW.lr],
+      p[PW.beta1],
+      p[PW.beta2],
+      p[PW.eps],
+      p[PW.wd],
+      p[PW.mCorr],
+      p[PW.vCorr],
+      p[PW.gradScale],
+    );
+  } else if (kind === KIND.SUMSQ) t.sums[i] = t.ex.sumsq(p[PW.a] + off, n);
+  else if (kind === KIND.GELU_FWD) t.ex.gelu_fwd(p[PW.a] + off, p[PW.b] + off, n);
+  else t.ex.gelu_bwd(p[PW.a] + off, p[PW.b] + off, p[PW.c] + off, n);
+}
+
+// One row of softmax + cross-entropy: probs, then loss = log Σ exp + max - logit[target] in float64.
+function softmaxItem(t: ThreadContext, n: number): void {
+  const p = t.p, V = p[SMX.V], Vp = p[SMX.Vp];
+  const logits = p[SMX.logits] + n * Vp * 4;
+  const max = t.ex.rowmax(logits, V);
+  const sum = t.ex.softmax_row(p[SMX.probs] + n * Vp * 4, logits, V, Vp, max);
+  const buf = t.memory.buffer;
+  const target = new Int32Array(buf, p[SMX.targets] + n * 4, 1)[0];
+  const logit = new Float32Array(buf, logits + target * 4, 1)[0];
+  new Float32Array(buf, p[SMX.losses] + n * 4, 1)[0] = Math.log(sum) + max - logit;
+}
+
+/** Runs item `i` of the current job (its kind and parameters are in the control block). */
+export function runItem(t: ThreadContext, kind: number, i: number): void {
+  if (kind === KIND.MM_FWD) matmulForwardItem(t.ex, t.p, i);
+  else if (kind === KIND.MM_BWD) matmulBackwardItem(t.ex, t.p, i);
+  else if (kind === KIND.ATT_FWD) attentionItem(t.ex, t.p, i, false);
+  else if (kind === KIND.ATT_BWD) attentionItem(t.ex, t.p, i, true);
+  else if (kind >= KIND.ADAMW && kind <= KIND.GELU_BWD) pointwiseItem(t, kind, i);
+  else if (kind === KIND.SOFTMAX) softmaxItem(t, i);
   else throw new Error(`Unknown CPU kernel job kind ${kind}`);
 }
 
@@ -139,11 +211,11 @@ export function runItem(ex: KernelExports, kind: number, p: Float64Array, i: num
  * Takes items of the current job until none are left (every participating thread calls this).
  * @returns How many items this thread ran.
  */
-export function runJob(ex: KernelExports, ctrl: Int32Array, p: Float64Array): number {
-  const kind = ctrl[CTRL.KIND], items = ctrl[CTRL.ITEMS];
+export function runJob(t: ThreadContext): number {
+  const kind = t.ctrl[CTRL.KIND], items = t.ctrl[CTRL.ITEMS];
   for (let done = 0;; done++) {
-    const i = Atomics.add(ctrl, CTRL.NEXT, 1);
+    const i = Atomics.add(t.ctrl, CTRL.NEXT, 1);
     if (i >= items) return done;
-    runItem(ex, kind, p, i);
+    runItem(t, kind, i);
   }
 }

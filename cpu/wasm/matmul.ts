@@ -1,38 +1,21 @@
 /**
- * WebAssembly SIMD matmul kernels, built as {@link Fn}s. Two shapes of product cover forward and backward:
+ * WebAssembly SIMD kernels of the forward matmul, plus helpers shared by the other kernel builders.
  *
- * - `mm_nt`: out[r, o] = Σ_c a[r, c] · w[o, c] (+ bias[o]), both operands contiguous along c (the forward
- *   matmul: a = inp (N,C), w = weight (OC,C)). Register tile: R rows of `a` × S rows of `w`, R·S f32x4
- *   accumulators running along c four lanes at a time, then reduced. Every output element is computed by the
- *   same sequence of operations whatever tile it falls in (lanes along c, the lane sum ((l0+l1)+(l2+l3)), the
- *   C % 4 tail in order, then the bias), so results do not depend on how the work is cut.
- * - `mm_nn_*`: c[r, j] (=|+=) Σ_k a(r, k) · b[k, j], b and c contiguous along j (backward: dinp = dout · weight
- *   and dweight += doutᵀ · inp). Register tile: R rows × S f32x4 columns; per k, S vectors of b and R splats of
- *   a. Each element accumulates in k order from its starting value, so splitting k into blocks (store, reload)
- *   gives the same bits. `_kunit`: a(r, k) = a[r·sar + k] (dout rows, for dinp); `_runit`: a(r, k) = a[r +
- *   k·sak] (dout columns, for dweight).
+ * - `mm_nt`: out[r, o] = Σ_c a[r, c] · w[o, c] (+ bias[o]), both operands contiguous along c (a = inp (N,C),
+ *   w = weight (OC,C)). Register tile: R rows of `a` × S rows of `w`, R·S f32x4 accumulators running along c
+ *   four lanes at a time, then reduced. Every output element is computed by the same sequence of operations
+ *   whatever tile it falls in (lanes along c, the lane sum ((l0+l1)+(l2+l3)), the C % 4 tail in order, then the
+ *   bias), so results do not depend on how the work is cut. No packing: rows are read in place, and the caller
+ *   keeps a panel of weight rows in L2 while all inp rows pass.
  * - `colsum`: dst[j] += Σ_r src[r, j] in r order (dbias).
  *
- * Pointers and strides are byte addresses in the shared memory; counts are elements.
+ * The backward products are in `gemm.ts`. Pointers and strides are byte addresses in the shared memory 0;
+ * counts are elements.
  *
  * @module
  */
-import { F32, Fn, I32, type ModuleBuilder, V128 } from "./encoder.ts";
-
-/** Tile sizes (register blocking) of the generated kernels. */
-export interface MatmulTiles {
-  /** mm_nt: rows of inp per tile. */
-  ntR: number;
-  /** mm_nt: rows of weight per tile. */
-  ntS: number;
-  /** mm_nn: rows of c per tile. */
-  nnR: number;
-  /** mm_nn: f32x4 columns of c per tile. */
-  nnS: number;
-}
-
-/** Default tiles: 4×2 keeps 8 accumulators + 2 operands + 1 scratch within x64's 16 vector registers. */
-export const DEFAULT_TILES: MatmulTiles = { ntR: 4, ntS: 2, nnR: 4, nnS: 2 };
+import { F32, Fn, I32, V128 } from "./encoder.ts";
+import type { ModuleBuilder } from "./binary.ts";
 
 /** Emits a * b + c for f32x4 operands pushed by the callbacks: relaxed_madd if available, else mul then add. */
 export type Madd = (f: Fn, a: () => void, b: () => void, c: () => void) => void;
@@ -138,8 +121,7 @@ function ntTile(R: number, S: number, fma: Madd): Fn {
  * Adds `mm_nt(out, inp, w, bias, hasBias, rows, cols, C, ldo)` and its tiles: out[r, o] for r < rows, o < cols,
  * inp rows and w rows of C floats, out rows `ldo` floats apart; bias read only if hasBias.
  */
-export function addMatmulNT(m: ModuleBuilder, fma: Madd, tiles: MatmulTiles): void {
-  const { ntR: R, ntS: S } = tiles;
+export function addMatmulNT(m: ModuleBuilder, fma: Madd, { R, S }: { R: number; S: number }): void {
   const idx = new Map<string, number>();
   for (const [r, s] of [[R, S], [R, 1], [1, S], [1, 1]]) {
     const key = `${r}x${s}`;
@@ -173,147 +155,35 @@ export function addMatmulNT(m: ModuleBuilder, fma: Madd, tiles: MatmulTiles): vo
   m.add(f);
 }
 
-// mm_nn tile: params c, ldc, a, sar, sak, b, ldb, K, accumulate. S f32x4 columns (or one scalar column if
-// scalar), R rows.
-function nnTile(R: number, S: number, scalar: boolean, kUnit: boolean, fma: Madd): Fn {
-  const f = new Fn(`nn_tile_${kUnit ? "k" : "r"}_${R}x${scalar ? "s" : S}`, Array(9).fill(I32), []);
-  const [c, ldc, a, sar, sak, b, ldb, K, accumulate] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const T = scalar ? F32 : V128;
-  const pa = Array.from({ length: kUnit ? R : 1 }, () => f.local(I32));
-  const k = f.local(I32);
-  const acc = Array.from({ length: R * S }, () => f.local(T));
-  const bv = Array.from({ length: S }, () => f.local(T));
-  const av = f.local(T);
-  for (let i = 0; i < pa.length; i++) f.get(a).get(sar).i32(i).i32Mul().i32Add().set(pa[i]);
-  const cAddr = (r: number) => f.get(c).get(ldc).i32(r).i32Mul().i32Add();
-  f.get(accumulate).if(() => {
-    for (let r = 0; r < R; r++) {
-      for (let s = 0; s < S; s++) {
-        cAddr(r);
-        if (scalar) f.f32Load(s * 4);
-        else f.v128Load(s * 16);
-        f.set(acc[r * S + s]);
-      }
-    }
-  }, () => {
-    for (const x of acc) (scalar ? f.f32(0) : f.f32x4Const(0)).set(x);
-  });
-  // One k step; `u` is the position inside an unrolled group (kUnit reads a at constant offsets u·4).
-  const step = (u: number) => {
-    for (let s = 0; s < S; s++) {
-      f.get(b);
-      if (scalar) f.f32Load(s * 4);
-      else f.v128Load(s * 16);
-      f.set(bv[s]);
-    }
-    for (let r = 0; r < R; r++) {
-      if (kUnit) f.get(pa[r]);
-      else f.get(pa[0]);
-      const off = kUnit ? u * 4 : r * 4;
-      if (scalar) f.f32Load(off);
-      else f.load32Splat(off);
-      f.set(av);
-      for (let s = 0; s < S; s++) {
-        const x = acc[r * S + s];
-        if (scalar) f.get(x).get(av).get(bv[s]).f32Mul().f32Add().set(x);
-        else {
-          fma(f, () => f.get(av), () => f.get(bv[s]), () => f.get(x));
-          f.set(x);
-        }
-      }
-    }
-    f.incBy(b, ldb);
-    if (!kUnit) f.incBy(pa[0], sak);
-  };
-  const U = kUnit ? 4 : 2;
-  f.i32(0).set(k);
-  whileLoop(f, () => f.get(k).i32(U).i32Add().get(K).i32LeS(), () => {
-    for (let u = 0; u < U; u++) step(u);
-    if (kUnit) for (const p of pa) f.inc(p, 4 * U);
-    f.inc(k, U);
-  });
-  whileLoop(f, () => f.get(k).get(K).i32LtS(), () => {
-    step(0);
-    if (kUnit) for (const p of pa) f.inc(p, 4);
-    f.inc(k, 1);
-  });
-  for (let r = 0; r < R; r++) {
-    for (let s = 0; s < S; s++) {
-      cAddr(r).get(acc[r * S + s]);
-      if (scalar) f.f32Store(s * 4);
-      else f.v128Store(s * 16);
-    }
-  }
-  return f;
-}
-
 /**
- * Adds `mm_nn_kunit` and `mm_nn_runit` (c, ldc, a, sar, sak, b, ldb, rows, cols, K, accumulate): c[r, j] for
- * r < rows, j < cols; all strides in bytes; accumulate 0 writes, 1 adds to c. Columns run in tiles of S·4, then
- * 4, then one at a time (the last cols % 4 columns, in scalar code).
+ * Adds `colsum(dst, src, lds, rows, cols)`: dst[j] += Σ_r src[r·lds + j] for j < cols (lds in bytes), r in order.
+ * Columns go in blocks of 1024 floats that stay in L1 while the rows stream past (rows can be 200 KiB apart).
  */
-export function addMatmulNN(m: ModuleBuilder, fma: Madd, tiles: MatmulTiles): void {
-  const { nnR: R, nnS: S } = tiles;
-  for (const kUnit of [true, false]) {
-    const tile = new Map<string, number>();
-    for (const r of new Set([R, 1])) {
-      for (const s of new Set([S, 1])) tile.set(`${r}x${s}`, m.add(nnTile(r, s, false, kUnit, fma)));
-      tile.set(`${r}xs`, m.add(nnTile(r, 1, true, kUnit, fma)));
-    }
-    const f = new Fn(kUnit ? "mm_nn_kunit" : "mm_nn_runit", Array(11).fill(I32), []);
-    const [c, ldc, a, sar, sak, b, ldb, rows, cols, K, accumulate] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-    const n = f.local(I32), j = f.local(I32);
-    const callTile = (r: number, s: number | "s", width: number) => {
-      f.get(c).get(n).get(ldc).i32Mul().i32Add().get(j).i32(2).i32Shl().i32Add().get(ldc);
-      f.get(a).get(n).get(sar).i32Mul().i32Add().get(sar).get(sak);
-      f.get(b).get(j).i32(2).i32Shl().i32Add().get(ldb).get(K).get(accumulate);
-      f.call(tile.get(`${r}x${s}`)!);
-      f.inc(j, width);
-    };
-    const rowPass = (r: number) => {
-      f.i32(0).set(j);
-      whileLoop(f, () => f.get(j).i32(4 * S).i32Add().get(cols).i32LeS(), () => callTile(r, S, 4 * S));
-      if (S > 1) whileLoop(f, () => f.get(j).i32(4).i32Add().get(cols).i32LeS(), () => callTile(r, 1, 4));
-      whileLoop(f, () => f.get(j).get(cols).i32LtS(), () => callTile(r, "s", 1));
-      f.inc(n, r);
-    };
-    f.i32(0).set(n);
-    whileLoop(f, () => f.get(n).i32(R).i32Add().get(rows).i32LeS(), () => rowPass(R));
-    whileLoop(f, () => f.get(n).get(rows).i32LtS(), () => rowPass(1));
-    m.add(f);
-  }
-}
-
-/** Adds `colsum(dst, src, lds, rows, cols)`: dst[j] += Σ_r src[r·lds + j] for j < cols, r in order (lds bytes). */
 export function addColsum(m: ModuleBuilder): void {
   const f = new Fn("colsum", Array(5).fill(I32), []);
   const [dst, src, lds, rows, cols] = [0, 1, 2, 3, 4];
-  const j = f.local(I32), r = f.local(I32), p = f.local(I32);
-  const acc = Array.from({ length: 4 }, () => f.local(V128));
-  const s = f.local(F32);
-  const run = (width: number, vectors: number) => {
-    // Columns j..j+width: `vectors` f32x4 accumulators, or one scalar when width is 1.
-    whileLoop(f, () => f.get(j).i32(width).i32Add().get(cols).i32LeS(), () => {
-      f.get(src).get(j).i32(2).i32Shl().i32Add().set(p);
-      if (vectors) {
-        for (let v = 0; v < vectors; v++) f.get(dst).get(j).i32(2).i32Shl().i32Add().v128Load(16 * v).set(acc[v]);
-      } else f.get(dst).get(j).i32(2).i32Shl().i32Add().f32Load().set(s);
-      f.i32(0).set(r);
-      whileLoop(f, () => f.get(r).get(rows).i32LtS(), () => {
-        if (vectors) {
-          for (let v = 0; v < vectors; v++) f.get(acc[v]).get(p).v128Load(16 * v).f32x4Add().set(acc[v]);
-        } else f.get(s).get(p).f32Load().f32Add().set(s);
-        f.incBy(p, lds).inc(r, 1);
+  const j0 = f.local(I32), w = f.local(I32), r = f.local(I32), j = f.local(I32), p = f.local(I32), q = f.local(I32);
+  const BLOCK = 1024;
+  f.i32(0).set(j0);
+  whileLoop(f, () => f.get(j0).get(cols).i32LtS(), () => {
+    f.get(cols).get(j0).i32Sub().set(w);
+    f.i32(BLOCK).get(w).get(w).i32(BLOCK).i32GtS().select().set(w); // min(BLOCK, cols - j0)
+    f.i32(0).set(r);
+    whileLoop(f, () => f.get(r).get(rows).i32LtS(), () => {
+      f.get(src).get(r).get(lds).i32Mul().i32Add().get(j0).i32(2).i32Shl().i32Add().set(p);
+      f.get(dst).get(j0).i32(2).i32Shl().i32Add().set(q);
+      f.i32(0).set(j);
+      whileLoop(f, () => f.get(j).i32(4).i32Add().get(w).i32LeS(), () => {
+        f.get(q).get(q).v128Load().get(p).v128Load().f32x4Add().v128Store();
+        f.inc(p, 16).inc(q, 16).inc(j, 4);
       });
-      if (vectors) {
-        for (let v = 0; v < vectors; v++) f.get(dst).get(j).i32(2).i32Shl().i32Add().get(acc[v]).v128Store(16 * v);
-      } else f.get(dst).get(j).i32(2).i32Shl().i32Add().get(s).f32Store();
-      f.inc(j, width);
+      whileLoop(f, () => f.get(j).get(w).i32LtS(), () => {
+        f.get(q).get(q).f32Load().get(p).f32Load().f32Add().f32Store();
+        f.inc(p, 4).inc(q, 4).inc(j, 1);
+      });
+      f.inc(r, 1);
     });
-  };
-  f.i32(0).set(j);
-  run(16, 4);
-  run(4, 1);
-  run(1, 0);
+    f.inc(j0, BLOCK);
+  });
   m.add(f);
 }

@@ -123,11 +123,16 @@ const MATMUL_SHAPES: [number, number, number][] = [
   [9, 259, 33],
 ];
 
-for (const relaxed of [true, false]) {
-  Deno.test(`matmulForward/Backward match a float64 reference on awkward sizes (relaxed SIMD ${relaxed})`, async () => {
+/** Cache blocks far below the defaults: many k, column and row blocks even at test sizes. */
+const TINY_BLOCKS = { fwdPanelBytes: 1, gemmPanelBytes: 2048, dinpCols: 8, dweightK: 5 };
+
+for (const [relaxed, tiny] of [[true, false], [false, false], [true, true]]) {
+  const what = `relaxed SIMD ${relaxed}, ${tiny ? "tiny" : "default"} cache blocks`;
+  Deno.test(`matmulForward/Backward match a float64 reference on awkward sizes (${what})`, async () => {
     const A = new Arena();
     // parallelMinFlops 0: even tiny jobs are cut into items and shared with the Workers.
-    const k = await CpuKernels.create(A.memory, 3, { parallelMinFlops: 0, relaxed });
+    const blocking = tiny ? TINY_BLOCKS : {};
+    const k = await CpuKernels.create(A.memory, 3, { parallelMinFlops: 0, relaxed, blocking });
     try {
       for (const [N, C, OC] of MATMUL_SHAPES) {
         for (const withBias of [true, false]) {
@@ -327,7 +332,7 @@ Deno.test("dweight and dbias accumulate, dinp is overwritten", async () => {
   }
 });
 
-Deno.test("results are bit-identical for 1, 2 and 3 threads (and on repeated calls)", async () => {
+Deno.test("results are bit-identical for 1, 2 and 3 threads, any cache blocking, repeated calls", async () => {
   const A = new Arena();
   const [N, C, OC] = [70, 131, 301], [B, T, AC, NH] = [3, 7, 30, 3];
   const inp = A.random(N * C), weight = A.random(OC * C), bias = A.random(OC), dout = A.random(N * OC);
@@ -338,8 +343,8 @@ Deno.test("results are bit-identical for 1, 2 and 3 threads (and on repeated cal
   const outputs = [out, dinp, dweight, dbias, aout, preatt, att, adinp];
   const names = ["out", "dinp", "dweight", "dbias", "attention out", "preatt", "att", "attention dinp"];
   let first: Float32Array[] | undefined;
-  for (const threads of [1, 2, 3]) {
-    const k = await CpuKernels.create(A.memory, threads, { parallelMinFlops: 0 });
+  for (const [threads, blocking] of [[1, {}], [2, {}], [3, {}], [2, TINY_BLOCKS]] as const) {
+    const k = await CpuKernels.create(A.memory, threads, { parallelMinFlops: 0, blocking });
     try {
       for (let rep = 0; rep < 3; rep++) {
         for (const o of outputs) o.fill(NaN);
@@ -350,7 +355,10 @@ Deno.test("results are bit-identical for 1, 2 and 3 threads (and on repeated cal
         k.attentionForward({ out: aout, preatt, att, inp: qkv }, { B, T, C: AC, NH });
         k.attentionBackward({ dinp: adinp, dpreatt, datt, dout: adout, inp: qkv, att }, { B, T, C: AC, NH });
         if (!first) first = outputs.map((o) => o.slice());
-        else outputs.forEach((o, i) => assertSame(`${names[i]} (${threads} threads, call ${rep + 1})`, o, first![i]));
+        else {
+          const how = `${threads} threads, ${blocking === TINY_BLOCKS ? "tiny" : "default"} blocks, call ${rep + 1}`;
+          outputs.forEach((o, i) => assertSame(`${names[i]} (${how})`, o, first![i]));
+        }
       }
       if (threads > 1 && k.workerItems === 0) throw new Error(`${threads} threads: the Workers ran no work items`);
     } finally {

@@ -1,0 +1,243 @@
+/**
+ * The one dense-product launcher: binds the operands of `kernels/matmul.wgsl` from their strides and dispatches it
+ * (or `matmul_small.wgsl` for outputs smaller than a tile). Matmul forward/backward and attention call it with
+ * different strides, layouts and masks.
+ *
+ * @module
+ */
+import { matmulKernel, matmulSmallKernel, sumPartialsKernel } from "./kernels.ts";
+import type { GpuRuntime } from "./runtime.ts";
+import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
+
+/** Output tile edge of the matmul kernel (fixed by its 16 named accumulators). */
+export const GEMM_TILE = 128;
+/** Split-K slices are multiples of this (the largest K-tile of the matmul kernel). */
+export const GEMM_K_ALIGN = 16;
+
+/** An operand: a tensor and the element (relative to it) where index (0, 0) of batch 0 lives. */
+export interface Operand {
+  t: GpuTensor;
+  start: number;
+}
+
+/** One batched product c[z] = alpha·A[z]·B[z] (+ bias); see `kernels/matmul.wgsl` for the exact indexing. */
+export interface Gemm {
+  M: number;
+  N: number;
+  K: number;
+  a: Operand & { sm: number; sk: number; so?: number; si?: number };
+  b: Operand & { sk: number; sn: number; so?: number; si?: number };
+  c: Operand & { sm: number; so?: number; si?: number };
+  bias?: Operand;
+  /** Batches as outer × inner (attention: B × NH); 1 × 1 when absent. */
+  batch?: { outer: number; inner: number };
+  alpha?: number;
+  /** 0 none, 1 output n ≤ m, 2 A zero for k > m, 3 A zero for k < m. */
+  causal?: 0 | 1 | 2 | 3;
+}
+
+/** When and how finely `dweight`-style products (small M·N, long K) are split along K. */
+export interface SplitKOptions {
+  /** Split when the product has fewer output tiles than this (default 256, enough to fill a large GPU). */
+  targetWorkgroups: number;
+  /** Shortest K slice (default 512; a multiple of 16). */
+  minChunk: number;
+}
+
+/** Matmul tuning shared by every product. */
+export interface GemmOptions {
+  /** K-tile depth of the kernel: 16, or 8 on CPU adapters (see `kernels/matmul.wgsl`). */
+  bk: 8 | 16;
+  /** When and how finely weight-gradient products are split along K. */
+  splitK: SplitKOptions;
+  /**
+   * Products with at most this many outputs per batch, or a side of at most 16, use `matmul_small` (one thread per
+   * output); 0: never.
+   */
+  smallMaxOutputs: number;
+}
+
+/** Binds the span of an operand: `extent` = the largest index it touches, plus one. */
+function bindSpan(rt: GpuRuntime, o: Operand, extent: number): GpuBinding {
+  return bindRange(o.t, o.start, extent, rt.limits);
+}
+
+/**
+ * Dispatches one batched product c = alpha·A·B (+ bias), written. Operand layouts are read off the strides.
+ *
+ * @param rt The runtime.
+ * @param g The product.
+ * @param opts Tuning.
+ */
+export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
+  const { M, N, K } = g;
+  if (M === 0 || N === 0) return;
+  const outer = g.batch?.outer ?? 1;
+  const inner = g.batch?.inner ?? 1;
+  const zs = (so = 0, si = 0) => (outer - 1) * so + (inner - 1) * si;
+  const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk + zs(g.a.so, g.a.si));
+  const b = bindSpan(rt, g.b, 1 + (K - 1) * g.b.sk + (N - 1) * g.b.sn + zs(g.b.so, g.b.si));
+  const c = bindSpan(rt, g.c, 1 + (M - 1) * g.c.sm + (N - 1) + zs(g.c.so, g.c.si));
+  const bias = g.bias ? bindSpan(rt, g.bias, N) : rt.dummy;
+  launch(rt, g, opts, [a, b, c, bias], {
+    z_inner: inner,
+    a_so: g.a.so ?? 0,
+    a_si: g.a.si ?? 0,
+    b_so: g.b.so ?? 0,
+    b_si: g.b.si ?? 0,
+    c_so: g.c.so ?? 0,
+    c_si: g.c.si ?? 0,
+    k_chunk: K,
+    k_zstride: 0,
+  }, outer * inner);
+}
+
+/** Picks the tiled or the one-thread-per-output kernel and dispatches it. */
+function launch(
+  rt: GpuRuntime,
+  g: Gemm,
+  opts: GemmOptions,
+  bindings: GpuBinding[],
+  batching: Record<string, number>,
+  z: number,
+): void {
+  const { M, N, K } = g;
+  const params = {
+    M,
+    N,
+    K,
+    a_sm: g.a.sm,
+    a_sk: g.a.sk,
+    b_sk: g.b.sk,
+    b_sn: g.b.sn,
+    c_sm: g.c.sm,
+    ...batching,
+    alpha: g.alpha ?? 1,
+    a_m_contig: Number(g.a.sm === 1 && g.a.sk !== 1),
+    b_n_contig: Number(g.b.sn === 1 && g.b.sk !== 1),
+    has_bias: Number(g.bias !== undefined),
+    causal: g.causal ?? 0,
+    // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
+    m_fastest: Number(N > M),
+  };
+  // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
+  if (opts.smallMaxOutputs > 0 && (M * N <= opts.smallMaxOutputs || Math.min(M, N) <= 16)) {
+    rt.dispatch({
+      kernel: matmulSmallKernel,
+      bindings,
+      params,
+      groups: [Math.ceil(N / 16), Math.ceil(M / 16), z],
+    });
+    return;
+  }
+  const [tilesM, tilesN] = [Math.ceil(M / GEMM_TILE), Math.ceil(N / GEMM_TILE)];
+  rt.dispatch({
+    kernel: matmulKernel,
+    overrides: { BK: opts.bk },
+    bindings,
+    params,
+    groups: params.m_fastest ? [tilesM, tilesN, z] : [tilesN, tilesM, z],
+  });
+}
+
+/**
+ * c (M,N, row stride N) += A·B for one unbatched product: the product goes to scratch, in K slices when the output
+ * has too few tiles to fill the GPU (split-K), and the slices are then added to c in order (deterministic; the
+ * matmul kernel itself only writes).
+ *
+ * @param rt The runtime.
+ * @param g An unbatched, non-causal product with contiguous output rows (c.sm = N).
+ * @param opts Tuning.
+ * @param split Whether K may be split (false keeps one slice).
+ */
+export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split = true): void {
+  const { M, N, K } = g;
+  if (M === 0 || N === 0) return;
+  if (g.c.sm !== N) throw new Error("gemmAccumulate needs contiguous output rows");
+  const { targetWorkgroups, minChunk } = opts.splitK;
+  const tiles = Math.ceil(M / GEMM_TILE) * Math.ceil(N / GEMM_TILE);
+  const maxSlices = Math.floor(maxBindingElements(rt.limits) / (M * N));
+  let slices = split ? Math.min(Math.ceil(targetWorkgroups / tiles), Math.floor(K / minChunk), maxSlices) : 1;
+  slices = Math.max(1, slices);
+  const chunk = Math.ceil(K / slices / GEMM_K_ALIGN) * GEMM_K_ALIGN;
+  slices = Math.max(1, Math.ceil(K / chunk));
+  const partial = rt.scratch(slices * M * N);
+  const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk);
+  const b = bindSpan(rt, g.b, 1 + (K - 1) * g.b.sk + (N - 1) * g.b.sn);
+  const p = bindRange(partial, 0, slices * M * N, rt.limits);
+  launch(rt, { ...g, c: { t: partial, start: 0, sm: N } }, opts, [a, b, p, rt.dummy], {
+    z_inner: 1,
+    a_so: 0,
+    a_si: 0,
+    b_so: 0,
+    b_si: 0,
+    c_so: M * N,
+    c_si: 0,
+    k_chunk: chunk,
+    k_zstride: chunk,
+  }, slices);
+  sumPartials(rt, {
+    out: g.c.t,
+    outStart: g.c.start,
+    partial,
+    partialStart: 0,
+    n: M * N,
+    count: slices,
+    stride: M * N,
+  });
+}
+
+/**
+ * out[i] += Σ_{s < count} partial[partialStart + s·stride + i] for i < n (chunked reductions' second stage).
+ *
+ * @param rt The runtime.
+ * @param o Where and what to add.
+ */
+export function sumPartials(
+  rt: GpuRuntime,
+  o: {
+    out: GpuTensor;
+    outStart: number;
+    partial: GpuTensor;
+    partialStart: number;
+    n: number;
+    count: number;
+    stride: number;
+  },
+): void {
+  rt.dispatch({
+    kernel: sumPartialsKernel,
+    bindings: [
+      bindRange(o.out, o.outStart, o.n, rt.limits),
+      bindRange(o.partial, o.partialStart, (o.count - 1) * o.stride + o.n, rt.limits),
+    ],
+    params: { n: o.n, count: o.count, stride: o.stride },
+    groups: [grid1d(rt, o.n)],
+  });
+}
+
+/**
+ * Workgroups for a 1-D grid-stride kernel over n elements.
+ *
+ * @param rt The runtime (for the per-dimension limit).
+ * @param n Elements.
+ * @param wg Threads per workgroup.
+ * @returns x.
+ */
+export function grid1d(rt: GpuRuntime, n: number, wg = 256): number {
+  return Math.max(1, Math.min(Math.ceil(n / wg), rt.limits.maxComputeWorkgroupsPerDimension));
+}
+
+/**
+ * A 2-D grid with at least `n` workgroups (for one-workgroup-per-row kernels: row = x + y·gridX).
+ *
+ * @param rt The runtime.
+ * @param n Rows.
+ * @returns [x, y].
+ */
+export function gridRows(rt: GpuRuntime, n: number): [number, number] {
+  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  if (n <= max) return [n, 1];
+  const y = Math.ceil(n / max);
+  return [Math.ceil(n / y), y];
+}

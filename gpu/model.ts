@@ -1,0 +1,58 @@
+/**
+ * Builds a GPT-2 on the WebGPU backend: plans every arena with 256-byte (64-element) alignment, allocates one
+ * GPU arena per role (parameters, gradients and AdamW m, v packed; activations and activation gradients one buffer
+ * per tensor) plus the token buffer, and cuts the model's tensors from them.
+ *
+ * @module
+ */
+import type { GPT2Config } from "../model/config.ts";
+import { GPT2 } from "../model/gpt2.ts";
+import { bindModelTensors, planModel } from "../model/layout.ts";
+import { createGpuOps, type GpuOps, type GpuOpsOptions } from "./backend.ts";
+import type { GpuTensor } from "./tensor.ts";
+
+/** GPU bindings start on 256-byte boundaries: 64 float32 elements. */
+export const GPU_ALIGN_ELEMENTS = 64;
+
+/**
+ * A GPT-2 on the GPU at batch size B and sequence length T, parameters all zero (fill them from a checkpoint or
+ * `randomParameters`).
+ *
+ * @param cfg Model shape.
+ * @param B Batch size.
+ * @param T Sequence length (≤ cfg.maxSeqLen).
+ * @param options Backend tuning, or an existing backend to share.
+ * @returns The model; `model.ops` is the `GpuOps`.
+ * @throws UserError when there is no adapter, or a tensor does not fit this GPU's buffers.
+ * @example
+ * ```ts
+ * import { createGpuModel } from "./model.ts";
+ * import { parseModelDescriptor } from "../model/config.ts";
+ * const model = await createGpuModel(parseModelDescriptor("layers=1,heads=2,channels=8,seq=4,vocab=10")!, 1, 4);
+ * model.forward(new Int32Array([1, 2, 3, 4]), new Int32Array([2, 3, 4, 5]));
+ * if (Math.abs((await model.meanLoss()) - Math.log(10)) > 1e-6) throw new Error("zero weights give uniform probs");
+ * ```
+ */
+export async function createGpuModel(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  options: GpuOpsOptions & { ops?: GpuOps } = {},
+): Promise<GPT2<GpuTensor, GpuTensor>> {
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
+  const ops = options.ops ?? await createGpuOps(options);
+  const arenas = {
+    params: await ops.allocatePlan("params", layout.params, "packed"),
+    grads: await ops.allocatePlan("grads", layout.params, "packed"),
+    m: await ops.allocatePlan("adamw.m", layout.params, "packed"),
+    v: await ops.allocatePlan("adamw.v", layout.params, "packed"),
+    acts: await ops.allocatePlan("acts", layout.acts, "perTensor"),
+    gradActs: await ops.allocatePlan("gradActs", layout.gradActs, "perTensor"),
+  };
+  const tokens = await ops.allocate("tokens", 2 * B * T, "i32");
+  const tensors = bindModelTensors(ops, layout, arenas, {
+    inputs: ops.view(tokens, 0, B * T),
+    targets: ops.view(tokens, B * T, B * T),
+  });
+  return new GPT2(ops, layout, tensors);
+}

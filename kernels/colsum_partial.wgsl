@@ -1,0 +1,45 @@
+// colsum_partial: first stage of a column sum over the rows of x (rows, W) with row stride sx (matmul's dbias).
+// Rows are cut into chunks of rows_per_chunk; partial[s·W + c] = Σ_{rows n in chunk s} x[n·sx + c]. sum_partials
+// then adds the chunk sums in order: deterministic, no atomics.
+//
+// Threads: workgroups of WX·WY threads; workgroup (x, s) owns columns x·WX … x·WX + WX - 1 of chunk s. Thread
+// (cx, ry) sums rows ry, ry + WY, … for column x·WX + cx (coalesced along columns); the WY partial sums of a
+// column are reduced in shared memory. Dispatch: (ceil(W / WX), chunks).
+struct Params {
+  partial_base: u32,
+  x_base: u32,
+  rows: u32,
+  W: u32,
+  sx: u32,
+  rows_per_chunk: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
+override WX: u32 = 64;
+override WY: u32 = 4;
+
+var<workgroup> red: array<f32, WX * WY>;
+
+@compute @workgroup_size(WX, WY)
+fn colsum_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let c = wid.x * WX + lid.x;
+  let first = wid.y * p.rows_per_chunk;
+  let last = min(p.rows, first + p.rows_per_chunk);
+  var sum = 0.0;
+  if (c < p.W) {
+    for (var n = first + lid.y; n < last; n += WY) {
+      sum += x[p.x_base + n * p.sx + c];
+    }
+  }
+  red[lid.y * WX + lid.x] = sum;
+  workgroupBarrier();
+  if (lid.y == 0u && c < p.W) {
+    for (var y = 1u; y < WY; y++) {
+      sum += red[y * WX + lid.x];
+    }
+    partial[p.partial_base + wid.y * p.W + c] = sum;
+  }
+}

@@ -1,0 +1,61 @@
+// layernorm_param_partial: first stage of layernorm's parameter gradients. Rows are cut into chunks of
+// rows_per_chunk; for chunk s and column c:
+//   partial[s·2C + c]     = Σ_{rows n in chunk s} dout[n,c]·(inp[n,c] - mean[n])·rstd[n]   (→ dweight)
+//   partial[s·2C + C + c] = Σ_{rows n in chunk s} dout[n,c]                               (→ dbias)
+// sum_partials then adds the chunk sums, in order, to dweight and dbias: deterministic, no atomics.
+//
+// Threads: workgroups of WX·WY threads; workgroup (x, s) owns columns x·WX … x·WX + WX - 1 of chunk s. Thread
+// (cx, ry) sums rows ry, ry + WY, … of the chunk for column x·WX + cx (coalesced along columns), then the WY
+// partial sums per column are reduced in shared memory. Dispatch: (ceil(C / WX), chunks).
+struct Params {
+  partial_base: u32,
+  dout_base: u32,
+  inp_base: u32,
+  mean_base: u32,
+  rstd_base: u32,
+  N: u32,
+  C: u32,
+  rows_per_chunk: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<f32>;
+@group(0) @binding(3) var<storage, read> inp: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> rstd: array<f32>;
+
+override WX: u32 = 64;
+override WY: u32 = 4;
+
+var<workgroup> red_w: array<f32, WX * WY>;
+var<workgroup> red_b: array<f32, WX * WY>;
+
+@compute @workgroup_size(WX, WY)
+fn layernorm_param_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let c = wid.x * WX + lid.x;
+  let first = wid.y * p.rows_per_chunk;
+  let last = min(p.N, first + p.rows_per_chunk);
+  var sum_w = 0.0;
+  var sum_b = 0.0;
+  if (c < p.C) {
+    for (var n = first + lid.y; n < last; n += WY) {
+      let d = dout[p.dout_base + n * p.C + c];
+      let norm = (inp[p.inp_base + n * p.C + c] - mean[p.mean_base + n]) * rstd[p.rstd_base + n];
+      sum_w += d * norm;
+      sum_b += d;
+    }
+  }
+  let slot = lid.y * WX + lid.x;
+  red_w[slot] = sum_w;
+  red_b[slot] = sum_b;
+  workgroupBarrier();
+  if (lid.y == 0u && c < p.C) {
+    for (var y = 1u; y < WY; y++) {
+      sum_w += red_w[y * WX + lid.x];
+      sum_b += red_b[y * WX + lid.x];
+    }
+    partial[p.partial_base + wid.y * 2u * p.C + c] = sum_w;
+    partial[p.partial_base + wid.y * 2u * p.C + p.C + c] = sum_b;
+  }
+}

@@ -1,0 +1,77 @@
+// softmax_crossentropy_forward: for each row n of logits (N,Vp), over the first V columns only:
+//   probs[n,v] = exp(logits[n,v] - max) / Σ_{u < V} exp(logits[n,u] - max)   for v < V,   0 for V ≤ v < Vp;
+//   losses[n]  = log Σ_{u < V} exp(logits[n,u] - max) + max - logits[n, targets[n]].
+//
+// Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x.
+// Thread l keeps an online (max, sum of exp) over columns l, l + WG, …; the pairs are merged in shared memory.
+struct Params {
+  losses_base: u32,
+  probs_base: u32,
+  logits_base: u32,
+  targets_base: u32,
+  N: u32,
+  V: u32,
+  Vp: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(2) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(3) var<storage, read> logits: array<f32>;
+@group(0) @binding(4) var<storage, read> targets: array<i32>;
+
+override WG: u32 = 256;
+
+var<workgroup> red_max: array<f32, WG>;
+var<workgroup> red_sum: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn softmax_crossentropy_forward(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.N) {
+    return;
+  }
+  let x0 = p.logits_base + row * p.Vp;
+  var mx = -3.0e38;
+  var sum = 0.0;
+  for (var v = lid; v < p.V; v += WG) {
+    let x = logits[x0 + v];
+    if (x > mx) {
+      sum *= exp(mx - x);
+      mx = x;
+    }
+    sum += exp(x - mx);
+  }
+  red_max[lid] = mx;
+  red_sum[lid] = sum;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let m1 = red_max[lid];
+      let m2 = red_max[lid + s];
+      let m = max(m1, m2);
+      red_sum[lid] = red_sum[lid] * exp(m1 - m) + red_sum[lid + s] * exp(m2 - m);
+      red_max[lid] = m;
+    }
+    workgroupBarrier();
+  }
+  mx = red_max[0];
+  sum = red_sum[0];
+  let inv = 1.0 / sum;
+  let o0 = p.probs_base + row * p.Vp;
+  for (var v = lid; v < p.Vp; v += WG) {
+    var prob = 0.0;
+    if (v < p.V) {
+      prob = exp(logits[x0 + v] - mx) * inv;
+    }
+    probs[o0 + v] = prob;
+  }
+  if (lid == 0u) {
+    let label = u32(targets[p.targets_base + row]);
+    losses[p.losses_base + row] = log(sum) + mx - logits[x0 + label];
+  }
+}

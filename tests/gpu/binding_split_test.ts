@@ -1,0 +1,231 @@
+/**
+ * Operands larger than one storage binding (GPT-2 124M's wte on llvmpipe's 128 MiB bindings; the logits of a large
+ * batch anywhere) are cut into row, column or batch ranges. These tests shrink the binding limit to 2 KiB (504
+ * floats) so small tensors take every such path, and check the results against the CPU layers; they also check
+ * arenas spread over several GPU buffers and the messages for tensors that cannot fit.
+ */
+import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
+import { attentionBackward, attentionForward } from "../../layers/attention.ts";
+import { encoderBackward, encoderForward } from "../../layers/encoder.ts";
+import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
+import { softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
+import { GpuOps } from "../../gpu/backend.ts";
+import { getGpuDevice } from "../../gpu/device.ts";
+import { GpuRuntime } from "../../gpu/runtime.ts";
+import { planSegments } from "../../gpu/tensor.ts";
+import { planTensors } from "../../model/tensors.ts";
+import { UserError } from "../../util/errors.ts";
+import { adapterAvailable, assertClose, poisoned, random, randomTokens, upload, uploadInt } from "./_helpers.ts";
+
+async function smallBindingOps(): Promise<GpuOps> {
+  const ctx = await getGpuDevice();
+  const limits = { ...ctx.limits, maxStorageBufferBindingSize: 2048 };
+  return new GpuOps(new GpuRuntime({ ...ctx, limits }), { smallMatmulMaxOutputs: 0 });
+}
+
+const tol = (K: number) => ({ atol: 2e-7 * K + 2e-6, rtol: 1e-5 }); // f32 sums of K terms vs float64
+
+Deno.test({
+  name: "gpu ops with 2 KiB bindings: matmul (row and column ranges), softmax, encoder, attention, adamw, norm",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await smallBindingOps();
+    // matmul: weight 97×30 = 2910 floats → column ranges of 16 outputs; out rows → ranges of 5 rows.
+    const [N, C, OC] = [33, 30, 97];
+    const inp = random(N * C, 1);
+    const weight = random(OC * C, 2);
+    const bias = random(OC, 3);
+    const out = new Float32Array(N * OC);
+    matmulForward({ out, inp, weight, bias }, { N, C, OC });
+    const g = { inp: await upload(ops, inp), weight: await upload(ops, weight), bias: await upload(ops, bias) };
+    const gout = await poisoned(ops, N * OC);
+    ops.matmulForward({ out: gout, ...g }, { N, C, OC });
+    const diffs = [assertClose(await ops.read(gout), out, tol(C), "matmul out")];
+    const dout = random(N * OC, 4);
+    const dinp = new Float32Array(N * C);
+    const dweight = random(OC * C, 5);
+    const dbias = random(OC, 6);
+    const gb = {
+      dinp: await poisoned(ops, N * C),
+      dweight: await upload(ops, dweight),
+      dbias: await upload(ops, dbias),
+    };
+    matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
+    ops.matmulBackward({ ...gb, dout: await upload(ops, dout), inp: g.inp, weight: g.weight }, { N, C, OC });
+    diffs.push(
+      assertClose(await ops.read(gb.dinp), dinp, tol(OC), "matmul dinp"),
+      assertClose(await ops.read(gb.dweight), dweight, tol(N), "matmul dweight"),
+      assertClose(await ops.read(gb.dbias), dbias, tol(N), "matmul dbias"),
+    );
+
+    // softmax over Vp = 128: 3 rows per binding.
+    const [V, Vp] = [97, 128];
+    const logits = random(N * Vp, 7, 4);
+    const targets = randomTokens(N, V, 8);
+    const probs = new Float32Array(N * Vp);
+    const losses = new Float32Array(N);
+    softmaxCrossEntropyForward({ losses, probs, logits, targets }, { N, V, Vp });
+    const gs = { losses: await poisoned(ops, N), probs: await poisoned(ops, N * Vp) };
+    ops.softmaxCrossEntropyForward(
+      { ...gs, logits: await upload(ops, logits), targets: await uploadInt(ops, targets) },
+      { N, V, Vp },
+    );
+    diffs.push(assertClose(await ops.read(gs.probs), probs, tol(V), "probs"));
+    diffs.push(assertClose(await ops.read(gs.losses), losses, tol(V), "losses"));
+
+    // encoder: wte 128×30 → vocabulary ranges of 16 rows.
+    const [B, T] = [2, 4];
+    const wte = random(Vp * C, 9);
+    const wpe = random(T * C, 10);
+    const tokens = randomTokens(B * T, V, 11);
+    const enc = new Float32Array(B * T * C);
+    encoderForward({ out: enc, inp: tokens, wte, wpe }, { B, T, C });
+    const ge = { wte: await upload(ops, wte), wpe: await upload(ops, wpe), inp: await uploadInt(ops, tokens) };
+    const genc = await poisoned(ops, B * T * C);
+    ops.encoderForward({ out: genc, ...ge }, { B, T, C });
+    diffs.push(assertClose(await ops.read(genc), enc, tol(1), "encoded"));
+    const denc = random(B * T * C, 12);
+    const dwte = random(Vp * C, 13);
+    const dwpe = random(T * C, 14);
+    const gdwte = await upload(ops, dwte);
+    const gdwpe = await upload(ops, dwpe);
+    encoderBackward({ dwte, dwpe, dout: denc, inp: tokens }, { B, T, C });
+    ops.encoderBackward({ dwte: gdwte, dwpe: gdwpe, dout: await upload(ops, denc), inp: ge.inp }, { B, T, C });
+    diffs.push(assertClose(await ops.read(gdwte), dwte, tol(B * T), "dwte"));
+    diffs.push(assertClose(await ops.read(gdwpe), dwpe, tol(B * T), "dwpe"));
+
+    // attention: (NH·T·T = 147, 3·T·C = 252) per batch → 2 batches per range.
+    const [AB, AT, AC, NH] = [3, 7, 12, 3];
+    const qkv = random(AB * AT * 3 * AC, 15);
+    const aout = new Float32Array(AB * AT * AC);
+    const att = new Float32Array(AB * NH * AT * AT);
+    attentionForward({ out: aout, preatt: new Float32Array(att.length), att, inp: qkv }, { B: AB, T: AT, C: AC, NH });
+    const ga = {
+      out: await poisoned(ops, aout.length),
+      preatt: await poisoned(ops, att.length),
+      att: await poisoned(ops, att.length),
+      inp: await upload(ops, qkv),
+    };
+    ops.attentionForward(ga, { B: AB, T: AT, C: AC, NH });
+    diffs.push(assertClose(await ops.read(ga.out), aout, tol(AT), "attention out"));
+    const daout = random(aout.length, 16);
+    const dqkv = new Float32Array(qkv.length);
+    const scratch = () => new Float32Array(att.length);
+    attentionBackward({ dinp: dqkv, dpreatt: scratch(), datt: scratch(), dout: daout, inp: qkv, att }, {
+      B: AB,
+      T: AT,
+      C: AC,
+      NH,
+    });
+    const gdq = await poisoned(ops, qkv.length);
+    ops.attentionBackward({
+      dinp: gdq,
+      dpreatt: await poisoned(ops, att.length),
+      datt: await poisoned(ops, att.length),
+      dout: await upload(ops, daout),
+      inp: ga.inp,
+      att: ga.att,
+    }, { B: AB, T: AT, C: AC, NH });
+    diffs.push(assertClose(await ops.read(gdq), dqkv, tol(AT), "attention dinp"));
+
+    // adamw and the norm over 3001 elements: 6 pieces.
+    const n = 3001;
+    const p = random(n, 17);
+    const grads = random(n, 18);
+    const m = new Float32Array(n);
+    const v = new Float32Array(n);
+    const gp = {
+      params: await upload(ops, p),
+      grads: await upload(ops, grads),
+      m: await upload(ops, m),
+      v: await upload(ops, v),
+    };
+    const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1, gradScale: 1 };
+    adamwUpdate({ params: p, grads, m, v }, { n }, hyper);
+    ops.adamwUpdate(gp, { n }, hyper);
+    diffs.push(assertClose(await ops.read(gp.params), p, { atol: 1e-6, rtol: 1e-6 }, "adamw params"));
+    ops.gradNormSquared({ grads: gp.grads }, { n });
+    const norm = await ops.readGradNormSquared();
+    const expected = gradNormSquared({ grads }, { n });
+    if (!(Math.abs(norm - expected) <= 1e-6 * expected)) throw new Error(`norm² ${norm} vs ${expected}`);
+    console.log(`  max abs diff ${Math.max(...diffs).toExponential(1)}`);
+  },
+});
+
+Deno.test({
+  name: "gpu arena over one buffer per tensor: whole-arena adamw, zero and read skip the gaps between tensors",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await smallBindingOps();
+    const plan = planTensors([
+      { name: "a", shape: [700], dtype: "f32" },
+      { name: "b", shape: [3], dtype: "f32" },
+      { name: "c", shape: [130], dtype: "f32" },
+    ], 64);
+    const arenas = await Promise.all(["p", "g", "m", "v"].map((r) => ops.allocatePlan(r, plan, "perTensor")));
+    const [params, grads, m, v] = arenas;
+    if (params.arena.segments.length !== 3) throw new Error("expected one GPU buffer per tensor");
+    const hostP = new Float32Array(plan.totalElements);
+    const hostG = new Float32Array(plan.totalElements);
+    for (const slot of plan.slots) {
+      hostP.set(random(slot.length, slot.offset + 1), slot.offset);
+      hostG.set(random(slot.length, slot.offset + 2), slot.offset);
+    }
+    ops.write(params, hostP);
+    ops.write(grads, hostG);
+    const n = plan.totalElements;
+    const hyper = { learningRate: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 1, gradScale: 1 };
+    const hostM = new Float32Array(n);
+    const hostV = new Float32Array(n);
+    adamwUpdate({ params: hostP, grads: hostG, m: hostM, v: hostV }, { n }, hyper); // gaps stay 0 on the CPU too
+    ops.adamwUpdate({ params, grads, m, v }, { n }, hyper);
+    assertClose(await ops.read(params), hostP, { atol: 1e-6, rtol: 1e-6 }, "params");
+    ops.gradNormSquared({ grads }, { n });
+    const norm = await ops.readGradNormSquared();
+    const expected = gradNormSquared({ grads: hostG }, { n });
+    if (!(Math.abs(norm - expected) <= 1e-6 * expected)) throw new Error(`norm² ${norm} vs ${expected}`);
+    ops.zero(grads);
+    assertClose(await ops.read(grads), new Float32Array(n), { atol: 0, rtol: 0 }, "zeroed grads");
+  },
+});
+
+Deno.test({
+  name: "gpu messages name the tensor that does not fit a buffer or a binding",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // A tensor over the buffer limit is cut into buffers of whole leading slices (layers) …
+    const acts = planTensors([
+      { name: "x", shape: [10], dtype: "f32" },
+      { name: "att", shape: [5, 2, 100], dtype: "f32" },
+      { name: "y", shape: [10], dtype: "f32" },
+    ], 64);
+    const segments = JSON.stringify(planSegments("acts", acts, "packed", 450));
+    if (segments !== "[[0,10],[64,400],[464,400],[864,200],[1088,10]]") throw new Error(`segments ${segments}`);
+    // … and a tensor whose one slice does not fit is named.
+    const plan = planTensors([{ name: "wpe", shape: [1024], dtype: "f32" }], 64);
+    try {
+      planSegments("params", plan, "packed", 1000);
+      throw new Error("no error");
+    } catch (err) {
+      if (
+        !(err instanceof UserError) ||
+        !/^Tensor params\.wpe needs 4\.0 KiB per buffer; this GPU allows 3\.9 KiB/.test(err.message)
+      ) {
+        throw err;
+      }
+    }
+    const ops = await smallBindingOps();
+    // The encoder binds dout whole (its backward gathers rows by token): 8·100 floats exceed a 2 KiB binding.
+    const dout = await upload(ops, new Float32Array(800));
+    const inp = await uploadInt(ops, new Int32Array(8));
+    const dwte = await upload(ops, new Float32Array(1000));
+    const dwpe = await upload(ops, new Float32Array(800));
+    try {
+      ops.encoderBackward({ dwte, dwpe, dout, inp }, { B: 2, T: 4, C: 100 });
+      throw new Error("no error");
+    } catch (err) {
+      const want = /^Tensor test\[\+3, 800\] needs a 3\.1 KiB binding; this GPU allows 2\.0 KiB per binding/;
+      if (!(err instanceof UserError) || !want.test(err.message)) throw err;
+    }
+  },
+});

@@ -1,0 +1,103 @@
+/**
+ * llm.c's test_gpt2 on the WebGPU backend, against the same PyTorch float64 fixtures and tolerances as the CPU
+ * parity test (tests/model/parity_test.ts): logits, loss and all 16 gradients of one forward/backward pass, then 10
+ * AdamW steps. It also checks that the second step creates no pipeline or bind group (everything is cached) and
+ * that the GPU's gradient norm matches the one computed on the host from the read-back gradients.
+ */
+import { createGpuModel } from "../../gpu/model.ts";
+import type { GpuOps } from "../../gpu/backend.ts";
+import { readCheckpoint } from "../../model/checkpoint.ts";
+import { readDebugState } from "../../model/debug_state.ts";
+import { PARAMETER_NAMES } from "../../model/tensors.ts";
+import { fixturePath, FIXTURES, readExpected } from "../model/_fixtures.ts";
+import { adapterAvailable, defaultOps } from "./_helpers.ts";
+
+const TENSOR_TOLERANCE = 1e-4; // logits and each gradient tensor, max abs (the CPU test's)
+const LOSS_TOLERANCE = 1e-5;
+const LOSSES_TOLERANCE = 1e-4; // each of the 10 AdamW-step losses
+const NORM_RTOL = 1e-5; // GPU Σg² (f32, Kahan per thread) vs the host's float64 sum of the same gradients
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, label: string): number {
+  if (a.length !== b.length) throw new Error(`${label}: length ${a.length} vs ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (Number.isNaN(d)) return NaN;
+    if (d > max) max = d;
+  }
+  return max;
+}
+
+function assertWithin(diff: number, tolerance: number, label: string): void {
+  if (!(diff <= tolerance)) throw new Error(`${label}: max abs diff ${diff} > ${tolerance}`);
+}
+
+for (const name of FIXTURES) {
+  Deno.test({
+    name: `gpu parity ${name}: logits, loss, 16 gradients and 10 AdamW losses match PyTorch`,
+    ignore: !adapterAvailable,
+    fn: async () => {
+      const checkpoint = await readCheckpoint(fixturePath(name, "model.bin"));
+      const cfg = checkpoint.config;
+      const state = await readDebugState(fixturePath(name, "state.bin"), cfg);
+      const expected = await readExpected(name);
+      const ops: GpuOps = await defaultOps();
+      const model = await createGpuModel(cfg, state.B, state.T, { ops });
+      for (const p of PARAMETER_NAMES) model.writeParameter(p, checkpoint.params[p]);
+
+      const report: string[] = [];
+      const losses: number[] = [];
+      let cached = { pipelines: 0, bindGroups: 0 };
+      for (let step = 0; step < 10; step++) {
+        if (step === 2) cached = ops.runtime.cacheSizes;
+        model.forward(state.inputs, state.targets);
+        losses.push(await model.meanLoss());
+        model.zeroGrad();
+        model.backward();
+        if (step === 0) {
+          const { vocabSize: V, paddedVocabSize: Vp } = cfg;
+          const logits = await model.readLogits();
+          const unpadded = new Float32Array(state.B * state.T * V);
+          for (let n = 0; n < state.B * state.T; n++) unpadded.set(logits.subarray(n * Vp, n * Vp + V), n * V);
+          const d = maxAbsDiff(unpadded, state.logits, "logits");
+          assertWithin(d, TENSOR_TOLERANCE, "logits");
+          report.push(`logits ${d.toExponential(1)}`);
+          const lossDiff = Math.abs(losses[0] - expected.loss);
+          assertWithin(lossDiff, LOSS_TOLERANCE, "loss");
+          report.push(`loss ${lossDiff.toExponential(1)}`);
+          const grads = await model.readGradients();
+          let worst = 0;
+          let normSquared = 0;
+          for (const p of PARAMETER_NAMES) {
+            const gd = maxAbsDiff(grads[p], state.grads[p], `grad ${p}`);
+            assertWithin(gd, TENSOR_TOLERANCE, `grad ${p}`);
+            worst = Math.max(worst, gd);
+            for (const g of grads[p]) normSquared += g * g;
+          }
+          report.push(`grads ${worst.toExponential(1)}`);
+          const norm = await model.gradNorm();
+          const normDiff = Math.abs(norm * norm - normSquared) / normSquared;
+          if (!(normDiff <= NORM_RTOL)) throw new Error(`grad norm² ${norm * norm} vs host ${normSquared}`);
+          report.push(`norm² rel ${normDiff.toExponential(1)}`);
+        }
+        await model.update({
+          learningRate: 1e-4,
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: 0.01,
+          step: step + 1,
+        });
+      }
+      const after = ops.runtime.cacheSizes;
+      if (after.pipelines !== cached.pipelines || after.bindGroups !== cached.bindGroups) {
+        throw new Error(`steps 3-10 built objects: ${JSON.stringify(cached)} -> ${JSON.stringify(after)}`);
+      }
+      const lossesDiff = maxAbsDiff(losses, expected.losses, "losses");
+      assertWithin(lossesDiff, LOSSES_TOLERANCE, "10 step losses");
+      if (!(losses[9] < losses[0])) throw new Error("training on one batch did not lower the loss");
+      report.push(`losses ${lossesDiff.toExponential(1)}`);
+      console.log(`  ${name}: max abs diffs: ${report.join(", ")}`);
+    },
+  });
+}
