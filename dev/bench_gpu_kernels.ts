@@ -40,11 +40,14 @@ function rate(flops: number, ms: number): string {
   return (flops / ms / 1e6).toPrecision(3);
 }
 
-async function tensor(n: number, scale = 0.02): Promise<GpuTensor> {
+/**
+ * A zero-filled tensor; with `scale`, random values in [-scale, scale). Timings do not depend on the values (no
+ * denormals either way), and large host uploads are avoided: on the H200, kernels measured after a few GB of
+ * `writeBuffer` uploads ran up to 5x slower than in a training step.
+ */
+async function tensor(n: number, scale = 0): Promise<GpuTensor> {
   const t = await ops.allocate("bench", n);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = (Math.random() * 2 - 1) * scale;
-  ops.write(t, data);
+  if (scale > 0) ops.write(t, Float32Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale));
   return t;
 }
 

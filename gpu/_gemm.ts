@@ -122,11 +122,12 @@ function launch(
   };
   // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
   if (opts.smallMaxOutputs > 0 && (M * N <= opts.smallMaxOutputs || Math.min(M, N) <= 16)) {
+    const { WX, WY } = matmulSmallKernel.overrides as { WX: number; WY: number };
     rt.dispatch({
       kernel: matmulSmallKernel,
       bindings,
       params,
-      groups: [Math.ceil(N / 16), Math.ceil(M / 16), z],
+      groups: [Math.ceil(N / WX), Math.ceil(M / WY), z],
     });
     return;
   }

@@ -70,7 +70,7 @@ export const matmulSmallKernel: KernelDescriptor = {
   ...matmulKernel,
   name: "matmul_small",
   source: matmulSmallSrc,
-  overrides: {},
+  overrides: { WX: 16, WY: 16 },
 };
 
 /** out = 0. */

@@ -4,8 +4,8 @@
 // a tiled workgroup would spend almost all its work on padding (e.g. the (B·T)×C input gradient of the classifier
 // in tiny test models, whose K is the whole vocabulary).
 //
-// Threads: workgroups of 16×16 threads; thread (x, y) of workgroup (gx, gy, z) computes c[z][gy·16 + y, gx·16 + x].
-// Dispatch: (ceil(N / 16), ceil(M / 16), batches · K slices).
+// Threads: workgroups of WX×WY threads; thread (x, y) of workgroup (gx, gy, z) computes c[z][gy·WY + y, gx·WX + x].
+// Dispatch: (ceil(N / WX), ceil(M / WY), batches · K slices).
 struct Params {
   a_base: u32,
   b_base: u32,
@@ -42,7 +42,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-@compute @workgroup_size(16, 16)
+override WX: u32 = 16;
+override WY: u32 = 16;
+
+@compute @workgroup_size(WX, WY)
 fn matmul_small(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let m = gid.y;
   let n = gid.x;

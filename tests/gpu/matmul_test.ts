@@ -75,7 +75,7 @@ Deno.test({
   name: "gpu matmul BK=16 (the GPU tile depth): k-contiguous and m/n-contiguous tile loaders vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
-    // Two products cover the four BK = 16 loader branches (each compiles for ~20 s on a cold llvmpipe cache):
+    // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
     // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
     const ops = await createGpuOps({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
     const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0 };
