@@ -28,6 +28,16 @@ export interface CpuHeavyKernels {
   attentionForward: Ops<Float32Array, Int32Array>["attentionForward"];
   /** As `Ops.attentionBackward`. */
   attentionBackward: Ops<Float32Array, Int32Array>["attentionBackward"];
+  /** Optional: as `Ops.geluForward`. */
+  geluForward?: Ops<Float32Array, Int32Array>["geluForward"];
+  /** Optional: as `Ops.geluBackward`. */
+  geluBackward?: Ops<Float32Array, Int32Array>["geluBackward"];
+  /** Optional: as `Ops.softmaxCrossEntropyForward` (targets must live in the same shared memory). */
+  softmaxCrossEntropyForward?: Ops<Float32Array, Int32Array>["softmaxCrossEntropyForward"];
+  /** Optional: as `Ops.adamwUpdate`. */
+  adamwUpdate?: Ops<Float32Array, Int32Array>["adamwUpdate"];
+  /** Optional: Σ grads², returned. */
+  gradNormSquared?(b: { grads: Float32Array }, s: { n: number }): number;
 }
 
 /**
@@ -162,11 +172,13 @@ export class CpuOps implements Ops<Float32Array, Int32Array> {
   }
 
   geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N: number }): void {
-    geluForward(b, s);
+    if (this.#kernels?.geluForward) this.#kernels.geluForward(b, s);
+    else geluForward(b, s);
   }
 
   geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: Float32Array }, s: { N: number }): void {
-    geluBackward(b, s);
+    if (this.#kernels?.geluBackward) this.#kernels.geluBackward(b, s);
+    else geluBackward(b, s);
   }
 
   residualForward(b: { out: Float32Array; inp1: Float32Array; inp2: Float32Array }, s: { N: number }): void {
@@ -177,7 +189,8 @@ export class CpuOps implements Ops<Float32Array, Int32Array> {
     b: { losses: Float32Array; probs: Float32Array; logits: Float32Array; targets: Int32Array },
     s: { N: number; V: number; Vp: number },
   ): void {
-    softmaxCrossEntropyForward(b, s);
+    if (this.#kernels?.softmaxCrossEntropyForward) this.#kernels.softmaxCrossEntropyForward(b, s);
+    else softmaxCrossEntropyForward(b, s);
   }
 
   softmaxCrossEntropyBackward(
@@ -192,11 +205,14 @@ export class CpuOps implements Ops<Float32Array, Int32Array> {
     s: { n: number },
     hyper: AdamWHyper,
   ): void {
-    adamwUpdate(b, s, hyper);
+    if (this.#kernels?.adamwUpdate) this.#kernels.adamwUpdate(b, s, hyper);
+    else adamwUpdate(b, s, hyper);
   }
 
   gradNormSquared(b: { grads: Float32Array }, s: { n: number }): void {
-    this.#gradNormSquared = gradNormSquared(b, s);
+    this.#gradNormSquared = this.#kernels?.gradNormSquared
+      ? this.#kernels.gradNormSquared(b, s)
+      : gradNormSquared(b, s);
   }
 
   readGradNormSquared(): Promise<number> {

@@ -21,7 +21,7 @@ type BlockParam = typeof BLOCK_PARAMS[number];
 /** The per-layer activations (each (L, ...) in the activation plan). */
 // deno-fmt-ignore
 const BLOCK_ACTS = [
-  "ln1", "ln1Mean", "ln1Rstd", "qkv", "atty", "preatt", "att", "attproj", "residual2",
+  "ln1", "ln1Mean", "ln1Rstd", "qkv", "atty", "attproj", "residual2",
   "ln2", "ln2Mean", "ln2Rstd", "fch", "fchGelu", "fcproj", "residual3",
 ] as const;
 type BlockAct = typeof BLOCK_ACTS[number];
@@ -134,7 +134,7 @@ export class GPT2<F, I> {
         { N, C },
       );
       ops.matmulForward({ out: a.qkv, inp: a.ln1, weight: p.qkvw, bias: p.qkvb }, { N, C, OC: 3 * C });
-      ops.attentionForward({ out: a.atty, preatt: a.preatt, att: a.att, inp: a.qkv }, { B, T, C, NH });
+      ops.attentionForward({ out: a.atty, preatt: acts.preatt, att: acts.att, inp: a.qkv }, { B, T, C, NH });
       ops.matmulForward({ out: a.attproj, inp: a.atty, weight: p.attprojw, bias: p.attprojb }, { N, C, OC: C });
       ops.residualForward({ out: a.residual2, inp1: residualIn, inp2: a.attproj }, { N: N * C });
       ops.layernormForward(
@@ -243,8 +243,13 @@ export class GPT2<F, I> {
         { dinp: d.datty, dweight: g.attprojw, dbias: g.attprojb, dout: d.dresidual, inp: a.atty, weight: p.attprojw },
         { N, C, OC: C },
       );
+      if (l !== this.#blocks.length - 1) {
+        // The shared attention scores hold the last layer's; recompute this layer's (same kernel, same inputs:
+        // bit-identical to the forward pass, and atty is rewritten with the values it already holds).
+        ops.attentionForward({ out: a.atty, preatt: acts.preatt, att: acts.att, inp: a.qkv }, { B, T, C, NH });
+      }
       ops.attentionBackward(
-        { dinp: d.dqkv, dpreatt: d.dpreatt, datt: d.datt, dout: d.datty, inp: a.qkv, att: a.att },
+        { dinp: d.dqkv, dpreatt: d.dpreatt, datt: d.datt, dout: d.datty, inp: a.qkv, att: acts.att },
         { B, T, C, NH },
       );
       ops.matmulBackward(

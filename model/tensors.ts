@@ -139,8 +139,10 @@ export function activationSpecs(cfg: GPT2Config, B: number, T: number): TensorSp
     f32("ln1Rstd", [L, B, T]),
     f32("qkv", [L, B, T, 3 * C]),
     f32("atty", [L, B, T, C]),
-    f32("preatt", [L, B, NH, T, T]),
-    f32("att", [L, B, NH, T, T]),
+    // Attention scores are not kept per layer: one (B, NH, T, T) pair is shared by every layer, and the backward
+    // pass recomputes a layer's softmax from its qkv before using it. Nothing larger than B·NH·T·T is stored.
+    f32("preatt", [B, NH, T, T]),
+    f32("att", [B, NH, T, T]),
     f32("attproj", [L, B, T, C]),
     f32("residual2", [L, B, T, C]),
     f32("ln2", [L, B, T, C]),
