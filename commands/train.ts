@@ -85,6 +85,7 @@ const SPEC: CommandSpec = {
     { name: "seed", kind: "int", default: 42, help: "seed of the data order, init and sampling" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     { name: "json", kind: "bool", default: false, help: "print JSON lines instead of text" },
+    { name: "profile", kind: "bool", default: false, help: "print a per-kernel GPU time table for the second step" },
   ],
 }; // deno-fmt-ignore
 
@@ -128,6 +129,7 @@ export const trainCommand: Command = {
       seed: v["seed"] as number,
       device: parseDeviceChoice(v["device"] as string),
       json: v["json"] as boolean,
+      profile: v["profile"] as boolean,
     });
     return result.interrupted || result.steps > 0 ? 0 : 1;
   },

@@ -12,6 +12,8 @@
 import type { ParameterTensors } from "../model/checkpoint.ts";
 import { createModel, type DeviceChoice } from "../model/backends.ts";
 import { GPT2_EOT } from "../model/config.ts";
+import { GpuOps } from "../gpu/backend.ts";
+import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
 import { DataLoader, type DataLoaderState } from "../prepro/dataloader.ts";
@@ -49,6 +51,8 @@ export interface TrainOptions {
   seed: number;
   device: DeviceChoice;
   json: boolean;
+  /** Print a per-kernel table of the second step (WebGPU timestamp queries). */
+  profile?: boolean;
   /** Called once per step with the step's loss (tests use it; the report prints it). */
   onStep?: (step: number, loss: number) => void;
   /** Called with each val loss. */
@@ -86,6 +90,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const genTokens = Math.min(o.genTokens, o.T);
 
   const { model, description } = await createModel(cfg, o.B, o.T, o.device);
+  if (o.profile && !(model.ops instanceof GpuOps)) {
+    model.close();
+    throw new UsageError("--profile: per-kernel timing needs the WebGPU backend (--device gpu)");
+  }
   const sampler = { rng: new Xorshift64Star(1337 + o.seed) };
   const report = new RunReport({ json: o.json, outDir: o.outDir, append: o.resume });
   let startStep = 0;
@@ -174,6 +182,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           return { steps: step, lastLoss, lastValLoss, interrupted };
         }
 
+        const profiling = o.profile && step === startStep + 1 && model.ops instanceof GpuOps;
+        if (profiling) (model.ops as GpuOps).startProfile();
         const t0 = performance.now();
         model.zeroGrad();
         let lossSum = 0;
@@ -201,6 +211,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
         await model.ops.read(model.ops.view(model.tensors.acts.losses, 0, 1)); // wait for the step to finish
         const ms = performance.now() - t0;
+        if (profiling) {
+          const table = formatProfile(await (model.ops as GpuOps).stopProfile());
+          report.emit({ type: "info", message: `profile of step ${step + 1}:\n${table}` });
+        }
         emaMs = step === startStep ? ms : 0.9 * emaMs + 0.1 * ms;
         lastLoss = lossSum / accumSteps;
         o.onStep?.(step + 1, lastLoss);
