@@ -13,6 +13,8 @@ import { readFileOrFail } from "../util/fs.ts";
 import { readCheckpoint } from "../model/checkpoint.ts";
 import { readDebugState } from "../model/debug_state.ts";
 import { createCpuModel } from "../model/cpu_model.ts";
+import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import type { GPT2 } from "../model/gpt2.ts";
 import { CpuKernels } from "../cpu/kernels.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
 
@@ -38,7 +40,7 @@ const SPEC: CommandSpec = {
     { name: "model", short: "m", kind: "string", help: "llm.c checkpoint, version 3 (fp32) or 5 (bf16)" },
     { name: "state", short: "s", kind: "string", help: "llm.c debug state (magic 20240327) for that model" },
     { name: "losses", kind: "string", help: "JSON file with `losses`: the 10 expected step losses" },
-    { name: "device", kind: "string", default: "cpu", help: "backend: cpu" },
+    { name: "device", kind: "string", default: "cpu", help: "cpu | gpu | auto" },
     { name: "threads", kind: "int", help: "CPU threads for the WebAssembly kernels (default: one per core)" },
     { name: "reference", kind: "bool", help: "use only the scalar reference layers (no WebAssembly kernels)" },
   ],
@@ -61,14 +63,7 @@ async function run(argv: string[]): Promise<number> {
   const modelPath = flags.values.model as string | undefined;
   const statePath = flags.values.state as string | undefined;
   if (!modelPath || !statePath) throw new UsageError("--model and --state are required; see 'gpt2 test --help'");
-  const device = flags.values.device as string;
-  if (device !== "cpu") {
-    throw new UsageError(
-      device === "gpu" || device === "webgpu"
-        ? `--device ${device}: the GPU backend is not available yet; use --device cpu`
-        : `--device: unknown device '${device}'; choices: cpu`,
-    );
-  }
+  const device = parseDeviceChoice(flags.values.device as string);
   const reference = flags.values.reference === true;
   const threads = flags.values.threads === undefined
     ? navigator.hardwareConcurrency
@@ -83,11 +78,19 @@ async function run(argv: string[]): Promise<number> {
     `model: ${modelPath} (version ${checkpoint.version}, L=${cfg.numLayers} NH=${cfg.numHeads} C=${cfg.channels} ` +
       `V=${cfg.vocabSize} Vp=${cfg.paddedVocabSize} maxT=${cfg.maxSeqLen})`,
   );
-  const engine = reference ? "scalar reference layers" : `WebAssembly kernels on ${threads} threads`;
-  console.log(`state: ${statePath} (B=${B}, T=${T}), device: ${device}, ${engine}`);
-  const model = await createCpuModel(cfg, B, T, {
-    kernels: reference ? undefined : (memory) => CpuKernels.create(memory, threads),
-  });
+  let engine = reference ? "scalar reference layers" : `WebAssembly kernels on ${threads} threads`;
+  // deno-lint-ignore no-explicit-any
+  let model: GPT2<any, any>;
+  if (device === "cpu") {
+    model = await createCpuModel(cfg, B, T, {
+      kernels: reference ? undefined : (memory) => CpuKernels.create(memory, threads),
+    });
+  } else {
+    const placed = await createModel(cfg, B, T, device);
+    model = placed.model;
+    engine = placed.description;
+  }
+  console.log(`state: ${statePath} (B=${B}, T=${T}), device: ${engine}`);
   try {
     for (const name of PARAMETER_NAMES) model.writeParameter(name, checkpoint.params[name]);
     const failures: string[] = [];

@@ -57,8 +57,19 @@ Deno.test("gpt2 test: a state for another model exits 1 with one line naming the
 });
 
 Deno.test("gpt2 test: usage errors exit 2", async () => {
-  const gpu = await gpt2("test", "-m", "x.bin", "-s", "y.bin", "--device", "gpu");
-  if (gpu.code !== 2 || !gpu.stderr.includes("GPU backend is not available yet")) throw new Error(gpu.stderr);
+  const tpu = await gpt2("test", "-m", "x.bin", "-s", "y.bin", "--device", "tpu");
+  if (tpu.code !== 2 || !tpu.stderr.includes("unknown device 'tpu'")) throw new Error(tpu.stderr);
   const missing = await gpt2("test", "-m", "x.bin");
   if (missing.code !== 2 || !missing.stderr.includes("--state")) throw new Error(missing.stderr);
+});
+
+Deno.test({
+  name: "gpt2 test --device gpu: the WebGPU backend meets the same tolerances on a fixture",
+  ignore: !(await navigator.gpu?.requestAdapter()),
+  async fn() {
+    const dir = (f: string) => fixturePath("awkward", f);
+    const args = ["-m", dir("model.bin"), "-s", dir("state.bin"), "--losses", dir("expected.json"), "--device", "gpu"];
+    const { code, stdout, stderr } = await gpt2("test", ...args);
+    if (code !== 0 || !stdout.includes("OK: logits, loss and all 16 gradients")) throw new Error(stdout + stderr);
+  },
 });
