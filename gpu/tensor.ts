@@ -182,7 +182,13 @@ export function bindRange(t: GpuTensor, start: number, count: number, limits: Gp
   }
   const first = t.offset + start;
   const seg = segmentOf(t.arena, first, first + count);
-  if (!seg) throw new Error(`${describe(t)}: elements [${start}, ${start + count}) are not in one GPU buffer`);
+  if (!seg) {
+    // A tensor larger than maxBufferSize is split into several buffers; ops that bind it whole cannot run.
+    throw new UserError(
+      `Tensor ${describe(t)} (${formatBytes(t.length * 4)}) is split over several GPU buffers and this op needs ` +
+        `it in one; use a smaller batch (-b) or sequence (-t), or --device cpu`,
+    );
+  }
   const byte = (first - seg.start) * 4;
   const offset = byte - (byte % limits.minStorageBufferOffsetAlignment);
   const size = (first + count - seg.start) * 4 - offset;
