@@ -40,7 +40,7 @@ const SPEC: CommandSpec = {
     { name: "model", short: "m", kind: "string", help: "llm.c checkpoint, version 3 (fp32) or 5 (bf16)" },
     { name: "state", short: "s", kind: "string", help: "llm.c debug state (magic 20240327) for that model" },
     { name: "losses", kind: "string", help: "JSON file with `losses`: the 10 expected step losses" },
-    { name: "device", kind: "string", default: "cpu", help: "cpu | gpu | auto" },
+    { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     { name: "threads", kind: "int", help: "CPU threads for the WebAssembly kernels (default: one per core)" },
     { name: "reference", kind: "bool", help: "use only the scalar reference layers (no WebAssembly kernels)" },
   ],
@@ -81,7 +81,9 @@ async function run(argv: string[]): Promise<number> {
   let engine = reference ? "scalar reference layers" : `WebAssembly kernels on ${threads} threads`;
   // deno-lint-ignore no-explicit-any
   let model: GPT2<any, any>;
-  if (device === "cpu") {
+  const cpuOnlyFlags = reference || flags.values.threads !== undefined;
+  if (device === "gpu" && cpuOnlyFlags) throw new UsageError("--reference and --threads apply to --device cpu only");
+  if (device === "cpu" || cpuOnlyFlags) {
     model = await createCpuModel(cfg, B, T, {
       kernels: reference ? undefined : (memory) => CpuKernels.create(memory, threads),
     });
