@@ -37,8 +37,8 @@ for (let step = 0; step < Number(values.warmup) + Number(values.steps); step++) 
   const t0 = performance.now();
   model.zeroGrad();
   model.forward(inputs, targets);
-  loss = await model.meanLoss();
   model.backward();
+  loss = await model.meanLoss();
   await model.update({
     learningRate: 1e-4,
     beta1: 0.9,

@@ -190,8 +190,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         for (let micro = 0; micro < accumSteps; micro++) {
           const batch = trainLoader.next();
           model.forward(batch.inputs, batch.targets);
-          lossSum += await model.meanLoss();
           model.backward(1 / accumSteps);
+          lossSum += await model.meanLoss(); // read after backward: one GPU wait covers the whole micro-step
         }
         const lr = learningRateAt(step, {
           kind: o.schedule,
@@ -248,7 +248,8 @@ async function sample(
 ): Promise<string> {
   const { B, T } = model;
   const { vocabSize: V, paddedVocabSize: Vp } = model.config;
-  const tokens = new Int32Array(B * T).fill(GPT2_EOT);
+  // GPT-2's EOT starts a sample; a model with a smaller vocabulary uses its last token id instead.
+  const tokens = new Int32Array(B * T).fill(Math.min(GPT2_EOT, V - 1));
   const decoder = new StreamingDecoder();
   let text = "";
   for (let t = 1; t < genTokens; t++) {

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { writeShard } from "../../prepro/shard.ts";
+import { train, type TrainOptions } from "../../train/trainer.ts";
+
+const adapter = await navigator.gpu?.requestAdapter();
+
+/** A tiny model and random token files, so each run takes well under a second per step. */
+async function setup(): Promise<{ dir: string; base: Omit<TrainOptions, "outDir" | "maxSteps" | "resume"> }> {
+  const dir = await Deno.makeTempDir();
+  const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % 97);
+  await writeShard(`${dir}/t_train.bin`, tokens(4000, 1));
+  await writeShard(`${dir}/t_val.bin`, tokens(600, 2));
+  return {
+    dir,
+    base: {
+      trainPattern: `${dir}/t_train.bin`,
+      valPattern: `${dir}/t_val.bin`,
+      model: "layers=2,heads=3,channels=30,seq=16,vocab=97",
+      B: 2,
+      T: 16,
+      totalBatchTokens: 64, // two micro-batches per step: gradient accumulation is part of what resumes
+      learningRate: 1e-2,
+      warmupSteps: 2,
+      finalFraction: 0.1,
+      schedule: "cosine",
+      weightDecay: 0.1,
+      valEvery: 3,
+      valBatches: 2,
+      sampleEvery: 3,
+      genTokens: 4,
+      checkpointEvery: 3,
+      seed: 7,
+      device: "cpu",
+      json: true,
+    },
+  };
+}
+
+async function losses(o: TrainOptions): Promise<Map<number, number>> {
+  const seen = new Map<number, number>();
+  const log = console.log;
+  console.log = () => {}; // the run's JSON lines are not this test's output
+  try {
+    await train({ ...o, onStep: (step, loss) => seen.set(step, loss) });
+  } finally {
+    console.log = log;
+  }
+  return seen;
+}
+
+for (const device of ["cpu", "gpu"] as const) {
+  Deno.test({
+    name: `train -y 1 on ${device}: losses after resuming are bit-identical to an uninterrupted run`,
+    ignore: device === "gpu" && !adapter,
+    async fn() {
+      const { dir, base } = await setup();
+      const whole = await losses({ ...base, device, outDir: `${dir}/whole`, maxSteps: 7, resume: false });
+      // The interrupted run stops after step 4 (checkpoints at 3 and 4); drop step 4's DONE marker so the resume
+      // must skip the incomplete newest checkpoint and restart from step 3.
+      await losses({ ...base, device, outDir: `${dir}/split`, maxSteps: 4, resume: false });
+      await Deno.remove(`${dir}/split/DONE_00000004`);
+      const resumed = await losses({ ...base, device, outDir: `${dir}/split`, maxSteps: 7, resume: true });
+      assert.deepEqual([...resumed.keys()], [4, 5, 6, 7]);
+      for (const [step, loss] of resumed) {
+        assert.ok(Object.is(loss, whole.get(step)), `step ${step}: ${loss} after resume, ${whole.get(step)} without`);
+      }
+      await Deno.remove(dir, { recursive: true });
+    },
+  });
+}
+
+Deno.test("train -y 1 skips a corrupt newest checkpoint with a warning", async () => {
+  const { dir, base } = await setup();
+  await losses({ ...base, outDir: `${dir}/run`, maxSteps: 6, resume: false });
+  const model = `${dir}/run/model_00000006.bin`;
+  const bytes = await Deno.readFile(model);
+  await Deno.writeFile(model, bytes.subarray(0, bytes.length - 100)); // truncated, yet its DONE marker exists
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => lines.push(line);
+  try {
+    await train({ ...base, outDir: `${dir}/run`, maxSteps: 6, resume: true });
+  } finally {
+    console.log = log;
+  }
+  const warning = lines.find((l) => l.includes("skipping checkpoint 6"));
+  assert.ok(warning, "no warning about the corrupt checkpoint");
+  assert.ok(lines.some((l) => l.includes("model_00000003.bin")), "did not resume from step 3");
+  await Deno.remove(dir, { recursive: true });
+});
