@@ -182,6 +182,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           return { steps: step, lastLoss, lastValLoss, interrupted };
         }
 
+        // The CPU backend never leaves the current task (its ops are synchronous), so yield once per step to let
+        // the SIGINT listener run.
+        await new Promise((resolve) => setTimeout(resolve, 0));
         const profiling = o.profile && step === startStep + 1 && model.ops instanceof GpuOps;
         if (profiling) (model.ops as GpuOps).startProfile();
         const t0 = performance.now();
