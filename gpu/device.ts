@@ -111,12 +111,14 @@ export async function requestGpuDevice(gpu: GPU | undefined): Promise<GpuContext
     throw new UserError(`Cannot create a WebGPU device (${(err as Error).message}); use --device cpu`);
   }
   let failure: string | undefined;
+  let lost: string | undefined;
   device.lost.then((info) => {
-    if (info.reason !== "destroyed") failure ??= `WebGPU device lost (${info.message || info.reason})`;
+    lost = `WebGPU device lost (${info.message || info.reason})`;
+    if (info.reason !== "destroyed") failure ??= lost;
   });
   device.addEventListener("uncapturederror", (event) => {
     event.preventDefault();
-    failure ??= `WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message.split("\n")[0]}`;
+    failure ??= `WebGPU error: ${firstLine((event as GPUUncapturedErrorEvent).error.message)}`;
   });
   const l = device.limits;
   const limits: GpuLimits = {
@@ -145,6 +147,12 @@ export async function requestGpuDevice(gpu: GPU | undefined): Promise<GpuContext
         failure = undefined;
         throw new UserError(message);
       }
+      if (lost !== undefined) throw new UserError(lost); // work after destroy(): every later check fails too
     },
   };
+}
+
+/** The first non-blank line of a WebGPU error message (wgpu's shader errors start with a newline). */
+function firstLine(message: string): string {
+  return message.split("\n").map((line) => line.trim()).find((line) => line !== "") ?? "(no message)";
 }

@@ -10,6 +10,7 @@ import { GPT2 } from "../model/gpt2.ts";
 import { bindModelTensors, planModel } from "../model/layout.ts";
 import { createGpuOps, type GpuOps, type GpuOpsOptions } from "./backend.ts";
 import type { GpuTensor } from "./tensor.ts";
+import { UserError } from "../util/errors.ts";
 
 /** GPU bindings start on 256-byte boundaries: 64 float32 elements. */
 export const GPU_ALIGN_ELEMENTS = 64;
@@ -41,6 +42,8 @@ export async function createGpuModel(
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
   const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
   const ops = options.ops ?? await createGpuOps(options);
+  const bytes = 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
+  checkHostMemory(ops, bytes);
   const arenas = {
     params: await ops.allocatePlan("params", layout.params, "packed"),
     grads: await ops.allocatePlan("grads", layout.params, "packed"),
@@ -55,4 +58,26 @@ export async function createGpuModel(
     targets: ops.view(tokens, B * T, B * T),
   });
   return new GPT2(ops, layout, tensors);
+}
+
+/**
+ * A software adapter (llvmpipe) keeps GPU buffers in host memory and never reports out-of-memory: the process is
+ * killed instead. Refuse up front, with a UserError, a model whose arenas exceed the host's available memory.
+ */
+function checkHostMemory(ops: GpuOps, bytes: number): void {
+  const ctx = ops.runtime.ctx;
+  if (!ctx.isFallback) return;
+  let available: number;
+  try {
+    available = Deno.systemMemoryInfo().available;
+  } catch {
+    return; // no --allow-sys: cannot tell
+  }
+  if (bytes > available) {
+    const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+    throw new UserError(
+      `the model needs ${gib(bytes)} of GPU memory, but the software adapter (${ctx.description}) keeps it in ` +
+        `host memory, which has ${gib(available)} available; use a smaller model, batch or sequence length`,
+    );
+  }
 }

@@ -283,6 +283,9 @@ export class GpuRuntime {
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, staging.size);
     } catch (err) {
+      // A lost device or an uncaptured error is reported by an event that may come a task later: wait for it so
+      // the message names the cause.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       this.ctx.check();
       throw new UserError(`Reading from the GPU failed: ${(err as Error).message}`);
     }
