@@ -64,7 +64,7 @@ export function parseFlags(argv: string[], spec: CommandSpec): ParsedFlags {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    const msg = (err as Error).message.split("\n")[0].replace(/\. To specify a positional.*$/, "");
+    const msg = (err as Error).message.split("\n")[0].replace(/\. To specify a positional.*$/, "").replace(/\.$/, "");
     throw new UsageError(`${msg}; see '${spec.usage.split(" ").slice(0, 2).join(" ")} --help'`);
   }
   const values: ParsedFlags["values"] = {};
