@@ -11,8 +11,9 @@ import { convert } from "./commands/convert.ts";
 import { test } from "./commands/test.ts";
 import { trainCommand } from "./commands/train.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { generateCommand } from "./commands/generate.ts";
 
-const COMMANDS: Command[] = [prepro, trainCommand, test, convert, demoCommand];
+const COMMANDS: Command[] = [prepro, trainCommand, generateCommand, test, convert, demoCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

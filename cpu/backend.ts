@@ -7,7 +7,7 @@
  */
 import type { AdamWHyper, Ops } from "../model/ops.ts";
 import { adamwUpdate, gradNormSquared } from "../layers/adamw.ts";
-import { attentionBackward, attentionForward } from "../layers/attention.ts";
+import { attentionBackward, attentionDecode, attentionForward } from "../layers/attention.ts";
 import { encoderBackward, encoderForward } from "../layers/encoder.ts";
 import { geluBackward, geluForward } from "../layers/gelu.ts";
 import { layernormBackward, layernormForward } from "../layers/layernorm.ts";
@@ -154,6 +154,10 @@ export class CpuOps implements Ops<Float32Array, Int32Array> {
   ): void {
     if (this.#kernels) this.#kernels.attentionForward(b, s);
     else attentionForward(b, s);
+  }
+
+  attentionDecode(b: { out: Float32Array; inp: Float32Array }, s: { pos: number; C: number; NH: number }): void {
+    attentionDecode(b, s);
   }
 
   attentionBackward(

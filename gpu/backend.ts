@@ -9,6 +9,7 @@ import type { AdamWHyper, Ops } from "../model/ops.ts";
 import type { TensorPlan } from "../model/tensors.ts";
 import type { GemmOptions, SplitKOptions } from "./_gemm.ts";
 import { attentionBackward, attentionForward, matmulBackward, matmulForward } from "./_ops_dense.ts";
+import { attentionDecode } from "./_ops_decode.ts";
 import * as elementwise from "./_ops_elementwise.ts";
 import * as rows from "./_ops_rows.ts";
 import { getGpuDevice } from "./device.ts";
@@ -165,6 +166,11 @@ export class GpuOps implements Ops<F, F> {
   attentionForward(b: { out: F; preatt: F; att: F; inp: F }, s: { B: number; T: number; C: number; NH: number }): void {
     const work = { flops: 2 * s.B * s.T * s.T * s.C }; // two causal (T×T×hs) products per head, half of each done
     this.#group("attentionForward", work, () => attentionForward(this.runtime, b, s, this.#gemm));
+  }
+
+  attentionDecode(b: { out: F; inp: F }, s: { pos: number; C: number; NH: number }): void {
+    const work = { flops: 4 * (s.pos + 1) * s.C }; // q·k and w·v over pos+1 rows
+    this.#group("attentionDecode", work, () => attentionDecode(this.runtime, b, s));
   }
 
   attentionBackward(

@@ -5,6 +5,7 @@
  * @module
  */
 import adamwUpdateSrc from "../kernels/adamw_update.wgsl" with { type: "text" };
+import attentionDecodeSrc from "../kernels/attention_decode.wgsl" with { type: "text" };
 import attentionSoftmaxBackwardSrc from "../kernels/attention_softmax_backward.wgsl" with { type: "text" };
 import attentionSoftmaxForwardSrc from "../kernels/attention_softmax_forward.wgsl" with { type: "text" };
 import colsumPartialSrc from "../kernels/colsum_partial.wgsl" with { type: "text" };
@@ -163,6 +164,15 @@ export const attentionSoftmaxForwardKernel: KernelDescriptor = {
   overrides: WG128,
 };
 
+/** One decode step of causal attention: the query at `pos` over the qkv rows 0..pos (the KV cache). */
+export const attentionDecodeKernel: KernelDescriptor = {
+  name: "attention_decode",
+  source: attentionDecodeSrc,
+  storage: [rw("out"), rw("att"), r("inp")],
+  params: { pos: "u32", C: "u32", NH: "u32", scale: "f32" },
+  overrides: WG128,
+};
+
 /** Backward of the causal softmax. */
 export const attentionSoftmaxBackwardKernel: KernelDescriptor = {
   name: "attention_softmax_backward",
@@ -269,6 +279,7 @@ export const ALL_KERNELS: readonly KernelDescriptor[] = [
   sumPartialsKernel,
   attentionSoftmaxForwardKernel,
   attentionSoftmaxBackwardKernel,
+  attentionDecodeKernel,
   softmaxCrossEntropyForwardKernel,
   softmaxCrossEntropyBackwardKernel,
   encoderForwardKernel,

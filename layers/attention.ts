@@ -155,3 +155,62 @@ export function attentionBackward(
     dinp.set(grad, bb * T * C3);
   }
 }
+
+/**
+ * Decode step: causal attention of the single query at position `pos` over positions 0..pos, the same arithmetic as
+ * row `pos` of `attentionForward` (float64 dot products and softmax) without the saved scores. The key and value
+ * rows of earlier positions are read in place from `inp`, which is what makes them a KV cache.
+ *
+ * @param b `out` (C) written; `inp` (≥ pos+1, 3C), the qkv rows of positions 0..pos.
+ * @param s `pos` (0-based), C, NH (C divisible by NH).
+ * @example
+ * ```ts
+ * import { attentionDecode } from "./attention.ts";
+ * // Two positions with equal scores: out is the mean of the two values.
+ * const inp = new Float32Array([1, 1, 2, 1, 1, 4]);
+ * const out = new Float32Array(1);
+ * attentionDecode({ out, inp }, { pos: 1, C: 1, NH: 1 });
+ * if (out[0] !== 3) throw new Error("wrong attention");
+ * ```
+ */
+export function attentionDecode(
+  b: { out: Float32Array; inp: Float32Array },
+  s: { pos: number; C: number; NH: number },
+): void {
+  const { out, inp } = b;
+  const { pos, C, NH } = s;
+  const hs = C / NH;
+  const scale = 1 / Math.sqrt(hs);
+  const C3 = 3 * C;
+  if (inp.length < (pos + 1) * C3 || out.length < C) {
+    throw new RangeError(`attentionDecode: inp needs ${(pos + 1) * C3} elements and out ${C}`);
+  }
+  const weights = zeroedScratch(0, pos + 1);
+  const acc = zeroedScratch(1, hs);
+  for (let h = 0; h < NH; h++) {
+    const query = pos * C3 + h * hs;
+    let max = -Infinity;
+    for (let t2 = 0; t2 <= pos; t2++) {
+      const key = t2 * C3 + C + h * hs;
+      let dot = 0;
+      for (let i = 0; i < hs; i++) dot += inp[query + i] * inp[key + i];
+      const score = dot * scale;
+      weights[t2] = score;
+      if (score > max) max = score;
+    }
+    let expSum = 0;
+    for (let t2 = 0; t2 <= pos; t2++) {
+      const e = Math.exp(weights[t2] - max);
+      weights[t2] = e;
+      expSum += e;
+    }
+    for (let t2 = 0; t2 <= pos; t2++) weights[t2] /= expSum;
+    acc.fill(0);
+    for (let t2 = 0; t2 <= pos; t2++) {
+      const value = t2 * C3 + 2 * C + h * hs;
+      const w = weights[t2];
+      for (let i = 0; i < hs; i++) acc[i] += w * inp[value + i];
+    }
+    out.set(acc, h * hs);
+  }
+}

@@ -65,6 +65,12 @@ export interface Ops<F, I> {
     b: { out: F; preatt: F; att: F; inp: F },
     s: { B: number; T: number; C: number; NH: number },
   ): void;
+  /**
+   * Causal attention of one query over a prefix, for incremental decoding: `inp` holds the qkv rows (3C each) of
+   * positions 0..pos, so the keys and values of the earlier positions act as the KV cache; `out` (C) is the
+   * attention output of position pos, equal to row pos of `attentionForward` over the same rows.
+   */
+  attentionDecode(b: { out: F; inp: F }, s: { pos: number; C: number; NH: number }): void;
   /** dinp (B,T,3C) = …; dpreatt and datt are scratch (B,NH,T,T). */
   attentionBackward(
     b: { dinp: F; dpreatt: F; datt: F; dout: F; inp: F; att: F },

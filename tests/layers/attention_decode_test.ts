@@ -1,0 +1,47 @@
+/**
+ * The decode-step attention (`attentionDecode`) against row `pos` of the full causal `attentionForward` over the
+ * same qkv rows: C = 30 with three heads (head size 10), prefixes of 1, 2, 17 and 64 positions.
+ */
+import { attentionDecode, attentionForward } from "../../layers/attention.ts";
+
+function random(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 4294967296) * 4 - 2;
+  });
+}
+
+for (const [T, C, NH] of [[1, 30, 3], [2, 30, 3], [17, 30, 3], [64, 32, 2], [9, 12, 1]]) {
+  Deno.test(`attentionDecode equals the last row of attentionForward (T=${T}, C=${C}, NH=${NH})`, () => {
+    const inp = random(T * 3 * C, T * 7 + C);
+    const full = new Float32Array(T * C);
+    attentionForward({ out: full, preatt: new Float32Array(NH * T * T), att: new Float32Array(NH * T * T), inp }, {
+      B: 1,
+      T,
+      C,
+      NH,
+    });
+    // Every prefix: the query at pos attends to rows 0..pos only, so later rows must not matter.
+    for (let pos = 0; pos < T; pos++) {
+      const out = new Float32Array(C).fill(NaN);
+      attentionDecode({ out, inp: inp.subarray(0, (pos + 1) * 3 * C) }, { pos, C, NH });
+      for (let i = 0; i < C; i++) {
+        const expected = full[pos * C + i];
+        if (!(Math.abs(out[i] - expected) <= 1e-6)) {
+          throw new Error(`pos ${pos} channel ${i}: decode ${out[i]} vs forward ${expected}`);
+        }
+      }
+    }
+  });
+}
+
+Deno.test("attentionDecode rejects a qkv prefix shorter than pos + 1 rows", () => {
+  let threw = false;
+  try {
+    attentionDecode({ out: new Float32Array(3), inp: new Float32Array(9) }, { pos: 1, C: 3, NH: 1 });
+  } catch (err) {
+    threw = err instanceof RangeError;
+  }
+  if (!threw) throw new Error("expected a RangeError");
+});

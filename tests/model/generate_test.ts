@@ -1,0 +1,126 @@
+/**
+ * Generation with the KV cache (`GPT2Decoder`, `generateTokens`) against full recomputation: per-position logits
+ * of the decoder equal those of the full forward pass, and with a fixed seed the sampled tokens with and without
+ * the cache are the same, on the CPU (scalar layers and WebAssembly kernels) and on WebGPU. Then the `generate`
+ * command end to end: cached and `--no-cache` output agree, and bad flags are one line and exit 2.
+ */
+import { CpuKernels } from "../../cpu/kernels.ts";
+import { gpuAdapterAvailable } from "../../gpu/device.ts";
+import { createGpuModel } from "../../gpu/model.ts";
+import { parseModelDescriptor } from "../../model/config.ts";
+import { createCpuModel } from "../../model/cpu_model.ts";
+import { generateTokens, GPT2Decoder } from "../../model/decoder.ts";
+import type { GPT2 } from "../../model/gpt2.ts";
+import { loadParameters, resolveModelSource } from "../../model/source.ts";
+
+const SPEC = "layers=2,heads=3,channels=30,seq=32,vocab=97";
+const adapter = await gpuAdapterAvailable();
+const PROMPT = [5, 17, 96, 0, 42];
+
+// deno-lint-ignore no-explicit-any
+type Factory = (T: number) => Promise<GPT2<any, any>>;
+const cfg = parseModelDescriptor(SPEC)!;
+const BACKENDS: [string, Factory, boolean][] = [
+  ["cpu scalar", (T) => createCpuModel(cfg, 1, T), false],
+  ["cpu kernels", (T) => createCpuModel(cfg, 1, T, { kernels: (m) => CpuKernels.create(m, 2) }), false],
+  ["gpu", (T) => createGpuModel(cfg, 1, T), !adapter],
+];
+
+// deno-lint-ignore no-explicit-any
+async function loaded(create: Factory, T: number): Promise<GPT2<any, any>> {
+  const model = await create(T);
+  await loadParameters(model, await resolveModelSource(SPEC), 3);
+  return model;
+}
+
+for (const [name, create, ignore] of BACKENDS) {
+  Deno.test({
+    name: `decoder logits equal the full forward pass at every position (${name})`,
+    ignore,
+    async fn() {
+      const T = 12;
+      const model = await loaded(create, T);
+      try {
+        const tokens = Int32Array.from({ length: T }, (_, i) => (i * 37 + 11) % cfg.vocabSize);
+        model.forward(tokens);
+        const full = await model.readLogits();
+        const Vp = cfg.paddedVocabSize;
+        const decoder = new GPT2Decoder(model);
+        for (let pos = 0; pos < T; pos++) {
+          const row = await decoder.step(tokens[pos]);
+          for (let v = 0; v < cfg.vocabSize; v++) {
+            const expected = full[pos * Vp + v];
+            if (!(Math.abs(row[v] - expected) <= 1e-4 + 1e-4 * Math.abs(expected))) {
+              throw new Error(`pos ${pos} logit ${v}: cached ${row[v]} vs full ${expected}`);
+            }
+          }
+        }
+      } finally {
+        model.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `generated tokens with the KV cache equal full recomputation (${name})`,
+    ignore,
+    async fn() {
+      const n = 20;
+      const model = await loaded(create, PROMPT.length + n - 1);
+      try {
+        for (const sampling of [{}, { temperature: 0.8, topK: 20 }, { topP: 0.9 }, { temperature: 0 }]) {
+          const options = { maxNewTokens: n, seed: 1234, ...sampling };
+          const streamed: number[] = [];
+          const cached = await generateTokens(model, PROMPT, options, (t) => streamed.push(t));
+          const reference = await generateTokens(model, PROMPT, { ...options, cache: false });
+          if (cached.join() !== reference.join() || streamed.join() !== cached.join()) {
+            throw new Error(`${JSON.stringify(sampling)}: cached ${cached} vs reference ${reference}`);
+          }
+          if (cached.length !== n || cached.some((t) => !(t >= 0 && t < cfg.vocabSize))) {
+            throw new Error(`bad tokens ${cached}`);
+          }
+        }
+      } finally {
+        model.close();
+      }
+    },
+  });
+}
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", "cli.ts", "generate", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+Deno.test("gpt2 generate: cached and --no-cache output are the same text", async () => {
+  const args = ["-e", SPEC, "--prompt", "a!", "-n", "12", "--seed", "5", "--device", "cpu", "--top-k", "50"];
+  const [cached, reference] = [await cli(...args), await cli(...args, "--no-cache")];
+  if (cached.code !== 0 || reference.code !== 0) throw new Error(cached.stderr + reference.stderr);
+  if (!cached.stdout.startsWith("a!") || cached.stdout !== reference.stdout) {
+    throw new Error(`cached ${JSON.stringify(cached.stdout)} vs reference ${JSON.stringify(reference.stdout)}`);
+  }
+});
+
+for (
+  const [args, needle] of [
+    [["-e", SPEC, "-n", "-1"], "-n"],
+    [["-e", SPEC, "--top-p", "1.5"], "--top-p"],
+    [["-e", SPEC, "--bogus"], "bogus"],
+    [["-e", SPEC, "-n", "40"], "-n"],
+    [["-e", SPEC, "--device", "tpu"], "--device"],
+    [["-n", "3"], "-e"],
+  ] as const
+) {
+  Deno.test(`gpt2 generate ${args.join(" ").replace(SPEC, "SPEC")}: one line, exit 2`, async () => {
+    const r = await cli(...args);
+    const lines = r.stderr.trim().split("\n");
+    if (r.code !== 2 || lines.length !== 1 || !lines[0].includes(needle)) {
+      throw new Error(`exit ${r.code}, stderr ${JSON.stringify(r.stderr)}`);
+    }
+  });
+}
