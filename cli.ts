@@ -12,6 +12,7 @@ import { test } from "./commands/test.ts";
 import { trainCommand } from "./commands/train.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { generateCommand } from "./commands/generate.ts";
+import { inWorker } from "./cpu/worker.ts";
 
 const COMMANDS: Command[] = [prepro, trainCommand, generateCommand, test, convert, demoCommand];
 
@@ -55,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+// In the bundle, the CPU kernel Workers run this same file, and `import.meta.main` is true in a Worker's entry module
+// too: the CLI runs on the main thread only.
+if (import.meta.main && !inWorker()) {
   Deno.exit(await main(Deno.args));
 }

@@ -8,9 +8,10 @@
  * (`Atomics.wait`) for the Workers. Results are bit-identical for any thread count and any cache blocking (see
  * `cpu/wasm/jobs.ts`).
  *
- * The Workers load `./worker.ts` relative to this module (`new URL(..., import.meta.url)`), which works from a
- * checkout and from a URL import. A single-file bundle must ship the worker next to it: `deno bundle -o
- * dist/worker.ts cpu/worker.ts` beside `dist/gpt2.js`; `deno compile` needs `--include cpu/worker.ts`.
+ * The Workers are started on this very module (`new Worker(import.meta.url)`), whose import of `./worker.ts`
+ * installs the Worker's message handler when it is evaluated in a Worker named `KERNEL_WORKER_NAME`. So the same
+ * code works from a checkout, a URL import, the single-file bundle `dist/gpt2.js` (where `import.meta.url` is the
+ * bundle itself) and a `deno compile` executable, with no second file to ship.
  *
  * @module
  */
@@ -38,6 +39,7 @@ import {
   type KernelModuleOptions,
 } from "./wasm/module.ts";
 import { type Blocking, DEFAULT_BLOCKING, planBackward, planForward } from "./wasm/plan.ts";
+import { KERNEL_WORKER_NAME } from "./worker.ts";
 
 /** Matmul sizes: N rows, C input channels, OC output channels. */
 export interface MatmulSizes {
@@ -131,7 +133,7 @@ export class CpuKernels {
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 1; i < threads; i++) {
-      const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+      const w = new Worker(import.meta.url, { type: "module", name: KERNEL_WORKER_NAME });
       workers.push(w);
       ready.push(
         new Promise((resolve, reject) => {
