@@ -7,26 +7,15 @@ import { readCheckpoint } from "../../model/checkpoint.ts";
 import { createCpuModel } from "../../model/cpu_model.ts";
 import { readDebugState } from "../../model/debug_state.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
-import { fixturePath, FIXTURES, readExpected } from "./_fixtures.ts";
-
-const TENSOR_TOLERANCE = 1e-4; // logits and each gradient tensor, max abs
-const LOSS_TOLERANCE = 1e-5;
-const LOSSES_TOLERANCE = 1e-4; // each of the 10 AdamW-step losses
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, label: string): number {
-  if (a.length !== b.length) throw new Error(`${label}: length ${a.length} vs ${b.length}`);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return NaN;
-    if (d > max) max = d;
-  }
-  return max;
-}
-
-function assertWithin(diff: number, tolerance: number, label: string): void {
-  if (!(diff <= tolerance)) throw new Error(`${label}: max abs diff ${diff} > ${tolerance}`);
-}
+import {
+  assertWithin,
+  checkFirstStep,
+  fixturePath,
+  FIXTURES,
+  LOSSES_TOLERANCE,
+  maxAbsDiff,
+  readExpected,
+} from "./_fixtures.ts";
 
 for (const name of FIXTURES) {
   Deno.test(`parity ${name}: logits, loss, 16 gradients and 10 AdamW losses match PyTorch`, async () => {
@@ -44,26 +33,7 @@ for (const name of FIXTURES) {
       losses.push(await model.meanLoss());
       model.zeroGrad();
       model.backward();
-      if (step === 0) {
-        const { vocabSize: V, paddedVocabSize: Vp } = cfg;
-        const logits = await model.readLogits();
-        const unpadded = new Float32Array(state.B * state.T * V);
-        for (let n = 0; n < state.B * state.T; n++) unpadded.set(logits.subarray(n * Vp, n * Vp + V), n * V);
-        const d = maxAbsDiff(unpadded, state.logits, "logits");
-        assertWithin(d, TENSOR_TOLERANCE, "logits");
-        report.push(`logits ${d.toExponential(1)}`);
-        const lossDiff = Math.abs(losses[0] - expected.loss);
-        assertWithin(lossDiff, LOSS_TOLERANCE, "loss");
-        report.push(`loss ${lossDiff.toExponential(1)}`);
-        const grads = await model.readGradients();
-        let worst = 0;
-        for (const p of PARAMETER_NAMES) {
-          const gd = maxAbsDiff(grads[p], state.grads[p], `grad ${p}`);
-          assertWithin(gd, TENSOR_TOLERANCE, `grad ${p}`);
-          worst = Math.max(worst, gd);
-        }
-        report.push(`grads ${worst.toExponential(1)}`);
-      }
+      if (step === 0) await checkFirstStep(model, cfg, state, expected.loss, report);
       await model.update({
         learningRate: 1e-4,
         beta1: 0.9,
