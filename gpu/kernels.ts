@@ -20,6 +20,7 @@ import gradNormPartialSrc from "../kernels/grad_norm_partial.wgsl" with { type: 
 import layernormBackwardSrc from "../kernels/layernorm_backward.wgsl" with { type: "text" };
 import layernormForwardSrc from "../kernels/layernorm_forward.wgsl" with { type: "text" };
 import layernormParamPartialSrc from "../kernels/layernorm_param_partial.wgsl" with { type: "text" };
+import gemmBindingsSrc from "../kernels/_gemm_bindings.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
 import residualForwardSrc from "../kernels/residual_forward.wgsl" with { type: "text" };
@@ -36,7 +37,7 @@ const WG128 = { WG: 128 };
 /** The batched strided SGEMM behind every dense product (128×128 tiles, 16 named vec4f accumulators). */
 export const matmulKernel: KernelDescriptor = {
   name: "matmul",
-  source: matmulSrc,
+  source: matmulSrc + gemmBindingsSrc,
   storage: [r("a"), r("b"), rw("c"), r("bias")],
   params: {
     M: "u32",
@@ -70,7 +71,7 @@ export const matmulKernel: KernelDescriptor = {
 export const matmulSmallKernel: KernelDescriptor = {
   ...matmulKernel,
   name: "matmul_small",
-  source: matmulSmallSrc,
+  source: matmulSmallSrc + gemmBindingsSrc,
   overrides: { WX: 16, WY: 16 },
 };
 

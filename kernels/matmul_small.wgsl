@@ -6,41 +6,7 @@
 //
 // Threads: workgroups of WX×WY threads; thread (x, y) of workgroup (gx, gy, z) computes c[z][gy·WY + y, gx·WX + x].
 // Dispatch: (ceil(N / WX), ceil(M / WY), batches · K slices).
-struct Params {
-  a_base: u32,
-  b_base: u32,
-  c_base: u32,
-  bias_base: u32,
-  M: u32,
-  N: u32,
-  K: u32,
-  a_sm: u32,
-  a_sk: u32,
-  b_sk: u32,
-  b_sn: u32,
-  c_sm: u32,
-  z_inner: u32,
-  a_so: u32,
-  a_si: u32,
-  b_so: u32,
-  b_si: u32,
-  c_so: u32,
-  c_si: u32,
-  k_chunk: u32,
-  k_zstride: u32,
-  alpha: f32,
-  a_m_contig: u32,
-  b_n_contig: u32,
-  has_bias: u32,
-  causal: u32,
-  m_fastest: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
+// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source by gpu/kernels.ts.
 
 override WX: u32 = 16;
 override WY: u32 = 16;
