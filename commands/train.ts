@@ -8,7 +8,7 @@ import { parseDeviceChoice } from "../model/backends.ts";
 import { parseScheduleKind } from "../train/schedule.ts";
 import { train } from "../train/trainer.ts";
 import { UsageError } from "../util/errors.ts";
-import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
+import { type CommandSpec, helpText, parseFlags, requireInt, requireNumber } from "../util/flags.ts";
 
 const SPEC: CommandSpec = {
   usage: "gpt2 train [options]",
@@ -84,6 +84,12 @@ const SPEC: CommandSpec = {
     },
     { name: "seed", kind: "int", default: 42, help: "seed of the data order, init and sampling" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
+    {
+      name: "overwrite",
+      kind: "bool",
+      default: false,
+      help: "start afresh in -o even if it holds another run's checkpoints (they are deleted)",
+    },
     { name: "json", kind: "bool", default: false, help: "print JSON lines instead of text" },
     { name: "profile", kind: "bool", default: false, help: "print a per-kernel GPU time table for the second step" },
   ],
@@ -101,8 +107,7 @@ export const trainCommand: Command = {
     }
     if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 train --help'`);
     const v = f.values;
-    const lr = v["lr"] as number;
-    if (!(lr > 0)) throw new UsageError(`-l: learning rate must be > 0, got ${lr}`);
+    const lr = requireNumber("-l", v["lr"], { min: 0, minExclusive: true });
     const resume = requireInt("-y", v["resume"], 0);
     if (resume > 1) throw new UsageError(`-y: must be 0 or 1, got ${resume}`);
     const out = v["out"] as string;
@@ -113,24 +118,41 @@ export const trainCommand: Command = {
       outDir: out === "" ? undefined : out,
       B: requireInt("-b", v["batch"], 1),
       T: requireInt("-t", v["seq"], 1),
-      totalBatchTokens: v["total-batch"] as number,
+      totalBatchTokens: minusOneOrPositive("-d", v["total-batch"], "B·T"),
       learningRate: lr,
       warmupSteps: requireInt("-u", v["warmup"], 0),
-      finalFraction: v["final-lr-frac"] as number,
+      finalFraction: requireNumber("-q", v["final-lr-frac"], { min: 0, max: 1 }),
       schedule: parseScheduleKind(v["schedule"] as string),
-      weightDecay: v["weight-decay"] as number,
-      maxSteps: v["max-steps"] as number,
+      weightDecay: requireNumber("-c", v["weight-decay"], { min: 0 }),
+      maxSteps: minusOneOrPositive("-x", v["max-steps"], "one epoch"),
       valEvery: requireInt("-v", v["val-every"], 0),
       valBatches: requireInt("-m", v["val-batches"], 1),
       sampleEvery: requireInt("-s", v["sample-every"], 0),
       genTokens: requireInt("-g", v["gen-tokens"], 0),
       checkpointEvery: requireInt("-n", v["checkpoint-every"], 0),
       resume: resume === 1,
-      seed: v["seed"] as number,
+      seed: requireSeed(v["seed"]),
       device: parseDeviceChoice(v["device"] as string),
       json: v["json"] as boolean,
       profile: v["profile"] as boolean,
+      overwrite: v["overwrite"] as boolean,
     });
     return result.interrupted || result.steps > 0 ? 0 : 1;
   },
 };
+
+/** `-x` and `-d`: -1 picks the default (`meaning`), otherwise a count >= 1. */
+function minusOneOrPositive(label: string, value: unknown, meaning: string): number {
+  if (value === -1) return -1;
+  if (typeof value === "number" && Number.isInteger(value) && value >= 1) return value;
+  throw new UsageError(`${label}: must be -1 (${meaning}) or >= 1, got ${value}`);
+}
+
+/**
+ * `--seed`: the data loader's MT19937 and the weight init take the seed as an unsigned 32-bit word (`seed >>> 0`),
+ * so a negative seed or one of 2^32 or more would silently alias another seed (-1 would shuffle like 4294967295).
+ */
+function requireSeed(value: unknown): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 0xffffffff) return value;
+  throw new UsageError(`--seed: must be an integer in [0, 4294967295] (a 32-bit seed), got ${value}`);
+}

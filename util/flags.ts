@@ -42,6 +42,11 @@ export interface ParsedFlags {
 /**
  * Parses `argv` against `spec`. Unknown flags, missing values and non-numeric numbers throw UsageError.
  *
+ * A value may follow its flag as the next argument (`-b 8`, `--batch 8`) or after `=` (`--batch=8`, `-b=8`). An
+ * int or float flag takes a following negative number as its value (`-x -1`, `--lr -1e-3`); any other argument
+ * that starts with `-` is a flag, so a string value starting with `-` must be written `--name=-value`. Everything
+ * after `--` is positional.
+ *
  * @param argv Arguments after the subcommand name.
  * @param spec The command's flags.
  * @returns Typed values (defaults filled in) and positionals.
@@ -51,6 +56,7 @@ export interface ParsedFlags {
  * const spec = { usage: "x", description: "", flags: [{ name: "batch", short: "b", kind: "int" as const, default: 4, help: "" }] };
  * const f = parseFlags(["-b", "8", "file.txt"], spec);
  * if (f.values.batch !== 8 || f.positionals[0] !== "file.txt") throw new Error("parse failed");
+ * if (parseFlags(["-b", "-3"], spec).values.batch !== -3) throw new Error("negative value not taken");
  * ```
  */
 export function parseFlags(argv: string[], spec: CommandSpec): ParsedFlags {
@@ -60,12 +66,14 @@ export function parseFlags(argv: string[], spec: CommandSpec): ParsedFlags {
   for (const f of spec.flags) {
     options[f.name] = { type: f.kind === "bool" ? "boolean" : "string", ...(f.short ? { short: f.short } : {}) };
   }
+  const seeHelp = `see '${spec.usage.split(" ").slice(0, 2).join(" ")} --help'`;
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: normalize(argv, spec, seeHelp), options, allowPositionals: true, strict: true });
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const msg = (err as Error).message.split("\n")[0].replace(/\. To specify a positional.*$/, "").replace(/\.$/, "");
-    throw new UsageError(`${msg}; see '${spec.usage.split(" ").slice(0, 2).join(" ")} --help'`);
+    throw new UsageError(`${msg}; ${seeHelp}`);
   }
   const values: ParsedFlags["values"] = {};
   for (const f of spec.flags) {
@@ -79,12 +87,68 @@ export function parseFlags(argv: string[], spec: CommandSpec): ParsedFlags {
   return { values, positionals: parsed.positionals, help: Boolean(parsed.values.help) };
 }
 
+/** A negative number as a value: `-3`, `-1`, `-1e-3`, `-.5`, `-2.`. */
+const NEGATIVE_NUMBER = /^-(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/**
+ * Rewrites every flag that takes a value into `--name=value`, so that parseArgs never has to guess: `-b -3` and
+ * `-x=-1` become `--batch=-3` and `--max-steps=-1`. Unknown flags, booleans and short-flag groups (`-b8`) pass
+ * through unchanged for parseArgs to take or reject; a flag whose value is missing throws here.
+ */
+function normalize(argv: string[], spec: CommandSpec, seeHelp: string): string[] {
+  const byLong = new Map(spec.flags.map((f) => [f.name, f]));
+  const byShort = new Map(spec.flags.filter((f) => f.short).map((f) => [f.short!, f]));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    let flag: FlagSpec | undefined, inline: string | undefined;
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      flag = byLong.get(eq < 0 ? arg.slice(2) : arg.slice(2, eq));
+      if (eq >= 0) inline = arg.slice(eq + 1);
+    } else if (arg.length > 1 && arg[0] === "-") {
+      flag = byShort.get(arg[1]);
+      if (arg.length > 2) {
+        if (arg[2] !== "=") flag = undefined; // `-b8` or a group of short flags: parseArgs' rules
+        else inline = arg.slice(3);
+      }
+    }
+    if (flag === undefined || flag.kind === "bool") {
+      out.push(arg);
+      continue;
+    }
+    if (inline === undefined) {
+      const label = flag.short ? `-${flag.short}/--${flag.name}` : `--${flag.name}`;
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`${label}: needs a value; ${seeHelp}`);
+      const numeric = flag.kind === "int" || flag.kind === "float";
+      if (next.length > 1 && next[0] === "-" && !(numeric && NEGATIVE_NUMBER.test(next))) {
+        throw new UsageError(
+          numeric
+            ? `${label}: needs a value, got the flag '${next}'; ${seeHelp}`
+            : `${label}: needs a value, got '${next}' (a value starting with '-' is written --${flag.name}=${next})`,
+        );
+      }
+      inline = next;
+      i++;
+    }
+    out.push(`--${flag.name}=${inline}`);
+  }
+  return out;
+}
+
 function convert(f: FlagSpec, raw: string | boolean): string | number | boolean {
   if (f.kind === "bool" || typeof raw === "boolean") return raw;
   const label = f.short ? `-${f.short}/--${f.name}` : `--${f.name}`;
   if (f.kind === "int") {
     if (!/^[+-]?\d+$/.test(raw.trim())) throw new UsageError(`${label}: '${raw}' is not an integer`);
-    return Number.parseInt(raw, 10);
+    const n = Number.parseInt(raw, 10);
+    if (!Number.isSafeInteger(n)) throw new UsageError(`${label}: ${raw.trim()} is too large for an integer`);
+    return n;
   }
   if (f.kind === "float") {
     const n = Number(raw);
@@ -124,10 +188,72 @@ export function helpText(spec: CommandSpec): string {
   ].join("\n");
 }
 
-/** Throws a UsageError unless `value` is an integer ≥ `min`. `label` names the flag, e.g. "-b". */
+/**
+ * Throws a UsageError unless `value` is an integer ≥ `min`.
+ *
+ * @param label Names the flag in the message, e.g. "-b".
+ * @param value The parsed value.
+ * @param min The smallest value allowed.
+ * @returns `value`, typed as a number.
+ * @example
+ * ```ts
+ * import { requireInt } from "./flags.ts";
+ * if (requireInt("-b", 4, 1) !== 4) throw new Error("4 is fine");
+ * try {
+ *   requireInt("-b", -3, 1);
+ *   throw new Error("not rejected");
+ * } catch (e) {
+ *   if ((e as Error).message !== "-b: must be an integer >= 1, got -3") throw e;
+ * }
+ * ```
+ */
 export function requireInt(label: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
     throw new UsageError(`${label}: must be an integer >= ${min}, got ${value}`);
   }
   return value;
+}
+
+/** Bounds for `requireNumber`; each is optional. */
+export interface NumberRange {
+  /** Smallest value allowed (or, with `minExclusive`, the bound values must exceed). */
+  min?: number;
+  /** Largest value allowed. */
+  max?: number;
+  /** `min` itself is not allowed. */
+  minExclusive?: boolean;
+}
+
+/**
+ * Throws a UsageError unless `value` is a finite number within `range`; the message states the range.
+ *
+ * @param label Names the flag in the message, e.g. "-q".
+ * @param value The parsed value.
+ * @param range Bounds, e.g. `{ min: 0, max: 1 }` or `{ min: 0, minExclusive: true }`.
+ * @returns `value`, typed as a number.
+ * @example
+ * ```ts
+ * import { requireNumber } from "./flags.ts";
+ * if (requireNumber("-q", 0.5, { min: 0, max: 1 }) !== 0.5) throw new Error("0.5 is in [0, 1]");
+ * try {
+ *   requireNumber("-l", 0, { min: 0, minExclusive: true });
+ *   throw new Error("not rejected");
+ * } catch (e) {
+ *   if ((e as Error).message !== "-l: must be a number > 0, got 0") throw e;
+ * }
+ * ```
+ */
+export function requireNumber(label: string, value: unknown, range: NumberRange): number {
+  const { min, max, minExclusive = false } = range;
+  const ok = typeof value === "number" && Number.isFinite(value) &&
+    (min === undefined || (minExclusive ? value > min : value >= min)) && (max === undefined || value <= max);
+  if (ok) return value as number;
+  const want = min !== undefined && max !== undefined
+    ? `in ${minExclusive ? "(" : "["}${min}, ${max}]`
+    : min !== undefined
+    ? `${minExclusive ? ">" : ">="} ${min}`
+    : max !== undefined
+    ? `<= ${max}`
+    : "finite";
+  throw new UsageError(`${label}: must be a number ${want}, got ${value}`);
 }
