@@ -1,6 +1,7 @@
 /**
  * `gpt2 generate`: samples text from a model (checkpoint, Hugging Face directory, `dN` preset or shape descriptor)
- * with a KV cache, streaming complete UTF-8 text to stdout as tokens are sampled.
+ * with a KV cache, streaming complete UTF-8 text to stdout as tokens are sampled, or with `--json` one JSON line per
+ * event: `start`, a `token` per sampled token, `end`.
  *
  * @module
  */
@@ -34,6 +35,7 @@ const SPEC: CommandSpec = {
     { name: "seed", kind: "int", default: 1337, help: "seed of the sampler (and of a random init)" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     { name: "no-cache", kind: "bool", default: false, help: "recompute the whole prefix for every token (reference)" },
+    { name: "json", kind: "bool", default: false, help: "JSON lines on stdout: start, one token event per token, end" },
   ],
 };
 
@@ -48,7 +50,7 @@ export const generateCommand: Command = {
       return 0;
     }
     if (f.positionals.length) {
-      throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 generate --help'`);
+      throw new UsageError(`Unexpected argument '${f.positionals[0]}'; see 'gpt2 generate --help'`);
     }
     const v = f.values;
     const spec = v["model"] as string | undefined;
@@ -73,33 +75,84 @@ export const generateCommand: Command = {
     const T = Math.max(1, prompt.length + n - 1);
     if (T > cfg.maxSeqLen) {
       throw new UsageError(
-        `-n: the prompt (${prompt.length} tokens) plus ${n} new tokens needs ${T} positions; ` +
+        `-n: the prompt (${count(prompt.length, "token")}) plus ${count(n, "new token")} needs ${T} positions; ` +
           `the model holds ${cfg.maxSeqLen}`,
       );
     }
+    const json = v["json"] === true;
+    const cache = !v["no-cache"];
     const { model, description } = await createModel(cfg, 1, T, device);
     try {
       await loadParameters(model, source, seed);
-      console.error(`generate: ${description}, ${n} tokens after ${prompt.length}${v["no-cache"] ? ", no cache" : ""}`);
       const stdout = new TextEncoder();
       const write = (text: string) => {
         if (text) Deno.stdout.writeSync(stdout.encode(text));
       };
-      write(promptText);
+      const event = (e: GenerateEvent) => write(JSON.stringify(e) + "\n");
+      if (json) {
+        const info = {
+          model: spec,
+          device: description,
+          prompt: promptText,
+          promptTokens: prompt.length,
+          newTokens: n,
+        };
+        event({ type: "start", ...info, cache });
+      } else {
+        console.error(
+          `generate: ${description}, ${count(n, "token")} after ${prompt.length}${cache ? "" : ", no cache"}`,
+        );
+        write(promptText);
+      }
       const decoder = new StreamingDecoder();
+      let text = "";
       const start = performance.now();
       await generateTokens(
         model,
         prompt,
-        { maxNewTokens: n, seed, temperature, topK, topP, cache: !v["no-cache"] },
-        (token) => write(decoder.push(token)),
+        { maxNewTokens: n, seed, temperature, topK, topP, cache },
+        (token) => {
+          const piece = decoder.push(token);
+          text += piece;
+          if (json) event({ type: "token", token, text: piece });
+          else write(piece);
+        },
       );
-      write(decoder.flush() + "\n");
+      const rest = decoder.flush();
+      text += rest;
       const seconds = (performance.now() - start) / 1000;
-      console.error(`generate: ${n} tokens in ${seconds.toFixed(2)} s (${(n / seconds).toFixed(1)} tok/s)`);
+      const tokensPerSecond = seconds > 0 ? n / seconds : 0;
+      if (json) {
+        event({ type: "end", tokens: n, seconds, tokensPerSecond, text });
+      } else {
+        write(rest + "\n");
+        console.error(
+          `generate: ${count(n, "token")} in ${seconds.toFixed(2)} s (${tokensPerSecond.toFixed(1)} tok/s)`,
+        );
+      }
     } finally {
       model.close();
     }
     return 0;
   },
 };
+
+/** One `--json` line. `token.text` is what the token completes ("" inside a UTF-8 sequence); `end.text` is the
+ * whole continuation (the pieces, plus U+FFFD for a sequence left incomplete), without the prompt. */
+type GenerateEvent =
+  | {
+    type: "start";
+    model: string;
+    device: string;
+    prompt: string;
+    promptTokens: number;
+    newTokens: number;
+    cache: boolean;
+  }
+  | { type: "token"; token: number; text: string }
+  | { type: "end"; tokens: number; seconds: number; tokensPerSecond: number; text: string };
+
+/** "1 token", "2 tokens". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}

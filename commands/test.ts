@@ -8,8 +8,7 @@
  */
 import type { Command } from "./_command.ts";
 import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
-import { UsageError, UserError } from "../util/errors.ts";
-import { readFileOrFail } from "../util/fs.ts";
+import { UsageError } from "../util/errors.ts";
 import { readCheckpoint } from "../model/checkpoint.ts";
 import { readDebugState } from "../model/debug_state.ts";
 import { createCpuModel } from "../model/cpu_model.ts";
@@ -17,6 +16,7 @@ import { createModel, parseDeviceChoice } from "../model/backends.ts";
 import type { GPT2 } from "../model/gpt2.ts";
 import { CpuKernels } from "../cpu/kernels.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
+import { readExpectedLosses, TestReport } from "./_test_report.ts";
 
 /** Max abs difference allowed for logits and each gradient tensor (100× tighter than llm.c's CPU test). */
 export const TENSOR_TOLERANCE = 1e-4;
@@ -27,6 +27,8 @@ export const LOSSES_TOLERANCE = 1e-4;
 /** The AdamW settings of llm.c's test_gpt2 (no clipping). */
 const ADAMW = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
 const STEPS = 10;
+/** `--threads` at most: 4 per core, and never more than 256 (each thread is a Worker). */
+const MAX_THREADS = Math.min(4 * navigator.hardwareConcurrency, 256);
 
 const SPEC: CommandSpec = {
   usage: "gpt2 test --model M.bin --state S.bin [options]",
@@ -41,8 +43,14 @@ const SPEC: CommandSpec = {
     { name: "state", short: "s", kind: "string", help: "llm.c debug state (magic 20240327) for that model" },
     { name: "losses", kind: "string", help: "JSON file with `losses`: the 10 expected step losses" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
-    { name: "threads", kind: "int", help: "CPU threads for the WebAssembly kernels (default: one per core)" },
+    {
+      name: "threads",
+      kind: "int",
+      help: `CPU threads for the WebAssembly kernels, 1 to min(4 × cores, 256) = ${MAX_THREADS} ` +
+        "(default: one per core)",
+    },
     { name: "reference", kind: "bool", help: "use only the scalar reference layers (no WebAssembly kernels)" },
+    { name: "json", kind: "bool", help: "JSON lines on stdout: one per check and per step, then an end event" },
   ],
 };
 
@@ -59,7 +67,9 @@ async function run(argv: string[]): Promise<number> {
     console.log(helpText(SPEC));
     return 0;
   }
-  if (flags.positionals.length > 0) throw new UsageError(`unexpected argument '${flags.positionals[0]}'`);
+  if (flags.positionals.length > 0) {
+    throw new UsageError(`Unexpected argument '${flags.positionals[0]}'; see 'gpt2 test --help'`);
+  }
   const modelPath = flags.values.model as string | undefined;
   const statePath = flags.values.state as string | undefined;
   if (!modelPath || !statePath) throw new UsageError("--model and --state are required; see 'gpt2 test --help'");
@@ -68,13 +78,20 @@ async function run(argv: string[]): Promise<number> {
   const threads = flags.values.threads === undefined
     ? navigator.hardwareConcurrency
     : requireInt("--threads", flags.values.threads, 1);
-  const expectedLosses = flags.values.losses ? await readExpectedLosses(flags.values.losses as string) : undefined;
+  if (threads > MAX_THREADS) {
+    throw new UsageError(
+      `--threads: at most ${MAX_THREADS} (4 × ${navigator.hardwareConcurrency} cores, capped at 256), got ${threads}`,
+    );
+  }
+  const report = new TestReport(flags.values.json === true);
+  const lossesPath = flags.values.losses as string | undefined;
+  const expectedLosses = lossesPath ? await readExpectedLosses(lossesPath, STEPS) : undefined;
 
   const checkpoint = await readCheckpoint(modelPath);
   const cfg = checkpoint.config;
   const state = await readDebugState(statePath, cfg);
   const { B, T } = state;
-  console.log(
+  report.info(
     `model: ${modelPath} (version ${checkpoint.version}, L=${cfg.numLayers} NH=${cfg.numHeads} C=${cfg.channels} ` +
       `V=${cfg.vocabSize} Vp=${cfg.paddedVocabSize} maxT=${cfg.maxSeqLen})`,
   );
@@ -92,17 +109,10 @@ async function run(argv: string[]): Promise<number> {
     model = placed.model;
     engine = placed.description;
   }
-  console.log(`state: ${statePath} (B=${B}, T=${T}), device: ${engine}`);
+  report.info(`state: ${statePath} (B=${B}, T=${T}), device: ${engine}`);
   try {
     for (const name of PARAMETER_NAMES) model.writeParameter(name, checkpoint.params[name]);
-    const failures: string[] = [];
-    const check = (label: string, diff: number, tolerance: number, detail = "") => {
-      const ok = diff <= tolerance; // NaN fails
-      const verdict = ok ? "OK" : `FAIL (> ${tolerance})`;
-      console.log(`${label.padEnd(14)} ${detail}max abs diff ${diff.toExponential(3)}  ${verdict}`);
-      if (!ok) failures.push(`${label} differs by ${diff.toExponential(3)} (tolerance ${tolerance})`);
-    };
-
+    const check = report.check.bind(report);
     const losses: number[] = [];
     for (let step = 0; step < STEPS; step++) {
       model.forward(state.inputs, state.targets);
@@ -116,8 +126,7 @@ async function run(argv: string[]): Promise<number> {
           maxAbsDiffPadded(logits, state.logits, B * T, cfg.vocabSize, cfg.paddedVocabSize),
           TENSOR_TOLERANCE,
         );
-        const detail = `${loss.toFixed(6)} (expected ${state.loss.toFixed(6)}) `;
-        check("loss", Math.abs(loss - state.loss), LOSS_TOLERANCE, detail);
+        check("loss", Math.abs(loss - state.loss), LOSS_TOLERANCE, { got: loss, expected: state.loss });
         const grads = await model.readGradients();
         for (const name of PARAMETER_NAMES) {
           check(`grad ${name}`, maxAbsDiff(grads[name], state.grads[name]), TENSOR_TOLERANCE);
@@ -125,20 +134,14 @@ async function run(argv: string[]): Promise<number> {
       }
       await model.update({ ...ADAMW, step: step + 1 });
       losses.push(loss);
-      console.log(`step ${step}: loss ${loss.toFixed(6)}`);
+      report.step(step, loss);
     }
     if (expectedLosses) {
       check("losses", Math.max(...losses.map((l, i) => Math.abs(l - expectedLosses[i]))), LOSSES_TOLERANCE);
     }
-    if (failures.length > 0) {
-      for (const f of failures) console.log(`FAILED: ${f}`);
-      return 1;
-    }
-    console.log(
-      `OK: logits, loss and all ${PARAMETER_NAMES.length} gradients within tolerance` +
-        (expectedLosses ? `, and the ${STEPS} step losses` : ""),
-    );
-    return 0;
+    const okText = `OK: logits, loss and all ${PARAMETER_NAMES.length} gradients within tolerance` +
+      (expectedLosses ? `, and the ${STEPS} step losses` : "");
+    return report.finish(okText, { model: modelPath, state: statePath, device: engine }) ? 0 : 1;
   } finally {
     model.close();
   }
@@ -167,19 +170,4 @@ function maxAbsDiffPadded(padded: Float32Array, unpadded: Float32Array, N: numbe
     }
   }
   return max;
-}
-
-async function readExpectedLosses(path: string): Promise<number[]> {
-  const text = new TextDecoder().decode(await readFileOrFail(path, "expected losses"));
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new UserError(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-  const losses = (json as { losses?: unknown } | null)?.losses;
-  if (!Array.isArray(losses) || losses.length !== STEPS || !losses.every((x) => typeof x === "number")) {
-    throw new UserError(`${path}: expected a "losses" array of ${STEPS} numbers`);
-  }
-  return losses;
 }

@@ -11,6 +11,7 @@ import type { GPT2 } from "./gpt2.ts";
 import { isHuggingFacePath, loadHuggingFace } from "./huggingface.ts";
 import type { ParameterTensors } from "./checkpoint.ts";
 import { randomParameters } from "./init.ts";
+import { UserError } from "../util/errors.ts";
 import { PARAMETER_NAMES } from "./tensors.ts";
 
 /** Where a model's parameters come from. */
@@ -36,6 +37,12 @@ export async function resolveModelSource(spec: string): Promise<ModelSource> {
   const config = parseModelDescriptor(spec);
   if (config) return { kind: "random", descriptor: spec, config };
   if (isHuggingFacePath(spec)) return { kind: "huggingface", path: spec, ...(await loadHuggingFace(spec)) };
+  if (!(await Deno.stat(spec).then(() => true, (err) => !(err instanceof Deno.errors.NotFound)))) {
+    throw new UserError(
+      `${spec}: cannot read model: no such file or folder; give an llm.c .bin checkpoint, a local Hugging Face ` +
+        "folder (config.json + model.safetensors; nothing is downloaded), d6…d48, or layers=L,heads=H,channels=C,seq=T",
+    );
+  }
   const header = await readCheckpointHeader(spec);
   return { kind: "checkpoint", path: spec, ...header };
 }

@@ -35,6 +35,11 @@ export interface DataLoaderOptions {
   processRank?: number;
   /** Number of processes sharing each window of P·B·T tokens. Default 1. */
   numProcesses?: number;
+  /**
+   * The model's vocabulary size V: when given, `next()` fails with a UserError naming the shard and the token's
+   * position for a token id ≥ V (instead of the model rejecting a batch it cannot trace to a file). Default: no check.
+   */
+  vocabSize?: number;
 }
 
 /** Where a data loader is: the next window to serve. JSON-serializable; pass it to {@linkcode DataLoader.restore}. */
@@ -105,6 +110,7 @@ export class DataLoader {
   #bytes: Uint8Array;
   #tokens: Uint16Array;
   #batch: Batch;
+  #vocabSize: number;
 
   private constructor(files: string[], counts: number[], options: Required<DataLoaderOptions>) {
     const { B, T, numProcesses, processRank } = options;
@@ -117,6 +123,7 @@ export class DataLoader {
     this.#rankOffset = processRank * B * T;
     this.#windows = counts.map((n) => Math.floor((n - 1) / this.#stride));
     this.#seed = (options.seed + processRank) >>> 0;
+    this.#vocabSize = options.vocabSize;
     this.inputs = new Int32Array(B * T);
     this.targets = new Int32Array(B * T);
     this.#batch = { inputs: this.inputs, targets: this.targets };
@@ -133,8 +140,15 @@ export class DataLoader {
    * @returns A loader positioned at the first batch.
    */
   static async open(pattern: string, options: DataLoaderOptions): Promise<DataLoader> {
-    const opts: Required<DataLoaderOptions> = { shuffle: false, seed: 42, processRank: 0, numProcesses: 1, ...options };
-    for (const key of ["B", "T", "numProcesses"] as const) {
+    const opts: Required<DataLoaderOptions> = {
+      shuffle: false,
+      seed: 42,
+      processRank: 0,
+      numProcesses: 1,
+      vocabSize: 0x10000, // every uint16 token id
+      ...options,
+    };
+    for (const key of ["B", "T", "numProcesses", "vocabSize"] as const) {
       if (!Number.isInteger(opts[key]) || opts[key] < 1) {
         throw new UserError(`Data loader: ${key} must be a positive integer, got ${opts[key]}`);
       }
@@ -150,7 +164,8 @@ export class DataLoader {
       if (n < need) {
         const what = opts.numProcesses > 1 ? `P*B*T+1 = ${need} (P=${opts.numProcesses}, ` : `B*T+1 = ${need} (`;
         throw new UserError(
-          `${file}: ${n} tokens, fewer than ${what}B=${opts.B}, T=${opts.T}); use a smaller batch or sequence length`,
+          `${file}: ${n} token${n === 1 ? "" : "s"}, fewer than ${what}B=${opts.B}, T=${opts.T}); ` +
+            "use a smaller batch or sequence length",
         );
       }
       counts.push(n);
@@ -182,9 +197,18 @@ export class DataLoader {
     if (this.#sample >= this.#windows[this.#order[this.#shard]]) this.#advance();
     const fileIndex = this.#order[this.#shard];
     const window = this.#intra ? this.#intra[this.#sample] : this.#sample;
-    this.#readWindow(fileIndex, window * this.#stride + this.#rankOffset);
+    const offset = window * this.#stride + this.#rankOffset;
+    this.#readWindow(fileIndex, offset);
     const n = this.B * this.T;
     const tokens = this.#tokens;
+    for (let i = 0; i <= n; i++) {
+      if (tokens[i] >= this.#vocabSize) {
+        throw new UserError(
+          `${this.files[fileIndex]}: token ${tokens[i]} at position ${offset + i} (counting from 0 after the ` +
+            `header) is outside the model's vocabulary [0, ${this.#vocabSize}); re-tokenize the data for this model`,
+        );
+      }
+    }
     for (let i = 0; i < n; i++) {
       this.inputs[i] = tokens[i];
       this.targets[i] = tokens[i + 1];

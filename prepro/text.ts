@@ -125,7 +125,8 @@ export async function preproText(source: string, options: PreproTextOptions = {}
   const valTokens = Math.floor(tokens.length * valFraction);
   if (valTokens < 1 || valTokens >= tokens.length) {
     throw new UserError(
-      `${source}: only ${tokens.length} tokens, too few to split with a val fraction of ${valFraction}`,
+      `${source}: only ${tokens.length} token${tokens.length === 1 ? "" : "s"}, too few to split with a val fraction ` +
+        `of ${valFraction}; give a longer text or a different --val-fraction`,
     );
   }
   const files = await writeSplits(options.outDir ?? join("data", stem), stem, tokens, valTokens);
