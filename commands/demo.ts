@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Command } from "./_command.ts";
 import { parseDeviceChoice } from "../model/backends.ts";
 import { preproTinyShakespeare } from "../prepro/tinyshakespeare.ts";
+import { makeOutputDirectory } from "../train/run_dir.ts";
 import { train } from "../train/trainer.ts";
 import { UsageError } from "../util/errors.ts";
 import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
@@ -23,7 +24,13 @@ const SPEC: CommandSpec = {
       kind: "string",
       help: "local copy (or URL) of Tiny Shakespeare's input.txt instead of the download",
     },
-    { name: "out", short: "o", kind: "string", default: "out/demo", help: "run directory (log, loss.svg, checkpoint)" },
+    {
+      name: "out",
+      short: "o",
+      kind: "string",
+      default: "out/demo",
+      help: "run directory (log, loss.svg, checkpoint; replaced by each demo run)",
+    },
     { name: "steps", short: "x", kind: "int", default: 80, help: "optimizer steps" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     { name: "json", kind: "bool", default: false, help: "JSON lines instead of text" },
@@ -41,6 +48,8 @@ export const demoCommand: Command = {
       return 0;
     }
     if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 demo --help'`);
+    const outDir = f.values.out as string;
+    await makeOutputDirectory(outDir); // a bad -o is reported before the prepro and the training, not after
     const dataDir = join("data", "tinyshakespeare");
     const prepro = await preproTinyShakespeare({ from: f.values.from as string | undefined, outDir: dataDir });
     console.log(`prepro: ${prepro.train.tokens} train and ${prepro.val.tokens} val tokens in ${dataDir}`);
@@ -50,7 +59,7 @@ export const demoCommand: Command = {
       trainPattern: join(dataDir, "tiny_shakespeare_train.bin"),
       valPattern: join(dataDir, "tiny_shakespeare_val.bin"),
       model: "layers=4,heads=4,channels=128,seq=64",
-      outDir: f.values.out as string,
+      outDir,
       B: 8,
       T: 64,
       totalBatchTokens: -1,
@@ -66,6 +75,7 @@ export const demoCommand: Command = {
       genTokens: 64,
       checkpointEvery: 0,
       resume: false,
+      overwrite: true, // the demo's own directory: each run replaces the last
       seed: 42,
       device: parseDeviceChoice(f.values.device as string),
       json: f.values.json as boolean,

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { readCheckpoint, writeCheckpoint } from "../model/checkpoint.ts";
 import type { GPT2Config } from "../model/config.ts";
 import type { ParameterTensors } from "../model/checkpoint.ts";
-import { UserError } from "../util/errors.ts";
+import { UsageError, UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { readStateFile, type StateMeta, writeStateFile } from "./state_file.ts";
 
@@ -39,12 +39,24 @@ export interface CheckpointData {
  * @param outDir Run directory.
  * @param step Number of completed optimizer steps.
  * @param data What to save.
+ * @param stop Asked after each file is renamed into place: true stops there (a second Ctrl-C), leaving a checkpoint
+ *   without its DONE marker, which is never resumed from.
+ * @returns Whether the checkpoint is complete (its DONE marker written).
  */
-export async function saveCheckpoint(outDir: string, step: number, data: CheckpointData): Promise<void> {
+export async function saveCheckpoint(
+  outDir: string,
+  step: number,
+  data: CheckpointData,
+  stop: () => boolean = () => false,
+): Promise<boolean> {
   const files = checkpointFiles(outDir, step);
+  if (stop()) return false;
   await writeCheckpoint(files.model, data.config, data.params);
+  if (stop()) return false;
   await writeStateFile(files.state, data.meta, data.m, data.v);
+  if (stop()) return false;
   await writeFileAtomic(files.done, new Uint8Array());
+  return true;
 }
 
 /** A checkpoint that validated and can be resumed from. */
@@ -60,15 +72,19 @@ export interface ResumePoint {
 
 /**
  * Finds the newest complete checkpoint in `outDir`. Steps whose files are missing or fail validation are skipped
- * with a warning through `warn`; they are never loaded.
+ * with a warning through `warn`; they are never loaded. A checkpoint that is valid but of another model shape than
+ * `config` stops the search with a UsageError saying what differs: resuming it would restart the run from scratch
+ * over the earlier run's files.
  *
  * @param outDir Run directory.
+ * @param config The shape of the model being trained.
  * @param arenaElements Length of the m and v arenas the current model expects.
  * @param warn Receives one line per skipped checkpoint.
  * @returns The resume point, or undefined when there is none.
  */
 export async function findResumePoint(
   outDir: string,
+  config: GPT2Config,
   arenaElements: number,
   warn: (line: string) => void,
 ): Promise<ResumePoint | undefined> {
@@ -86,14 +102,36 @@ export async function findResumePoint(
   for (const step of steps) {
     const files = checkpointFiles(outDir, step);
     try {
-      const { config, params } = await readCheckpoint(files.model);
+      const saved = await readCheckpoint(files.model);
+      const differences = shapeDifferences(saved.config, config);
+      if (differences.length) {
+        throw new UsageError(
+          `${files.model}: the run in ${outDir} trained a model with ${differences.join(", ")}; resume it with ` +
+            `the same -e, or choose another -o`,
+        );
+      }
       const { meta, m, v } = await readStateFile(files.state, arenaElements);
       if (meta.step !== step) throw new UserError(`${files.state}: holds step ${meta.step}, expected ${step}`);
-      return { step, modelPath: files.model, config, params, m, v, meta };
+      return { step, modelPath: files.model, config: saved.config, params: saved.params, m, v, meta };
     } catch (err) {
-      if (!(err instanceof UserError)) throw err;
+      if (!(err instanceof UserError) || err instanceof UsageError) throw err;
       warn(`warning: skipping checkpoint ${step}: ${err.message}`);
     }
   }
   return undefined;
+}
+
+const SHAPE_FIELDS = [
+  ["numLayers", "layers"],
+  ["numHeads", "heads"],
+  ["channels", "channels"],
+  ["maxSeqLen", "seq"],
+  ["vocabSize", "vocab"],
+  ["paddedVocabSize", "padded vocab"],
+] as const;
+
+/** "heads=3 where -e asks for 4"-style phrases for every field in which `saved` and `wanted` differ. */
+function shapeDifferences(saved: GPT2Config, wanted: GPT2Config): string[] {
+  return SHAPE_FIELDS.filter(([key]) => saved[key] !== wanted[key])
+    .map(([key, label]) => `${label}=${saved[key]} where -e asks for ${wanted[key]}`);
 }

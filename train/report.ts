@@ -5,7 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/fs.ts";
+import { UserError } from "../util/errors.ts";
+import { errorText, writeFileAtomic } from "../util/fs.ts";
 import { lineChartSvg } from "./plot.ts";
 
 /** One logged event; `type` says which. */
@@ -26,32 +27,50 @@ export type RunEvent =
   | { type: "sample"; step: number; text: string }
   | { type: "checkpoint"; step: number; model: string; state: string }
   | { type: "info"; message: string }
+  | { type: "warning"; message: string }
   | { type: "end"; step: number; [key: string]: unknown };
 
-/** Writes events to the terminal and to `log.jsonl`. */
+/**
+ * Writes events to the terminal (warnings to stderr, the rest to stdout) and to `log.jsonl`, one whole line each:
+ * a line that cannot be written completely (disk full) is cut back off the file, so the log always parses.
+ */
 export class RunReport {
   readonly #json: boolean;
   readonly #logFile?: Deno.FsFile;
+  readonly #logPath?: string;
   readonly #outDir?: string;
+  readonly #previous: RunEvent[] = [];
   readonly #train: [number, number][] = [];
   readonly #val: [number, number][] = [];
   readonly #encoder = new TextEncoder();
+  #logBytes = 0;
 
   /**
-   * @param options `json`: JSON lines on stdout; `outDir`: where `log.jsonl` and `loss.svg` go (none: terminal only);
-   * `append`: keep an existing log (resume).
+   * @param options `json`: JSON lines on stdout; `outDir`: an existing directory for `log.jsonl` and `loss.svg`
+   * (none: terminal only); `append`: keep an existing log (resume), cutting off a half-written last line.
    */
   constructor(options: { json: boolean; outDir?: string; append?: boolean }) {
     this.#json = options.json;
     this.#outDir = options.outDir;
-    if (options.outDir) {
-      Deno.mkdirSync(options.outDir, { recursive: true });
-      this.#logFile = Deno.openSync(join(options.outDir, "log.jsonl"), {
-        create: true,
-        write: true,
-        append: options.append ?? false,
-        truncate: !options.append,
-      });
+    if (!options.outDir) return;
+    this.#logPath = join(options.outDir, "log.jsonl");
+    try {
+      this.#logFile = Deno.openSync(this.#logPath, { create: true, read: true, write: true });
+      if (options.append) {
+        const text = new TextDecoder().decode(Deno.readFileSync(this.#logPath));
+        const whole = text.slice(0, text.lastIndexOf("\n") + 1);
+        for (const line of whole.split("\n")) {
+          try {
+            if (line) this.#previous.push(JSON.parse(line));
+          } catch { /* a line of another tool or version: not part of the history */ }
+        }
+        this.#logBytes = this.#encoder.encode(whole).length;
+      }
+      this.#logFile.truncateSync(this.#logBytes);
+      this.#logFile.seekSync(this.#logBytes, Deno.SeekMode.Start);
+    } catch (err) {
+      this.#logFile?.close();
+      throw new UserError(`${this.#logPath}: cannot write the run log (${errorText(err)})`);
     }
   }
 
@@ -60,28 +79,48 @@ export class RunReport {
     if (event.type === "step") this.#train.push([event.step, event.loss]);
     if (event.type === "val") this.#val.push([event.step, event.valLoss]);
     const line = JSON.stringify(event);
-    this.#logFile?.writeSync(this.#encoder.encode(line + "\n"));
-    if (this.#json) console.log(line);
+    this.#appendToLog(line + "\n");
+    if (event.type === "warning") console.error(this.#json ? line : event.message);
+    else if (this.#json) console.log(line);
     else console.log(formatEvent(event));
   }
 
-  /** Losses logged before a resume, read back from an existing `log.jsonl` (so the plot covers the whole run). */
-  preload(events: RunEvent[]): void {
-    for (const e of events) {
-      if (e.type === "step") this.#train.push([e.step, e.loss]);
-      if (e.type === "val") this.#val.push([e.step, e.valLoss]);
-    }
+  /**
+   * Takes the losses an earlier part of the run logged up to `step` into the plot (a resume from `step`: what the
+   * log holds after that step was redone or lost).
+   */
+  resumeAt(step: number): void {
+    const train = this.#previous.filter((e) => e.type === "step" && e.step <= step) as { step: number; loss: number }[];
+    const val = this.#previous.filter((e) => e.type === "val" && e.step < step) as { step: number; valLoss: number }[];
+    this.#train.unshift(...train.map((e) => [e.step, e.loss] as [number, number]));
+    this.#val.unshift(...val.map((e) => [e.step, e.valLoss] as [number, number]));
   }
 
   /** Writes `loss.svg` and closes the log. */
   async close(): Promise<void> {
     this.#logFile?.close();
-    if (!this.#outDir) return;
+    // Nothing to draw (a run that failed before its first step): an earlier run's plot stays as it is.
+    if (!this.#outDir || this.#train.length + this.#val.length === 0) return;
     const svg = lineChartSvg("GPT-2 training loss", [
       { label: "train", color: "#1f77b4", points: this.#train },
-      { label: "val", color: "#d62728", points: this.#val },
+      { label: "val", color: "#d62728", points: this.#val, markers: true },
     ]);
     await writeFileAtomic(join(this.#outDir, "loss.svg"), this.#encoder.encode(svg));
+  }
+
+  #appendToLog(text: string): void {
+    if (!this.#logFile) return;
+    const bytes = this.#encoder.encode(text);
+    try {
+      for (let written = 0; written < bytes.length;) written += this.#logFile.writeSync(bytes.subarray(written));
+      this.#logBytes += bytes.length;
+    } catch (err) {
+      try {
+        this.#logFile.truncateSync(this.#logBytes);
+        this.#logFile.seekSync(this.#logBytes, Deno.SeekMode.Start);
+      } catch { /* the file keeps what it has; the error below stops the run */ }
+      throw new UserError(`${this.#logPath}: cannot write the run log (${errorText(err)})`);
+    }
   }
 }
 
@@ -99,11 +138,17 @@ export function formatEvent(e: RunEvent): string {
     case "checkpoint":
       return `saved ${e.model} and ${e.state}`;
     case "info":
+    case "warning":
       return e.message;
-    case "start":
-    case "end": {
+    case "start": {
       const { type: _type, ...rest } = e;
-      return `${e.type}: ` + Object.entries(rest).map(([k, v]) => `${k} ${v}`).join(", ");
+      return "start: " + Object.entries(rest).map(([k, v]) => `${k} ${v}`).join(", ");
+    }
+    case "end": {
+      const loss = (label: string, x: unknown) =>
+        typeof x === "number" && Number.isFinite(x) ? `, ${label} ${x.toFixed(6)}` : "";
+      return `end: step ${e.step}/${e.steps} (${e.reason}) after ${formatDuration(Number(e.seconds))}` +
+        loss("loss", e.lastLoss) + loss("val loss", e.lastValLoss);
     }
   }
 }

@@ -18,9 +18,11 @@ import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
 import { DataLoader, type DataLoaderState } from "../prepro/dataloader.ts";
 import { StreamingDecoder } from "../prepro/tokenizer.ts";
-import { UsageError } from "../util/errors.ts";
+import { UsageError, UserError } from "../util/errors.ts";
 import { checkpointFiles, findResumePoint, saveCheckpoint } from "./checkpoints.ts";
+import { type Activity, RunClock } from "./eta.ts";
 import { RunReport } from "./report.ts";
+import { isRunFileIn, RunDirectory } from "./run_dir.ts";
 import { sampleToken, Xorshift64Star } from "./sampler.ts";
 import { learningRateAt, type ScheduleKind } from "./schedule.ts";
 
@@ -48,6 +50,8 @@ export interface TrainOptions {
   genTokens: number;
   checkpointEvery: number;
   resume: boolean;
+  /** Start afresh in an `outDir` that holds another run's checkpoints, replacing them (`--overwrite`). */
+  overwrite?: boolean;
   seed: number;
   device: DeviceChoice;
   json: boolean;
@@ -67,13 +71,19 @@ export interface TrainResult {
   interrupted: boolean;
 }
 
+/** Exit code of a run stopped by a second Ctrl-C (128 + SIGINT, as shells report it). */
+const EXIT_INTERRUPTED = 130;
+
 /**
  * Trains a model as described by `o`.
  *
  * @param o Options (see `commands/train.ts` for flags and defaults).
  * @returns Final step, losses, and whether Ctrl-C stopped the run.
+ * @throws UserError when the run cannot start (bad files, flags, output directory) or must stop (a non-finite loss
+ *   or gradient norm: exit 1; a second Ctrl-C: exit 130). A checkpoint of broken weights is never written.
  */
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  const started = performance.now();
   const source = await resolveModelSource(o.model);
   const cfg = source.config;
   if (o.T > cfg.maxSeqLen) throw new UsageError(`-t: ${o.T} is longer than the model's max_seq_len ${cfg.maxSeqLen}`);
@@ -82,52 +92,88 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (tokensPerStep % tokensPerMicroStep !== 0) {
     throw new UsageError(`-d: ${tokensPerStep} tokens per step is not a multiple of B·T = ${tokensPerMicroStep}`);
   }
+  if (o.outDir && o.overwrite && source.kind === "checkpoint" && isRunFileIn(o.outDir, source.path)) {
+    throw new UsageError(`-e ${o.model}: --overwrite would delete it; copy it out of ${o.outDir} first`);
+  }
   const accumSteps = tokensPerStep / tokensPerMicroStep;
-  using trainLoader = await DataLoader.open(o.trainPattern, { B: o.B, T: o.T, shuffle: true, seed: o.seed });
-  using valLoader = o.valEvery > 0 ? await DataLoader.open(o.valPattern, { B: o.B, T: o.T }) : undefined;
+  const { vocabSize } = cfg; // a token outside it is reported with its shard and position
+  using trainLoader = await DataLoader.open(o.trainPattern, { B: o.B, T: o.T, shuffle: true, seed: o.seed, vocabSize });
+  using valLoader = o.valEvery > 0 ? await DataLoader.open(o.valPattern, { B: o.B, T: o.T, vocabSize }) : undefined;
   const maxSteps = o.maxSteps > 0 ? o.maxSteps : Math.max(1, Math.floor(trainLoader.numTokens / tokensPerStep));
   const valBatches = valLoader ? Math.min(o.valBatches, valLoader.windowsPerEpoch) : 0;
   const genTokens = Math.min(o.genTokens, o.T);
 
-  const { model, description } = await createModel(cfg, o.B, o.T, o.device);
-  if (o.profile && !(model.ops instanceof GpuOps)) {
-    model.close();
-    throw new UsageError("--profile: per-kernel timing needs the WebGPU backend (--device gpu)");
-  }
-  const sampler = { rng: new Xorshift64Star(1337 + o.seed) };
-  const report = new RunReport({ json: o.json, outDir: o.outDir, append: o.resume });
-  let startStep = 0;
+  // The output directory is claimed (created, locked, checked for an earlier run) before the model is built.
+  const warnings: string[] = [];
+  using runDir = o.outDir
+    ? await RunDirectory.claim(o.outDir, {
+      resume: o.resume,
+      overwrite: o.overwrite ?? false,
+      warn: (w) => warnings.push(w),
+    })
+    : undefined;
+  const report = new RunReport({ json: o.json, outDir: runDir?.path, append: o.resume });
+  for (const message of warnings) report.emit({ type: "warning", message });
+  const end = (step: number, reason: string, extra: Record<string, unknown> = {}) =>
+    report.emit({
+      type: "end",
+      step,
+      steps: maxSteps,
+      reason,
+      seconds: (performance.now() - started) / 1000,
+      ...extra,
+    });
+  let placed: Awaited<ReturnType<typeof createModel>> | undefined;
+  let failed = false;
   try {
+    placed = await createModel(cfg, o.B, o.T, o.device);
+    const model = placed.model;
+    if (o.profile && !(model.ops instanceof GpuOps)) {
+      throw new UsageError("--profile: per-kernel timing needs the WebGPU backend (--device gpu)");
+    }
+    const sampler = { rng: new Xorshift64Star(1337 + o.seed) };
     const mLength = (await model.ops.read(model.tensors.mArena)).length;
-    const resumed = o.resume && o.outDir
-      ? await findResumePoint(o.outDir, mLength, (line) => report.emit({ type: "info", message: line }))
+    const resumed = o.resume && runDir
+      ? await findResumePoint(runDir.path, cfg, mLength, (message) => report.emit({ type: "warning", message }))
       : undefined;
+    let startStep = 0;
     if (resumed) {
-      const meta = resumed.meta as {
-        B?: number;
-        T?: number;
-        tokensPerStep?: number;
-        loader: DataLoaderState;
-        rng: string;
-      };
+      const meta = resumed.meta as RunMeta;
       if (meta.B !== o.B || meta.T !== o.T || meta.tokensPerStep !== tokensPerStep) {
         throw new UsageError(
           `${resumed.modelPath}: was trained with B=${meta.B}, T=${meta.T}, -d ${meta.tokensPerStep}; ` +
             `resume with the same flags`,
         );
       }
+      startStep = resumed.step;
+      report.resumeAt(startStep);
+      if (startStep >= maxSteps) {
+        report.emit({
+          type: "info",
+          message: `${resumed.modelPath}: the run is complete at step ${startStep} (-x ${maxSteps}); ` +
+            `nothing to do (a larger -x trains it further)`,
+        });
+        end(startStep, "already complete");
+        return { steps: startStep, lastLoss: NaN, interrupted: false };
+      }
+      if (meta.maxSteps !== undefined && meta.maxSteps !== maxSteps) {
+        report.emit({
+          type: "warning",
+          message: `warning: the run was planned for ${meta.maxSteps} steps and now runs to ${maxSteps}: ` +
+            `the learning-rate schedule after step ${startStep} follows the new length`,
+        });
+      }
       for (const name of PARAMETER_NAMES) model.writeParameter(name, resumed.params[name]);
       model.ops.write(model.tensors.mArena, resumed.m);
       model.ops.write(model.tensors.vArena, resumed.v);
       trainLoader.restore(meta.loader);
       sampler.rng = new Xorshift64Star(meta.rng);
-      startStep = resumed.step;
     } else {
       await loadParameters(model, source, o.seed);
     }
     report.emit({
       type: "start",
-      device: description,
+      device: placed.description,
       model: o.model,
       params: model.parameterCount,
       B: o.B,
@@ -138,47 +184,106 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       ...(resumed ? { resumedFrom: resumed.modelPath } : {}),
     });
 
-    let interrupted = false;
+    // Ctrl-C once: finish the step, save, stop. Twice: stop as soon as the file being written is in place.
+    let interrupted = false, stopNow = false;
     const onSigint = () => {
+      if (interrupted) stopNow = true;
       interrupted = true;
+      console.error(
+        stopNow
+          ? "Ctrl-C again: stopping once the file being written is complete"
+          : `Ctrl-C: finishing this step, then ${runDir ? "saving a checkpoint and " : ""}stopping ` +
+            `(Ctrl-C again: stop without completing the checkpoint)`,
+      );
     };
     Deno.addSignalListener("SIGINT", onSigint);
+    const clock = new RunClock({
+      maxSteps,
+      valEvery: valLoader ? o.valEvery : 0,
+      sampleEvery: o.sampleEvery,
+      checkpointEvery: o.checkpointEvery,
+      checkpoints: runDir !== undefined,
+      valBatches,
+      genTokens,
+    });
+    const timed = async <R>(activity: Activity, work: () => Promise<R>): Promise<R> => {
+      const t0 = performance.now();
+      const result = await work();
+      clock.record(activity, performance.now() - t0);
+      return result;
+    };
     let lastLoss = NaN;
     let lastValLoss: number | undefined;
-    let emaMs = 0;
+    let savedStep = startStep; // the newest complete checkpoint (0: none)
+    const newestCheckpoint = () =>
+      runDir && savedStep > 0
+        ? `the newest complete checkpoint is ${checkpointFiles(runDir.path, savedStep).model}`
+        : "no checkpoint was written";
+    const diverged = (step: number, what: string): never => {
+      const message = `step ${step}: ${what}: training diverged (try a lower -l than ${o.learningRate}); ` +
+        `stopped without saving these weights; ${newestCheckpoint()}`;
+      end(step, "diverged", { error: message });
+      throw new UserError(message);
+    };
     const save = async (step: number) => {
-      if (!o.outDir) return;
       const params = await model.readParameters() as ParameterTensors;
       const m = await model.ops.read(model.tensors.mArena);
       const v = await model.ops.read(model.tensors.vArena);
-      const meta = { step, B: o.B, T: o.T, tokensPerStep, loader: trainLoader.state(), rng: sampler.rng.state() };
-      await saveCheckpoint(o.outDir, step, { config: cfg, params, m, v, meta });
-      const files = checkpointFiles(o.outDir, step);
+      const broken = [...Object.entries(params), ["AdamW m", m], ["AdamW v", v]].find(([, a]) =>
+        !allFinite(a as Float32Array)
+      );
+      if (broken) diverged(step, `${broken[0]} holds NaN or Inf`);
+      const meta: RunMeta = {
+        step,
+        B: o.B,
+        T: o.T,
+        tokensPerStep,
+        maxSteps,
+        loader: trainLoader.state(),
+        rng: sampler.rng.state(),
+      };
+      const complete = await saveCheckpoint(runDir!.path, step, { config: cfg, params, m, v, meta }, () => stopNow);
+      const files = checkpointFiles(runDir!.path, step);
+      if (!complete) {
+        const message = `stopped by a second Ctrl-C while saving step ${step} (incomplete, never resumed from); ` +
+          newestCheckpoint();
+        end(step, "interrupted", { error: message });
+        throw new UserError(message, EXIT_INTERRUPTED);
+      }
+      savedStep = step;
       report.emit({ type: "checkpoint", step, model: files.model, state: files.state });
     };
+    const saveDue = (step: number) =>
+      runDir !== undefined && step > startStep && step !== savedStep &&
+      (interrupted || step === maxSteps || (o.checkpointEvery > 0 && step % o.checkpointEvery === 0));
     try {
       for (let step = startStep;; step++) {
-        const last = step === maxSteps || interrupted;
-        if (step > startStep && o.outDir && ((o.checkpointEvery > 0 && step % o.checkpointEvery === 0) || last)) {
-          await save(step);
-        }
-        if (valLoader && (step % o.valEvery === 0 || last)) {
-          valLoader.reset();
-          let sum = 0;
-          for (let i = 0; i < valBatches; i++) {
-            const batch = valLoader.next();
-            model.forward(batch.inputs, batch.targets);
-            sum += await model.meanLoss();
-          }
-          lastValLoss = sum / valBatches;
+        if (saveDue(step)) await timed("checkpoint", () => save(step));
+        if (valLoader && !interrupted && (step % o.valEvery === 0 || step === maxSteps)) {
+          lastValLoss = await timed("val", async () => {
+            valLoader.reset();
+            let sum = 0;
+            for (let i = 0; i < valBatches; i++) {
+              const batch = valLoader.next();
+              model.forward(batch.inputs, batch.targets);
+              sum += await model.meanLoss();
+            }
+            return sum / valBatches;
+          });
+          if (!Number.isFinite(lastValLoss)) diverged(step, `the val loss is ${lastValLoss}`);
           o.onVal?.(step, lastValLoss);
           report.emit({ type: "val", step, valLoss: lastValLoss });
         }
-        if (o.sampleEvery > 0 && genTokens > 1 && ((step > 0 && step % o.sampleEvery === 0) || last)) {
-          report.emit({ type: "sample", step, text: await sample(model, genTokens, sampler.rng) });
+        const sampleDue = o.sampleEvery > 0 && genTokens > 1 &&
+          ((step > 0 && step % o.sampleEvery === 0) || step === maxSteps);
+        if (sampleDue && !interrupted) {
+          const text = await timed("sample", () => sample(model, genTokens, sampler.rng));
+          report.emit({ type: "sample", step, text });
         }
-        if (last) {
+        if (saveDue(step)) await timed("checkpoint", () => save(step)); // Ctrl-C came during the val or sample
+        if (step === maxSteps || interrupted) {
           if (interrupted) report.emit({ type: "info", message: `interrupted: stopped after step ${step}` });
+          end(step, interrupted ? "interrupted" : "complete", { lastLoss, lastValLoss });
           return { steps: step, lastLoss, lastValLoss, interrupted };
         }
 
@@ -214,11 +319,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
         await model.ops.read(model.ops.view(model.tensors.acts.losses, 0, 1)); // wait for the step to finish
         const ms = performance.now() - t0;
+        clock.record("step", ms);
         if (profiling) {
           const table = formatProfile(await (model.ops as GpuOps).stopProfile());
           report.emit({ type: "info", message: `profile of step ${step + 1}:\n${table}` });
         }
-        emaMs = step === startStep ? ms : 0.9 * emaMs + 0.1 * ms;
         lastLoss = lossSum / accumSteps;
         o.onStep?.(step + 1, lastLoss);
         report.emit({
@@ -230,19 +335,45 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           norm: norm ?? NaN,
           ms,
           tokensPerSecond: tokensPerStep / (ms / 1000),
-          etaSeconds: (maxSteps - step - 1) * emaMs / 1000,
+          etaSeconds: clock.secondsLeft(step + 1),
         });
+        if (!Number.isFinite(lastLoss)) diverged(step + 1, `the loss is ${lastLoss}`);
+        if (norm !== undefined && !Number.isFinite(norm)) diverged(step + 1, `the gradient norm is ${norm}`);
       }
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    await report.close();
-    model.close();
+    // When the run failed (say, on a full disk), its error is what the user sees, not a failure to draw the plot.
+    await report.close().catch((err) => {
+      if (!failed) throw err;
+    });
+    placed?.model.close();
   }
 }
 
-/** Samples `genTokens` tokens from EOT with the training model (full recomputation, as llm.c's trainer does). */
+/** What a state file's JSON block holds for the trainer. */
+interface RunMeta {
+  [key: string]: unknown;
+  step: number;
+  B: number;
+  T: number;
+  tokensPerStep: number;
+  /** The run's planned length (absent in state files written before it was recorded). */
+  maxSteps?: number;
+  loader: DataLoaderState;
+  rng: string;
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+/** Samples `genTokens` tokens after EOT with the training model (full recomputation, as llm.c's trainer does). */
 async function sample(
   // deno-lint-ignore no-explicit-any
   model: import("../model/gpt2.ts").GPT2<any, any>,
@@ -260,7 +391,9 @@ async function sample(
     const row = await model.ops.read(model.ops.view(model.tensors.acts.logits, (t - 1) * Vp, Vp));
     const next = sampleToken(row, V, rng.nextFloat());
     tokens[t] = next;
-    text += decoder.push(next);
+    // A sampled <|endoftext|> ends a document: shown as a paragraph break, never as the literal marker.
+    if (next === GPT2_EOT) text += decoder.flush() + (text ? "\n\n" : "");
+    else text += decoder.push(next);
   }
   return text + decoder.flush();
 }

@@ -69,22 +69,23 @@ for (const device of ["cpu", "gpu"] as const) {
   });
 }
 
-Deno.test("train -y 1 skips a corrupt newest checkpoint with a warning", async () => {
+Deno.test("train -y 1 skips a corrupt newest checkpoint with a warning on stderr", async () => {
   const { dir, base } = await setup();
   await losses({ ...base, outDir: `${dir}/run`, maxSteps: 6, resume: false });
   const model = `${dir}/run/model_00000006.bin`;
   const bytes = await Deno.readFile(model);
   await Deno.writeFile(model, bytes.subarray(0, bytes.length - 100)); // truncated, yet its DONE marker exists
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (line: string) => lines.push(line);
+  const stdout: string[] = [], stderr: string[] = [];
+  const { log, error } = console;
+  console.log = (line: string) => stdout.push(line);
+  console.error = (line: string) => stderr.push(line);
   try {
     await train({ ...base, outDir: `${dir}/run`, maxSteps: 6, resume: true });
   } finally {
-    console.log = log;
+    Object.assign(console, { log, error });
   }
-  const warning = lines.find((l) => l.includes("skipping checkpoint 6"));
-  assert.ok(warning, "no warning about the corrupt checkpoint");
-  assert.ok(lines.some((l) => l.includes("model_00000003.bin")), "did not resume from step 3");
+  assert.ok(stderr.some((l) => l.includes("skipping checkpoint 6")), "no warning about the corrupt checkpoint");
+  assert.ok(!stdout.some((l) => l.includes("skipping checkpoint")), "the warning went into the step lines");
+  assert.ok(stdout.some((l) => l.includes("model_00000003.bin")), "did not resume from step 3");
   await Deno.remove(dir, { recursive: true });
 });

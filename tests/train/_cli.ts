@@ -1,0 +1,85 @@
+/**
+ * Helpers for the tests that run `gpt2 train` in a child process: tiny token files and a tiny model, so that a
+ * run takes well under a second, and the run's stdout, stderr and exit code.
+ *
+ * @module
+ */
+import { writeShard } from "../../prepro/shard.ts";
+
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+
+/** A model small enough for a step of a few milliseconds on the CPU. */
+export const TINY_MODEL = "layers=2,heads=3,channels=30,seq=16,vocab=97";
+
+/** What a finished child process printed. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Makes a temp directory with `t_train.bin` and `t_val.bin` and returns it with the `gpt2 train` flags that use
+ * them on the CPU (B=2, T=16, no val loss or samples unless a test adds them).
+ */
+export async function tinyRun(): Promise<{ dir: string; flags: string[] }> {
+  const dir = await Deno.makeTempDir();
+  const tokens = Array.from({ length: 20000 }, (_, i) => (i * 7919) % 97);
+  await writeShard(`${dir}/t_train.bin`, tokens);
+  await writeShard(`${dir}/t_val.bin`, tokens.slice(0, 500));
+  const flags = ["-i", `${dir}/t_train.bin`, "-j", `${dir}/t_val.bin`, "--device", "cpu", "-e", TINY_MODEL];
+  flags.push("-b", "2", "-t", "16", "-v", "0", "-s", "0");
+  return { dir, flags };
+}
+
+/** Runs `gpt2 ARGS…` to the end. */
+export async function gpt2(...args: string[]): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", CLI, ...args] }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** Starts `gpt2 ARGS…` with piped output; `lines()` yields stdout lines as they come. */
+export function spawnGpt2(...args: string[]): {
+  child: Deno.ChildProcess;
+  lines: () => AsyncGenerator<string>;
+  stderr: () => Promise<string>;
+} {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderrText = new Response(child.stderr).text();
+  async function* lines() {
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of child.stdout) {
+      buffered += decoder.decode(chunk, { stream: true });
+      const parts = buffered.split("\n");
+      buffered = parts.pop()!;
+      yield* parts;
+    }
+    if (buffered) yield buffered;
+  }
+  return { child, lines, stderr: () => stderrText };
+}
+
+/** The step numbers of the complete checkpoints (DONE markers) in `dir`, ascending. */
+export function doneSteps(dir: string): number[] {
+  const steps: number[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    const m = /^DONE_(\d{8})$/.exec(e.name);
+    if (m) steps.push(Number(m[1]));
+  }
+  return steps.sort((a, b) => a - b);
+}
+
+/** Asserts-style check used by every CLI failure case: exactly one stderr line and no stack trace. */
+export function oneLine(run: Run): string {
+  const lines = run.stderr.trim().split("\n");
+  if (lines.length !== 1 || run.stderr.includes("    at ")) {
+    throw new Error(`expected one stderr line without a stack trace, got:\n${run.stderr}`);
+  }
+  return lines[0];
+}
