@@ -11,19 +11,17 @@
  */
 import type { ParameterTensors } from "../model/checkpoint.ts";
 import { createModel, type DeviceChoice } from "../model/backends.ts";
-import { GPT2_EOT } from "../model/config.ts";
 import { GpuOps } from "../gpu/backend.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
 import { DataLoader, type DataLoaderState } from "../prepro/dataloader.ts";
-import { StreamingDecoder } from "../prepro/tokenizer.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import { checkpointFiles, findResumePoint, saveCheckpoint } from "./checkpoints.ts";
 import { type Activity, RunClock } from "./eta.ts";
 import { RunReport } from "./report.ts";
 import { isRunFileIn, RunDirectory } from "./run_dir.ts";
-import { sampleToken, Xorshift64Star } from "./sampler.ts";
+import { sampleText, Xorshift64Star } from "./sampler.ts";
 import { learningRateAt, type ScheduleKind } from "./schedule.ts";
 
 /** Everything `gpt2 train` can be told. Defaults live in `commands/train.ts`. */
@@ -277,7 +275,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const sampleDue = o.sampleEvery > 0 && genTokens > 1 &&
           ((step > 0 && step % o.sampleEvery === 0) || step === maxSteps);
         if (sampleDue && !interrupted) {
-          const text = await timed("sample", () => sample(model, genTokens, sampler.rng));
+          const text = await timed("sample", () => sampleText(model, genTokens, sampler.rng));
           report.emit({ type: "sample", step, text });
         }
         if (saveDue(step)) await timed("checkpoint", () => save(step)); // Ctrl-C came during the val or sample
@@ -371,29 +369,4 @@ interface RunMeta {
 function allFinite(a: Float32Array): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;
-}
-
-/** Samples `genTokens` tokens after EOT with the training model (full recomputation, as llm.c's trainer does). */
-async function sample(
-  // deno-lint-ignore no-explicit-any
-  model: import("../model/gpt2.ts").GPT2<any, any>,
-  genTokens: number,
-  rng: Xorshift64Star,
-): Promise<string> {
-  const { B, T } = model;
-  const { vocabSize: V, paddedVocabSize: Vp } = model.config;
-  // GPT-2's EOT starts a sample; a model with a smaller vocabulary uses its last token id instead.
-  const tokens = new Int32Array(B * T).fill(Math.min(GPT2_EOT, V - 1));
-  const decoder = new StreamingDecoder();
-  let text = "";
-  for (let t = 1; t < genTokens; t++) {
-    model.forward(tokens);
-    const row = await model.ops.read(model.ops.view(model.tensors.acts.logits, (t - 1) * Vp, Vp));
-    const next = sampleToken(row, V, rng.nextFloat());
-    tokens[t] = next;
-    // A sampled <|endoftext|> ends a document: shown as a paragraph break, never as the literal marker.
-    if (next === GPT2_EOT) text += decoder.flush() + (text ? "\n\n" : "");
-    else text += decoder.push(next);
-  }
-  return text + decoder.flush();
 }
