@@ -101,10 +101,12 @@ export function formatTicks(ticks: number[]): string[] {
 
 /**
  * The value above which {@linkcode lineChartSvg} clips, so one divergence does not flatten the rest of the run.
- * Rule: `ref` is the median of the first 5 finite values in step order (all series together; for a training run,
- * about the initial loss, and robust to up to two early spikes) and `lo` the smallest finite value; the cap is
- * `ref + max(ref - lo, |ref|) / 2`, i.e. 1.5 × the initial loss for positive losses. Returns Infinity when nothing
- * lies above the cap (then nothing is clipped).
+ * Rule: `ref` is the median of the first finite values in step order (all series together; a tenth of them, at
+ * least 1 and at most 5: for a training run, about the initial loss, robust to up to two early spikes, and not
+ * yet the divergence of a short run) and `lo` the smallest finite value; the cap is
+ * `ref + max(ref - lo, |ref|) / 2`, i.e. 1.5 × the initial loss for positive losses. Only a divergence is clipped:
+ * when no value exceeds `ref` by 5 such spreads (6 × the initial loss), the whole range is drawn and this returns
+ * Infinity.
  *
  * @param series The chart's series; non-finite values are ignored.
  * @returns The clip value, or Infinity.
@@ -113,17 +115,19 @@ export function formatTicks(ticks: number[]): string[] {
  * import { clipLimit, type Series } from "./plot.ts";
  * const run = (y: number): Series[] => [{ label: "train", color: "blue", points: [[1, 10], [2, 9], [3, 8], [4, y]] }];
  * if (clipLimit(run(6)) !== Infinity) throw new Error("nothing to clip");
- * if (clipLimit(run(1e30)) !== 13.5) throw new Error("ref 9 + max(9 - 8, 9) / 2");
+ * if (clipLimit(run(1e30)) !== 15) throw new Error("ref 10 (the first of 4 points) + max(10 - 8, 10) / 2");
  * ```
  */
 export function clipLimit(series: Series[]): number {
   const points = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p[1]));
   if (points.length === 0) return Infinity;
-  const head = points.sort((a, b) => a[0] - b[0]).slice(0, HEAD_POINTS).map((p) => p[1]).sort((a, b) => a - b);
+  const headCount = Math.min(HEAD_POINTS, Math.ceil(points.length / 10));
+  const head = points.sort((a, b) => a[0] - b[0]).slice(0, headCount).map((p) => p[1]).sort((a, b) => a - b);
   const ref = head[Math.floor((head.length - 1) / 2)];
   const lo = Math.min(...points.map((p) => p[1]));
-  const cap = ref + (Math.max(ref - lo, Math.abs(ref)) || 1) / 2;
-  return points.some((p) => p[1] > cap) ? cap : Infinity;
+  const spread = Math.max(ref - lo, Math.abs(ref)) || 1;
+  const max = Math.max(...points.map((p) => p[1]));
+  return max > ref + 5 * spread ? ref + spread / 2 : Infinity;
 }
 
 /**
@@ -270,8 +274,10 @@ function decimals(step: number): number {
 }
 
 /** Three significant digits, exponent without "+": 16.35 -> "16.4", 1e30 -> "1e30". */
+/** Three significant digits; exponent form (5.47e13) from a million up and below 0.001. */
 function compact(v: number): string {
-  return String(Number(v.toPrecision(3))).replace("e+", "e");
+  const big = Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-3);
+  return big ? v.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e") : String(Number(v.toPrecision(3)));
 }
 
 function escapeXml(text: string): string {

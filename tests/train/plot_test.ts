@@ -239,3 +239,15 @@ Deno.test("lineChartSvg: options, escaping and empty input", () => {
   assertSane(lineChartSvg("empty", []));
   assertSane(lineChartSvg("empty", [train([])]));
 });
+
+Deno.test("clipLimit: a run that diverges within its first steps is clipped at its initial loss, noted compactly", () => {
+  // -l 1e6 on a tiny model: 4.6 at step 1, then 1e13-scale losses (the shape of a real diverged run).
+  const points: [number, number][] = [[1, 4.6], [2, 2.05e13], [3, 3.64e13], [4, 4.01e13], [5, 3.66e13], [6, 8.39e13]];
+  const cap = clipLimit([train(points)]);
+  assert.ok(Math.abs(cap - 6.9) < 1e-12, `cap ${cap}`);
+  const svg = lineChartSvg("loss", [train(points)]);
+  assertSane(svg);
+  assert.ok(svg.includes("loss above 6.9 clipped to the top edge (max 8.39e13)"), svg);
+  // A loss that merely doubles is drawn whole.
+  assert.equal(clipLimit([train([[1, 10], [2, 9], [3, 20], [4, 8]])]), Infinity);
+});
