@@ -159,7 +159,9 @@ export function lineChartSvg(title: string, series: Series[], options: ChartOpti
   const cap = clipLimit(drawn);
   const ys = drawn.flatMap((s) => s.points.map((p) => p[1])).filter((y) => Number.isFinite(y) && y <= cap);
   const xt = xs.length ? niceTicks(Math.min(...xs), Math.max(...xs), { integer: xs.every(Number.isInteger) }) : [0, 1];
-  const yt = ys.length ? niceTicks(Math.min(...ys), Math.max(...ys)) : [0, 1];
+  // With clipping, the axis reaches the cap, so that the jump to the clipped marks reads as the divergence it is.
+  const yMax = cap < Infinity ? cap : Math.max(...ys);
+  const yt = ys.length ? niceTicks(Math.min(...ys), yMax) : [0, 1];
   const [x0, x1, y0, y1] = [xt[0], xt[xt.length - 1], yt[0], yt[yt.length - 1]];
 
   const notes: string[] = [];
