@@ -7,14 +7,12 @@
  */
 import type { Command } from "./_command.ts";
 import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { GPT2_EOT } from "../model/config.ts";
 import { generateTokens } from "../model/decoder.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { encode, StreamingDecoder } from "../prepro/tokenizer.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
-
-/** GPT-2's end-of-text token, the prompt when none is given. */
-const EOT = 50256;
 
 const SPEC: CommandSpec = {
   usage: "gpt2 generate -e MODEL [options]",
@@ -67,7 +65,8 @@ export const generateCommand: Command = {
 
     const source = await resolveModelSource(spec);
     const cfg = source.config;
-    const prompt = promptText === "" ? [EOT < cfg.vocabSize ? EOT : 0] : encode(promptText);
+    // No prompt: GPT-2's end-of-text token (or token 0 for a vocabulary too small to hold it).
+    const prompt = promptText === "" ? [GPT2_EOT < cfg.vocabSize ? GPT2_EOT : 0] : encode(promptText);
     const bad = prompt.find((t) => t >= cfg.vocabSize);
     if (bad !== undefined) {
       throw new UserError(`The prompt encodes to token ${bad}, outside this model's vocabulary of ${cfg.vocabSize}`);

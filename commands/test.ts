@@ -16,17 +16,17 @@ import { createModel, parseDeviceChoice } from "../model/backends.ts";
 import type { GPT2 } from "../model/gpt2.ts";
 import { CpuKernels } from "../cpu/kernels.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
+import {
+  LOSS_TOLERANCE,
+  LOSSES_TOLERANCE,
+  maxAbsDiff,
+  maxAbsDiffPadded,
+  PARITY_ADAMW,
+  PARITY_STEPS,
+  TENSOR_TOLERANCE,
+} from "../model/parity.ts";
 import { readExpectedLosses, TestReport } from "./_test_report.ts";
 
-/** Max abs difference allowed for logits and each gradient tensor (100× tighter than llm.c's CPU test). */
-export const TENSOR_TOLERANCE = 1e-4;
-/** Max abs difference allowed for the loss. */
-export const LOSS_TOLERANCE = 1e-5;
-/** Max abs difference allowed for each of the 10 training losses. */
-export const LOSSES_TOLERANCE = 1e-4;
-/** The AdamW settings of llm.c's test_gpt2 (no clipping). */
-const ADAMW = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
-const STEPS = 10;
 /** `--threads` at most: 4 per core, and never more than 256 (each thread is a Worker). */
 const MAX_THREADS = Math.min(4 * navigator.hardwareConcurrency, 256);
 
@@ -85,7 +85,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const report = new TestReport(flags.values.json === true);
   const lossesPath = flags.values.losses as string | undefined;
-  const expectedLosses = lossesPath ? await readExpectedLosses(lossesPath, STEPS) : undefined;
+  const expectedLosses = lossesPath ? await readExpectedLosses(lossesPath, PARITY_STEPS) : undefined;
 
   const checkpoint = await readCheckpoint(modelPath);
   const cfg = checkpoint.config;
@@ -114,7 +114,7 @@ async function run(argv: string[]): Promise<number> {
     for (const name of PARAMETER_NAMES) model.writeParameter(name, checkpoint.params[name]);
     const check = report.check.bind(report);
     const losses: number[] = [];
-    for (let step = 0; step < STEPS; step++) {
+    for (let step = 0; step < PARITY_STEPS; step++) {
       model.forward(state.inputs, state.targets);
       const loss = await model.meanLoss();
       model.zeroGrad();
@@ -123,7 +123,7 @@ async function run(argv: string[]): Promise<number> {
         const logits = await model.readLogits();
         check(
           "logits",
-          maxAbsDiffPadded(logits, state.logits, B * T, cfg.vocabSize, cfg.paddedVocabSize),
+          maxAbsDiffPadded(logits, state.logits, { V: cfg.vocabSize, Vp: cfg.paddedVocabSize }),
           TENSOR_TOLERANCE,
         );
         check("loss", Math.abs(loss - state.loss), LOSS_TOLERANCE, { got: loss, expected: state.loss });
@@ -132,42 +132,17 @@ async function run(argv: string[]): Promise<number> {
           check(`grad ${name}`, maxAbsDiff(grads[name], state.grads[name]), TENSOR_TOLERANCE);
         }
       }
-      await model.update({ ...ADAMW, step: step + 1 });
+      await model.update({ ...PARITY_ADAMW, step: step + 1 });
       losses.push(loss);
       report.step(step, loss);
     }
     if (expectedLosses) {
-      check("losses", Math.max(...losses.map((l, i) => Math.abs(l - expectedLosses[i]))), LOSSES_TOLERANCE);
+      check("losses", maxAbsDiff(losses, expectedLosses), LOSSES_TOLERANCE);
     }
     const okText = `OK: logits, loss and all ${PARAMETER_NAMES.length} gradients within tolerance` +
-      (expectedLosses ? `, and the ${STEPS} step losses` : "");
+      (expectedLosses ? `, and the ${PARITY_STEPS} step losses` : "");
     return report.finish(okText, { model: modelPath, state: statePath, device: engine }) ? 0 : 1;
   } finally {
     model.close();
   }
-}
-
-/** Max |a[i] - b[i]|; NaN if either holds a NaN. */
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return NaN;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return NaN;
-    if (d > max) max = d;
-  }
-  return max;
-}
-
-/** Max abs difference between padded rows (N,Vp) and unpadded rows (N,V), over the first V columns. */
-function maxAbsDiffPadded(padded: Float32Array, unpadded: Float32Array, N: number, V: number, Vp: number): number {
-  let max = 0;
-  for (let n = 0; n < N; n++) {
-    for (let v = 0; v < V; v++) {
-      const d = Math.abs(padded[n * Vp + v] - unpadded[n * V + v]);
-      if (Number.isNaN(d)) return NaN;
-      if (d > max) max = d;
-    }
-  }
-  return max;
 }

@@ -8,15 +8,7 @@ import { DataLoader } from "../../prepro/dataloader.ts";
 import { writeShard } from "../../prepro/shard.ts";
 import { UserError } from "../../util/errors.ts";
 import { assertOneLineError, gpt2 } from "./_cli.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../_temp.ts";
 
 Deno.test("gpt2 prepro text of an empty file: 'only 1 token', exit 1", async () => {
   await withTempDir(async (dir) => {

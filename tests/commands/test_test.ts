@@ -3,20 +3,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readCheckpointHeader } from "../../model/checkpoint.ts";
 import { readDebugState, writeDebugState } from "../../model/debug_state.ts";
+import { LOSSES_TOLERANCE } from "../../model/parity.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
 import { assertOneLineError, gpt2, jsonLines, testdata } from "./_cli.ts";
+import { withTempDir } from "../_temp.ts";
 
 const MODEL = testdata("awkward", "model.bin");
 const STATE = testdata("awkward", "state.bin");
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 const BAD_LOSSES: [string, string, string][] = [
   // V8 quotes the offending text, newlines included, in its JSON.parse message.
@@ -70,7 +63,7 @@ Deno.test("gpt2 test --json: a check per tensor, a step per loss, then end; noth
   }
   assert.deepEqual(steps.map((s) => s.step), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   const expected: number[] = JSON.parse(await Deno.readTextFile(losses)).losses;
-  steps.forEach((s, i) => assert.ok(Math.abs((s.loss as number) - expected[i]) <= 1e-4, JSON.stringify(s)));
+  steps.forEach((s, i) => assert.ok(Math.abs((s.loss as number) - expected[i]) <= LOSSES_TOLERANCE, JSON.stringify(s)));
   const end = events[events.length - 1];
   assert.equal(end.type, "end");
   assert.equal(end.ok, true);

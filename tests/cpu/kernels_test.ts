@@ -11,26 +11,23 @@
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { attentionBackward, attentionForward } from "../../layers/attention.ts";
 import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
+import { assertClose } from "../_assert.ts";
+import { fillUniform, rng } from "../_random.ts";
 
-const RTOL = 1e-5; // relative to Σ|terms| (see the module comment)
+const RTOL = 1e-5; // relative to 1 + Σ|terms| (see the module comment)
 
 /** A bump allocator of Float32Array views in one shared memory. */
 class Arena {
   readonly memory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true }); // 16 MiB
   #cursor = 64; // keep address 0 unused
-  #seed = 12345;
+  #rng = rng(12345);
   alloc(n: number): Float32Array {
     const a = new Float32Array(this.memory.buffer, this.#cursor, n);
     this.#cursor += Math.ceil((n * 4) / 64) * 64 + 64 * (n % 3); // vary alignment a little
     return a;
   }
   random(n: number, scale = 1): Float32Array {
-    const a = this.alloc(n);
-    for (let i = 0; i < n; i++) {
-      this.#seed = (this.#seed * 1103515245 + 12345) >>> 0;
-      a[i] = scale * ((this.#seed / 2 ** 32) * 2 - 1);
-    }
-    return a;
+    return fillUniform(this.#rng, this.alloc(n), scale);
   }
   poisoned(n: number): Float32Array {
     return this.alloc(n).fill(NaN);
@@ -40,13 +37,9 @@ class Arena {
   }
 }
 
-function assertClose(what: string, got: Float32Array, want: Float64Array, mag: Float64Array, n = want.length): void {
-  for (let i = 0; i < n; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= RTOL * (1 + mag[i]))) {
-      throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (error ${err}, Σ|terms| ${mag[i]})`);
-    }
-  }
+/** |got - want| <= RTOL · (1 + mag[i]) per element, mag being Σ|terms| from the float64 reference. */
+function sums(mag: Float64Array) {
+  return { atol: RTOL, rtol: RTOL, magnitude: mag };
 }
 
 function assertSame(what: string, a: Float32Array, b: Float32Array): void {
@@ -142,16 +135,16 @@ for (const [relaxed, tiny] of [[true, false], [false, false], [true, true]]) {
           const out = A.poisoned(N * OC);
           k.matmulForward({ out, inp, weight, bias }, { N, C, OC });
           const f = refMatmulForward(inp, weight, bias, N, C, OC);
-          assertClose(`out ${tag}`, out, f.out, f.mag);
+          assertClose(out, f.out, sums(f.mag), `out ${tag}`);
           // Backward: dinp poisoned (written), dweight/dbias start non-zero (accumulated).
           const dout = A.random(N * OC), dinp = A.poisoned(N * C);
           const dweight = A.random(OC * C), dbias = withBias ? A.random(OC) : undefined;
           const dw0 = dweight.slice(), db0 = dbias ? dbias.slice() : new Float32Array(OC);
           k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
           const r = refMatmulBackward(dout, inp, weight, dw0, db0, N, C, OC);
-          assertClose(`dinp ${tag}`, dinp, r.dinp, r.dinpMag);
-          assertClose(`dweight ${tag}`, dweight, r.dw, r.dwMag);
-          if (dbias) assertClose(`dbias ${tag}`, dbias, r.db, r.dbMag);
+          assertClose(dinp, r.dinp, sums(r.dinpMag), `dinp ${tag}`);
+          assertClose(dweight, r.dw, sums(r.dwMag), `dweight ${tag}`);
+          if (dbias) assertClose(dbias, r.db, sums(r.dbMag), `dbias ${tag}`);
         }
       }
     } finally {
@@ -242,21 +235,14 @@ Deno.test("attentionForward/Backward match a float64 reference on awkward sizes"
       const out = A.poisoned(B * T * C), preatt = A.poisoned(B * NH * T * T), att = A.poisoned(B * NH * T * T);
       k.attentionForward({ out, preatt, att, inp }, { B, T, C, NH });
       const r = refAttention(inp, dout, B, T, C, NH);
-      assertClose(`out ${tag}`, out, r.out, r.outMag);
+      assertClose(out, r.out, sums(r.outMag), `out ${tag}`);
       // att: probabilities in [0, 1] (zero above the diagonal); preatt only on and below it.
-      assertClose(`att ${tag}`, att, r.att, new Float64Array(att.length));
-      for (let row = 0; row < B * NH * T; row++) {
-        const t = row % T;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const i = row * T + t2;
-          if (!(Math.abs(preatt[i] - r.preatt[i]) <= RTOL * (1 + Math.abs(r.preatt[i])) * 10)) {
-            throw new Error(`preatt ${tag} [${i}]: got ${preatt[i]}, want ${r.preatt[i]}`);
-          }
-        }
-      }
+      assertClose(att, r.att, { atol: RTOL }, `att ${tag}`);
+      const lower = (i: number) => i % T <= Math.floor(i / T) % T; // t2 <= t of element i of (B,NH,T,T)
+      assertClose(preatt, r.preatt, { atol: 10 * RTOL, rtol: 10 * RTOL, mask: lower }, `preatt ${tag}`);
       const dinp = A.poisoned(B * T * 3 * C), dpreatt = A.poisoned(B * NH * T * T), datt = A.poisoned(B * NH * T * T);
       k.attentionBackward({ dinp, dpreatt, datt, dout, inp, att }, { B, T, C, NH });
-      assertClose(`dinp ${tag}`, dinp, r.dinp, r.dinpMag);
+      assertClose(dinp, r.dinp, sums(r.dinpMag), `dinp ${tag}`);
     }
   } finally {
     k.close();
@@ -274,15 +260,15 @@ Deno.test("CpuKernels agree with the scalar reference layers (layers/matmul.ts, 
       k.matmulForward({ out, inp, weight, bias }, { N, C, OC });
       matmulForward({ out: want, inp, weight, bias }, { N, C, OC });
       const f = refMatmulForward(inp, weight, bias, N, C, OC);
-      assertClose(`out vs layers N=${N} C=${C} OC=${OC}`, out, Float64Array.from(want), f.mag);
+      assertClose(out, Float64Array.from(want), sums(f.mag), `out vs layers N=${N} C=${C} OC=${OC}`);
       const dinp = A.poisoned(N * C), dweight = A.random(OC * C), dbias = A.random(OC);
       const wDinp = new Float32Array(N * C), wDweight = dweight.slice(), wDbias = dbias.slice();
       const r = refMatmulBackward(dout, inp, weight, dweight, dbias, N, C, OC);
       k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
       matmulBackward({ dinp: wDinp, dweight: wDweight, dbias: wDbias, dout, inp, weight }, { N, C, OC });
-      assertClose("dinp vs layers", dinp, Float64Array.from(wDinp), r.dinpMag);
-      assertClose("dweight vs layers", dweight, Float64Array.from(wDweight), r.dwMag);
-      assertClose("dbias vs layers", dbias, Float64Array.from(wDbias), r.dbMag);
+      assertClose(dinp, Float64Array.from(wDinp), sums(r.dinpMag), "dinp vs layers");
+      assertClose(dweight, Float64Array.from(wDweight), sums(r.dwMag), "dweight vs layers");
+      assertClose(dbias, Float64Array.from(wDbias), sums(r.dbMag), "dbias vs layers");
     }
     for (const [B, T, C, NH] of [[2, 7, 30, 3], [1, 9, 64, 4]]) {
       A.reset();
@@ -294,19 +280,19 @@ Deno.test("CpuKernels agree with the scalar reference layers (layers/matmul.ts, 
       k.attentionForward({ out, preatt, att, inp }, s);
       attentionForward({ out: wOut, preatt: wPre, att: wAtt, inp }, s);
       const r = refAttention(inp, dout, B, T, C, NH);
-      assertClose("attention out vs layers", out, Float64Array.from(wOut), r.outMag);
-      assertClose("att vs layers", att, Float64Array.from(wAtt), new Float64Array(att.length));
+      assertClose(out, Float64Array.from(wOut), sums(r.outMag), "attention out vs layers");
+      assertClose(att, Float64Array.from(wAtt), { atol: RTOL }, "att vs layers");
       assertClose(
-        "preatt vs layers",
         preatt,
         Float64Array.from(wPre),
-        Float64Array.from(wPre, (x) => 10 * Math.abs(x)),
+        sums(Float64Array.from(wPre, (x) => 10 * Math.abs(x))),
+        "preatt vs layers",
       );
       const dinp = A.poisoned(B * T * 3 * C), wDinp = new Float32Array(dinp.length);
       const scratch = () => A.poisoned(B * NH * T * T);
       k.attentionBackward({ dinp, dpreatt: scratch(), datt: scratch(), dout, inp, att }, s);
       attentionBackward({ dinp: wDinp, dpreatt: scratch(), datt: scratch(), dout, inp, att: wAtt }, s);
-      assertClose("attention dinp vs layers", dinp, Float64Array.from(wDinp), r.dinpMag);
+      assertClose(dinp, Float64Array.from(wDinp), sums(r.dinpMag), "attention dinp vs layers");
     }
   } finally {
     k.close();
@@ -325,8 +311,8 @@ Deno.test("dweight and dbias accumulate, dinp is overwritten", async () => {
     k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
     assertSame("dinp after a second call", dinp, dinp1);
     const twice = (a: Float32Array) => Float64Array.from(a, (x) => 2 * x);
-    assertClose("dweight after two calls", dweight, twice(dweight1), Float64Array.from(dweight1, Math.abs));
-    assertClose("dbias after two calls", dbias, twice(dbias1), Float64Array.from(dbias1, Math.abs));
+    assertClose(dweight, twice(dweight1), sums(Float64Array.from(dweight1, Math.abs)), "dweight after two calls");
+    assertClose(dbias, twice(dbias1), sums(Float64Array.from(dbias1, Math.abs)), "dbias after two calls");
   } finally {
     k.close();
   }

@@ -12,31 +12,24 @@ import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import { geluBackward, geluForward } from "../../layers/gelu.ts";
 import { softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
 import type { AdamWHyper } from "../../model/ops.ts";
+import { assertClose } from "../_assert.ts";
+import { fillUniform, rng } from "../_random.ts";
 
 const memory = new WebAssembly.Memory({ initial: 512, maximum: 512, shared: true }); // 32 MiB
 let cursor = 64;
-let seed = 7;
+const r = rng(7);
 function alloc(n: number): Float32Array {
   const a = new Float32Array(memory.buffer, cursor, n);
   cursor += Math.ceil((n * 4) / 64) * 64 + 4 * (n % 5); // starts not always 16-byte aligned
   return a;
 }
 function random(n: number, scale = 1): Float32Array {
-  const a = alloc(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    a[i] = scale * ((seed / 2 ** 32) * 2 - 1);
-  }
-  return a;
+  return fillUniform(r, alloc(n), scale);
 }
 
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, scale: number, rtol = 1e-6) {
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= rtol * (Math.abs(want[i]) + scale))) {
-      throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (error ${err})`);
-    }
-  }
+/** |got - want| <= rtol · (|want| + scale) per element (see the module comment). */
+function near(scale: number, rtol = 1e-6) {
+  return { atol: rtol * scale, rtol };
 }
 
 const LENGTHS = [1, 3, 4, 7, 65537, 70001]; // tails of 0-3 lanes, more than one 65536-element chunk
@@ -63,9 +56,9 @@ Deno.test("pointwise kernels match layers/ (AdamW, grad norm, GELU, softmax + cr
       k.adamwUpdate({ params, grads, m, v }, { n }, HYPER);
       // m, v: a few float32 roundings of terms up to ~0.1 (m) and ~0.01 (v); params move by ~lr, so the
       // error is relative to lr.
-      assertClose(`adamw m n=${n}`, m, want.m, 0.1);
-      assertClose(`adamw v n=${n}`, v, want.v, 0.01);
-      assertClose(`adamw params n=${n}`, params, want.params, HYPER.learningRate, 1e-5);
+      assertClose(m, want.m, near(0.1), `adamw m n=${n}`);
+      assertClose(v, want.v, near(0.01), `adamw v n=${n}`);
+      assertClose(params, want.params, near(HYPER.learningRate, 1e-5), `adamw params n=${n}`);
       const norm = k.gradNormSquared({ grads }, { n });
       const wantNorm = gradNormSquared({ grads }, { n });
       if (!(Math.abs(norm - wantNorm) <= 1e-6 * wantNorm)) throw new Error(`grad norm² ${norm} vs ${wantNorm}`);
@@ -74,10 +67,10 @@ Deno.test("pointwise kernels match layers/ (AdamW, grad norm, GELU, softmax + cr
       const wOut = new Float32Array(n), wDinp = new Float32Array(n);
       k.geluForward({ out, inp: x }, { N: n });
       geluForward({ out: wOut, inp: x }, { N: n });
-      assertClose(`gelu out n=${n}`, out, wOut, 1);
+      assertClose(out, wOut, near(1), `gelu out n=${n}`);
       k.geluBackward({ dinp, inp: x, dout }, { N: n });
       geluBackward({ dinp: wDinp, inp: x, dout }, { N: n });
-      assertClose(`gelu dinp n=${n}`, dinp, wDinp, 1);
+      assertClose(dinp, wDinp, near(1), `gelu dinp n=${n}`);
     }
     for (const [N, V, Vp] of [[1, 1, 1], [3, 7, 8], [5, 97, 100], [4, 50257, 50304]]) {
       cursor = 64;
@@ -89,8 +82,8 @@ Deno.test("pointwise kernels match layers/ (AdamW, grad norm, GELU, softmax + cr
       softmaxCrossEntropyForward({ losses: wLosses, probs: wProbs, logits, targets }, { N, V, Vp });
       // probs: ~3 float32 roundings of exp and the division; losses: float64 log of a float64 sum of float32
       // exponentials (relative error ~1e-7 per term).
-      assertClose(`probs N=${N} V=${V}`, probs, wProbs, 0, 1e-6);
-      assertClose(`losses N=${N} V=${V}`, losses, wLosses, 1, 1e-6);
+      assertClose(probs, wProbs, near(0, 1e-6), `probs N=${N} V=${V}`);
+      assertClose(losses, wLosses, near(1, 1e-6), `losses N=${N} V=${V}`);
     }
   } finally {
     k.close();

@@ -4,7 +4,9 @@
  * and longer than the 128-thread workgroup, inputs at unaligned offsets, the output NaN-poisoned.
  */
 import { attentionDecode } from "../../layers/attention.ts";
-import { adapterAvailable, assertClose, defaultOps, poisoned, random, upload } from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, defaultOps, poisoned, upload } from "./_helpers.ts";
 
 // Scores are sums of hs ≤ 64 products, the softmax sums ≤ 301 terms, in f32 against the CPU's float64.
 const TOL = { atol: 2e-6, rtol: 1e-5 };
@@ -15,7 +17,7 @@ for (const [pos, C, NH] of [[0, 30, 3], [1, 30, 3], [129, 30, 3], [300, 128, 2],
     ignore: !adapterAvailable,
     async fn() {
       const ops = await defaultOps();
-      const inp = random((pos + 1) * 3 * C, pos * 31 + C);
+      const inp = uniform(rng(pos * 31 + C), (pos + 1) * 3 * C);
       const expected = new Float32Array(C);
       attentionDecode({ out: expected, inp }, { pos, C, NH });
       const out = await poisoned(ops, C);

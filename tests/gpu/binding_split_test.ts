@@ -15,7 +15,9 @@ import { GpuRuntime } from "../../gpu/runtime.ts";
 import { planSegments } from "../../gpu/tensor.ts";
 import { planTensors } from "../../model/tensors.ts";
 import { UserError } from "../../util/errors.ts";
-import { adapterAvailable, assertClose, poisoned, random, randomTokens, upload, uploadInt } from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { randomTokens, rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned, upload, uploadInt } from "./_helpers.ts";
 
 async function smallBindingOps(): Promise<GpuOps> {
   const ctx = await getGpuDevice();
@@ -32,19 +34,19 @@ Deno.test({
     const ops = await smallBindingOps();
     // matmul: weight 97×30 = 2910 floats → column ranges of 16 outputs; out rows → ranges of 5 rows.
     const [N, C, OC] = [33, 30, 97];
-    const inp = random(N * C, 1);
-    const weight = random(OC * C, 2);
-    const bias = random(OC, 3);
+    const inp = uniform(rng(1), N * C);
+    const weight = uniform(rng(2), OC * C);
+    const bias = uniform(rng(3), OC);
     const out = new Float32Array(N * OC);
     matmulForward({ out, inp, weight, bias }, { N, C, OC });
     const g = { inp: await upload(ops, inp), weight: await upload(ops, weight), bias: await upload(ops, bias) };
     const gout = await poisoned(ops, N * OC);
     ops.matmulForward({ out: gout, ...g }, { N, C, OC });
     const diffs = [assertClose(await ops.read(gout), out, tol(C), "matmul out")];
-    const dout = random(N * OC, 4);
+    const dout = uniform(rng(4), N * OC);
     const dinp = new Float32Array(N * C);
-    const dweight = random(OC * C, 5);
-    const dbias = random(OC, 6);
+    const dweight = uniform(rng(5), OC * C);
+    const dbias = uniform(rng(6), OC);
     const gb = {
       dinp: await poisoned(ops, N * C),
       dweight: await upload(ops, dweight),
@@ -60,8 +62,8 @@ Deno.test({
 
     // softmax over Vp = 128: 3 rows per binding.
     const [V, Vp] = [97, 128];
-    const logits = random(N * Vp, 7, 4);
-    const targets = randomTokens(N, V, 8);
+    const logits = uniform(rng(7), N * Vp, 4);
+    const targets = randomTokens(rng(8), N, V);
     const probs = new Float32Array(N * Vp);
     const losses = new Float32Array(N);
     softmaxCrossEntropyForward({ losses, probs, logits, targets }, { N, V, Vp });
@@ -75,18 +77,18 @@ Deno.test({
 
     // encoder: wte 128×30 → vocabulary ranges of 16 rows.
     const [B, T] = [2, 4];
-    const wte = random(Vp * C, 9);
-    const wpe = random(T * C, 10);
-    const tokens = randomTokens(B * T, V, 11);
+    const wte = uniform(rng(9), Vp * C);
+    const wpe = uniform(rng(10), T * C);
+    const tokens = randomTokens(rng(11), B * T, V);
     const enc = new Float32Array(B * T * C);
     encoderForward({ out: enc, inp: tokens, wte, wpe }, { B, T, C });
     const ge = { wte: await upload(ops, wte), wpe: await upload(ops, wpe), inp: await uploadInt(ops, tokens) };
     const genc = await poisoned(ops, B * T * C);
     ops.encoderForward({ out: genc, ...ge }, { B, T, C });
     diffs.push(assertClose(await ops.read(genc), enc, tol(1), "encoded"));
-    const denc = random(B * T * C, 12);
-    const dwte = random(Vp * C, 13);
-    const dwpe = random(T * C, 14);
+    const denc = uniform(rng(12), B * T * C);
+    const dwte = uniform(rng(13), Vp * C);
+    const dwpe = uniform(rng(14), T * C);
     const gdwte = await upload(ops, dwte);
     const gdwpe = await upload(ops, dwpe);
     encoderBackward({ dwte, dwpe, dout: denc, inp: tokens }, { B, T, C });
@@ -96,7 +98,7 @@ Deno.test({
 
     // attention: (NH·T·T = 147, 3·T·C = 252) per batch → 2 batches per range.
     const [AB, AT, AC, NH] = [3, 7, 12, 3];
-    const qkv = random(AB * AT * 3 * AC, 15);
+    const qkv = uniform(rng(15), AB * AT * 3 * AC);
     const aout = new Float32Array(AB * AT * AC);
     const att = new Float32Array(AB * NH * AT * AT);
     attentionForward({ out: aout, preatt: new Float32Array(att.length), att, inp: qkv }, { B: AB, T: AT, C: AC, NH });
@@ -108,7 +110,7 @@ Deno.test({
     };
     ops.attentionForward(ga, { B: AB, T: AT, C: AC, NH });
     diffs.push(assertClose(await ops.read(ga.out), aout, tol(AT), "attention out"));
-    const daout = random(aout.length, 16);
+    const daout = uniform(rng(16), aout.length);
     const dqkv = new Float32Array(qkv.length);
     const scratch = () => new Float32Array(att.length);
     attentionBackward({ dinp: dqkv, dpreatt: scratch(), datt: scratch(), dout: daout, inp: qkv, att }, {
@@ -130,8 +132,8 @@ Deno.test({
 
     // adamw and the norm over 3001 elements: 6 pieces.
     const n = 3001;
-    const p = random(n, 17);
-    const grads = random(n, 18);
+    const p = uniform(rng(17), n);
+    const grads = uniform(rng(18), n);
     const m = new Float32Array(n);
     const v = new Float32Array(n);
     const gp = {
@@ -168,8 +170,8 @@ Deno.test({
     const hostP = new Float32Array(plan.totalElements);
     const hostG = new Float32Array(plan.totalElements);
     for (const slot of plan.slots) {
-      hostP.set(random(slot.length, slot.offset + 1), slot.offset);
-      hostG.set(random(slot.length, slot.offset + 2), slot.offset);
+      hostP.set(uniform(rng(slot.offset + 1), slot.length), slot.offset);
+      hostG.set(uniform(rng(slot.offset + 2), slot.length), slot.offset);
     }
     ops.write(params, hostP);
     ops.write(grads, hostG);

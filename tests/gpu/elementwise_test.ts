@@ -6,7 +6,9 @@
 import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import { geluBackward, geluForward } from "../../layers/gelu.ts";
 import { residualForward } from "../../layers/residual.ts";
-import { adapterAvailable, assertClose, poisoned, random, testOps, upload } from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned, testOps, upload } from "./_helpers.ts";
 
 Deno.test({
   name: "gpu gelu forward/backward and residual on 1001 elements (|x| up to 30) vs CPU",
@@ -14,9 +16,9 @@ Deno.test({
   fn: async () => {
     const ops = await testOps();
     const N = 1001;
-    const inp = random(N, 1, 4);
+    const inp = uniform(rng(1), N, 4);
     inp.set([30, -30, 12, -12, 0]);
-    const dout = random(N, 2);
+    const dout = uniform(rng(2), N);
     const out = new Float32Array(N);
     const dinp = new Float32Array(N);
     geluForward({ out, inp }, { N });
@@ -47,10 +49,10 @@ Deno.test({
   fn: async () => {
     const ops = await testOps();
     const n = 3001;
-    const params = random(n, 1);
-    const grads = random(n, 2);
-    const m = random(n, 3, 0.1);
-    const v = random(n, 4, 0.01).map(Math.abs);
+    const params = uniform(rng(1), n);
+    const grads = uniform(rng(2), n);
+    const m = uniform(rng(3), n, 0.1);
+    const v = uniform(rng(4), n, 0.01).map(Math.abs);
     const g = {
       params: await upload(ops, params),
       grads: await upload(ops, grads),

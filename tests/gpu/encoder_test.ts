@@ -4,16 +4,9 @@
  * written between two backward passes (the host-side bucket table must follow). dwte and dwpe accumulate.
  */
 import { encoderBackward, encoderForward } from "../../layers/encoder.ts";
-import {
-  adapterAvailable,
-  assertClose,
-  poisoned,
-  random,
-  randomTokens,
-  testOps,
-  upload,
-  uploadInt,
-} from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { randomTokens, rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned, testOps, upload, uploadInt } from "./_helpers.ts";
 
 // Forward: one f32 addition per element, exact up to rounding. Backward: sums of ≤ B·T terms of O(1) added to O(1).
 const TOL = { atol: 1e-5, rtol: 1e-6 };
@@ -24,19 +17,19 @@ Deno.test({
   fn: async () => {
     const ops = await testOps();
     const [B, T, C, V, Vp, maxT] = [3, 7, 30, 97, 128, 9];
-    const wte = random(Vp * C, 1);
-    const wpe = random(maxT * C, 2);
+    const wte = uniform(rng(1), Vp * C);
+    const wpe = uniform(rng(2), maxT * C);
     const gw = { wte: await upload(ops, wte), wpe: await upload(ops, wpe) };
-    const dwte = random(Vp * C, 3);
-    const dwpe = random(maxT * C, 4);
+    const dwte = uniform(rng(3), Vp * C);
+    const dwpe = uniform(rng(4), maxT * C);
     const gdwte = await upload(ops, dwte);
     const gdwpe = await upload(ops, dwpe);
-    const tokens = randomTokens(B * T, 5, 6); // 5 distinct ids over 21 positions: many repeats
+    const tokens = randomTokens(rng(6), B * T, 5); // 5 distinct ids over 21 positions: many repeats
     const inp = await uploadInt(ops, tokens);
     let worst = 0;
     for (const round of [0, 1]) {
       if (round === 1) {
-        tokens.set(randomTokens(B * T, V, 7));
+        tokens.set(randomTokens(rng(7), B * T, V));
         ops.writeInt(inp, tokens);
       }
       const out = new Float32Array(B * T * C);
@@ -44,7 +37,7 @@ Deno.test({
       const gout = await poisoned(ops, B * T * C);
       ops.encoderForward({ out: gout, inp, ...gw }, { B, T, C });
       worst = Math.max(worst, assertClose(await ops.read(gout), out, TOL, `out (round ${round})`));
-      const dout = random(B * T * C, 8 + round);
+      const dout = uniform(rng(8 + round), B * T * C);
       encoderBackward({ dwte, dwpe, dout, inp: tokens }, { B, T, C });
       ops.encoderBackward({ dwte: gdwte, dwpe: gdwpe, dout: await upload(ops, dout), inp }, { B, T, C });
       worst = Math.max(

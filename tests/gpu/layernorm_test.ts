@@ -4,7 +4,9 @@
  * NaN-poisoned; dinp, dweight and dbias start from random values because all three accumulate.
  */
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
-import { adapterAvailable, assertClose, poisoned, random, testOps, upload } from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned, testOps, upload } from "./_helpers.ts";
 
 // Row sums of C ≤ 770 terms in f32 (tree-reduced) vs float64; the outputs are O(1): 1e-5 is ~50× the f32 rounding.
 const TOL = { atol: 1e-5, rtol: 1e-5 };
@@ -15,9 +17,9 @@ for (const [N, C] of [[33, 30], [1, 1], [70, 770]]) {
     ignore: !adapterAvailable,
     fn: async () => {
       const ops = await testOps();
-      const inp = random(N * C, N + C, 3);
-      const weight = random(C, 2);
-      const bias = random(C, 3);
+      const inp = uniform(rng(N + C), N * C, 3);
+      const weight = uniform(rng(2), C);
+      const bias = uniform(rng(3), C);
       const out = new Float32Array(N * C);
       const mean = new Float32Array(N);
       const rstd = new Float32Array(N);
@@ -37,10 +39,10 @@ for (const [N, C] of [[33, 30], [1, 1], [70, 770]]) {
         assertClose(await ops.read(g.mean), mean, TOL, "mean"),
         assertClose(await ops.read(g.rstd), rstd, { atol: 1e-5, rtol: 1e-5 }, "rstd"),
       ];
-      const dout = random(N * C, 4);
-      const dinp = random(N * C, 5);
-      const dweight = random(C, 6);
-      const dbias = random(C, 7);
+      const dout = uniform(rng(4), N * C);
+      const dinp = uniform(rng(5), N * C);
+      const dweight = uniform(rng(6), C);
+      const dbias = uniform(rng(7), C);
       const gb = {
         dinp: await upload(ops, dinp),
         dweight: await upload(ops, dweight),

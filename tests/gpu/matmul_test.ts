@@ -8,7 +8,9 @@ import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
 import type { GpuOps } from "../../gpu/backend.ts";
 import { createGpuOps } from "../../gpu/backend.ts";
 import { gemm } from "../../gpu/_gemm.ts";
-import { adapterAvailable, assertClose, defaultOps, poisoned, random, testOps, upload } from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, defaultOps, poisoned, testOps, upload } from "./_helpers.ts";
 
 /** f32 sums of K products of values in [-1, 1] against the CPU's float64 sums: ~K·2⁻²⁴ worst case, plus slack. */
 function tolerance(K: number) {
@@ -16,9 +18,9 @@ function tolerance(K: number) {
 }
 
 async function check(ops: GpuOps, N: number, C: number, OC: number, withBias: boolean, seed: number) {
-  const inp = random(N * C, seed);
-  const weight = random(OC * C, seed + 1);
-  const bias = withBias ? random(OC, seed + 2) : undefined;
+  const inp = uniform(rng(seed), N * C);
+  const weight = uniform(rng(seed + 1), OC * C);
+  const bias = withBias ? uniform(rng(seed + 2), OC) : undefined;
   const out = new Float32Array(N * OC);
   matmulForward({ out, inp, weight, bias }, { N, C, OC });
   const g = {
@@ -30,10 +32,10 @@ async function check(ops: GpuOps, N: number, C: number, OC: number, withBias: bo
   ops.matmulForward(g, { N, C, OC });
   const fwd = assertClose(await ops.read(g.out), out, tolerance(C), "out");
 
-  const dout = random(N * OC, seed + 3);
+  const dout = uniform(rng(seed + 3), N * OC);
   const dinp = new Float32Array(N * C);
-  const dweight = random(OC * C, seed + 4); // accumulated into: start from non-zero values
-  const dbias = random(OC, seed + 5);
+  const dweight = uniform(rng(seed + 4), OC * C); // accumulated into: start from non-zero values
+  const dbias = uniform(rng(seed + 5), OC);
   const gb = {
     dinp: await poisoned(ops, N * C),
     dweight: await upload(ops, dweight, 9),
@@ -80,9 +82,9 @@ Deno.test({
     const ops = await createGpuOps({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
     const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0 };
     const [N, C, OC] = [130, 40, 131];
-    const inp = random(N * C, 1);
-    const weight = random(OC * C, 2);
-    const bias = random(OC, 3);
+    const inp = uniform(rng(1), N * C);
+    const weight = uniform(rng(2), OC * C);
+    const bias = uniform(rng(3), OC);
     const out = new Float32Array(N * OC);
     matmulForward({ out, inp, weight, bias }, { N, C, OC });
     const g = { out: await poisoned(ops, N * OC), inp: await upload(ops, inp), weight: await upload(ops, weight) };

@@ -9,15 +9,8 @@ import type { GpuOps } from "../../gpu/backend.ts";
 import { readCheckpoint } from "../../model/checkpoint.ts";
 import { readDebugState } from "../../model/debug_state.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
-import {
-  assertWithin,
-  checkFirstStep,
-  fixturePath,
-  FIXTURES,
-  LOSSES_TOLERANCE,
-  maxAbsDiff,
-  readExpected,
-} from "../model/_fixtures.ts";
+import { LOSSES_TOLERANCE, maxAbsDiff, PARITY_ADAMW, PARITY_STEPS } from "../../model/parity.ts";
+import { assertWithin, checkFirstStep, fixturePath, FIXTURES, readExpected } from "../model/_fixtures.ts";
 import { adapterAvailable, defaultOps } from "./_helpers.ts";
 
 const NORM_RTOL = 1e-5; // GPU Σg² (f32, Kahan per thread) vs the host's float64 sum of the same gradients
@@ -38,7 +31,7 @@ for (const name of FIXTURES) {
       const report: string[] = [];
       const losses: number[] = [];
       let cached = { pipelines: 0, bindGroups: 0 };
-      for (let step = 0; step < 10; step++) {
+      for (let step = 0; step < PARITY_STEPS; step++) {
         if (step === 2) cached = ops.runtime.cacheSizes;
         model.forward(state.inputs, state.targets);
         losses.push(await model.meanLoss());
@@ -53,22 +46,15 @@ for (const name of FIXTURES) {
           if (!(normDiff <= NORM_RTOL)) throw new Error(`grad norm² ${norm * norm} vs host ${normSquared}`);
           report.push(`norm² rel ${normDiff.toExponential(1)}`);
         }
-        await model.update({
-          learningRate: 1e-4,
-          beta1: 0.9,
-          beta2: 0.999,
-          eps: 1e-8,
-          weightDecay: 0.01,
-          step: step + 1,
-        });
+        await model.update({ ...PARITY_ADAMW, step: step + 1 });
       }
       const after = ops.runtime.cacheSizes;
       if (after.pipelines !== cached.pipelines || after.bindGroups !== cached.bindGroups) {
         throw new Error(`steps 3-10 built objects: ${JSON.stringify(cached)} -> ${JSON.stringify(after)}`);
       }
-      const lossesDiff = maxAbsDiff(losses, expected.losses, "losses");
+      const lossesDiff = maxAbsDiff(losses, expected.losses);
       assertWithin(lossesDiff, LOSSES_TOLERANCE, "10 step losses");
-      if (!(losses[9] < losses[0])) throw new Error("training on one batch did not lower the loss");
+      if (!(losses[PARITY_STEPS - 1] < losses[0])) throw new Error("training on one batch did not lower the loss");
       report.push(`losses ${lossesDiff.toExponential(1)}`);
       console.log(`  ${name}: max abs diffs: ${report.join(", ")}`);
     },

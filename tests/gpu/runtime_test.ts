@@ -7,7 +7,8 @@
 import { requestGpuDevice } from "../../gpu/device.ts";
 import { formatProfile } from "../../gpu/profiler.ts";
 import { UserError } from "../../util/errors.ts";
-import { adapterAvailable, random, testOps, upload } from "./_helpers.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, testOps, upload } from "./_helpers.ts";
 
 Deno.test("gpu device: no adapter is a UserError that says to use the CPU", async () => {
   for (const gpu of [undefined, { requestAdapter: () => Promise.resolve(null) } as unknown as GPU]) {
@@ -26,8 +27,8 @@ Deno.test({
   fn: async () => {
     const ops = await testOps();
     const rt = ops.runtime;
-    const a = await upload(ops, random(1000, 1));
-    const b = await upload(ops, random(1000, 2));
+    const a = await upload(ops, uniform(rng(1), 1000));
+    const b = await upload(ops, uniform(rng(2), 1000));
     const c = await upload(ops, new Float32Array(1000));
     const step = () => {
       ops.residualForward({ out: c, inp1: a, inp2: b }, { N: 1000 });
@@ -95,8 +96,8 @@ Deno.test({
   fn: async () => {
     const ops = await testOps();
     const N = 64;
-    const inp = await upload(ops, random(N * 32, 1));
-    const w = await upload(ops, random(48 * 32, 2));
+    const inp = await upload(ops, uniform(rng(1), N * 32));
+    const w = await upload(ops, uniform(rng(2), 48 * 32));
     const out = await upload(ops, new Float32Array(N * 48));
     ops.startProfile();
     for (let i = 0; i < 3; i++) ops.matmulForward({ out, inp, weight: w }, { N, C: 32, OC: 48 });

@@ -4,16 +4,9 @@
  * logits hold garbage) and without (V = Vp = 40), on 33 and 1 rows. Outputs are NaN-poisoned.
  */
 import { softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
-import {
-  adapterAvailable,
-  assertClose,
-  poisoned,
-  random,
-  randomTokens,
-  testOps,
-  upload,
-  uploadInt,
-} from "./_helpers.ts";
+import { assertClose } from "../_assert.ts";
+import { randomTokens, rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned, testOps, upload, uploadInt } from "./_helpers.ts";
 
 for (const [N, V, Vp] of [[33, 97, 128], [1, 40, 40]]) {
   Deno.test({
@@ -21,9 +14,9 @@ for (const [N, V, Vp] of [[33, 97, 128], [1, 40, 40]]) {
     ignore: !adapterAvailable,
     fn: async () => {
       const ops = await testOps();
-      const logits = random(N * Vp, 1, 5);
+      const logits = uniform(rng(1), N * Vp, 5);
       for (let n = 0; n < N; n++) logits.fill(1e4, n * Vp + V, (n + 1) * Vp); // padding must be ignored
-      const targets = randomTokens(N, V, 2);
+      const targets = randomTokens(rng(2), N, V);
       const losses = new Float32Array(N);
       const probs = new Float32Array(N * Vp);
       softmaxCrossEntropyForward({ losses, probs, logits, targets }, { N, V, Vp });

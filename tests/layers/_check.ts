@@ -1,29 +1,9 @@
 /**
- * Helpers for the layer tests: seeded random inputs, central finite differences in float64, and closeness
- * assertions that report the worst element.
+ * Helpers for the layer tests: NaN-poisoned outputs, central finite differences in float64 and small float64
+ * vector helpers. Random inputs come from tests/_random.ts and `assertClose` from tests/_assert.ts.
  *
  * @module
  */
-import { SeededRandom } from "../../model/init.ts";
-
-/** A seeded generator of test data. */
-export function rng(seed: number): SeededRandom {
-  return new SeededRandom(seed);
-}
-
-/** n normal values times `scale`, as float32. */
-export function randn(r: SeededRandom, n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = scale * r.normal();
-  return a;
-}
-
-/** n random token ids in [0, V). */
-export function randomTokens(r: SeededRandom, n: number, V: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.floor(r.uniform() * V);
-  return a;
-}
 
 /** A float32 array full of NaN, to prove an output is written in full. */
 export function poisoned(n: number): Float32Array {
@@ -60,38 +40,6 @@ export function minus(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array 
   const out = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i] - b[i];
   return out;
-}
-
-/**
- * Throws unless |actual[i] - expected[i]| ≤ atol + rtol·|expected[i]| for every i (NaN fails), naming the worst
- * element.
- */
-export function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tol: { atol: number; rtol?: number },
-  label: string,
-): void {
-  if (actual.length !== expected.length) {
-    throw new Error(`${label}: length ${actual.length}, expected ${expected.length}`);
-  }
-  const rtol = tol.rtol ?? 0;
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]);
-    const excess = err - (tol.atol + rtol * Math.abs(expected[i]));
-    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
-      worst = i;
-      worstExcess = excess;
-    }
-  }
-  if (worst >= 0) {
-    throw new Error(
-      `${label}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
-        `(atol ${tol.atol}, rtol ${rtol})`,
-    );
-  }
 }
 
 /** Widens to float64. */

@@ -1,6 +1,7 @@
 import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import type { AdamWHyper } from "../../model/ops.ts";
-import { assertClose, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
 
 Deno.test("adamw: 5 steps with gradient scaling and weight decay match a float64 AdamW", () => {
   const n = 37;

@@ -3,18 +3,12 @@
  * same qkv rows: C = 30 with three heads (head size 10), prefixes of 1, 2, 17 and 64 positions.
  */
 import { attentionDecode, attentionForward } from "../../layers/attention.ts";
-
-function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 4294967296) * 4 - 2;
-  });
-}
+import { assertClose } from "../_assert.ts";
+import { rng, uniform } from "../_random.ts";
 
 for (const [T, C, NH] of [[1, 30, 3], [2, 30, 3], [17, 30, 3], [64, 32, 2], [9, 12, 1]]) {
   Deno.test(`attentionDecode equals the last row of attentionForward (T=${T}, C=${C}, NH=${NH})`, () => {
-    const inp = random(T * 3 * C, T * 7 + C);
+    const inp = uniform(rng(T * 7 + C), T * 3 * C, 2);
     const full = new Float32Array(T * C);
     attentionForward({ out: full, preatt: new Float32Array(NH * T * T), att: new Float32Array(NH * T * T), inp }, {
       B: 1,
@@ -26,12 +20,7 @@ for (const [T, C, NH] of [[1, 30, 3], [2, 30, 3], [17, 30, 3], [64, 32, 2], [9, 
     for (let pos = 0; pos < T; pos++) {
       const out = new Float32Array(C).fill(NaN);
       attentionDecode({ out, inp: inp.subarray(0, (pos + 1) * 3 * C) }, { pos, C, NH });
-      for (let i = 0; i < C; i++) {
-        const expected = full[pos * C + i];
-        if (!(Math.abs(out[i] - expected) <= 1e-6)) {
-          throw new Error(`pos ${pos} channel ${i}: decode ${out[i]} vs forward ${expected}`);
-        }
-      }
+      assertClose(out, full.subarray(pos * C, (pos + 1) * C), { atol: 1e-6 }, `decode out at pos ${pos}`);
     }
   });
 }

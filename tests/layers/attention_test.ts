@@ -1,5 +1,7 @@
 import { attentionBackward, attentionForward } from "../../layers/attention.ts";
-import { assertClose, dot, f64, finiteDifferences, poisoned, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
+import { dot, f64, finiteDifferences, poisoned } from "./_check.ts";
 
 /**
  * Float64 causal attention from the definition, as matrices per (batch, head): S = Q·Kᵀ/√hs with -∞ above the

@@ -1,5 +1,7 @@
 import { encoderBackward, encoderForward } from "../../layers/encoder.ts";
-import { assertClose, minus, poisoned, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
+import { minus, poisoned } from "./_check.ts";
 
 Deno.test("encoder B=3 T=5 C=30: forward is wte[token] + wpe[t]; backward scatters, repeated tokens add up", () => {
   const [B, T, C, Vp, maxT] = [3, 5, 30, 16, 9];

@@ -1,5 +1,7 @@
 import { geluBackward, geluForward } from "../../layers/gelu.ts";
-import { assertClose, f64, poisoned, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
+import { f64, poisoned } from "./_check.ts";
 
 /** GELU, tanh form, float64. */
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));

@@ -1,5 +1,7 @@
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
-import { assertClose, dot, f64, finiteDifferences, minus, poisoned, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
+import { dot, f64, finiteDifferences, minus, poisoned } from "./_check.ts";
 
 /** Float64 layernorm written from the definition: (x - mean) / sqrt(var + 1e-5) * w + b per row. */
 function reference(x: Float64Array, w: ArrayLike<number>, b: ArrayLike<number>, N: number, C: number): Float64Array {

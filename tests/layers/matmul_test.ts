@@ -1,5 +1,7 @@
 import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
-import { assertClose, dot, f64, finiteDifferences, minus, poisoned, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
+import { dot, f64, finiteDifferences, minus, poisoned } from "./_check.ts";
 
 /** Float64 out[n,o] = Σ_c inp[n,c]·w[o,c] + b[o], written from the definition. */
 function reference(

@@ -1,5 +1,7 @@
 import { residualForward } from "../../layers/residual.ts";
-import { assertClose, poisoned, randn, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, rng } from "../_random.ts";
+import { poisoned } from "./_check.ts";
 
 Deno.test("residual: out = inp1 + inp2 exactly (one float32 rounding)", () => {
   const r = rng(9);

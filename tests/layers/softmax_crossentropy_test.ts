@@ -1,5 +1,7 @@
 import { softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
-import { assertClose, f64, finiteDifferences, poisoned, randn, randomTokens, rng } from "./_check.ts";
+import { assertClose } from "../_assert.ts";
+import { randn, randomTokens, rng } from "../_random.ts";
+import { f64, finiteDifferences, poisoned } from "./_check.ts";
 
 /** Float64 per-row cross-entropy over the first V of Vp columns: log Σ_{v<V} exp(logit_v) - logit_target. */
 function referenceLosses(logits: ArrayLike<number>, targets: Int32Array, N: number, V: number, Vp: number) {

@@ -8,14 +8,8 @@ import { fileURLToPath } from "node:url";
 import type { GPT2Config } from "../../model/config.ts";
 import type { DebugState } from "../../model/debug_state.ts";
 import type { GPT2 } from "../../model/gpt2.ts";
+import { LOSS_TOLERANCE, maxAbsDiff, maxAbsDiffPadded, TENSOR_TOLERANCE } from "../../model/parity.ts";
 import { PARAMETER_NAMES, type ParameterName } from "../../model/tensors.ts";
-
-/** Logits and each gradient tensor, max abs: 100x tighter than llm.c's CPU test (fp32 done right lands ~1e-7). */
-export const TENSOR_TOLERANCE = 1e-4;
-/** The mean loss of the first forward pass, abs. */
-export const LOSS_TOLERANCE = 1e-5;
-/** Each of the 10 AdamW-step losses, abs. */
-export const LOSSES_TOLERANCE = 1e-4;
 
 /** The fixture configs: GPT-2's vocab padding, awkward sizes (NH=3, C=30, T=7, V=97), and tile-covering sizes. */
 export const FIXTURES = ["gpt2vocab", "awkward", "small"] as const;
@@ -30,18 +24,6 @@ export async function readExpected(name: string): Promise<{ loss: number; losses
   return JSON.parse(await Deno.readTextFile(fixturePath(name, "expected.json")));
 }
 
-/** Largest |a[i] - b[i]|; NaN if any difference is NaN (so unwritten outputs fail). */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, label: string): number {
-  if (a.length !== b.length) throw new Error(`${label}: length ${a.length} vs ${b.length}`);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return NaN;
-    if (d > max) max = d;
-  }
-  return max;
-}
-
 /** Throws unless `diff <= tolerance` (NaN fails). */
 export function assertWithin(diff: number, tolerance: number, label: string): void {
   if (!(diff <= tolerance)) throw new Error(`${label}: max abs diff ${diff} > ${tolerance}`);
@@ -49,7 +31,7 @@ export function assertWithin(diff: number, tolerance: number, label: string): vo
 
 /**
  * Checks the first step of a parity run (after forward and backward on the state's batch): the logits (unpadded to
- * V), the loss and all 16 gradients against the debug state, within the tolerances above. Appends a summary to
+ * V), the loss and all 16 gradients against the debug state, within model/parity.ts's tolerances. Appends a summary to
  * `report` and returns the gradients for further checks.
  */
 export async function checkFirstStep<F, I>(
@@ -59,11 +41,7 @@ export async function checkFirstStep<F, I>(
   expectedLoss: number,
   report: string[],
 ): Promise<Record<ParameterName, Float32Array>> {
-  const { vocabSize: V, paddedVocabSize: Vp } = cfg;
-  const logits = await model.readLogits();
-  const unpadded = new Float32Array(state.B * state.T * V);
-  for (let n = 0; n < state.B * state.T; n++) unpadded.set(logits.subarray(n * Vp, n * Vp + V), n * V);
-  const d = maxAbsDiff(unpadded, state.logits, "logits");
+  const d = maxAbsDiffPadded(await model.readLogits(), state.logits, { V: cfg.vocabSize, Vp: cfg.paddedVocabSize });
   assertWithin(d, TENSOR_TOLERANCE, "logits");
   report.push(`logits ${d.toExponential(1)}`);
   const lossDiff = Math.abs((await model.meanLoss()) - expectedLoss);
@@ -72,7 +50,7 @@ export async function checkFirstStep<F, I>(
   const grads = await model.readGradients();
   let worst = 0;
   for (const p of PARAMETER_NAMES) {
-    const gd = maxAbsDiff(grads[p], state.grads[p], `grad ${p}`);
+    const gd = maxAbsDiff(grads[p], state.grads[p]);
     assertWithin(gd, TENSOR_TOLERANCE, `grad ${p}`);
     worst = Math.max(worst, gd);
   }

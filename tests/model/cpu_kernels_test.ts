@@ -9,11 +9,9 @@ import { CpuKernels } from "../../cpu/kernels.ts";
 import { readCheckpoint } from "../../model/checkpoint.ts";
 import { type CpuModelOptions, createCpuModel } from "../../model/cpu_model.ts";
 import { readDebugState } from "../../model/debug_state.ts";
+import { LOSS_TOLERANCE, maxAbsDiff, maxAbsDiffPadded, TENSOR_TOLERANCE } from "../../model/parity.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
 import { fixturePath, FIXTURES, readExpected } from "./_fixtures.ts";
-
-const TENSOR_TOLERANCE = 1e-4; // logits and gradients, max abs (as parity_test.ts)
-const LOSS_TOLERANCE = 1e-5;
 
 /** Loads a fixture into a CPU model, runs forward + backward; returns max abs diffs vs PyTorch. */
 async function runFixture(name: string, options: CpuModelOptions) {
@@ -25,21 +23,10 @@ async function runFixture(name: string, options: CpuModelOptions) {
     model.forward(state.inputs, state.targets);
     model.zeroGrad();
     model.backward();
-    const { vocabSize: V, paddedVocabSize: Vp } = config;
-    const logits = await model.readLogits();
-    let logitsDiff = 0;
-    for (let n = 0; n < state.B * state.T; n++) {
-      for (let v = 0; v < V; v++) {
-        const d = Math.abs(logits[n * Vp + v] - state.logits[n * V + v]);
-        logitsDiff = Number.isNaN(d) ? NaN : Math.max(logitsDiff, d);
-      }
-    }
+    const sizes = { V: config.vocabSize, Vp: config.paddedVocabSize };
+    const logitsDiff = maxAbsDiffPadded(await model.readLogits(), state.logits, sizes);
     const grads = await model.readGradients();
-    const gradDiffs = Object.fromEntries(PARAMETER_NAMES.map((p) => {
-      let m = 0;
-      for (let i = 0; i < grads[p].length; i++) m = Math.max(m, Math.abs(grads[p][i] - state.grads[p][i]));
-      return [p, m];
-    }));
+    const gradDiffs = Object.fromEntries(PARAMETER_NAMES.map((p) => [p, maxAbsDiff(grads[p], state.grads[p])]));
     return { logitsDiff, lossDiff: Math.abs((await model.meanLoss()) - (await readExpected(name)).loss), gradDiffs };
   } finally {
     model.close();

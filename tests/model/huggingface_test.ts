@@ -21,10 +21,12 @@ import {
   writeSafetensors,
 } from "../../model/safetensors.ts";
 import { bindModelTensors, planModel } from "../../model/layout.ts";
+import { maxAbsDiffPadded, TENSOR_TOLERANCE } from "../../model/parity.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
 import { UserError } from "../../util/errors.ts";
+import { assertOneLineError, gpt2 } from "../commands/_cli.ts";
+import { withTempDir } from "../_temp.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HF = fileURLToPath(new URL("../testdata/hf/", import.meta.url));
 const SMALL_BIN = fileURLToPath(new URL("../testdata/small/model.bin", import.meta.url));
 const SMALL_BF16 = fileURLToPath(new URL("../testdata/small/model_bf16.bin", import.meta.url));
@@ -59,15 +61,6 @@ async function forwardLogits(config: GPT2Config, params: ParameterTensors, token
   return await model.readLogits();
 }
 
-/** Max |ours - theirs| over the first V of each Vp-wide row of ours. */
-function maxLogitDiff(ours: Float32Array, theirs: Float32Array, V: number, Vp: number): number {
-  let max = 0;
-  for (let row = 0; row < theirs.length / V; row++) {
-    for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(ours[row * Vp + v] - theirs[row * V + v]));
-  }
-  return max;
-}
-
 /** Max |logit diff| of our forward vs the fixture's logits, loading `dir` in memory or through an llm.c file. */
 async function checkLogits(dir: string, viaFile?: string): Promise<number> {
   const expected: Expected = JSON.parse(await Deno.readTextFile(join(dir, "expected.json")));
@@ -79,7 +72,7 @@ async function checkLogits(dir: string, viaFile?: string): Promise<number> {
   const { config, params } = viaFile ? await readCheckpoint(viaFile) : await loadHuggingFace(dir);
   assert.equal(theirs.length, expected.B * expected.T * config.vocabSize);
   const ours = await forwardLogits(config, params, expected.tokens, expected.B, expected.T);
-  return maxLogitDiff(ours, theirs, config.vocabSize, config.paddedVocabSize);
+  return maxAbsDiffPadded(ours, theirs, { V: config.vocabSize, Vp: config.paddedVocabSize });
 }
 
 /**
@@ -98,35 +91,6 @@ function assertSameBytes(a: ArrayBufferView, b: ArrayBufferView, what: string): 
 function assertSameModel(a: LoadedModel, b: LoadedModel, what: string): void {
   assert.deepEqual(a.config, b.config, what);
   for (const name of PARAMETER_NAMES) assertSameBytes(a.params[name], b.params[name], `${what}: ${name}`);
-}
-
-async function gpt2(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "cli.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
-
-/** Exit `code`, exactly one line on stderr matching `re`, no stack trace. */
-function assertOneLineError(r: { code: number; stderr: string }, re: RegExp, code = 1): void {
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(r.code, code, r.stderr);
-  assert.equal(lines.length, 1, `one line expected:\n${r.stderr}`);
-  assert.ok(!/\bat /.test(r.stderr), `no stack trace expected:\n${r.stderr}`);
-  assert.match(lines[0], re);
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** The fixture's safetensors file with its JSON header rewritten by `edit` (data bytes unchanged). */
@@ -163,7 +127,7 @@ async function rejects(path: string, re: RegExp): Promise<void> {
 Deno.test("HF fixture -> llm.c layout -> CPU forward matches transformers' logits", async () => {
   const diff = await checkLogits(HF);
   // The reference is float64; our forward is float32 (llm.c's test_gpt2 allows 1e-2 on logits). Measured: ~1e-6.
-  assert.ok(diff < 1e-4, `max |logit diff| ${diff}`);
+  assert.ok(diff < TENSOR_TOLERANCE, `max |logit diff| ${diff}`);
   console.log(`  max |logit - transformers float64| = ${diff.toExponential(2)}`);
 });
 
@@ -369,24 +333,35 @@ Deno.test("gpt2 convert: bad input exits 1 with one line, bad usage exits 2", as
     await badCheckpoint(dir, undefined, { model_type: "gpt_neox" });
     assertOneLineError(
       await gpt2("convert", dir, join(dir, "out.bin")),
+      1,
       /^gpt2 convert: .*config\.json: model_type is "gpt_neox", not "gpt2"; llm\.ts converts GPT-2 models only$/,
     );
     const full = await Deno.readFile(join(HF, "model.safetensors"));
     await badCheckpoint(dir, full.subarray(0, 2000));
     assertOneLineError(
       await gpt2("convert", dir, join(dir, "out.bin")),
+      1,
       /^gpt2 convert: .*model\.safetensors: truncated/,
     );
     await Deno.remove(join(dir, "config.json"));
-    assertOneLineError(await gpt2("convert", dir, join(dir, "out.bin")), /^gpt2 convert: .*config\.json: missing/);
-    assertOneLineError(await gpt2("convert", HF, dir), /^gpt2 convert: .*: is a directory; give the llm\.c model file/);
+    assertOneLineError(await gpt2("convert", dir, join(dir, "out.bin")), 1, /^gpt2 convert: .*config\.json: missing/);
+    assertOneLineError(
+      await gpt2("convert", HF, dir),
+      1,
+      /^gpt2 convert: .*: is a directory; give the llm\.c model file/,
+    );
     assertOneLineError(
       await gpt2("convert", join(dir, "model.safetensors"), join(dir, "x.bin")),
+      1,
       /^gpt2 convert: .*config\.json: missing/,
     );
-    assertOneLineError(await gpt2("convert", join(dir, "nope.bin"), join(dir, "hf")), /nope\.bin: cannot read model/);
-    assertOneLineError(await gpt2("convert", SMALL_BIN, join(dir, "o"), "--bf16"), /--bf16 applies to Hugging Face/, 2);
-    assertOneLineError(await gpt2("convert", SMALL_BIN), /Expected IN and OUT, got 1 arguments/, 2);
+    assertOneLineError(
+      await gpt2("convert", join(dir, "nope.bin"), join(dir, "hf")),
+      1,
+      /nope\.bin: cannot read model/,
+    );
+    assertOneLineError(await gpt2("convert", SMALL_BIN, join(dir, "o"), "--bf16"), 2, /--bf16 applies to Hugging Face/);
+    assertOneLineError(await gpt2("convert", SMALL_BIN), 2, /Expected IN and OUT, got 1 arguments/);
     assert.equal(await Deno.stat(join(dir, "out.bin")).catch(() => null), null, "nothing written on failure");
   });
   const help = await gpt2("convert", "--help");
@@ -409,7 +384,7 @@ Deno.test({
         `  ${dir}: max |logit - transformers float64| = ${diff.toExponential(2)} ` +
           `(${((performance.now() - t0) / 1000).toFixed(1)} s)`,
       );
-      assert.ok(diff < 1e-4, `${dir}: max |logit diff| ${diff}`);
+      assert.ok(diff < TENSOR_TOLERANCE, `${dir}: max |logit diff| ${diff}`);
     }
   },
 });

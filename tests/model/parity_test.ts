@@ -7,15 +7,8 @@ import { readCheckpoint } from "../../model/checkpoint.ts";
 import { createCpuModel } from "../../model/cpu_model.ts";
 import { readDebugState } from "../../model/debug_state.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
-import {
-  assertWithin,
-  checkFirstStep,
-  fixturePath,
-  FIXTURES,
-  LOSSES_TOLERANCE,
-  maxAbsDiff,
-  readExpected,
-} from "./_fixtures.ts";
+import { LOSSES_TOLERANCE, maxAbsDiff, PARITY_ADAMW, PARITY_STEPS } from "../../model/parity.ts";
+import { assertWithin, checkFirstStep, fixturePath, FIXTURES, readExpected } from "./_fixtures.ts";
 
 for (const name of FIXTURES) {
   Deno.test(`parity ${name}: logits, loss, 16 gradients and 10 AdamW losses match PyTorch`, async () => {
@@ -28,24 +21,17 @@ for (const name of FIXTURES) {
 
     const report: string[] = [];
     const losses: number[] = [];
-    for (let step = 0; step < 10; step++) {
+    for (let step = 0; step < PARITY_STEPS; step++) {
       model.forward(state.inputs, state.targets);
       losses.push(await model.meanLoss());
       model.zeroGrad();
       model.backward();
       if (step === 0) await checkFirstStep(model, cfg, state, expected.loss, report);
-      await model.update({
-        learningRate: 1e-4,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weightDecay: 0.01,
-        step: step + 1,
-      });
+      await model.update({ ...PARITY_ADAMW, step: step + 1 });
     }
-    const lossesDiff = maxAbsDiff(losses, expected.losses, "losses");
+    const lossesDiff = maxAbsDiff(losses, expected.losses);
     assertWithin(lossesDiff, LOSSES_TOLERANCE, "10 step losses");
-    if (!(losses[9] < losses[0])) throw new Error("training on one batch did not lower the loss");
+    if (!(losses[PARITY_STEPS - 1] < losses[0])) throw new Error("training on one batch did not lower the loss");
     report.push(`losses ${lossesDiff.toExponential(1)}`);
     console.log(`  ${name}: max abs diffs: ${report.join(", ")}`);
   });

@@ -1,16 +1,8 @@
 /** The `gpt2 test` command as a subprocess: exit codes and the lines it prints. */
-import { fileURLToPath } from "node:url";
 import { readCheckpointHeader } from "../../model/checkpoint.ts";
 import { readDebugState, writeDebugState } from "../../model/debug_state.ts";
+import { gpt2 } from "../commands/_cli.ts";
 import { fixturePath } from "./_fixtures.ts";
-
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
-
-async function gpt2(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", CLI, ...args] }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
 
 const RUNS: [string, string, string[]][] = [["small", "5.890347", []], ["awkward", "4.696900", ["--reference"]]];
 for (const [name, firstLoss, extra] of RUNS) {

@@ -3,6 +3,7 @@ import { DataLoader, type DataLoaderState, expandShardPattern } from "../../prep
 import { MT19937, randomPermutation } from "../../prepro/_mt19937.ts";
 import { writeShard } from "../../prepro/shard.ts";
 import { UserError } from "../../util/errors.ts";
+import { withTempDir } from "../_temp.ts";
 
 /** Shard k holds tokens k*1000, k*1000+1, ...: a window's first token tells its shard and offset. */
 async function makeShards(dir: string, sizes: number[], stem = "x_train"): Promise<string> {
@@ -11,15 +12,6 @@ async function makeShards(dir: string, sizes: number[], stem = "x_train"): Promi
     await writeShard(name, Array.from({ length: sizes[k] }, (_, i) => k * 1000 + i));
   }
   return `${dir}/${stem}_*.bin`;
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** The first input token of each of the next `n` batches. */

@@ -8,15 +8,7 @@ import {
   writeShard,
 } from "../../prepro/shard.ts";
 import { UserError } from "../../util/errors.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../_temp.ts";
 
 /** Asserts that `promise` rejects with a UserError whose message starts with `path` and matches `re`. */
 async function rejectsNaming(promise: Promise<unknown>, path: string, re: RegExp): Promise<void> {
