@@ -12,8 +12,19 @@
  * @module
  */
 export * from "./model/config.ts";
-export * from "./model/tensors.ts";
-export type * from "./model/ops.ts";
+export {
+  type ActivationGradName,
+  type ActivationName,
+  PARAMETER_NAMES,
+  parameterCount,
+  type ParameterName,
+  parameterSpecs,
+  planTensors,
+  type TensorPlan,
+  type TensorSlot,
+  type TensorSpec,
+} from "./model/tensors.ts";
+export type * from "./model/executor.ts";
 export * from "./util/errors.ts";
 export * from "./prepro/tokenizer.ts";
 export * from "./prepro/shard.ts";
@@ -30,4 +41,4 @@ export * from "./model/checkpoint.ts";
 export * from "./model/debug_state.ts";
 export * from "./model/init.ts";
 export * from "./model/source.ts";
-export * from "./cpu/backend.ts";
+export * from "./cpu/executor.ts";

@@ -1,7 +1,7 @@
 /**
  * The CPU backend's hot loops as WebAssembly SIMD generated at run time (`cpu/wasm/`), spread over Workers that
  * share the tensors' WebAssembly.Memory: matmul forward/backward and causal attention forward/backward (the
- * `CpuHeavyKernels` of `cpu/backend.ts`), plus AdamW, the squared gradient norm, GELU and the softmax +
+ * `wasm` forms of the op records in `layers/`), plus AdamW, the squared gradient norm, GELU and the softmax +
  * cross-entropy forward, which a backend may route here too.
  *
  * Calls are synchronous: the main thread publishes a job, takes its share of the work items, then waits
@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { AdamWHyper } from "../model/ops.ts";
+import type { AdamWHyper } from "../layers/adamw.ts";
 import {
   ATT,
   BWD,
@@ -243,7 +243,7 @@ export class CpuKernels {
   }
 
   /**
-   * AdamW on n elements (as `Ops.adamwUpdate` and layers/adamw.ts, in float32): m, v updated in place,
+   * AdamW on n elements (as layers/adamw.ts, in float32): m, v updated in place,
    * params -= lr · (m̂ / (√v̂ + eps) + weightDecay · params), with grads scaled by `gradScale` first.
    */
   adamwUpdate(
@@ -309,7 +309,7 @@ export class CpuKernels {
 
   /**
    * Per row of logits (N,Vp): probs = softmax over the first V columns (padded columns 0), losses[n] =
-   * log Σ exp(logits - max) + max - logits[targets[n]] (as `Ops.softmaxCrossEntropyForward`).
+   * log Σ exp(logits - max) + max - logits[targets[n]] (as layers/softmax_crossentropy.ts).
    * `targets` must be an Int32Array view of the same memory.
    */
   softmaxCrossEntropyForward(

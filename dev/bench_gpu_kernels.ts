@@ -1,7 +1,7 @@
 /**
  * GPU kernel micro-benchmark: the production matmul (forward, and backward = dinp + dweight + dbias) at GPT-2 124M's
  * shapes, a 4096³ product for comparison with the SGEMM figures in ../shared/gpu/README.md, and causal attention,
- * all through `GpuOps` (the same launchers and WGSL the trainer uses). Times are GPU timestamps per call (median of
+ * all through `GpuExecutor` (the same launchers and WGSL the trainer uses). Times are GPU timestamps per call (median of
  * the repetitions), or wall clock over all repetitions when the adapter has no `timestamp-query`.
  *
  *     deno run -A dev/bench_gpu_kernels.ts                 # rows = 8192 (B·T of B=8, T=1024); 128 on llvmpipe
@@ -11,12 +11,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createGpuOps, type GpuOps } from "../gpu/backend.ts";
+import { createGpuExecutor, type GpuExecutor } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { createGpuModel } from "../gpu/model.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { parseModelDescriptor } from "../model/config.ts";
 import { randomParameters } from "../model/init.ts";
+import { attention } from "../layers/attention.ts";
+import { matmul } from "../layers/matmul.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -28,7 +30,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: "8" },
   },
 });
-const ops = await createGpuOps();
+const ops = await createGpuExecutor();
 const fallback = ops.runtime.ctx.isFallback;
 const N = Number(values.rows ?? (fallback ? 128 : 8192));
 const reps = Number(values.reps);
@@ -54,15 +56,15 @@ async function tensor(n: number, scale = 0): Promise<GpuTensor> {
 const probe = await tensor(1); // a read of it waits for everything submitted before
 
 /** Median GPU milliseconds of one call of `run` (after one warm-up call, which also compiles the pipelines). */
-async function measure(o: GpuOps, run: () => void): Promise<number> {
+async function measure(o: GpuExecutor, run: () => void): Promise<number> {
   run();
   await o.read(probe);
   if (timed) {
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
-      o.startProfile();
+      o.profiler!.start();
       run();
-      const rows = await o.stopProfile();
+      const rows = await o.profiler!.stop();
       times.push(rows.reduce((s, r) => s + r.ms, 0));
     }
     times.sort((a, b) => a - b);
@@ -83,7 +85,7 @@ const qkv = await tensor(B * T * 3 * C, 1);
 const atty = await tensor(B * T * C);
 const preatt = await tensor(B * NH * T * T);
 const att = await tensor(B * NH * T * T);
-const fwd = await measure(ops, () => ops.attentionForward({ out: atty, preatt, att, inp: qkv }, { B, T, C, NH }));
+const fwd = await measure(ops, () => ops.run(attention.forward, { out: atty, preatt, att, inp: qkv }, { B, T, C, NH }));
 const flops = 2 * B * T * T * C; // the two causal products, half of each computed
 console.log(`| attention forward | B=${B} T=${T} NH=${NH} | ${fwd.toFixed(3)} | ${rate(flops, fwd)} |`);
 const dqkv = await tensor(B * T * 3 * C);
@@ -91,7 +93,7 @@ const dpreatt = await tensor(B * NH * T * T);
 const datt = await tensor(B * NH * T * T);
 const bwd = await measure(
   ops,
-  () => ops.attentionBackward({ dinp: dqkv, dpreatt, datt, dout: atty, inp: qkv, att }, { B, T, C, NH }),
+  () => ops.run(attention.backward, { dinp: dqkv, dpreatt, datt, dout: atty, inp: qkv, att }, { B, T, C, NH }),
 );
 console.log(
   `| attention backward | B=${B} T=${T} NH=${NH} | ${bwd.toFixed(3)} | ${rate(2 * flops, bwd)} |`,
@@ -111,14 +113,14 @@ for (const [name, n, C, OC] of shapes) {
   const weight = await tensor(OC * C);
   const bias = await tensor(OC);
   const out = await tensor(n * OC);
-  const fwd = await measure(ops, () => ops.matmulForward({ out, inp, weight, bias }, { N: n, C, OC }));
+  const fwd = await measure(ops, () => ops.run(matmul.forward, { out, inp, weight, bias }, { N: n, C, OC }));
   console.log(`| ${name} forward | ${n}×${C}×${OC} | ${fwd.toFixed(3)} | ${rate(2 * n * C * OC, fwd)} |`);
   const dinp = await tensor(n * C);
   const dweight = await tensor(OC * C);
   const dbias = await tensor(OC);
   const bwd = await measure(
     ops,
-    () => ops.matmulBackward({ dinp, dweight, dbias, dout: out, inp, weight }, { N: n, C, OC }),
+    () => ops.run(matmul.backward, { dinp, dweight, dbias, dout: out, inp, weight }, { N: n, C, OC }),
   );
   console.log(
     `| ${name} backward | ${n}×${C}×${OC} | ${bwd.toFixed(3)} | ${rate(4 * n * C * OC, bwd)} |`,
@@ -130,7 +132,7 @@ if (values.step) {
   const cfg = parseModelDescriptor(values.step)!;
   const SB = Number(values.batch);
   const ST = Math.min(T, cfg.maxSeqLen);
-  const model = await createGpuModel(cfg, SB, ST, { ops });
+  const model = await createGpuModel(cfg, SB, ST, { exec: ops });
   for (const [name, data] of randomParameters(cfg, 1)) model.writeParameter(name, data);
   const tokens = Int32Array.from({ length: SB * ST }, (_, i) => (i * 7919) % cfg.vocabSize);
   const targets = Int32Array.from({ length: SB * ST }, (_, i) => (i * 104729 + 1) % cfg.vocabSize);
@@ -152,8 +154,8 @@ if (values.step) {
   const ms = times[Math.floor(times.length / 2)];
   console.log(`${ms.toFixed(1)} ms/step (median of ${reps}), ${(SB * ST / ms * 1000).toFixed(0)} tokens/s`);
   if (timed) {
-    ops.startProfile();
+    ops.profiler!.start();
     await step(2 + reps);
-    console.log(formatProfile(await ops.stopProfile()));
+    console.log(formatProfile(await ops.profiler!.stop()));
   }
 }

@@ -48,7 +48,7 @@ for (let step = 0; step < Number(values.warmup) + Number(values.steps); step++) 
     step: step + 1,
     maxGradNorm: 1,
   });
-  await model.ops.read(model.ops.view(model.tensors.acts.losses, 0, 1));
+  await model.exec.read(model.exec.view(model.tensors.acts.losses, 0, 1));
   if (step >= Number(values.warmup)) times.push(performance.now() - t0);
 }
 model.close();

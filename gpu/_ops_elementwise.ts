@@ -6,7 +6,7 @@
  * @module
  */
 import { grid1d } from "./_gemm.ts";
-import type { AdamWHyper } from "../model/ops.ts";
+import type { AdamWHyper } from "../layers/adamw.ts";
 import {
   adamwUpdateKernel,
   fillZeroKernel,
@@ -45,8 +45,8 @@ function elementwise(
 }
 
 /** t = 0. */
-export function zero(rt: GpuRuntime, t: F): void {
-  elementwise(rt, fillZeroKernel, [t], t.length);
+export function zero(rt: GpuRuntime, t: F, n = t.length): void {
+  elementwise(rt, fillZeroKernel, [t], n);
 }
 
 /** out = GELU(inp). */

@@ -1,7 +1,8 @@
 /**
  * Kernel descriptors: what the runtime needs to know about a WGSL file to build its pipeline and bind its buffers.
  *
- * Every kernel follows one convention, checked by `tests/gpu/kernels_test.ts`:
+ * Every kernel follows one convention, which `wgslKernel` reads its descriptor from (and `tests/gpu/kernels_test.ts`
+ * checks further):
  * - one entry point, named like the file (`kernels/layernorm_forward.wgsl` has `fn layernorm_forward`);
  * - `@binding(0)` is `var<uniform> p: Params`; the storage buffers follow at bindings 1, 2, … in `storage` order;
  * - `struct Params` starts with one `u32` `<binding>_base` per storage buffer (the element offset of the tensor
@@ -75,4 +76,65 @@ export function packParams(
     }
     at += 4;
   }
+}
+
+/** Every descriptor made by `wgslKernel`, by name (tests compile them all). */
+export const KERNELS: Map<string, KernelDescriptor> = new Map();
+
+/**
+ * The descriptor of a WGSL kernel, read from its source: the entry point's name, the storage bindings in binding
+ * order with their access, the `Params` fields after the per-binding bases, and the `override` defaults.
+ *
+ * @param source The WGSL (a `kernels/*.wgsl` file, possibly followed by shared `kernels/_*.wgsl` declarations).
+ * @returns The descriptor, also recorded in `KERNELS`.
+ * @throws Error when the source breaks the convention (no single entry point, bases out of order…).
+ * @example
+ * ```ts
+ * import { wgslKernel } from "./kernel.ts";
+ * const k = wgslKernel(`
+ * struct Params { out_base: u32, n: u32, }
+ * @group(0) @binding(0) var<uniform> p: Params;
+ * @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+ * override WG: u32 = 64;
+ * @compute @workgroup_size(WG) fn fill_one(@builtin(global_invocation_id) id: vec3u) { out[id.x] = 1.0; }`);
+ * if (k.name !== "fill_one" || k.storage[0].access !== "read_write" || k.params.n !== "u32" || k.overrides.WG !== 64) {
+ *   throw new Error("misread");
+ * }
+ * ```
+ */
+export function wgslKernel(source: string): KernelDescriptor {
+  const entries = [...source.matchAll(/@compute[^]*?fn (\w+)\s*\(/g)].map((m) => m[1]);
+  if (entries.length !== 1) throw new Error(`A kernel needs exactly one @compute entry point, found ${entries}`);
+  const name = entries[0];
+  const fail = (what: string) => new Error(`${name}.wgsl: ${what}`);
+  const storage = [...source.matchAll(/@group\(0\) @binding\((\d+)\) var<storage, (read|read_write)> (\w+)/g)]
+    .map((m) => ({ binding: Number(m[1]), access: m[2] as StorageAccess, name: m[3] }))
+    .sort((a, b) => a.binding - b.binding);
+  storage.forEach((s, i) => {
+    if (s.binding !== i + 1) throw fail(`storage bindings must be 1, 2, …; found ${s.binding} at place ${i + 1}`);
+  });
+  const struct = /struct Params \{([^}]*)\}/.exec(source);
+  if (!struct) throw fail("no struct Params");
+  const fields = [...struct[1].matchAll(/(\w+):\s*(\w+)/g)].map((m) => [m[1], m[2]] as const);
+  storage.forEach((s, i) => {
+    if (fields[i]?.[0] !== `${s.name}_base`) throw fail(`Params field ${i} must be ${s.name}_base`);
+  });
+  const params: Record<string, ParamType> = {};
+  for (const [field, type] of fields.slice(storage.length)) {
+    if (type !== "u32" && type !== "i32" && type !== "f32") throw fail(`Params.${field} has type ${type}`);
+    params[field] = type;
+  }
+  const overrides: Record<string, number | boolean> = {};
+  for (const m of source.matchAll(/override (\w+): (\w+) = ([\w.]+);/g)) {
+    overrides[m[1]] = m[2] === "bool" ? m[3] === "true" : Number(m[3].replace(/[uif]$/, ""));
+  }
+  const kernel: KernelDescriptor = {
+    name,
+    source,
+    storage: storage.map(({ name, access }) => ({ name, access })),
+    params,
+    overrides,
+  };
+  KERNELS.set(name, kernel);
+  return kernel;
 }

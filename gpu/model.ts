@@ -8,7 +8,7 @@
 import type { GPT2Config } from "../model/config.ts";
 import { GPT2 } from "../model/gpt2.ts";
 import { bindModelTensors, planModel } from "../model/layout.ts";
-import { createGpuOps, type GpuOps, type GpuOpsOptions } from "./backend.ts";
+import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "./executor.ts";
 import type { GpuTensor } from "./tensor.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -23,7 +23,7 @@ export const GPU_ALIGN_ELEMENTS = 64;
  * @param B Batch size.
  * @param T Sequence length (≤ cfg.maxSeqLen).
  * @param options Backend tuning, or an existing backend to share.
- * @returns The model; `model.ops` is the `GpuOps`.
+ * @returns The model; `model.exec` is the `GpuExecutor`.
  * @throws UserError when there is no adapter, or a tensor does not fit this GPU's buffers.
  * @example
  * ```ts
@@ -38,34 +38,34 @@ export async function createGpuModel(
   cfg: GPT2Config,
   B: number,
   T: number,
-  options: GpuOpsOptions & { ops?: GpuOps } = {},
+  options: GpuExecutorOptions & { exec?: GpuExecutor } = {},
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
   const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
-  const ops = options.ops ?? await createGpuOps(options);
+  const exec = options.exec ?? await createGpuExecutor(options);
   const bytes = 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
-  checkHostMemory(ops, bytes);
+  checkHostMemory(exec, bytes);
   const arenas = {
-    params: await ops.allocatePlan("params", layout.params, "packed"),
-    grads: await ops.allocatePlan("grads", layout.params, "packed"),
-    m: await ops.allocatePlan("adamw.m", layout.params, "packed"),
-    v: await ops.allocatePlan("adamw.v", layout.params, "packed"),
-    acts: await ops.allocatePlan("acts", layout.acts, "perTensor"),
-    gradActs: await ops.allocatePlan("gradActs", layout.gradActs, "perTensor"),
+    params: await exec.allocatePlan("params", layout.params, "packed"),
+    grads: await exec.allocatePlan("grads", layout.params, "packed"),
+    m: await exec.allocatePlan("adamw.m", layout.params, "packed"),
+    v: await exec.allocatePlan("adamw.v", layout.params, "packed"),
+    acts: await exec.allocatePlan("acts", layout.acts, "perTensor"),
+    gradActs: await exec.allocatePlan("gradActs", layout.gradActs, "perTensor"),
   };
-  const tokens = await ops.allocate("tokens", 2 * B * T, "i32");
-  const tensors = bindModelTensors(ops, layout, arenas, {
-    inputs: ops.view(tokens, 0, B * T),
-    targets: ops.view(tokens, B * T, B * T),
+  const tokens = await exec.allocate("tokens", 2 * B * T, "i32");
+  const tensors = bindModelTensors(exec, layout, arenas, {
+    inputs: exec.view(tokens, 0, B * T),
+    targets: exec.view(tokens, B * T, B * T),
   });
-  return new GPT2(ops, layout, tensors);
+  return new GPT2(exec, layout, tensors);
 }
 
 /**
  * A software adapter (llvmpipe) keeps GPU buffers in host memory and never reports out-of-memory: the process is
  * killed instead. Refuse up front, with a UserError, a model whose arenas exceed the host's available memory.
  */
-function checkHostMemory(ops: GpuOps, bytes: number): void {
-  const ctx = ops.runtime.ctx;
+function checkHostMemory(exec: GpuExecutor, bytes: number): void {
+  const ctx = exec.runtime.ctx;
   if (!ctx.isFallback) return;
   let available: number;
   try {

@@ -4,7 +4,21 @@
  *
  * @module
  */
-import type { AdamWHyper } from "../model/ops.ts";
+import * as elementwise from "../gpu/_ops_elementwise.ts";
+import { defineOp } from "./_op.ts";
+
+/** Hyperparameters of one AdamW step (llm.c's `gpt2_update`); read when the update runs. */
+export interface AdamWHyper {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step number t, for bias correction. */
+  step: number;
+  /** Multiplier applied to every gradient before the update (clipping: min(1, maxNorm / norm)); 1 for none. */
+  gradScale: number;
+}
 
 /**
  * One AdamW step on n elements, at 1-based step t, with g = grads·gradScale:
@@ -61,4 +75,34 @@ export function gradNormSquared(b: { grads: Float32Array }, s: { n: number }): n
   let sum = 0;
   for (let i = 0; i < s.n; i++) sum += grads[i] * grads[i];
   return sum;
+}
+
+/**
+ * AdamW and the squared gradient norm as op records. The norm's `out` holds two floats whose sum is Σ grad²: the CPU
+ * splits its float64 sum into a float32 and the float32 remainder (so clipping sees the float64 value), the GPU
+ * writes its float32 sum into `out[0]` and leaves `out[1]` as planned, zero.
+ */
+export const adamw = {
+  update: defineOp({
+    name: "adamwUpdate",
+    buffers: { params: "f32", grads: "f32", m: "f32", v: "f32" },
+    cpu: (b, s: { n: number } & AdamWHyper) => adamwUpdate(b, s, s),
+    wasm: (k, b, s) => k.adamwUpdate(b, s, s),
+    gpu: (g, b, s) => elementwise.adamwUpdate(g.rt, b, s, s),
+    work: (s) => ({ bytes: 4 * 7 * s.n }),
+  }),
+  gradNormSquared: defineOp({
+    name: "gradNormSquared",
+    buffers: { out: "f32", grads: "f32" },
+    cpu: (b, s: { n: number }) => splitFloat64(gradNormSquared(b, s), b.out),
+    wasm: (k, b, s) => splitFloat64(k.gradNormSquared(b, s), b.out),
+    gpu: (g, b, s) => elementwise.gradNormSquared(g.rt, b.out, b, s),
+    work: (s) => ({ bytes: 4 * s.n }),
+  }),
+};
+
+/** Writes x as out[0] = fround(x) and out[1] = fround(x - out[0]): two floats that add up to x within 2^-48·|x|. */
+function splitFloat64(x: number, out: Float32Array): void {
+  out[0] = x;
+  out[1] = x - out[0];
 }

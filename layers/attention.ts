@@ -7,6 +7,9 @@
  * @module
  */
 import { zeroedScratch } from "./_scratch.ts";
+import { attentionDecode as attentionDecodeGpu } from "../gpu/_ops_decode.ts";
+import * as dense from "../gpu/_ops_dense.ts";
+import { defineOp } from "./_op.ts";
 
 /**
  * Forward: out (B,T,C) gets each head's att·v in its channel slice; preatt and att (B,NH,T,T) are saved. Entries
@@ -214,3 +217,30 @@ export function attentionDecode(
     out.set(acc, h * hs);
   }
 }
+
+/** Causal self-attention as op records: forward, backward, and one decode step over the KV cache. */
+export const attention = {
+  forward: defineOp({
+    name: "attentionForward",
+    buffers: { out: "f32", preatt: "f32", att: "f32", inp: "f32" },
+    cpu: attentionForward,
+    wasm: (k, b, s) => k.attentionForward(b, s),
+    gpu: (g, b, s) => dense.attentionForward(g.rt, b, s, g.gemm),
+    work: (s) => ({ flops: 2 * s.B * s.T * s.T * s.C }), // two causal (T×T×hs) products per head, half of each done
+  }),
+  backward: defineOp({
+    name: "attentionBackward",
+    buffers: { dinp: "f32", dpreatt: "f32", datt: "f32", dout: "f32", inp: "f32", att: "f32" },
+    cpu: attentionBackward,
+    wasm: (k, b, s) => k.attentionBackward(b, s),
+    gpu: (g, b, s) => dense.attentionBackward(g.rt, b, s, g.gemm),
+    work: (s) => ({ flops: 4 * s.B * s.T * s.T * s.C }),
+  }),
+  decode: defineOp({
+    name: "attentionDecode",
+    buffers: { out: "f32", inp: "f32" },
+    cpu: attentionDecode,
+    gpu: (g, b, s) => attentionDecodeGpu(g.rt, b, s),
+    work: (s) => ({ flops: 4 * (s.pos + 1) * s.C }), // q·k and w·v over pos+1 rows
+  }),
+};

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import * as rows from "../gpu/_ops_rows.ts";
+import { defineOp } from "./_op.ts";
 
 /**
  * out (B,T,C) = wte[inp[b,t]] + wpe[t]. Token ids must be < the number of rows of `wte` (the model checks them).
@@ -64,3 +66,21 @@ export function encoderBackward(
     }
   }
 }
+
+/** The token + position encoder as op records. */
+export const encoder = {
+  forward: defineOp({
+    name: "encoderForward",
+    buffers: { out: "f32", inp: "i32", wte: "f32", wpe: "f32" },
+    cpu: encoderForward,
+    gpu: (g, b, s) => rows.encoderForward(g.rt, b, s),
+    work: (s) => ({ bytes: 4 * 3 * s.B * s.T * s.C }),
+  }),
+  backward: defineOp({
+    name: "encoderBackward",
+    buffers: { dwte: "f32", dwpe: "f32", dout: "f32", inp: "i32" },
+    cpu: encoderBackward,
+    gpu: (g, b, s) => rows.encoderBackward(g.rt, g.tables, b, s),
+    work: (s) => ({ bytes: 4 * 4 * s.B * s.T * s.C }),
+  }),
+};

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import * as elementwise from "../gpu/_ops_elementwise.ts";
+import { defineOp } from "./_op.ts";
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;
@@ -53,3 +55,23 @@ export function geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: F
     dinp[i] = localGrad * dout[i];
   }
 }
+
+/** GELU as op records. */
+export const gelu = {
+  forward: defineOp({
+    name: "geluForward",
+    buffers: { out: "f32", inp: "f32" },
+    cpu: geluForward,
+    wasm: (k, b, s) => k.geluForward(b, s),
+    gpu: (g, b, s) => elementwise.geluForward(g.rt, b, s),
+    work: (s) => ({ bytes: 8 * s.N }),
+  }),
+  backward: defineOp({
+    name: "geluBackward",
+    buffers: { dinp: "f32", inp: "f32", dout: "f32" },
+    cpu: geluBackward,
+    wasm: (k, b, s) => k.geluBackward(b, s),
+    gpu: (g, b, s) => elementwise.geluBackward(g.rt, b, s),
+    work: (s) => ({ bytes: 12 * s.N }),
+  }),
+};

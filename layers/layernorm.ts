@@ -6,6 +6,8 @@
  * @module
  */
 import { zeroedScratch } from "./_scratch.ts";
+import * as rows from "../gpu/_ops_rows.ts";
+import { defineOp } from "./_op.ts";
 
 /** The epsilon added to the variance, as in GPT-2 and llm.c. */
 export const LAYERNORM_EPS = 1e-5;
@@ -117,3 +119,30 @@ export function layernormBackward(
     dbias[c] += dbiasSum[c];
   }
 }
+
+/** Layernorm as op records: forward (out, mean, rstd) and backward (dinp += …, dweight += …, dbias += …). */
+export const layernorm = {
+  forward: defineOp({
+    name: "layernormForward",
+    buffers: { out: "f32", mean: "f32", rstd: "f32", inp: "f32", weight: "f32", bias: "f32" },
+    cpu: layernormForward,
+    gpu: (g, b, s) => rows.layernormForward(g.rt, b, s),
+    work: (s) => ({ bytes: 4 * 3 * s.N * s.C }),
+  }),
+  backward: defineOp({
+    name: "layernormBackward",
+    buffers: {
+      dinp: "f32",
+      dweight: "f32",
+      dbias: "f32",
+      dout: "f32",
+      inp: "f32",
+      weight: "f32",
+      mean: "f32",
+      rstd: "f32",
+    },
+    cpu: layernormBackward,
+    gpu: (g, b, s) => rows.layernormBackward(g.rt, b, s),
+    work: (s) => ({ bytes: 4 * 7 * s.N * s.C }),
+  }),
+};

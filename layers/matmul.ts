@@ -7,6 +7,8 @@
  * @module
  */
 import { zeroedScratch } from "./_scratch.ts";
+import * as dense from "../gpu/_ops_dense.ts";
+import { defineOp } from "./_op.ts";
 
 /**
  * out[n,o] = bias[o] + Σ_c inp[n,c]·weight[o,c] for inp (N,C), weight (OC,C), bias (OC) or none.
@@ -93,3 +95,25 @@ export function matmulBackward(
     if (dbias) dbias[o] += biasSum;
   }
 }
+
+/** Matmul as op records: forward and backward (dinp written, dweight and dbias accumulated). */
+export const matmul = {
+  forward: defineOp({
+    name: "matmulForward",
+    buffers: { out: "f32", inp: "f32", weight: "f32", bias: "f32?" },
+    cpu: matmulForward,
+    wasm: (k, b, s) => k.matmulForward(b, s),
+    gpu: (g, b, s) => dense.matmulForward(g.rt, b, s, g.gemm),
+    work: (s) => ({ flops: 2 * s.N * s.C * s.OC }),
+    label: (s) => `matmulForward ${s.N}x${s.C}x${s.OC}`,
+  }),
+  backward: defineOp({
+    name: "matmulBackward",
+    buffers: { dinp: "f32", dweight: "f32", dbias: "f32?", dout: "f32", inp: "f32", weight: "f32" },
+    cpu: matmulBackward,
+    wasm: (k, b, s) => k.matmulBackward(b, s),
+    gpu: (g, b, s) => dense.matmulBackward(g.rt, b, s, g.gemm),
+    work: (s) => ({ flops: 4 * s.N * s.C * s.OC }),
+    label: (s) => `matmulBackward ${s.N}x${s.C}x${s.OC}`,
+  }),
+};

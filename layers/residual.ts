@@ -4,6 +4,8 @@
  *
  * @module
  */
+import * as elementwise from "../gpu/_ops_elementwise.ts";
+import { defineOp } from "./_op.ts";
 
 /**
  * out[i] = inp1[i] + inp2[i] for N elements.
@@ -25,3 +27,14 @@ export function residualForward(
   const { out, inp1, inp2 } = b;
   for (let i = 0; i < s.N; i++) out[i] = inp1[i] + inp2[i];
 }
+
+/** The residual add as an op record (its backward is the identity: the residual-stream gradient passes through). */
+export const residual = {
+  forward: defineOp({
+    name: "residualForward",
+    buffers: { out: "f32", inp1: "f32", inp2: "f32" },
+    cpu: residualForward,
+    gpu: (g, b, s) => elementwise.residualForward(g.rt, b, s),
+    work: (s) => ({ bytes: 12 * s.N }),
+  }),
+};

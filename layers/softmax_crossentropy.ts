@@ -6,6 +6,8 @@
  * @module
  */
 import { zeroedScratch } from "./_scratch.ts";
+import * as rows from "../gpu/_ops_rows.ts";
+import { defineOp } from "./_op.ts";
 
 /**
  * Per row n of logits (N,Vp): probs[n,v] = exp(logits[n,v] - max) / Σ_{v'<V} exp(logits[n,v'] - max) for v < V and
@@ -74,3 +76,22 @@ export function softmaxCrossEntropyBackward(
     for (let v = V; v < Vp; v++) dlogits[row + v] = 0;
   }
 }
+
+/** The fused softmax + cross-entropy as op records. */
+export const softmaxCrossEntropy = {
+  forward: defineOp({
+    name: "softmaxCrossEntropyForward",
+    buffers: { losses: "f32", probs: "f32", logits: "f32", targets: "i32" },
+    cpu: softmaxCrossEntropyForward,
+    wasm: (k, b, s) => k.softmaxCrossEntropyForward(b, s),
+    gpu: (g, b, s) => rows.softmaxCrossEntropyForward(g.rt, b, s),
+    work: (s) => ({ bytes: 4 * 3 * s.N * s.Vp }),
+  }),
+  backward: defineOp({
+    name: "softmaxCrossEntropyBackward",
+    buffers: { dlogits: "f32", probs: "f32", targets: "i32" },
+    cpu: softmaxCrossEntropyBackward,
+    gpu: (g, b, s) => rows.softmaxCrossEntropyBackward(g.rt, b, s),
+    work: (s) => ({ bytes: 4 * 2 * s.N * s.Vp }),
+  }),
+};

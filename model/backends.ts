@@ -74,11 +74,10 @@ export async function createModel(
   }
   const threads = navigator.hardwareConcurrency;
   const model = await createCpuModel(cfg, B, T, { kernels: (memory) => CpuKernels.create(memory, threads) });
-  return { model, device: "cpu", description: `cpu (${threads} threads, WebAssembly SIMD)` };
+  return { model, device: "cpu", description: model.exec.description };
 }
 
 async function gpuModel(cfg: GPT2Config, B: number, T: number): Promise<PlacedModel> {
   const model = await createGpuModel(cfg, B, T);
-  const { description } = await getGpuDevice();
-  return { model, device: "gpu", description: `gpu (${description}, WebGPU)` };
+  return { model, device: "gpu", description: model.exec.description };
 }

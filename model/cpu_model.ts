@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type CpuHeavyKernels, CpuOps } from "../cpu/backend.ts";
+import { CpuExecutor } from "../cpu/executor.ts";
+import type { CpuKernels } from "../cpu/kernels.ts";
 import { allocateCpuArenas } from "../cpu/memory.ts";
 import type { GPT2Config } from "./config.ts";
 import { GPT2 } from "./gpt2.ts";
@@ -17,7 +18,7 @@ export interface CpuModelOptions {
    * `(memory) => CpuKernels.create(memory)`); their `close` runs on `model.close()`. Without it every op runs the
    * scalar reference layers.
    */
-  kernels?: (memory: WebAssembly.Memory) => Promise<CpuHeavyKernels & { close?(): void }>;
+  kernels?: (memory: WebAssembly.Memory) => Promise<CpuKernels>;
 }
 
 /**
@@ -54,10 +55,10 @@ export async function createCpuModel(
   const [params, grads, m, v, acts, gradActs, tokenArena] = arenas;
   const tokens = new Int32Array(memory.buffer, tokenArena.byteOffset, 2 * B * T);
   const kernels = options.kernels ? await options.kernels(memory) : undefined;
-  const ops = new CpuOps(kernels);
-  const tensors = bindModelTensors(ops, layout, { params, grads, m, v, acts, gradActs }, {
+  const exec = new CpuExecutor(kernels);
+  const tensors = bindModelTensors(exec, layout, { params, grads, m, v, acts, gradActs }, {
     inputs: tokens.subarray(0, B * T),
     targets: tokens.subarray(B * T),
   });
-  return new GPT2(ops, layout, tensors, { dispose: () => kernels?.close?.() });
+  return new GPT2(exec, layout, tensors, { dispose: () => kernels?.close() });
 }

@@ -1,31 +1,16 @@
 /**
- * Incremental decoding (generation) for GPT-2, written once against the `Ops` interface, and the sampling loop.
+ * Incremental decoding (generation) for GPT-2 on any backend, and the sampling loop.
  *
- * `GPT2Decoder` runs one position at a time on a `GPT2` built at B = 1, T = the longest sequence it will see. Its
- * planned activation arena already holds, per layer, one (T, 3C) row of q, k, v per position: a decode step
- * computes only row `pos` of every activation (N = 1 for layernorm, matmul, GELU and residual), and the attention
- * of that row's query reads the key and value rows 0..pos in place (`Ops.attentionDecode`). The qkv activation is
- * the KV cache; nothing is allocated per step and the only readback is the Vp logits of the new position.
+ * `GPT2Decoder` feeds one position at a time through `GPT2.forwardRows`, the same walk over the blocks as the
+ * training forward pass, restricted to that row: N = 1 for layernorm, matmul, GELU and residual, and the attention
+ * of the row's query reads the key and value rows 0..pos in place (`attention.decode`). The planned qkv activation
+ * is the KV cache; nothing is allocated per step and the only readback is the Vp logits of the new position.
  *
  * @module
  */
 import { UserError } from "../util/errors.ts";
 import { sampleToken, type SamplingOptions, Xorshift64Star } from "../train/sampler.ts";
 import type { GPT2 } from "./gpt2.ts";
-import { planModel } from "./layout.ts";
-
-// deno-fmt-ignore
-const BLOCK_PARAMS = [
-  "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb",
-] as const;
-type BlockParam = typeof BLOCK_PARAMS[number];
-
-// deno-fmt-ignore
-const BLOCK_ACTS = [
-  "ln1", "ln1Mean", "ln1Rstd", "qkv", "atty", "attproj", "residual2",
-  "ln2", "ln2Mean", "ln2Rstd", "fch", "fchGelu", "fcproj", "residual3",
-] as const;
-type BlockAct = typeof BLOCK_ACTS[number];
 
 /**
  * Decodes one token at a time with a KV cache, on any backend.
@@ -44,8 +29,6 @@ type BlockAct = typeof BLOCK_ACTS[number];
 export class GPT2Decoder<F, I> {
   /** The model whose parameters and activation arena the decoder uses (B = 1). */
   readonly model: GPT2<F, I>;
-  /** Per layer: parameter views, and the whole (T, ·) activation of that layer. */
-  readonly #blocks: { p: Record<BlockParam, F>; a: Record<BlockAct, F> }[];
   readonly #tokens: Int32Array;
   #pos = 0;
 
@@ -55,26 +38,7 @@ export class GPT2Decoder<F, I> {
   constructor(model: GPT2<F, I>) {
     if (model.B !== 1) throw new RangeError(`GPT2Decoder needs a model with batch size 1, got ${model.B}`);
     this.model = model;
-    const { ops, config, T } = model;
-    const L = config.numLayers;
-    const layout = planModel(config, 1, T, 1); // only the lengths are used
-    const { params, acts } = model.tensors;
-    const perLayer = (plan: typeof layout.params, name: string) => plan.byName.get(name)!.length / L;
-    this.#blocks = [];
-    for (let l = 0; l < L; l++) {
-      const p = {} as Record<BlockParam, F>;
-      for (const name of BLOCK_PARAMS) {
-        const n = perLayer(layout.params, name);
-        p[name] = ops.view(params[name], l * n, n);
-      }
-      const a = {} as Record<BlockAct, F>;
-      for (const name of BLOCK_ACTS) {
-        const n = perLayer(layout.acts, name);
-        a[name] = ops.view(acts[name], l * n, n);
-      }
-      this.#blocks.push({ p, a });
-    }
-    this.#tokens = new Int32Array(T);
+    this.#tokens = new Int32Array(model.T);
   }
 
   /** The position the next `step` fills (the number of tokens seen so far). */
@@ -104,66 +68,19 @@ export class GPT2Decoder<F, I> {
   step(token: number, options: { logits: false }): Promise<undefined>;
   step(token: number, options?: { logits?: true }): Promise<Float32Array>;
   async step(token: number, options: { logits?: boolean } = {}): Promise<Float32Array | undefined> {
-    const { ops, config, T } = this.model;
-    const { channels: C, numHeads: NH, vocabSize: V, paddedVocabSize: Vp } = config;
+    const { exec, config, T } = this.model;
+    const { vocabSize: V, paddedVocabSize: Vp } = config;
     const pos = this.#pos;
     if (pos >= T) throw new UserError(`The decoder holds ${T} positions and all are used`);
     if (!(Number.isInteger(token) && token >= 0 && token < V)) {
       throw new UserError(`Token ${token} is outside the vocabulary [0, ${V})`);
     }
-    const { params, acts, inputs } = this.model.tensors;
     this.#tokens[pos] = token;
-    ops.writeInt(inputs, this.#tokens);
-    // The encoder rewrites rows 0..pos (the earlier ones with the values they hold): O(pos·C), negligible.
-    ops.encoderForward({ out: acts.encoded, inp: inputs, wte: params.wte, wpe: params.wpe }, { B: 1, T: pos + 1, C });
-    const row = (t: F, width: number) => ops.view(t, pos * width, width);
-    let residual = row(acts.encoded, C);
-    for (const { p, a } of this.#blocks) {
-      const ln1 = row(a.ln1, C);
-      const qkv = row(a.qkv, 3 * C);
-      const atty = row(a.atty, C);
-      const attproj = row(a.attproj, C);
-      const residual2 = row(a.residual2, C);
-      const ln2 = row(a.ln2, C);
-      const fch = row(a.fch, 4 * C);
-      const fchGelu = row(a.fchGelu, 4 * C);
-      const fcproj = row(a.fcproj, C);
-      const residual3 = row(a.residual3, C);
-      ops.layernormForward(
-        { out: ln1, mean: row(a.ln1Mean, 1), rstd: row(a.ln1Rstd, 1), inp: residual, weight: p.ln1w, bias: p.ln1b },
-        { N: 1, C },
-      );
-      ops.matmulForward({ out: qkv, inp: ln1, weight: p.qkvw, bias: p.qkvb }, { N: 1, C, OC: 3 * C });
-      ops.attentionDecode({ out: atty, inp: ops.view(a.qkv, 0, (pos + 1) * 3 * C) }, { pos, C, NH });
-      ops.matmulForward({ out: attproj, inp: atty, weight: p.attprojw, bias: p.attprojb }, { N: 1, C, OC: C });
-      ops.residualForward({ out: residual2, inp1: residual, inp2: attproj }, { N: C });
-      ops.layernormForward(
-        { out: ln2, mean: row(a.ln2Mean, 1), rstd: row(a.ln2Rstd, 1), inp: residual2, weight: p.ln2w, bias: p.ln2b },
-        { N: 1, C },
-      );
-      ops.matmulForward({ out: fch, inp: ln2, weight: p.fcw, bias: p.fcb }, { N: 1, C, OC: 4 * C });
-      ops.geluForward({ out: fchGelu, inp: fch }, { N: 4 * C });
-      ops.matmulForward({ out: fcproj, inp: fchGelu, weight: p.fcprojw, bias: p.fcprojb }, { N: 1, C: 4 * C, OC: C });
-      ops.residualForward({ out: residual3, inp1: residual2, inp2: fcproj }, { N: C });
-      residual = residual3;
-    }
+    const logits = options.logits !== false;
+    this.model.forwardRows(this.#tokens, { start: pos, count: 1 }, { logits });
     this.#pos = pos + 1;
-    if (options.logits === false) return undefined;
-    const lnf = row(acts.lnf, C);
-    ops.layernormForward(
-      {
-        out: lnf,
-        mean: row(acts.lnfMean, 1),
-        rstd: row(acts.lnfRstd, 1),
-        inp: residual,
-        weight: params.lnfw,
-        bias: params.lnfb,
-      },
-      { N: 1, C },
-    );
-    const logits = row(acts.logits, Vp);
-    ops.matmulForward({ out: logits, inp: lnf, weight: params.wte }, { N: 1, C, OC: Vp });
-    return await ops.read(logits);
+    if (!logits) return undefined;
+    return await exec.read(exec.view(this.model.tensors.acts.logits, pos * Vp, Vp));
   }
 }
 
@@ -229,10 +146,10 @@ export async function generateTokens<F, I>(
   }
   const tokens = new Int32Array(model.T);
   tokens.set(prompt);
-  const ops = model.ops;
+  const exec = model.exec;
   for (let pos = prompt.length - 1; out.length < n; pos++) {
     model.forward(tokens);
-    const logits = await ops.read(ops.view(model.tensors.acts.logits, pos * Vp, Vp));
+    const logits = await exec.read(exec.view(model.tensors.acts.logits, pos * Vp, Vp));
     const token = sampleToken(logits, V, rng.nextFloat(), sampling);
     out.push(token);
     onToken(token);

@@ -1,39 +1,25 @@
 /**
- * GPT-2, written once against the `Ops` interface: forward pass with the mean cross-entropy loss, backward pass,
- * AdamW update with optional global-norm clipping. Every tensor comes from the planned arenas (see `layout.ts`);
- * per-layer views are cut once in the constructor, so a training step allocates nothing.
+ * GPT-2 as a composition of modules (`tensors.ts` declares them): the embedding, L transformer blocks
+ * (`block.ts`) and the head (final layernorm, the vocabulary projection tied to wte, the loss), run through one
+ * `Executor`. One walk over the blocks serves the training forward pass and incremental decoding (a range of rows,
+ * see `forwardRows`); the backward pass walks them in reverse. Every tensor comes from the planned arenas; views
+ * are cut once in the constructor, so a step allocates nothing.
  *
  * @module
  */
+import { adamw, type AdamWHyper } from "../layers/adamw.ts";
+import { encoder } from "../layers/encoder.ts";
+import { zero } from "../layers/fill.ts";
+import { layernorm } from "../layers/layernorm.ts";
+import { matmul } from "../layers/matmul.ts";
+import { softmaxCrossEntropy } from "../layers/softmax_crossentropy.ts";
 import { UserError } from "../util/errors.ts";
+import { type BlockAct, type BlockParam, type RowRange, TransformerBlock } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
+import type { Executor } from "./executor.ts";
 import type { ModelLayout, ModelTensors } from "./layout.ts";
-import type { AdamWHyper, Ops } from "./ops.ts";
-import { PARAMETER_NAMES, type ParameterName } from "./tensors.ts";
-
-/** The per-layer parameters, in llm.c's order. */
-// deno-fmt-ignore
-const BLOCK_PARAMS = [
-  "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb",
-] as const;
-type BlockParam = typeof BLOCK_PARAMS[number];
-
-/** The per-layer activations (each (L, ...) in the activation plan). */
-// deno-fmt-ignore
-const BLOCK_ACTS = [
-  "ln1", "ln1Mean", "ln1Rstd", "qkv", "atty", "attproj", "residual2",
-  "ln2", "ln2Mean", "ln2Rstd", "fch", "fchGelu", "fcproj", "residual3",
-] as const;
-type BlockAct = typeof BLOCK_ACTS[number];
-
-/** Views of one transformer block: its parameters, their gradients, its activations and its residual input. */
-interface Block<F> {
-  p: Record<BlockParam, F>;
-  g: Record<BlockParam, F>;
-  a: Record<BlockAct, F>;
-  /** The residual stream entering the block: `encoded` for block 0, else the previous block's `residual3`. */
-  residualIn: F;
-}
+import { cut, namesOf } from "./module.ts";
+import { gpt2Tensors, PARAMETER_NAMES, type ParameterName } from "./tensors.ts";
 
 /** AdamW settings for `GPT2.update`: the step's hyperparameters plus optional gradient clipping. */
 export interface UpdateOptions extends Omit<AdamWHyper, "gradScale"> {
@@ -53,61 +39,60 @@ export class GPT2<F, I> {
   /** Sequence length. */
   readonly T: number;
   /** The backend. */
-  readonly ops: Ops<F, I>;
+  readonly exec: Executor<F, I>;
+  /** The arena plans the tensors were cut from. */
+  readonly layout: ModelLayout;
   /** Every tensor of the model. */
   readonly tensors: ModelTensors<F, I>;
-  readonly #blocks: Block<F>[];
-  readonly #arenaElements: number;
-  readonly #paramLengths: Map<string, number>;
+  readonly #blocks: TransformerBlock<F, I>[];
   readonly #dispose?: () => void;
   #forwardHadTargets = false;
 
   /**
    * Wraps a backend's tensors; the parameters are whatever the tensors hold (zeros when freshly allocated).
    *
-   * @param ops The backend.
+   * @param exec The backend.
    * @param layout The plans the tensors were cut from.
    * @param tensors The backend's tensors (see `bindModelTensors`).
    * @param options `dispose` releases backend resources (worker threads) on `close`.
    */
   constructor(
-    ops: Ops<F, I>,
+    exec: Executor<F, I>,
     layout: ModelLayout,
     tensors: ModelTensors<F, I>,
     options: { dispose?: () => void } = {},
   ) {
-    this.ops = ops;
+    this.exec = exec;
+    this.layout = layout;
     this.config = layout.config;
     this.B = layout.B;
     this.T = layout.T;
     this.tensors = tensors;
-    this.#arenaElements = layout.params.totalElements;
-    this.#paramLengths = new Map(layout.params.slots.map((slot) => [slot.name, slot.length]));
     this.#dispose = options.dispose;
-    const L = this.config.numLayers;
-    const slice = (t: F, l: number, perLayer: number) => ops.view(t, l * perLayer, perLayer);
-    const perLayerParam = (name: BlockParam) => layout.params.byName.get(name)!.length / L;
-    const perLayerAct = (name: BlockAct) => layout.acts.byName.get(name)!.length / L;
-    this.#blocks = [];
-    for (let l = 0; l < L; l++) {
-      const p = {} as Record<BlockParam, F>;
-      const g = {} as Record<BlockParam, F>;
-      for (const name of BLOCK_PARAMS) {
-        p[name] = slice(tensors.params[name], l, perLayerParam(name));
-        g[name] = slice(tensors.grads[name], l, perLayerParam(name));
-      }
-      const a = {} as Record<BlockAct, F>;
-      for (const name of BLOCK_ACTS) a[name] = slice(tensors.acts[name], l, perLayerAct(name));
-      const residualIn = l === 0 ? tensors.acts.encoded : this.#blocks[l - 1].a.residual3;
-      this.#blocks.push({ p, g, a, residualIn });
-    }
+    const { config: cfg, B, T } = this;
+    const block = gpt2Tensors(cfg, B, T).block;
+    const view = exec.view.bind(exec);
+    const L = cfg.numLayers;
+    const paramLengths = new Map(layout.params.slots.map((s) => [s.name, s.length]));
+    const actLengths = new Map(layout.acts.slots.map((s) => [s.name, s.length]));
+    const gradLengths = new Map(layout.gradActs.slots.map((s) => [s.name, s.length]));
+    const params = namesOf(block.params) as BlockParam[], acts = namesOf(block.acts) as BlockAct[];
+    const { acts: allActs, gradActs } = tensors;
+    const shared = cut(view, allActs, namesOf(block.shared), actLengths);
+    const d = cut(view, gradActs, namesOf(block.grads), gradLengths);
+    this.#blocks = Array.from({ length: L }, (_, l) =>
+      new TransformerBlock(exec, {
+        p: cut(view, tensors.params, params, paramLengths, l, L),
+        g: cut(view, tensors.grads, params, paramLengths, l, L),
+        a: cut(view, allActs, acts, actLengths, l, L),
+        shared,
+        d,
+      }, { B, T, C: cfg.channels, NH: cfg.numHeads }));
   }
 
   /** Number of parameters, with wte's padded rows (llm.c's count). */
   get parameterCount(): number {
-    let n = 0;
-    for (const name of PARAMETER_NAMES) n += this.#paramLengths.get(name)!;
-    return n;
+    return PARAMETER_NAMES.reduce((n, name) => n + this.#length(name), 0);
   }
 
   /**
@@ -117,54 +102,70 @@ export class GPT2<F, I> {
    * @param targets Next-token ids (B·T), each < vocabSize; needed for the loss and `backward`.
    */
   forward(inputs: Int32Array, targets?: Int32Array): void {
-    const { ops, B, T } = this;
-    const { channels: C, numHeads: NH, vocabSize: V, paddedVocabSize: Vp } = this.config;
+    const { exec, B, T } = this;
+    const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const { params, acts } = this.tensors;
-    const N = B * T;
     this.#checkTokens(inputs, "input");
-    ops.writeInt(this.tensors.inputs, inputs);
+    exec.writeInt(this.tensors.inputs, inputs);
     if (targets) {
       this.#checkTokens(targets, "target");
-      ops.writeInt(this.tensors.targets, targets);
+      exec.writeInt(this.tensors.targets, targets);
     }
-    ops.encoderForward({ out: acts.encoded, inp: this.tensors.inputs, wte: params.wte, wpe: params.wpe }, { B, T, C });
-    for (const { p, a, residualIn } of this.#blocks) {
-      ops.layernormForward(
-        { out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, inp: residualIn, weight: p.ln1w, bias: p.ln1b },
-        { N, C },
-      );
-      ops.matmulForward({ out: a.qkv, inp: a.ln1, weight: p.qkvw, bias: p.qkvb }, { N, C, OC: 3 * C });
-      ops.attentionForward({ out: a.atty, preatt: acts.preatt, att: acts.att, inp: a.qkv }, { B, T, C, NH });
-      ops.matmulForward({ out: a.attproj, inp: a.atty, weight: p.attprojw, bias: p.attprojb }, { N, C, OC: C });
-      ops.residualForward({ out: a.residual2, inp1: residualIn, inp2: a.attproj }, { N: N * C });
-      ops.layernormForward(
-        { out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: a.residual2, weight: p.ln2w, bias: p.ln2b },
-        { N, C },
-      );
-      ops.matmulForward({ out: a.fch, inp: a.ln2, weight: p.fcw, bias: p.fcb }, { N, C, OC: 4 * C });
-      ops.geluForward({ out: a.fchGelu, inp: a.fch }, { N: N * 4 * C });
-      ops.matmulForward({ out: a.fcproj, inp: a.fchGelu, weight: p.fcprojw, bias: p.fcprojb }, { N, C: 4 * C, OC: C });
-      ops.residualForward({ out: a.residual3, inp1: a.residual2, inp2: a.fcproj }, { N: N * C });
-    }
-    const last = this.#blocks[this.#blocks.length - 1].a.residual3;
-    ops.layernormForward(
-      { out: acts.lnf, mean: acts.lnfMean, rstd: acts.lnfRstd, inp: last, weight: params.lnfw, bias: params.lnfb },
-      { N, C },
-    );
-    ops.matmulForward({ out: acts.logits, inp: acts.lnf, weight: params.wte }, { N, C, OC: Vp });
+    exec.run(encoder.forward, { out: acts.encoded, inp: this.tensors.inputs, wte: params.wte, wpe: params.wpe }, {
+      B,
+      T,
+      C,
+    });
+    this.#blocksForward();
+    this.#headForward();
     this.#forwardHadTargets = targets !== undefined;
     if (targets) {
-      ops.softmaxCrossEntropyForward(
-        { losses: acts.losses, probs: acts.probs, logits: acts.logits, targets: this.tensors.targets },
-        { N, V, Vp },
-      );
+      const N = B * T;
+      exec.run(softmaxCrossEntropy.forward, {
+        losses: acts.losses,
+        probs: acts.probs,
+        logits: acts.logits,
+        targets: this.tensors.targets,
+      }, { N, V, Vp });
     }
+  }
+
+  /**
+   * Forward pass of rows `start … start + count - 1` of a B = 1 sequence whose tokens are `tokens` (incremental
+   * decoding): the same walk as `forward`, over those rows only. The qkv rows of the earlier positions, left by
+   * earlier calls, act as the KV cache.
+   *
+   * @param tokens T token ids: the sequence so far, then anything (say zeros); rows before `start` must be unchanged
+   *   since they ran.
+   * @param rows The rows to compute.
+   * @param options `logits: false` skips the final layernorm and the vocabulary projection.
+   */
+  forwardRows(tokens: Int32Array, rows: RowRange, options: { logits?: boolean } = {}): void {
+    const { exec, T } = this;
+    const C = this.config.channels;
+    if (this.B !== 1) throw new RangeError(`forwardRows needs a model at B = 1, got B = ${this.B}`);
+    const end = rows.start + rows.count;
+    if (!(rows.start >= 0 && rows.count >= 1 && end <= T)) {
+      throw new RangeError(`rows [${rows.start}, ${end}) are outside the sequence of ${T} positions`);
+    }
+    const { params, acts, inputs } = this.tensors;
+    this.#checkTokens(tokens, "input");
+    exec.writeInt(inputs, tokens);
+    // The encoder rewrites rows 0 … end-1 (the earlier ones with the values they hold): O(end·C), negligible.
+    exec.run(encoder.forward, { out: acts.encoded, inp: inputs, wte: params.wte, wpe: params.wpe }, {
+      B: 1,
+      T: end,
+      C,
+    });
+    this.#blocksForward(rows);
+    if (options.logits !== false) this.#headForward(rows);
+    this.#forwardHadTargets = false;
   }
 
   /** The mean loss of the last forward pass (which must have had targets), averaged in float64. */
   async meanLoss(): Promise<number> {
     if (!this.#forwardHadTargets) throw new Error("meanLoss needs a forward pass with targets");
-    const losses = await this.ops.read(this.tensors.acts.losses);
+    const losses = await this.exec.read(this.tensors.acts.losses);
     let sum = 0;
     for (const x of losses) sum += x;
     return sum / losses.length;
@@ -172,109 +173,68 @@ export class GPT2<F, I> {
 
   /** Copies the logits (B,T,Vp) of the last forward pass to the host. */
   readLogits(): Promise<Float32Array> {
-    return this.ops.read(this.tensors.acts.logits);
+    return this.exec.read(this.tensors.acts.logits);
   }
 
   /** Sets every parameter gradient to zero (gradients accumulate across backward passes until this is called). */
   zeroGrad(): void {
-    this.ops.zero(this.tensors.gradsArena);
+    this.exec.run(zero, { out: this.tensors.gradsArena }, { n: this.layout.params.totalElements });
   }
 
   /**
    * Backward pass of the mean loss of the last forward pass: parameter gradients are ADDED to the gradient arena.
-   * One residual-stream gradient buffer carries d(loss)/d(residual) down through the blocks; each layernorm adds its
-   * input gradient to it, and each block's output projection reads it.
+   * One residual-stream gradient buffer carries d(loss)/d(residual) down through the blocks (see
+   * `residualBackward` in `block.ts`).
    *
    * @param lossScale Multiplies the loss being differentiated: 1/k when k micro-batches accumulate into one step.
    */
   backward(lossScale = 1): void {
     if (!this.#forwardHadTargets) throw new Error("backward needs a forward pass with targets");
-    const { ops, B, T } = this;
-    const { channels: C, numHeads: NH, vocabSize: V, paddedVocabSize: Vp } = this.config;
+    const { exec, B, T } = this;
+    const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const { params, grads, acts, gradActs: d } = this.tensors;
     const N = B * T;
-    ops.softmaxCrossEntropyBackward(
-      { dlogits: d.dlogits, probs: acts.probs, targets: this.tensors.targets },
-      { N, V, Vp, dloss: lossScale / N },
-    );
-    ops.matmulBackward(
-      { dinp: d.dln, dweight: grads.wte, dout: d.dlogits, inp: acts.lnf, weight: params.wte },
-      { N, C, OC: Vp },
-    );
-    ops.zero(d.dresidual);
-    const last = this.#blocks[this.#blocks.length - 1].a.residual3;
-    // deno-fmt-ignore
-    ops.layernormBackward(
-      {
-        dinp: d.dresidual, dweight: grads.lnfw, dbias: grads.lnfb, dout: d.dln,
-        inp: last, weight: params.lnfw, mean: acts.lnfMean, rstd: acts.lnfRstd,
-      },
-      { N, C },
-    );
-    for (let l = this.#blocks.length - 1; l >= 0; l--) {
-      const { p, g, a, residualIn } = this.#blocks[l];
-      // d.dresidual holds d(loss)/d(residual3): back through the MLP, then ln2 adds its share.
-      ops.matmulBackward(
-        {
-          dinp: d.dfchGelu,
-          dweight: g.fcprojw,
-          dbias: g.fcprojb,
-          dout: d.dresidual,
-          inp: a.fchGelu,
-          weight: p.fcprojw,
-        },
-        { N, C: 4 * C, OC: C },
-      );
-      ops.geluBackward({ dinp: d.dfch, inp: a.fch, dout: d.dfchGelu }, { N: N * 4 * C });
-      ops.matmulBackward(
-        { dinp: d.dln, dweight: g.fcw, dbias: g.fcb, dout: d.dfch, inp: a.ln2, weight: p.fcw },
-        { N, C, OC: 4 * C },
-      );
-      // deno-fmt-ignore
-      ops.layernormBackward(
-        {
-          dinp: d.dresidual, dweight: g.ln2w, dbias: g.ln2b, dout: d.dln,
-          inp: a.residual2, weight: p.ln2w, mean: a.ln2Mean, rstd: a.ln2Rstd,
-        },
-        { N, C },
-      );
-      // d.dresidual now holds d(loss)/d(residual2): back through attention, then ln1 adds its share.
-      ops.matmulBackward(
-        { dinp: d.datty, dweight: g.attprojw, dbias: g.attprojb, dout: d.dresidual, inp: a.atty, weight: p.attprojw },
-        { N, C, OC: C },
-      );
-      if (l !== this.#blocks.length - 1) {
-        // The shared attention scores hold the last layer's; recompute this layer's (same kernel, same inputs:
-        // bit-identical to the forward pass, and atty is rewritten with the values it already holds).
-        ops.attentionForward({ out: a.atty, preatt: acts.preatt, att: acts.att, inp: a.qkv }, { B, T, C, NH });
-      }
-      ops.attentionBackward(
-        { dinp: d.dqkv, dpreatt: d.dpreatt, datt: d.datt, dout: d.datty, inp: a.qkv, att: acts.att },
-        { B, T, C, NH },
-      );
-      ops.matmulBackward(
-        { dinp: d.dln, dweight: g.qkvw, dbias: g.qkvb, dout: d.dqkv, inp: a.ln1, weight: p.qkvw },
-        { N, C, OC: 3 * C },
-      );
-      // deno-fmt-ignore
-      ops.layernormBackward(
-        {
-          dinp: d.dresidual, dweight: g.ln1w, dbias: g.ln1b, dout: d.dln,
-          inp: residualIn, weight: p.ln1w, mean: a.ln1Mean, rstd: a.ln1Rstd,
-        },
-        { N, C },
-      );
-    }
-    ops.encoderBackward(
-      { dwte: grads.wte, dwpe: grads.wpe, dout: d.dresidual, inp: this.tensors.inputs },
-      { B, T, C },
-    );
+    exec.run(softmaxCrossEntropy.backward, { dlogits: d.dlogits, probs: acts.probs, targets: this.tensors.targets }, {
+      N,
+      V,
+      Vp,
+      dloss: lossScale / N,
+    });
+    exec.run(matmul.backward, {
+      dinp: d.dln,
+      dweight: grads.wte,
+      dout: d.dlogits,
+      inp: acts.lnf,
+      weight: params.wte,
+    }, { N, C, OC: Vp });
+    exec.run(zero, { out: d.dresidual }, { n: N * C });
+    const blocks = this.#blocks;
+    exec.run(layernorm.backward, {
+      dinp: d.dresidual,
+      dweight: grads.lnfw,
+      dbias: grads.lnfb,
+      dout: d.dln,
+      inp: blocks[blocks.length - 1].output,
+      weight: params.lnfw,
+      mean: acts.lnfMean,
+      rstd: acts.lnfRstd,
+    }, { N, C });
+    for (let l = blocks.length - 1; l >= 0; l--) blocks[l].backward(this.#blockInput(l), l === blocks.length - 1);
+    exec.run(encoder.backward, { dwte: grads.wte, dwpe: grads.wpe, dout: d.dresidual, inp: this.tensors.inputs }, {
+      B,
+      T,
+      C,
+    });
   }
 
   /** The global L2 norm of all parameter gradients. */
   async gradNorm(): Promise<number> {
-    this.ops.gradNormSquared({ grads: this.tensors.gradsArena }, { n: this.#arenaElements });
-    return Math.sqrt(await this.ops.readGradNormSquared());
+    const out = this.tensors.gradActs.gradNormSquared;
+    this.exec.run(adamw.gradNormSquared, { out, grads: this.tensors.gradsArena }, {
+      n: this.layout.params.totalElements,
+    });
+    const [hi, lo] = await this.exec.read(out);
+    return Math.sqrt(hi + lo);
   }
 
   /**
@@ -292,11 +252,11 @@ export class GPT2<F, I> {
       if (norm > maxGradNorm) gradScale = maxGradNorm / norm;
     }
     const t = this.tensors;
-    this.ops.adamwUpdate(
-      { params: t.paramsArena, grads: t.gradsArena, m: t.mArena, v: t.vArena },
-      { n: this.#arenaElements },
-      { ...hyper, gradScale },
-    );
+    this.exec.run(adamw.update, { params: t.paramsArena, grads: t.gradsArena, m: t.mArena, v: t.vArena }, {
+      n: this.layout.params.totalElements,
+      ...hyper,
+      gradScale,
+    });
     return norm;
   }
 
@@ -317,11 +277,11 @@ export class GPT2<F, I> {
    * @param data Its values, exactly as many as the tensor holds.
    */
   writeParameter(name: ParameterName, data: Float32Array): void {
-    const length = this.#paramLengths.get(name)!;
+    const length = this.#length(name);
     if (data.length !== length) {
       throw new RangeError(`parameter ${name} holds ${length} values, got ${data.length}`);
     }
-    this.ops.write(this.tensors.params[name], data);
+    this.exec.write(this.tensors.params[name], data);
   }
 
   /** Releases backend resources (worker threads). The model must not be used afterwards. */
@@ -329,9 +289,46 @@ export class GPT2<F, I> {
     this.#dispose?.();
   }
 
+  /** The blocks in order, each from its input (the embedding's output, then the previous block's). */
+  #blocksForward(rows?: RowRange): void {
+    const C = this.config.channels;
+    this.#blocks.forEach((block, l) => {
+      const x = this.#blockInput(l);
+      block.forward(rows ? this.exec.view(x, rows.start * C, rows.count * C) : x, rows);
+    });
+  }
+
+  /** The residual stream entering block l. */
+  #blockInput(l: number): F {
+    return l === 0 ? this.tensors.acts.encoded : this.#blocks[l - 1].output;
+  }
+
+  /** Final layernorm and the vocabulary projection (wte, tied) of the last block's output. */
+  #headForward(rows?: RowRange): void {
+    const { exec, B, T } = this;
+    const { channels: C, paddedVocabSize: Vp } = this.config;
+    const { params, acts } = this.tensors;
+    const N = rows ? rows.count : B * T;
+    const r = (t: F, width: number) => rows ? exec.view(t, rows.start * width, rows.count * width) : t;
+    const lnf = r(acts.lnf, C);
+    exec.run(layernorm.forward, {
+      out: lnf,
+      mean: r(acts.lnfMean, 1),
+      rstd: r(acts.lnfRstd, 1),
+      inp: r(this.#blocks[this.#blocks.length - 1].output, C),
+      weight: params.lnfw,
+      bias: params.lnfb,
+    }, { N, C });
+    exec.run(matmul.forward, { out: r(acts.logits, Vp), inp: lnf, weight: params.wte }, { N, C, OC: Vp });
+  }
+
+  #length(name: ParameterName): number {
+    return this.layout.params.byName.get(name)!.length;
+  }
+
   async #readAll(tensors: Record<ParameterName, F>): Promise<Record<ParameterName, Float32Array>> {
     const out = {} as Record<ParameterName, Float32Array>;
-    for (const name of PARAMETER_NAMES) out[name] = await this.ops.read(tensors[name]);
+    for (const name of PARAMETER_NAMES) out[name] = await this.exec.read(tensors[name]);
     return out;
   }
 

@@ -1,6 +1,7 @@
 /**
  * The model's memory layout: one tensor plan per role (parameters, which gradients and AdamW m and v share;
- * activations; activation gradients) and the binding of those plans to a backend's arena handles.
+ * activations; activation gradients), planned from the module declarations of `tensors.ts`, and the binding of
+ * those plans to a backend's arena handles.
  *
  * Activation gradients are not one per activation (as in llm.c's CPU trainer) but one per kind of buffer, reused by
  * every layer as in llm.c's CUDA trainer: a single residual-stream gradient that each block reads and adds to, and
@@ -9,49 +10,15 @@
  * @module
  */
 import type { GPT2Config } from "./config.ts";
-import type { Ops } from "./ops.ts";
+import type { Executor } from "./executor.ts";
 import {
-  activationSpecs,
+  type ActivationGradName,
+  type ActivationName,
   PARAMETER_NAMES,
   type ParameterName,
-  parameterSpecs,
-  planTensors,
+  planGpt2,
   type TensorPlan,
-  type TensorSpec,
 } from "./tensors.ts";
-
-/** Names of the activation-gradient buffers (see `activationGradSpecs`). */
-// deno-fmt-ignore
-export const ACTIVATION_GRAD_NAMES = [
-  "dresidual", "dln", "datty", "dqkv", "dfchGelu", "dfch", "dpreatt", "datt", "dlogits",
-] as const;
-
-/** One of the activation-gradient buffer names. */
-export type ActivationGradName = typeof ACTIVATION_GRAD_NAMES[number];
-
-/**
- * The activation-gradient buffers of one backward pass, shared by all layers.
- *
- * @param cfg Model shape.
- * @param B Batch size.
- * @param T Sequence length.
- * @returns Specs with shapes, in the order of `ACTIVATION_GRAD_NAMES`.
- */
-export function activationGradSpecs(cfg: GPT2Config, B: number, T: number): TensorSpec[] {
-  const { paddedVocabSize: Vp, channels: C, numHeads: NH } = cfg;
-  const f32 = (name: ActivationGradName, shape: number[]): TensorSpec => ({ name, shape, dtype: "f32" });
-  return [
-    f32("dresidual", [B, T, C]), // gradient of the residual stream, accumulated through every block
-    f32("dln", [B, T, C]), // gradient of a layernorm output (lnf, then each block's ln2 and ln1)
-    f32("datty", [B, T, C]), // gradient of the attention output
-    f32("dqkv", [B, T, 3 * C]),
-    f32("dfchGelu", [B, T, 4 * C]),
-    f32("dfch", [B, T, 4 * C]),
-    f32("dpreatt", [B, NH, T, T]), // attention backward scratch
-    f32("datt", [B, NH, T, T]), // attention backward scratch
-    f32("dlogits", [B, T, Vp]),
-  ];
-}
 
 /** The tensor plans of a model at batch B and sequence length T. */
 export interface ModelLayout {
@@ -63,9 +30,9 @@ export interface ModelLayout {
   T: number;
   /** Parameters; gradients, AdamW m and v use the same plan. */
   params: TensorPlan;
-  /** Activations (`activationSpecs`). */
+  /** Activations (the modules' acts and shared tensors). */
   acts: TensorPlan;
-  /** Activation gradients (`activationGradSpecs`). */
+  /** Activation gradients (the modules' grads). */
   gradActs: TensorPlan;
 }
 
@@ -90,14 +57,8 @@ export function planModel(cfg: GPT2Config, B: number, T: number, alignElements: 
   if (!Number.isInteger(T) || T < 1 || T > cfg.maxSeqLen) {
     throw new RangeError(`sequence length must be an integer in [1, ${cfg.maxSeqLen}], got ${T}`);
   }
-  return {
-    config: cfg,
-    B,
-    T,
-    params: planTensors(parameterSpecs(cfg), alignElements),
-    acts: planTensors(activationSpecs(cfg, B, T), alignElements),
-    gradActs: planTensors(activationGradSpecs(cfg, B, T), alignElements),
-  };
+  const plan = planGpt2(cfg, B, T, alignElements);
+  return { config: cfg, B, T, params: plan.params, acts: plan.acts, gradActs: plan.grads };
 }
 
 /** A backend's handles for every tensor of a model, made by `bindModelTensors`. */
@@ -117,9 +78,9 @@ export interface ModelTensors<F, I> {
   mArena: F;
   /** AdamW second moments, laid out like the parameters. */
   vArena: F;
-  /** Activations by name (see `activationSpecs`). */
-  acts: Record<string, F>;
-  /** Activation gradients by name (see `activationGradSpecs`). */
+  /** Activations by name. */
+  acts: Record<ActivationName, F>;
+  /** Activation gradients by name. */
   gradActs: Record<ActivationGradName, F>;
   /** Input tokens (B,T). */
   inputs: I;
@@ -128,23 +89,23 @@ export interface ModelTensors<F, I> {
 }
 
 /**
- * Cuts a backend's arenas into named tensors with `ops.view`, following the layout.
+ * Cuts a backend's arenas into named tensors with `exec.view`, following the layout.
  *
- * @param ops The backend.
+ * @param exec The backend.
  * @param layout The plans the arenas were sized from.
  * @param arenas One handle per role, each at least as long as its plan.
  * @param tokens Handles for the input and target tokens, B·T each.
  * @returns The named tensors.
  */
 export function bindModelTensors<F, I>(
-  ops: Ops<F, I>,
+  exec: Pick<Executor<F, I>, "view">,
   layout: ModelLayout,
   arenas: { params: F; grads: F; m: F; v: F; acts: F; gradActs: F },
   tokens: { inputs: I; targets: I },
 ): ModelTensors<F, I> {
   const cut = (arena: F, plan: TensorPlan): Record<string, F> =>
-    Object.fromEntries(plan.slots.map((slot) => [slot.name, ops.view(arena, slot.offset, slot.length)]));
-  const whole = (arena: F, plan: TensorPlan): F => ops.view(arena, 0, plan.totalElements);
+    Object.fromEntries(plan.slots.map((slot) => [slot.name, exec.view(arena, slot.offset, slot.length)]));
+  const whole = (arena: F, plan: TensorPlan): F => exec.view(arena, 0, plan.totalElements);
   const params = cut(arenas.params, layout.params) as Record<ParameterName, F>;
   const grads = cut(arenas.grads, layout.params) as Record<ParameterName, F>;
   for (const name of PARAMETER_NAMES) if (!params[name]) throw new Error(`parameter plan lacks ${name}`);
@@ -155,7 +116,7 @@ export function bindModelTensors<F, I>(
     gradsArena: whole(arenas.grads, layout.params),
     mArena: whole(arenas.m, layout.params),
     vArena: whole(arenas.v, layout.params),
-    acts: cut(arenas.acts, layout.acts),
+    acts: cut(arenas.acts, layout.acts) as Record<ActivationName, F>,
     gradActs: cut(arenas.gradActs, layout.gradActs) as Record<ActivationGradName, F>,
     inputs: tokens.inputs,
     targets: tokens.targets,

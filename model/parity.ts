@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { AdamWHyper } from "./ops.ts";
+import type { AdamWHyper } from "../layers/adamw.ts";
 
 /**
  * Max abs difference allowed for the logits and for each parameter gradient: 100× tighter than llm.c's CPU

@@ -1,118 +1,127 @@
 /**
- * The tensor table and the typed memory planner. Every tensor of the model is declared once here with its shape;
- * the planner turns a list of specs into offsets inside one arena per role (parameters, gradients, AdamW m and v,
- * activations, activation gradients). The CPU backend lays each arena out in shared WebAssembly memory; the GPU
- * backend makes one buffer per role. Nothing is allocated per step.
+ * GPT-2's tensor table: the model as a composition of declared modules — the embedding, `stack(L, block)` and the
+ * head — from which every list of names and every arena plan derives. The order of the declarations is llm.c's:
+ * the 16 parameter tensors come out as wte, wpe, ln1w … fcprojb (each (L, …)), lnfw, lnfb, the order of checkpoint
+ * files and debug-state gradients.
  *
  * @module
  */
+import { type BlockTensors, blockTensors } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
+import {
+  combine,
+  declare,
+  type ModulePlan,
+  planModule,
+  type Shape,
+  stack,
+  type TensorDecls,
+  type TensorSpec,
+} from "./module.ts";
 
-/** Element type of a tensor. */
-export type DType = "f32" | "i32";
+export { planTensors, type TensorPlan, type TensorSlot, type TensorSpec } from "./module.ts";
 
-/** A tensor declaration: name, shape and element type. */
-export interface TensorSpec {
-  name: string;
-  shape: number[];
-  dtype: DType;
+/** What the embedding declares. */
+type EmbeddingTensors = TensorDecls<Record<"wte" | "wpe", Shape>, Record<"encoded", Shape>>;
+/** What the head declares. */
+type HeadTensors = TensorDecls<
+  Record<"lnfw" | "lnfb", Shape>,
+  Record<"lnf" | "lnfMean" | "lnfRstd" | "logits" | "probs" | "losses", Shape>,
+  Record<never, Shape>,
+  Record<"dresidual" | "dln" | "dlogits" | "gradNormSquared", Shape>
+>;
+
+/** The token and position embeddings. */
+function embeddingTensors(cfg: GPT2Config, B: number, T: number): EmbeddingTensors {
+  const { paddedVocabSize: Vp, maxSeqLen: maxT, channels: C } = cfg;
+  return declare({
+    params: { wte: [Vp, C], wpe: [maxT, C] }, // wte rows V..Vp-1 are padding and stay zero
+    acts: { encoded: [B, T, C] },
+  });
 }
 
-/** Where a planned tensor lives inside its arena, in elements (4 bytes each for f32 and i32). */
-export interface TensorSlot extends TensorSpec {
-  /** Start, in elements, from the arena's start. */
-  offset: number;
-  /** Number of elements (product of the shape). */
-  length: number;
-}
-
-/** The result of planning: slots by name (in declaration order) and the arena size. */
-export interface TensorPlan {
-  slots: TensorSlot[];
-  byName: Map<string, TensorSlot>;
-  /** Total elements including alignment padding. */
-  totalElements: number;
+/** The final layernorm, the tied vocabulary projection and the loss. */
+function headTensors(cfg: GPT2Config, B: number, T: number): HeadTensors {
+  const { paddedVocabSize: Vp, channels: C } = cfg;
+  return declare({
+    params: { lnfw: [C], lnfb: [C] },
+    acts: { lnf: [B, T, C], lnfMean: [B, T], lnfRstd: [B, T], logits: [B, T, Vp], probs: [B, T, Vp], losses: [B, T] },
+    grads: {
+      dresidual: [B, T, C], // the residual stream's gradient (shared with every block)
+      dln: [B, T, C],
+      dlogits: [B, T, Vp],
+      gradNormSquared: [2], // Σ grad² of the whole gradient arena, for clipping (see `adamw.gradNormSquared`)
+    },
+  });
 }
 
 /**
- * Lays out `specs` one after another, each start rounded up to `alignElements` (GPU bindings need 256-byte
- * aligned offsets: 64 elements; the CPU uses 16 = one cache line).
+ * Every tensor of GPT-2 at batch B, sequence T, by module.
  *
- * @param specs Tensors in order.
- * @param alignElements Alignment of each start, in elements.
- * @returns The plan.
- * @example
- * ```ts
- * import { planTensors } from "./tensors.ts";
- * const plan = planTensors([{ name: "a", shape: [3], dtype: "f32" }, { name: "b", shape: [2, 2], dtype: "f32" }], 16);
- * if (plan.byName.get("b")!.offset !== 16 || plan.totalElements !== 32) throw new Error("bad layout");
- * ```
+ * @param cfg Model shape.
+ * @param B Batch size.
+ * @param T Sequence length.
+ * @returns The modules and their combination, in llm.c's order.
  */
-export function planTensors(specs: TensorSpec[], alignElements = 1): TensorPlan {
-  const slots: TensorSlot[] = [];
-  const byName = new Map<string, TensorSlot>();
-  let cursor = 0;
-  for (const spec of specs) {
-    cursor = Math.ceil(cursor / alignElements) * alignElements;
-    const length = spec.shape.reduce((a, b) => a * b, 1);
-    const slot = { ...spec, offset: cursor, length };
-    slots.push(slot);
-    byName.set(spec.name, slot);
-    cursor += length;
-  }
-  return { slots, byName, totalElements: Math.ceil(cursor / alignElements) * alignElements };
+export function gpt2Tensors(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+): { embedding: EmbeddingTensors; block: BlockTensors; head: HeadTensors; model: TensorDecls } {
+  const embedding = embeddingTensors(cfg, B, T);
+  const block = blockTensors({ B, T, C: cfg.channels, NH: cfg.numHeads });
+  const head = headTensors(cfg, B, T);
+  return { embedding, block, head, model: combine(embedding, stack(cfg.numLayers, block), head) };
 }
 
-/** Names of the 16 parameter tensors in llm.c's checkpoint order. */
-export const PARAMETER_NAMES = [
-  "wte",
-  "wpe",
-  "ln1w",
-  "ln1b",
-  "qkvw",
-  "qkvb",
-  "attprojw",
-  "attprojb",
-  "ln2w",
-  "ln2b",
-  "fcw",
-  "fcb",
-  "fcprojw",
-  "fcprojb",
-  "lnfw",
-  "lnfb",
-] as const; // deno-fmt-ignore
-
+type Names<M extends TensorDecls, K extends keyof TensorDecls> = keyof M[K] & string;
 /** One of the 16 parameter tensor names. */
-export type ParameterName = typeof PARAMETER_NAMES[number];
+export type ParameterName =
+  | Names<EmbeddingTensors, "params">
+  | Names<BlockTensors, "params">
+  | Names<HeadTensors, "params">;
+/** The name of a planned activation (per-block ones are (L, …) tensors here). */
+export type ActivationName =
+  | Names<EmbeddingTensors, "acts">
+  | Names<BlockTensors, "acts">
+  | Names<BlockTensors, "shared">
+  | Names<HeadTensors, "acts">;
+/** The name of an activation-gradient buffer. */
+export type ActivationGradName = Names<BlockTensors, "grads"> | Names<HeadTensors, "grads">;
+
+const SHAPE_ONLY: GPT2Config = {
+  maxSeqLen: 1,
+  vocabSize: 1,
+  paddedVocabSize: 1,
+  numLayers: 1,
+  numHeads: 1,
+  channels: 1,
+};
+
+/** Names of the 16 parameter tensors in llm.c's checkpoint order. */
+export const PARAMETER_NAMES: readonly ParameterName[] = Object.keys(
+  gpt2Tensors(SHAPE_ONLY, 1, 1).model.params,
+) as ParameterName[];
 
 /**
  * The 16 parameter tensors of GPT-2 in llm.c's order (the order of checkpoint files and debug-state gradients).
  *
  * @param cfg Model shape.
  * @returns Specs with shapes.
+ * @example
+ * ```ts
+ * import { parameterSpecs } from "./tensors.ts";
+ * import { parseModelDescriptor } from "./config.ts";
+ * const specs = parameterSpecs(parseModelDescriptor("d12")!);
+ * if (specs[4].name !== "qkvw" || specs[4].shape.join() !== "12,2304,768") throw new Error("llm.c's order");
+ * ```
  */
 export function parameterSpecs(cfg: GPT2Config): TensorSpec[] {
-  const { paddedVocabSize: Vp, maxSeqLen: maxT, numLayers: L, channels: C } = cfg;
-  const f32 = (name: ParameterName, shape: number[]): TensorSpec => ({ name, shape, dtype: "f32" });
-  return [
-    f32("wte", [Vp, C]), // token embedding; rows V..Vp-1 are padding and stay zero
-    f32("wpe", [maxT, C]), // position embedding
-    f32("ln1w", [L, C]),
-    f32("ln1b", [L, C]),
-    f32("qkvw", [L, 3 * C, C]), // rows: q, k, v for all heads
-    f32("qkvb", [L, 3 * C]),
-    f32("attprojw", [L, C, C]),
-    f32("attprojb", [L, C]),
-    f32("ln2w", [L, C]),
-    f32("ln2b", [L, C]),
-    f32("fcw", [L, 4 * C, C]),
-    f32("fcb", [L, 4 * C]),
-    f32("fcprojw", [L, C, 4 * C]),
-    f32("fcprojb", [L, C]),
-    f32("lnfw", [C]),
-    f32("lnfb", [C]),
-  ];
+  return Object.entries(gpt2Tensors(cfg, 1, 1).model.params).map(([name, shape]) => ({
+    name,
+    shape: [...shape],
+    dtype: "f32",
+  }));
 }
 
 /** Number of parameters (with wte's padded rows), as llm.c counts them. */
@@ -121,42 +130,14 @@ export function parameterCount(cfg: GPT2Config): number {
 }
 
 /**
- * The activations of one forward pass at batch B, sequence T, in llm.c's order. The backward pass uses a second
- * arena with the same plan for their gradients.
+ * The arena plans of GPT-2 at batch B, sequence T.
  *
  * @param cfg Model shape.
  * @param B Batch size.
- * @param T Sequence length (≤ cfg.maxSeqLen).
- * @returns Specs with shapes.
+ * @param T Sequence length.
+ * @param alignElements Alignment of each tensor start (CPU 16, GPU 64).
+ * @returns Parameters (also gradients, m, v), activations, activation gradients.
  */
-export function activationSpecs(cfg: GPT2Config, B: number, T: number): TensorSpec[] {
-  const { paddedVocabSize: Vp, numLayers: L, channels: C, numHeads: NH } = cfg;
-  const f32 = (name: string, shape: number[]): TensorSpec => ({ name, shape, dtype: "f32" });
-  return [
-    f32("encoded", [B, T, C]),
-    f32("ln1", [L, B, T, C]),
-    f32("ln1Mean", [L, B, T]),
-    f32("ln1Rstd", [L, B, T]),
-    f32("qkv", [L, B, T, 3 * C]),
-    f32("atty", [L, B, T, C]),
-    // Attention scores are not kept per layer: one (B, NH, T, T) pair is shared by every layer, and the backward
-    // pass recomputes a layer's softmax from its qkv before using it. Nothing larger than B·NH·T·T is stored.
-    f32("preatt", [B, NH, T, T]),
-    f32("att", [B, NH, T, T]),
-    f32("attproj", [L, B, T, C]),
-    f32("residual2", [L, B, T, C]),
-    f32("ln2", [L, B, T, C]),
-    f32("ln2Mean", [L, B, T]),
-    f32("ln2Rstd", [L, B, T]),
-    f32("fch", [L, B, T, 4 * C]),
-    f32("fchGelu", [L, B, T, 4 * C]),
-    f32("fcproj", [L, B, T, C]),
-    f32("residual3", [L, B, T, C]),
-    f32("lnf", [B, T, C]),
-    f32("lnfMean", [B, T]),
-    f32("lnfRstd", [B, T]),
-    f32("logits", [B, T, Vp]),
-    f32("probs", [B, T, Vp]),
-    f32("losses", [B, T]),
-  ];
+export function planGpt2(cfg: GPT2Config, B: number, T: number, alignElements: number): ModulePlan {
+  return planModule(gpt2Tensors(cfg, B, T).model, alignElements);
 }

@@ -123,7 +123,7 @@ export async function sampleText<F, I>(model: GPT2<F, I>, genTokens: number, rng
   let text = "";
   for (let t = 1; t < genTokens; t++) {
     model.forward(tokens);
-    const row = await model.ops.read(model.ops.view(model.tensors.acts.logits, (t - 1) * Vp, Vp));
+    const row = await model.exec.read(model.exec.view(model.tensors.acts.logits, (t - 1) * Vp, Vp));
     const next = sampleToken(row, V, rng.nextFloat());
     tokens[t] = next;
     if (next === GPT2_EOT) text += decoder.flush() + (text ? "\n\n" : "");

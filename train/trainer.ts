@@ -11,7 +11,6 @@
  */
 import type { ParameterTensors } from "../model/checkpoint.ts";
 import { createModel, type DeviceChoice } from "../model/backends.ts";
-import { GpuOps } from "../gpu/backend.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
@@ -126,13 +125,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   try {
     placed = await createModel(cfg, o.B, o.T, o.device);
     const model = placed.model;
-    if (o.profile && !(model.ops instanceof GpuOps)) {
-      throw new UsageError("--profile: per-kernel timing needs the WebGPU backend (--device gpu)");
+    if (o.profile && !model.exec.profiler) {
+      throw new UsageError(
+        "--profile: per-kernel timing needs the WebGPU backend with timestamp queries (--device gpu)",
+      );
     }
     const sampler = { rng: new Xorshift64Star(1337 + o.seed) };
-    const mLength = (await model.ops.read(model.tensors.mArena)).length;
     const resumed = o.resume && runDir
-      ? await findResumePoint(runDir.path, cfg, mLength, (message) => report.emit({ type: "warning", message }))
+      ? await findResumePoint(
+        runDir.path,
+        cfg,
+        model.layout.params.totalElements,
+        (message) => report.emit({ type: "warning", message }),
+      )
       : undefined;
     let startStep = 0;
     if (resumed) {
@@ -162,8 +167,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
       }
       for (const name of PARAMETER_NAMES) model.writeParameter(name, resumed.params[name]);
-      model.ops.write(model.tensors.mArena, resumed.m);
-      model.ops.write(model.tensors.vArena, resumed.v);
+      model.exec.write(model.tensors.mArena, resumed.m);
+      model.exec.write(model.tensors.vArena, resumed.v);
       trainLoader.restore(meta.loader);
       sampler.rng = new Xorshift64Star(meta.rng);
     } else {
@@ -225,8 +230,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     };
     const save = async (step: number) => {
       const params = await model.readParameters() as ParameterTensors;
-      const m = await model.ops.read(model.tensors.mArena);
-      const v = await model.ops.read(model.tensors.vArena);
+      const m = await model.exec.read(model.tensors.mArena);
+      const v = await model.exec.read(model.tensors.vArena);
       const broken = [...Object.entries(params), ["AdamW m", m], ["AdamW v", v]].find(([, a]) =>
         !allFinite(a as Float32Array)
       );
@@ -288,8 +293,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // The CPU backend never leaves the current task (its ops are synchronous), so yield once per step to let
         // the SIGINT listener run.
         await new Promise((resolve) => setTimeout(resolve, 0));
-        const profiling = o.profile && step === startStep + 1 && model.ops instanceof GpuOps;
-        if (profiling) (model.ops as GpuOps).startProfile();
+        const profiler = o.profile && step === startStep + 1 ? model.exec.profiler : undefined;
+        profiler?.start();
         const t0 = performance.now();
         model.zeroGrad();
         let lossSum = 0;
@@ -315,11 +320,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           step: step + 1,
           maxGradNorm: 1.0,
         });
-        await model.ops.read(model.ops.view(model.tensors.acts.losses, 0, 1)); // wait for the step to finish
+        await model.exec.read(model.exec.view(model.tensors.acts.losses, 0, 1)); // wait for the step to finish
         const ms = performance.now() - t0;
         clock.record("step", ms);
-        if (profiling) {
-          const table = formatProfile(await (model.ops as GpuOps).stopProfile());
+        if (profiler) {
+          const table = formatProfile(await profiler.stop());
           report.emit({ type: "info", message: `profile of step ${step + 1}:\n${table}` });
         }
         lastLoss = lossSum / accumSteps;

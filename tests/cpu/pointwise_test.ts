@@ -11,7 +11,7 @@ import { CpuKernels } from "../../cpu/kernels.ts";
 import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import { geluBackward, geluForward } from "../../layers/gelu.ts";
 import { softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
-import type { AdamWHyper } from "../../model/ops.ts";
+import type { AdamWHyper } from "../../layers/adamw.ts";
 import { assertClose } from "../_assert.ts";
 import { fillUniform, rng } from "../_random.ts";
 

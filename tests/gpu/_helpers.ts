@@ -5,28 +5,28 @@
  *
  * @module
  */
-import { createGpuOps, type GpuOps } from "../../gpu/backend.ts";
+import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
 import { gpuAdapterAvailable } from "../../gpu/device.ts";
 import type { GpuTensor } from "../../gpu/tensor.ts";
 
 /** Whether a WebGPU adapter exists (tests are ignored only where none does). */
 export const adapterAvailable = await gpuAdapterAvailable();
 
-let tiled: Promise<GpuOps> | undefined;
-let production: Promise<GpuOps> | undefined;
+let tiled: Promise<GpuExecutor> | undefined;
+let production: Promise<GpuExecutor> | undefined;
 
 /**
  * The kernel-test backend: every product uses the tiled matmul (never the small-output kernel) and split-K kicks in
  * for any K ≥ 32, so small test shapes exercise the paths large models take.
  */
-export function testOps(): Promise<GpuOps> {
-  tiled ??= createGpuOps({ splitK: { targetWorkgroups: 1 << 20, minChunk: 16 }, smallMatmulMaxOutputs: 0 });
+export function testOps(): Promise<GpuExecutor> {
+  tiled ??= createGpuExecutor({ splitK: { targetWorkgroups: 1 << 20, minChunk: 16 }, smallMatmulMaxOutputs: 0 });
   return tiled;
 }
 
 /** A backend with the production defaults (small outputs use `matmul_small`, split-K only for long K). */
-export function defaultOps(): Promise<GpuOps> {
-  production ??= createGpuOps();
+export function defaultOps(): Promise<GpuExecutor> {
+  production ??= createGpuExecutor();
   return production;
 }
 
@@ -34,7 +34,7 @@ export function defaultOps(): Promise<GpuOps> {
  * A GPU tensor holding `data`, placed `pad` elements into its buffer so its start is not 256-byte aligned (as
  * per-layer views are).
  */
-export async function upload(ops: GpuOps, data: Float32Array, pad = 3): Promise<GpuTensor> {
+export async function upload(ops: GpuExecutor, data: Float32Array, pad = 3): Promise<GpuTensor> {
   const whole = await ops.allocate("test", data.length + pad);
   const t = ops.view(whole, pad, data.length);
   ops.write(t, data);
@@ -42,7 +42,7 @@ export async function upload(ops: GpuOps, data: Float32Array, pad = 3): Promise<
 }
 
 /** An int tensor holding `data` at an unaligned start. */
-export async function uploadInt(ops: GpuOps, data: Int32Array, pad = 5): Promise<GpuTensor> {
+export async function uploadInt(ops: GpuExecutor, data: Int32Array, pad = 5): Promise<GpuTensor> {
   const whole = await ops.allocate("test tokens", data.length + pad, "i32");
   const t = ops.view(whole, pad, data.length);
   ops.writeInt(t, data);
@@ -50,6 +50,6 @@ export async function uploadInt(ops: GpuOps, data: Int32Array, pad = 5): Promise
 }
 
 /** An output tensor of n elements filled with NaN, so elements a kernel fails to write fail the comparison. */
-export function poisoned(ops: GpuOps, n: number, pad = 7): Promise<GpuTensor> {
+export function poisoned(ops: GpuExecutor, n: number, pad = 7): Promise<GpuTensor> {
   return upload(ops, new Float32Array(n).fill(NaN), pad);
 }

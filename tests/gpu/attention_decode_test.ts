@@ -3,7 +3,7 @@
  * `attentionDecode`) on random qkv rows: head sizes 10 (C = 30, three heads) and 64 (GPT-2's), prefixes shorter
  * and longer than the 128-thread workgroup, inputs at unaligned offsets, the output NaN-poisoned.
  */
-import { attentionDecode } from "../../layers/attention.ts";
+import { attention, attentionDecode } from "../../layers/attention.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, defaultOps, poisoned, upload } from "./_helpers.ts";
@@ -21,7 +21,7 @@ for (const [pos, C, NH] of [[0, 30, 3], [1, 30, 3], [129, 30, 3], [300, 128, 2],
       const expected = new Float32Array(C);
       attentionDecode({ out: expected, inp }, { pos, C, NH });
       const out = await poisoned(ops, C);
-      ops.attentionDecode({ out, inp: await upload(ops, inp) }, { pos, C, NH });
+      ops.run(attention.decode, { out, inp: await upload(ops, inp) }, { pos, C, NH });
       assertClose(await ops.read(out), expected, TOL, "out");
     },
   });

@@ -5,8 +5,8 @@
  * the diagonal), preatt and the backward scratch (datt, dpreatt) on and below the diagonal, where the op defines
  * them.
  */
-import { attentionBackward, attentionForward } from "../../layers/attention.ts";
-import type { GpuOps } from "../../gpu/backend.ts";
+import { attention, attentionBackward, attentionForward } from "../../layers/attention.ts";
+import type { GpuExecutor } from "../../gpu/executor.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, defaultOps, poisoned, testOps, upload } from "./_helpers.ts";
@@ -15,7 +15,7 @@ import { adapterAvailable, defaultOps, poisoned, testOps, upload } from "./_help
 // against the CPU's float64: 2e-6 absolute plus 1e-5 relative leaves a margin of about 10× on these sizes.
 const TOL = { atol: 2e-6, rtol: 1e-5 };
 
-async function check(ops: GpuOps, B: number, T: number, C: number, NH: number, seed: number): Promise<number> {
+async function check(ops: GpuExecutor, B: number, T: number, C: number, NH: number, seed: number): Promise<number> {
   const TT = B * NH * T * T;
   const lower = (i: number) => (i % T) <= Math.floor(i / T) % T; // t2 ≤ t of element i of (B,NH,T,T)
   const inp = uniform(rng(seed), B * T * 3 * C);
@@ -29,7 +29,7 @@ async function check(ops: GpuOps, B: number, T: number, C: number, NH: number, s
     att: await poisoned(ops, TT),
     inp: await upload(ops, inp),
   };
-  ops.attentionForward(g, { B, T, C, NH });
+  ops.run(attention.forward, g, { B, T, C, NH });
   const diffs = [
     assertClose(await ops.read(g.out), out, TOL, "out"),
     assertClose(await ops.read(g.att), att, TOL, "att"),
@@ -49,7 +49,7 @@ async function check(ops: GpuOps, B: number, T: number, C: number, NH: number, s
     inp: g.inp,
     att: g.att,
   };
-  ops.attentionBackward(gb, { B, T, C, NH });
+  ops.run(attention.backward, gb, { B, T, C, NH });
   diffs.push(
     assertClose(await ops.read(gb.dinp), dinp, TOL, "dinp"),
     assertClose(await ops.read(gb.datt), datt, { ...TOL, mask: lower }, "datt"),

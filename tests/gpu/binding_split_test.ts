@@ -4,12 +4,12 @@
  * floats) so small tensors take every such path, and check the results against the CPU layers; they also check
  * arenas spread over several GPU buffers and the messages for tensors that cannot fit.
  */
-import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
-import { attentionBackward, attentionForward } from "../../layers/attention.ts";
-import { encoderBackward, encoderForward } from "../../layers/encoder.ts";
-import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
-import { softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
-import { GpuOps } from "../../gpu/backend.ts";
+import { adamw, adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
+import { attention, attentionBackward, attentionForward } from "../../layers/attention.ts";
+import { encoder, encoderBackward, encoderForward } from "../../layers/encoder.ts";
+import { matmul, matmulBackward, matmulForward } from "../../layers/matmul.ts";
+import { softmaxCrossEntropy, softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
+import { GpuExecutor } from "../../gpu/executor.ts";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { GpuRuntime } from "../../gpu/runtime.ts";
 import { planSegments } from "../../gpu/tensor.ts";
@@ -18,11 +18,12 @@ import { UserError } from "../../util/errors.ts";
 import { assertClose } from "../_assert.ts";
 import { randomTokens, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, upload, uploadInt } from "./_helpers.ts";
+import { zero } from "../../layers/fill.ts";
 
-async function smallBindingOps(): Promise<GpuOps> {
+async function smallBindingOps(): Promise<GpuExecutor> {
   const ctx = await getGpuDevice();
   const limits = { ...ctx.limits, maxStorageBufferBindingSize: 2048 };
-  return new GpuOps(new GpuRuntime({ ...ctx, limits }), { smallMatmulMaxOutputs: 0 });
+  return new GpuExecutor(new GpuRuntime({ ...ctx, limits }), { smallMatmulMaxOutputs: 0 });
 }
 
 const tol = (K: number) => ({ atol: 2e-7 * K + 2e-6, rtol: 1e-5 }); // f32 sums of K terms vs float64
@@ -41,7 +42,7 @@ Deno.test({
     matmulForward({ out, inp, weight, bias }, { N, C, OC });
     const g = { inp: await upload(ops, inp), weight: await upload(ops, weight), bias: await upload(ops, bias) };
     const gout = await poisoned(ops, N * OC);
-    ops.matmulForward({ out: gout, ...g }, { N, C, OC });
+    ops.run(matmul.forward, { out: gout, ...g }, { N, C, OC });
     const diffs = [assertClose(await ops.read(gout), out, tol(C), "matmul out")];
     const dout = uniform(rng(4), N * OC);
     const dinp = new Float32Array(N * C);
@@ -53,7 +54,7 @@ Deno.test({
       dbias: await upload(ops, dbias),
     };
     matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
-    ops.matmulBackward({ ...gb, dout: await upload(ops, dout), inp: g.inp, weight: g.weight }, { N, C, OC });
+    ops.run(matmul.backward, { ...gb, dout: await upload(ops, dout), inp: g.inp, weight: g.weight }, { N, C, OC });
     diffs.push(
       assertClose(await ops.read(gb.dinp), dinp, tol(OC), "matmul dinp"),
       assertClose(await ops.read(gb.dweight), dweight, tol(N), "matmul dweight"),
@@ -68,10 +69,11 @@ Deno.test({
     const losses = new Float32Array(N);
     softmaxCrossEntropyForward({ losses, probs, logits, targets }, { N, V, Vp });
     const gs = { losses: await poisoned(ops, N), probs: await poisoned(ops, N * Vp) };
-    ops.softmaxCrossEntropyForward(
-      { ...gs, logits: await upload(ops, logits), targets: await uploadInt(ops, targets) },
-      { N, V, Vp },
-    );
+    ops.run(softmaxCrossEntropy.forward, {
+      ...gs,
+      logits: await upload(ops, logits),
+      targets: await uploadInt(ops, targets),
+    }, { N, V, Vp });
     diffs.push(assertClose(await ops.read(gs.probs), probs, tol(V), "probs"));
     diffs.push(assertClose(await ops.read(gs.losses), losses, tol(V), "losses"));
 
@@ -84,7 +86,7 @@ Deno.test({
     encoderForward({ out: enc, inp: tokens, wte, wpe }, { B, T, C });
     const ge = { wte: await upload(ops, wte), wpe: await upload(ops, wpe), inp: await uploadInt(ops, tokens) };
     const genc = await poisoned(ops, B * T * C);
-    ops.encoderForward({ out: genc, ...ge }, { B, T, C });
+    ops.run(encoder.forward, { out: genc, ...ge }, { B, T, C });
     diffs.push(assertClose(await ops.read(genc), enc, tol(1), "encoded"));
     const denc = uniform(rng(12), B * T * C);
     const dwte = uniform(rng(13), Vp * C);
@@ -92,7 +94,7 @@ Deno.test({
     const gdwte = await upload(ops, dwte);
     const gdwpe = await upload(ops, dwpe);
     encoderBackward({ dwte, dwpe, dout: denc, inp: tokens }, { B, T, C });
-    ops.encoderBackward({ dwte: gdwte, dwpe: gdwpe, dout: await upload(ops, denc), inp: ge.inp }, { B, T, C });
+    ops.run(encoder.backward, { dwte: gdwte, dwpe: gdwpe, dout: await upload(ops, denc), inp: ge.inp }, { B, T, C });
     diffs.push(assertClose(await ops.read(gdwte), dwte, tol(B * T), "dwte"));
     diffs.push(assertClose(await ops.read(gdwpe), dwpe, tol(B * T), "dwpe"));
 
@@ -108,7 +110,7 @@ Deno.test({
       att: await poisoned(ops, att.length),
       inp: await upload(ops, qkv),
     };
-    ops.attentionForward(ga, { B: AB, T: AT, C: AC, NH });
+    ops.run(attention.forward, ga, { B: AB, T: AT, C: AC, NH });
     diffs.push(assertClose(await ops.read(ga.out), aout, tol(AT), "attention out"));
     const daout = uniform(rng(16), aout.length);
     const dqkv = new Float32Array(qkv.length);
@@ -120,7 +122,7 @@ Deno.test({
       NH,
     });
     const gdq = await poisoned(ops, qkv.length);
-    ops.attentionBackward({
+    ops.run(attention.backward, {
       dinp: gdq,
       dpreatt: await poisoned(ops, att.length),
       datt: await poisoned(ops, att.length),
@@ -144,10 +146,11 @@ Deno.test({
     };
     const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1, gradScale: 1 };
     adamwUpdate({ params: p, grads, m, v }, { n }, hyper);
-    ops.adamwUpdate(gp, { n }, hyper);
+    ops.run(adamw.update, gp, { ...{ n }, ...hyper });
     diffs.push(assertClose(await ops.read(gp.params), p, { atol: 1e-6, rtol: 1e-6 }, "adamw params"));
-    ops.gradNormSquared({ grads: gp.grads }, { n });
-    const norm = await ops.readGradNormSquared();
+    const normOut = await ops.allocate("norm", 1);
+    ops.run(adamw.gradNormSquared, { out: normOut, grads: gp.grads }, { n });
+    const norm = (await ops.read(normOut))[0];
     const expected = gradNormSquared({ grads }, { n });
     if (!(Math.abs(norm - expected) <= 1e-6 * expected)) throw new Error(`norm² ${norm} vs ${expected}`);
     console.log(`  max abs diff ${Math.max(...diffs).toExponential(1)}`);
@@ -180,13 +183,14 @@ Deno.test({
     const hostM = new Float32Array(n);
     const hostV = new Float32Array(n);
     adamwUpdate({ params: hostP, grads: hostG, m: hostM, v: hostV }, { n }, hyper); // gaps stay 0 on the CPU too
-    ops.adamwUpdate({ params, grads, m, v }, { n }, hyper);
+    ops.run(adamw.update, { params, grads, m, v }, { ...{ n }, ...hyper });
     assertClose(await ops.read(params), hostP, { atol: 1e-6, rtol: 1e-6 }, "params");
-    ops.gradNormSquared({ grads }, { n });
-    const norm = await ops.readGradNormSquared();
+    const normOut = await ops.allocate("norm", 1);
+    ops.run(adamw.gradNormSquared, { out: normOut, grads }, { n });
+    const norm = (await ops.read(normOut))[0];
     const expected = gradNormSquared({ grads: hostG }, { n });
     if (!(Math.abs(norm - expected) <= 1e-6 * expected)) throw new Error(`norm² ${norm} vs ${expected}`);
-    ops.zero(grads);
+    ops.run(zero, { out: grads }, { n: grads.length });
     assertClose(await ops.read(grads), new Float32Array(n), { atol: 0, rtol: 0 }, "zeroed grads");
   },
 });
@@ -223,7 +227,7 @@ Deno.test({
     const dwte = await upload(ops, new Float32Array(1000));
     const dwpe = await upload(ops, new Float32Array(800));
     try {
-      ops.encoderBackward({ dwte, dwpe, dout, inp }, { B: 2, T: 4, C: 100 });
+      ops.run(encoder.backward, { dwte, dwpe, dout, inp }, { B: 2, T: 4, C: 100 });
       throw new Error("no error");
     } catch (err) {
       const want = /^Tensor test\[\+3, 800\] needs a 3\.1 KiB binding; this GPU allows 2\.0 KiB per binding/;

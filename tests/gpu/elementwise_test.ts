@@ -3,12 +3,13 @@
  * layers/residual.ts, layers/adamw.ts), on odd lengths and GELU inputs out to ±30 (where a naive tanh overflows).
  * Outputs are NaN-poisoned; AdamW's m and v start non-zero, at step 3, with gradient scaling.
  */
-import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
-import { geluBackward, geluForward } from "../../layers/gelu.ts";
-import { residualForward } from "../../layers/residual.ts";
+import { adamw, adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
+import { gelu, geluBackward, geluForward } from "../../layers/gelu.ts";
+import { residual, residualForward } from "../../layers/residual.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, testOps, upload } from "./_helpers.ts";
+import { zero } from "../../layers/fill.ts";
 
 Deno.test({
   name: "gpu gelu forward/backward and residual on 1001 elements (|x| up to 30) vs CPU",
@@ -26,8 +27,8 @@ Deno.test({
     const g = { inp: await upload(ops, inp), dout: await upload(ops, dout) };
     const gout = await poisoned(ops, N);
     const gdinp = await poisoned(ops, N);
-    ops.geluForward({ out: gout, inp: g.inp }, { N });
-    ops.geluBackward({ dinp: gdinp, inp: g.inp, dout: g.dout }, { N });
+    ops.run(gelu.forward, { out: gout, inp: g.inp }, { N });
+    ops.run(gelu.backward, { dinp: gdinp, inp: g.inp, dout: g.dout }, { N });
     // A few f32 operations per element (tanh in f32 vs float64): 1e-6 absolute + relative.
     const tol = { atol: 1e-6, rtol: 1e-6 };
     const d1 = assertClose(await ops.read(gout), out, tol, "gelu out");
@@ -35,9 +36,9 @@ Deno.test({
     const sum = new Float32Array(N);
     residualForward({ out: sum, inp1: inp, inp2: dout }, { N });
     const gsum = await poisoned(ops, N);
-    ops.residualForward({ out: gsum, inp1: g.inp, inp2: g.dout }, { N });
+    ops.run(residual.forward, { out: gsum, inp1: g.inp, inp2: g.dout }, { N });
     const d3 = assertClose(await ops.read(gsum), sum, { atol: 0, rtol: 0 }, "residual"); // one f32 add: exact
-    ops.zero(gsum);
+    ops.run(zero, { out: gsum }, { n: gsum.length });
     assertClose(await ops.read(gsum), new Float32Array(N), { atol: 0, rtol: 0 }, "zero");
     console.log(`  max abs diff: gelu ${Math.max(d1, d2).toExponential(1)}, residual ${d3}`);
   },
@@ -69,7 +70,7 @@ Deno.test({
       gradScale: 0.5,
     };
     adamwUpdate({ params, grads, m, v }, { n }, hyper);
-    ops.adamwUpdate(g, { n }, hyper);
+    ops.run(adamw.update, g, { ...{ n }, ...hyper });
     // Parameters move by ~lr per step; f32 vs float64 arithmetic on the update differs by ~1e-7 of the parameter.
     const tol = { atol: 1e-6, rtol: 1e-6 };
     const d = Math.max(
@@ -78,8 +79,9 @@ Deno.test({
       assertClose(await ops.read(g.v), v, tol, "v"),
     );
     const expected = gradNormSquared({ grads }, { n });
-    ops.gradNormSquared({ grads: g.grads }, { n });
-    const got = await ops.readGradNormSquared();
+    const normOut = await poisoned(ops, 1);
+    ops.run(adamw.gradNormSquared, { out: normOut, grads: g.grads }, { n });
+    const got = (await ops.read(normOut))[0];
     // Σ of 3001 squares in f32 with Kahan-compensated partial sums: relative error ~1e-7.
     if (!(Math.abs(got - expected) <= 1e-6 * expected)) throw new Error(`grad norm² ${got} vs CPU ${expected}`);
     console.log(

@@ -3,7 +3,7 @@
  * tokens < 97) with repeated tokens (the backward groups positions by token), wpe longer than T, and new tokens
  * written between two backward passes (the host-side bucket table must follow). dwte and dwpe accumulate.
  */
-import { encoderBackward, encoderForward } from "../../layers/encoder.ts";
+import { encoder, encoderBackward, encoderForward } from "../../layers/encoder.ts";
 import { assertClose } from "../_assert.ts";
 import { randomTokens, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, testOps, upload, uploadInt } from "./_helpers.ts";
@@ -35,11 +35,11 @@ Deno.test({
       const out = new Float32Array(B * T * C);
       encoderForward({ out, inp: tokens, wte, wpe }, { B, T, C });
       const gout = await poisoned(ops, B * T * C);
-      ops.encoderForward({ out: gout, inp, ...gw }, { B, T, C });
+      ops.run(encoder.forward, { out: gout, inp, ...gw }, { B, T, C });
       worst = Math.max(worst, assertClose(await ops.read(gout), out, TOL, `out (round ${round})`));
       const dout = uniform(rng(8 + round), B * T * C);
       encoderBackward({ dwte, dwpe, dout, inp: tokens }, { B, T, C });
-      ops.encoderBackward({ dwte: gdwte, dwpe: gdwpe, dout: await upload(ops, dout), inp }, { B, T, C });
+      ops.run(encoder.backward, { dwte: gdwte, dwpe: gdwpe, dout: await upload(ops, dout), inp }, { B, T, C });
       worst = Math.max(
         worst,
         assertClose(await ops.read(gdwte), dwte, TOL, `dwte (round ${round})`),

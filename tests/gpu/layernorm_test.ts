@@ -3,7 +3,7 @@
  * row with C = 1, and C = 770 (several columns per thread, more rows than one reduction chunk). Outputs are
  * NaN-poisoned; dinp, dweight and dbias start from random values because all three accumulate.
  */
-import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
+import { layernorm, layernormBackward, layernormForward } from "../../layers/layernorm.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, testOps, upload } from "./_helpers.ts";
@@ -32,7 +32,7 @@ for (const [N, C] of [[33, 30], [1, 1], [70, 770]]) {
         weight: await upload(ops, weight),
         bias: await upload(ops, bias),
       };
-      ops.layernormForward(g, { N, C });
+      ops.run(layernorm.forward, g, { N, C });
       // rstd is 1/√eps ≈ 316 when C = 1 (zero variance): compare it relatively.
       const diffs = [
         assertClose(await ops.read(g.out), out, TOL, "out"),
@@ -54,7 +54,7 @@ for (const [N, C] of [[33, 30], [1, 1], [70, 770]]) {
         rstd: g.rstd,
       };
       layernormBackward({ dinp, dweight, dbias, dout, inp, weight, mean, rstd }, { N, C });
-      ops.layernormBackward(gb, { N, C });
+      ops.run(layernorm.backward, gb, { N, C });
       // dweight and dbias sum N rows of O(1) terms; dinp carries rstd (up to 316 for C = 1, where it is ~0 anyway).
       const sums = { atol: 1e-5 * Math.max(1, N / 10), rtol: 1e-5 };
       diffs.push(

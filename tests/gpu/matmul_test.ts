@@ -4,9 +4,8 @@
  * and without bias; through the tiled kernel (with split-K forced), the small-output kernel and BK = 8 and 16.
  * Outputs are poisoned with NaN; dweight and dbias start from random values to check that they accumulate.
  */
-import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
-import type { GpuOps } from "../../gpu/backend.ts";
-import { createGpuOps } from "../../gpu/backend.ts";
+import { matmul, matmulBackward, matmulForward } from "../../layers/matmul.ts";
+import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
 import { gemm } from "../../gpu/_gemm.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
@@ -17,7 +16,7 @@ function tolerance(K: number) {
   return { atol: 2e-7 * K + 1e-6, rtol: 1e-6 };
 }
 
-async function check(ops: GpuOps, N: number, C: number, OC: number, withBias: boolean, seed: number) {
+async function check(ops: GpuExecutor, N: number, C: number, OC: number, withBias: boolean, seed: number) {
   const inp = uniform(rng(seed), N * C);
   const weight = uniform(rng(seed + 1), OC * C);
   const bias = withBias ? uniform(rng(seed + 2), OC) : undefined;
@@ -29,7 +28,7 @@ async function check(ops: GpuOps, N: number, C: number, OC: number, withBias: bo
     weight: await upload(ops, weight, 1),
     bias: bias ? await upload(ops, bias, 2) : undefined,
   };
-  ops.matmulForward(g, { N, C, OC });
+  ops.run(matmul.forward, g, { N, C, OC });
   const fwd = assertClose(await ops.read(g.out), out, tolerance(C), "out");
 
   const dout = uniform(rng(seed + 3), N * OC);
@@ -45,7 +44,7 @@ async function check(ops: GpuOps, N: number, C: number, OC: number, withBias: bo
     weight: g.weight,
   };
   matmulBackward({ dinp, dweight, dbias: withBias ? dbias : undefined, dout, inp, weight }, { N, C, OC });
-  ops.matmulBackward(gb, { N, C, OC });
+  ops.run(matmul.backward, gb, { N, C, OC });
   const bwd = [
     assertClose(await ops.read(gb.dinp), dinp, tolerance(OC), "dinp"),
     assertClose(await ops.read(gb.dweight), dweight, tolerance(N), "dweight"),
@@ -79,7 +78,7 @@ Deno.test({
   fn: async () => {
     // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
     // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
-    const ops = await createGpuOps({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
+    const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
     const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0 };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);
@@ -88,7 +87,7 @@ Deno.test({
     const out = new Float32Array(N * OC);
     matmulForward({ out, inp, weight, bias }, { N, C, OC });
     const g = { out: await poisoned(ops, N * OC), inp: await upload(ops, inp), weight: await upload(ops, weight) };
-    ops.matmulForward({ ...g, bias: await upload(ops, bias) }, { N, C, OC });
+    ops.run(matmul.forward, { ...g, bias: await upload(ops, bias) }, { N, C, OC });
     const fwd = assertClose(await ops.read(g.out), out, tolerance(C), "out");
     // c (C,OC) = inpᵀ (C,N) · out (N,OC): both operands contiguous along the output index.
     const c = new Float32Array(C * OC);

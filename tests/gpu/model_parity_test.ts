@@ -5,7 +5,7 @@
  * that the GPU's gradient norm matches the one computed on the host from the read-back gradients.
  */
 import { createGpuModel } from "../../gpu/model.ts";
-import type { GpuOps } from "../../gpu/backend.ts";
+import type { GpuExecutor } from "../../gpu/executor.ts";
 import { readCheckpoint } from "../../model/checkpoint.ts";
 import { readDebugState } from "../../model/debug_state.ts";
 import { PARAMETER_NAMES } from "../../model/tensors.ts";
@@ -24,8 +24,8 @@ for (const name of FIXTURES) {
       const cfg = checkpoint.config;
       const state = await readDebugState(fixturePath(name, "state.bin"), cfg);
       const expected = await readExpected(name);
-      const ops: GpuOps = await defaultOps();
-      const model = await createGpuModel(cfg, state.B, state.T, { ops });
+      const ops: GpuExecutor = await defaultOps();
+      const model = await createGpuModel(cfg, state.B, state.T, { exec: ops });
       for (const p of PARAMETER_NAMES) model.writeParameter(p, checkpoint.params[p]);
 
       const report: string[] = [];

@@ -9,6 +9,9 @@ import { formatProfile } from "../../gpu/profiler.ts";
 import { UserError } from "../../util/errors.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, testOps, upload } from "./_helpers.ts";
+import { gelu } from "../../layers/gelu.ts";
+import { matmul } from "../../layers/matmul.ts";
+import { residual } from "../../layers/residual.ts";
 
 Deno.test("gpu device: no adapter is a UserError that says to use the CPU", async () => {
   for (const gpu of [undefined, { requestAdapter: () => Promise.resolve(null) } as unknown as GPU]) {
@@ -31,9 +34,9 @@ Deno.test({
     const b = await upload(ops, uniform(rng(2), 1000));
     const c = await upload(ops, new Float32Array(1000));
     const step = () => {
-      ops.residualForward({ out: c, inp1: a, inp2: b }, { N: 1000 });
-      ops.geluForward({ out: c, inp: a }, { N: 1000 });
-      ops.residualForward({ out: c, inp1: c, inp2: c }, { N: 0 }); // no work, no dispatch
+      ops.run(residual.forward, { out: c, inp1: a, inp2: b }, { N: 1000 });
+      ops.run(gelu.forward, { out: c, inp: a }, { N: 1000 });
+      ops.run(residual.forward, { out: c, inp1: c, inp2: c }, { N: 0 }); // no work, no dispatch
     };
     step();
     await ops.read(c);
@@ -60,7 +63,7 @@ Deno.test({
     const x = ops.view(whole, 0, 10);
     const y = ops.view(whole, 10, 10);
     try {
-      ops.geluForward({ out: y, inp: x }, { N: 10 });
+      ops.run(gelu.forward, { out: y, inp: x }, { N: 10 });
       throw new Error("no error");
     } catch (err) {
       const want = "gelu_forward: 'acts[+0, 10]' (read) and 'acts[+10, 10]' (written) share one GPU buffer";
@@ -99,14 +102,14 @@ Deno.test({
     const inp = await upload(ops, uniform(rng(1), N * 32));
     const w = await upload(ops, uniform(rng(2), 48 * 32));
     const out = await upload(ops, new Float32Array(N * 48));
-    ops.startProfile();
-    for (let i = 0; i < 3; i++) ops.matmulForward({ out, inp, weight: w }, { N, C: 32, OC: 48 });
-    ops.geluForward({ out, inp }, { N: N * 32 });
-    const rows = await ops.stopProfile();
+    ops.profiler!.start();
+    for (let i = 0; i < 3; i++) ops.run(matmul.forward, { out, inp, weight: w }, { N, C: 32, OC: 48 });
+    ops.run(gelu.forward, { out, inp }, { N: N * 32 });
+    const rows = await ops.profiler!.stop();
     const mm = rows.find((r) => r.name === "matmulForward 64x32x48");
-    const gelu = rows.find((r) => r.name === "geluForward");
+    const geluRow = rows.find((r) => r.name === "geluForward");
     if (!mm || mm.calls !== 3 || mm.unit !== "GFLOP/s" || !(mm.ms > 0)) throw new Error(JSON.stringify(rows));
-    if (!gelu || gelu.calls !== 1 || gelu.unit !== "GB/s") throw new Error(JSON.stringify(rows));
+    if (!geluRow || geluRow.calls !== 1 || geluRow.unit !== "GB/s") throw new Error(JSON.stringify(rows));
     const share = rows.reduce((s, r) => s + r.share, 0);
     if (Math.abs(share - 1) > 1e-9) throw new Error(`shares add up to ${share}`);
     const table = formatProfile(rows);

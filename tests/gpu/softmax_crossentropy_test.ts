@@ -3,7 +3,11 @@
  * vocabulary padding (V = 97 of Vp = 128: padded columns must get probability and gradient 0 even though their
  * logits hold garbage) and without (V = Vp = 40), on 33 and 1 rows. Outputs are NaN-poisoned.
  */
-import { softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
+import {
+  softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
+  softmaxCrossEntropyForward,
+} from "../../layers/softmax_crossentropy.ts";
 import { assertClose } from "../_assert.ts";
 import { randomTokens, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, testOps, upload, uploadInt } from "./_helpers.ts";
@@ -26,7 +30,7 @@ for (const [N, V, Vp] of [[33, 97, 128], [1, 40, 40]]) {
         logits: await upload(ops, logits),
         targets: await uploadInt(ops, targets),
       };
-      ops.softmaxCrossEntropyForward(g, { N, V, Vp });
+      ops.run(softmaxCrossEntropy.forward, g, { N, V, Vp });
       // exp and sums of ≤ 97 terms in f32 vs float64; losses are O(log V).
       const tol = { atol: 1e-6, rtol: 1e-5 };
       const d1 = assertClose(await ops.read(g.probs), probs, tol, "probs");
@@ -35,7 +39,7 @@ for (const [N, V, Vp] of [[33, 97, 128], [1, 40, 40]]) {
       const dloss = 1 / N;
       softmaxCrossEntropyBackward({ dlogits, probs, targets }, { N, V, Vp, dloss });
       const gd = await poisoned(ops, N * Vp);
-      ops.softmaxCrossEntropyBackward({ dlogits: gd, probs: g.probs, targets: g.targets }, { N, V, Vp, dloss });
+      ops.run(softmaxCrossEntropy.backward, { dlogits: gd, probs: g.probs, targets: g.targets }, { N, V, Vp, dloss });
       const d3 = assertClose(await ops.read(gd), dlogits, tol, "dlogits");
       console.log(`  max abs diff ${Math.max(d1, d2, d3).toExponential(1)}`);
     },

@@ -1,5 +1,5 @@
 import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
-import type { AdamWHyper } from "../../model/ops.ts";
+import type { AdamWHyper } from "../../layers/adamw.ts";
 import { assertClose } from "../_assert.ts";
 import { randn, rng } from "../_random.ts";
 

@@ -2,9 +2,11 @@
  * The CPU backend with its fast kernels plugged in: calls are routed to the kernels object, and the multicore
  * WebAssembly kernels (`CpuKernels`) meet the same PyTorch parity tolerances as the scalar reference layers.
  */
+import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import { attentionBackward, attentionForward } from "../../layers/attention.ts";
+import { geluBackward, geluForward } from "../../layers/gelu.ts";
 import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
-import type { CpuHeavyKernels } from "../../cpu/backend.ts";
+import { softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { readCheckpoint } from "../../model/checkpoint.ts";
 import { type CpuModelOptions, createCpuModel } from "../../model/cpu_model.ts";
@@ -33,20 +35,28 @@ async function runFixture(name: string, options: CpuModelOptions) {
   }
 }
 
-Deno.test("CpuOps routes matmul and attention to the kernels object and closes it with the model", async () => {
+Deno.test("The CPU executor routes ops with a wasm form to the kernels object and closes it with the model", async () => {
   const calls: Record<string, number> = {};
   let closed = false;
   const count = <A extends unknown[]>(name: string, f: (...a: A) => void) => (...a: A) => {
     calls[name] = (calls[name] ?? 0) + 1;
     f(...a);
   };
-  const spy: CpuHeavyKernels & { close(): void } = {
+  // A stand-in for CpuKernels whose methods count their calls and run the scalar references, so the results must
+  // equal the plain scalar run exactly.
+  const spy = {
+    threads: 1,
     matmulForward: count("matmulForward", matmulForward),
     matmulBackward: count("matmulBackward", matmulBackward),
     attentionForward: count("attentionForward", attentionForward),
     attentionBackward: count("attentionBackward", attentionBackward),
+    geluForward: count("geluForward", geluForward),
+    geluBackward: count("geluBackward", geluBackward),
+    softmaxCrossEntropyForward: count("softmaxCrossEntropyForward", softmaxCrossEntropyForward),
+    adamwUpdate,
+    gradNormSquared,
     close: () => closed = true,
-  };
+  } as unknown as CpuKernels;
   const withSpy = await runFixture("awkward", { kernels: () => Promise.resolve(spy) });
   const plain = await runFixture("awkward", {});
   // awkward has two layers: 4 matmuls per layer + the output head; one attention forward per layer, plus one

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CpuOps } from "../../cpu/backend.ts";
+import { CpuExecutor } from "../../cpu/executor.ts";
 import { type ParameterTensors, readCheckpoint } from "../../model/checkpoint.ts";
 import type { GPT2Config } from "../../model/config.ts";
 import { GPT2 } from "../../model/gpt2.ts";
@@ -50,12 +50,12 @@ async function forwardLogits(config: GPT2Config, params: ParameterTensors, token
     acts: new Float32Array(layout.acts.totalElements),
     gradActs: new Float32Array(layout.gradActs.totalElements),
   };
-  const ops = new CpuOps();
-  const tensors = bindModelTensors(ops, layout, arenas, {
+  const exec = new CpuExecutor();
+  const tensors = bindModelTensors(exec, layout, arenas, {
     inputs: new Int32Array(B * T),
     targets: new Int32Array(B * T),
   });
-  const model = new GPT2(ops, layout, tensors);
+  const model = new GPT2(exec, layout, tensors);
   for (const name of PARAMETER_NAMES) model.writeParameter(name, params[name]);
   model.forward(new Int32Array(tokens));
   return await model.readLogits();

@@ -1,0 +1,149 @@
+/**
+ * The WebGPU executor: runs op records (`layers/*.ts`) by calling their `gpu` launchers, which record WGSL
+ * dispatches into the runtime's deferred queue (`runtime.ts`); a whole training step goes to the GPU as one compute
+ * pass when the loss is read. Pipelines and bind groups are made the first time a shape is seen and reused.
+ *
+ * @module
+ */
+import type { Buffers, BufferSpec, Op } from "../layers/_op.ts";
+import type { Executor, Profiler } from "../model/executor.ts";
+import type { TensorPlan } from "../model/tensors.ts";
+import type { GemmOptions, SplitKOptions } from "./_gemm.ts";
+import { BucketTables } from "./_buckets.ts";
+import { getGpuDevice } from "./device.ts";
+import { GpuRuntime } from "./runtime.ts";
+import { describe, type GpuTensor, planSegments, type SegmentMode, viewOf } from "./tensor.ts";
+
+type F = GpuTensor;
+
+/** What a launcher gets besides its buffers: the runtime, the matmul tuning and the encoder's token tables. */
+export interface GpuLaunch {
+  readonly rt: GpuRuntime;
+  readonly gemm: GemmOptions;
+  readonly tables: BucketTables;
+}
+
+/** Tuning of the GPU backend (defaults suit large GPUs; tests shrink them to exercise every path). */
+export interface GpuExecutorOptions {
+  /** Split-K policy of the weight-gradient matmuls. */
+  splitK?: Partial<SplitKOptions>;
+  /** Matmul K-tile depth; default 16, or 8 on software adapters (llvmpipe compiles BK = 16 ~4x slower). */
+  matmulBK?: 8 | 16;
+  /** Products with at most this many outputs use the one-thread-per-output kernel; default 16384 (one tile), 0: never. */
+  smallMatmulMaxOutputs?: number;
+}
+
+/**
+ * Creates the GPU executor on the process's WebGPU device.
+ *
+ * @param options Tuning.
+ * @returns The executor.
+ * @throws UserError "No WebGPU adapter found; use --device cpu" when there is no adapter.
+ * @example
+ * ```ts
+ * import { createGpuExecutor } from "./executor.ts";
+ * import { residual } from "../layers/residual.ts";
+ * const exec = await createGpuExecutor();
+ * const [a, b, sum] = [await exec.allocate("a", 3), await exec.allocate("b", 3), await exec.allocate("sum", 3)];
+ * exec.write(a, new Float32Array([1, 2, 3]));
+ * exec.write(b, new Float32Array([10, 20, 30]));
+ * exec.run(residual.forward, { out: sum, inp1: a, inp2: b }, { N: 3 });
+ * if ((await exec.read(sum))[2] !== 33) throw new Error("3 + 30 = 33");
+ * ```
+ */
+export async function createGpuExecutor(options: GpuExecutorOptions = {}): Promise<GpuExecutor> {
+  return new GpuExecutor(new GpuRuntime(await getGpuDevice()), options);
+}
+
+/** `Executor` on WebGPU. Float and int tensors are both `GpuTensor` views of GPU arenas. */
+export class GpuExecutor implements Executor<F, F> {
+  /** The runtime (device, caches, queue). */
+  readonly runtime: GpuRuntime;
+  /** What the launchers get. */
+  readonly launch: GpuLaunch;
+  /** Per-op timing, where the adapter has `timestamp-query`. */
+  readonly profiler?: Profiler;
+
+  /**
+   * @param runtime The runtime to record into.
+   * @param options Tuning.
+   */
+  constructor(runtime: GpuRuntime, options: GpuExecutorOptions = {}) {
+    this.runtime = runtime;
+    const gemm: GemmOptions = {
+      bk: options.matmulBK ?? (runtime.ctx.isFallback ? 8 : 16),
+      splitK: { targetWorkgroups: 256, minChunk: 512, ...options.splitK },
+      smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
+    };
+    this.launch = { rt: runtime, gemm, tables: new BucketTables(runtime) };
+    if (runtime.ctx.hasTimestamps) {
+      this.profiler = { start: () => runtime.startProfile(), stop: () => runtime.stopProfile() };
+    }
+  }
+
+  /** One line naming the GPU. */
+  get description(): string {
+    return `gpu (${this.runtime.ctx.description}, WebGPU)`;
+  }
+
+  run<S extends BufferSpec, Z>(op: Op<S, Z>, buffers: Buffers<S, F, F>, sizes: Z): void {
+    this.runtime.group(op.label?.(sizes) ?? op.name, op.work(sizes), () => op.gpu(this.launch, buffers, sizes));
+  }
+
+  /**
+   * A zero-filled tensor of its own (one GPUBuffer).
+   *
+   * @param name For messages.
+   * @param length Elements.
+   * @param dtype f32 (default) or i32 (tokens).
+   */
+  async allocate(name: string, length: number, dtype: "f32" | "i32" = "f32"): Promise<F> {
+    const arena = await this.runtime.allocate(name, dtype, length);
+    return { arena, offset: 0, length };
+  }
+
+  /**
+   * A zero-filled arena laid out by a tensor plan: one GPUBuffer per planned tensor ("perTensor", for activations,
+   * so one op can read one activation and write another), or packed into as few buffers as fit ("packed", for
+   * parameters, gradients and AdamW state, so whole-arena ops take few dispatches).
+   *
+   * @param name Role name for messages ("params", "acts" …).
+   * @param plan The tensor plan (offsets aligned to 64 elements).
+   * @param mode How tensors map to buffers.
+   * @returns A view of the whole arena; cut tensors from it with `view`.
+   */
+  async allocatePlan(name: string, plan: TensorPlan, mode: SegmentMode): Promise<F> {
+    const maxElements = Math.floor(this.runtime.limits.maxBufferSize / 4);
+    const segments = planSegments(name, plan, mode, maxElements);
+    const arena = await this.runtime.allocate(name, "f32", plan.totalElements, segments, plan.slots);
+    return { arena, offset: 0, length: plan.totalElements };
+  }
+
+  /** Submits every recorded dispatch now (reads and writes do this themselves). */
+  flush(): void {
+    this.runtime.flush();
+  }
+
+  view(t: F, offset: number, length: number): F {
+    return viewOf(t, offset, length);
+  }
+
+  read(t: F): Promise<Float32Array> {
+    if (t.arena.dtype !== "f32") throw new TypeError(`read: ${describe(t)} is not a float tensor`);
+    return this.runtime.read(t);
+  }
+
+  write(t: F, data: Float32Array): void {
+    if (t.arena.dtype !== "f32") throw new TypeError(`write: ${describe(t)} is not a float tensor`);
+    this.runtime.write(t, data);
+  }
+
+  writeInt(t: F, data: Int32Array): void {
+    if (t.arena.dtype !== "i32") throw new TypeError(`writeInt: ${describe(t)} is not an int tensor`);
+    this.runtime.write(t, data);
+    const arena = t.arena;
+    arena.host ??= new Int32Array(arena.length);
+    arena.host.set(data, t.offset);
+    this.launch.tables.refresh(arena); // the encoder backward's token buckets follow the tokens
+  }
+}
