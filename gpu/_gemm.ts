@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { matmulKernel, matmulSmallKernel, sumPartialsKernel } from "./kernels.ts";
+import { sumPartials } from "./dispatch.ts";
+import { matmulKernel, matmulSmallKernel } from "./kernels.ts";
 import type { GpuRuntime } from "./runtime.ts";
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
 
@@ -186,59 +187,4 @@ export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split
     count: slices,
     stride: M * N,
   });
-}
-
-/**
- * out[i] += Σ_{s < count} partial[partialStart + s·stride + i] for i < n (chunked reductions' second stage).
- *
- * @param rt The runtime.
- * @param o Where and what to add.
- */
-export function sumPartials(
-  rt: GpuRuntime,
-  o: {
-    out: GpuTensor;
-    outStart: number;
-    partial: GpuTensor;
-    partialStart: number;
-    n: number;
-    count: number;
-    stride: number;
-  },
-): void {
-  rt.dispatch({
-    kernel: sumPartialsKernel,
-    bindings: [
-      bindRange(o.out, o.outStart, o.n, rt.limits),
-      bindRange(o.partial, o.partialStart, (o.count - 1) * o.stride + o.n, rt.limits),
-    ],
-    params: { n: o.n, count: o.count, stride: o.stride },
-    groups: [grid1d(rt, o.n)],
-  });
-}
-
-/**
- * Workgroups for a 1-D grid-stride kernel over n elements.
- *
- * @param rt The runtime (for the per-dimension limit).
- * @param n Elements.
- * @param wg Threads per workgroup.
- * @returns x.
- */
-export function grid1d(rt: GpuRuntime, n: number, wg = 256): number {
-  return Math.max(1, Math.min(Math.ceil(n / wg), rt.limits.maxComputeWorkgroupsPerDimension));
-}
-
-/**
- * A 2-D grid with at least `n` workgroups (for one-workgroup-per-row kernels: row = x + y·gridX).
- *
- * @param rt The runtime.
- * @param n Rows.
- * @returns [x, y].
- */
-export function gridRows(rt: GpuRuntime, n: number): [number, number] {
-  const max = rt.limits.maxComputeWorkgroupsPerDimension;
-  if (n <= max) return [n, 1];
-  const y = Math.ceil(n / max);
-  return [Math.ceil(n / y), y];
 }

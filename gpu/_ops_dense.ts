@@ -5,29 +5,13 @@
  *
  * @module
  */
-import { UserError } from "../util/errors.ts";
-import { gemm, gemmAccumulate, type GemmOptions, gridRows, sumPartials } from "./_gemm.ts";
+import { gemm, gemmAccumulate, type GemmOptions } from "./_gemm.ts";
+import { gridRows, perBinding, ranges, rowsPerChunk, sumPartials } from "./dispatch.ts";
 import { attentionSoftmaxBackwardKernel, attentionSoftmaxForwardKernel, colsumPartialKernel } from "./kernels.ts";
 import type { GpuRuntime } from "./runtime.ts";
-import { bindRange, describe, type GpuTensor, maxBindingElements } from "./tensor.ts";
+import { bindRange, type GpuTensor } from "./tensor.ts";
 
 type F = GpuTensor;
-
-/** [start, count] ranges covering [0, n) in steps of `step`. */
-export function ranges(n: number, step: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let s = 0; s < n; s += step) out.push([s, Math.min(step, n - s)]);
-  return out;
-}
-
-/** How many units of `unit` elements fit one binding; throws naming the tensor when not even one does. */
-export function perBinding(rt: GpuRuntime, unit: number, t: GpuTensor): number {
-  const n = Math.floor(maxBindingElements(rt.limits) / unit);
-  if (n < 1) {
-    throw new UserError(`Tensor ${describe(t)}: one row of ${unit} elements is larger than this GPU's largest binding`);
-  }
-  return n;
-}
 
 /** out (N,OC) = inp (N,C) · weight (OC,C)ᵀ + bias. */
 export function matmulForward(
@@ -102,11 +86,6 @@ export function matmulBackward(
       }
     });
   }
-}
-
-/** Rows per chunk of a two-stage column sum: enough chunks to fill the GPU, at least 32 rows each. */
-export function rowsPerChunk(rows: number): number {
-  return Math.max(32, Math.ceil(rows / 64));
 }
 
 /** out (W) += Σ over `rows` rows of x (row stride W, from element `start`), in two deterministic stages. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { grid1d } from "./_gemm.ts";
+import { dispatchElementwise, grid1d } from "./dispatch.ts";
 import type { AdamWHyper } from "../layers/adamw.ts";
 import {
   adamwUpdateKernel,
@@ -16,7 +16,6 @@ import {
   gradNormPartialKernel,
   residualForwardKernel,
 } from "./kernels.ts";
-import type { KernelDescriptor } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
 import { bindRange, type GpuTensor, lockstepPieces, maxBindingElements } from "./tensor.ts";
 
@@ -25,43 +24,24 @@ type F = GpuTensor;
 /** Most workgroups of the first gradient-norm stage per piece (each writes one partial sum). */
 const NORM_PARTIALS = 256;
 
-/** Runs an elementwise kernel over n elements of `ts` (in binding order), piece by piece. */
-function elementwise(
-  rt: GpuRuntime,
-  kernel: KernelDescriptor,
-  ts: readonly F[],
-  n: number,
-  params: Readonly<Record<string, number>> = {},
-): void {
-  for (const t of ts) if (t.length < n) throw new RangeError(`${kernel.name}: a tensor holds ${t.length} < ${n}`);
-  for (const [start, count] of lockstepPieces(ts, n, maxBindingElements(rt.limits))) {
-    rt.dispatch({
-      kernel,
-      bindings: ts.map((t) => bindRange(t, start, count, rt.limits)),
-      params: { ...params, n: count },
-      groups: [grid1d(rt, count)],
-    });
-  }
-}
-
 /** t = 0. */
 export function zero(rt: GpuRuntime, t: F, n = t.length): void {
-  elementwise(rt, fillZeroKernel, [t], n);
+  dispatchElementwise(rt, fillZeroKernel, [t], n);
 }
 
 /** out = GELU(inp). */
 export function geluForward(rt: GpuRuntime, b: { out: F; inp: F }, s: { N: number }): void {
-  elementwise(rt, geluForwardKernel, [b.out, b.inp], s.N);
+  dispatchElementwise(rt, geluForwardKernel, [b.out, b.inp], s.N);
 }
 
 /** dinp = GELU'(inp)·dout. */
 export function geluBackward(rt: GpuRuntime, b: { dinp: F; inp: F; dout: F }, s: { N: number }): void {
-  elementwise(rt, geluBackwardKernel, [b.dinp, b.inp, b.dout], s.N);
+  dispatchElementwise(rt, geluBackwardKernel, [b.dinp, b.inp, b.dout], s.N);
 }
 
 /** out = inp1 + inp2. */
 export function residualForward(rt: GpuRuntime, b: { out: F; inp1: F; inp2: F }, s: { N: number }): void {
-  elementwise(rt, residualForwardKernel, [b.out, b.inp1, b.inp2], s.N);
+  dispatchElementwise(rt, residualForwardKernel, [b.out, b.inp1, b.inp2], s.N);
 }
 
 /** One AdamW step; the bias corrections 1 - β^t are computed here in float64. */
@@ -71,7 +51,7 @@ export function adamwUpdate(
   s: { n: number },
   h: AdamWHyper,
 ): void {
-  elementwise(rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
+  dispatchElementwise(rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
     learning_rate: h.learningRate,
     beta1: h.beta1,
     beta2: h.beta2,

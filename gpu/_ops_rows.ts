@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { grid1d, gridRows, sumPartials } from "./_gemm.ts";
-import { perBinding, ranges, rowsPerChunk } from "./_ops_dense.ts";
+import { grid1d, gridRows, perBinding, ranges, rowsPerChunk, sumPartials } from "./dispatch.ts";
 import {
   encoderBackwardWpeKernel,
   encoderBackwardWteKernel,

@@ -1,0 +1,111 @@
+/**
+ * Dispatch helpers shared by the GPU launchers in `layers/`: grid sizes within the per-dimension limit, ranges that
+ * fit one storage binding, the elementwise dispatcher, and the second stage of every chunked reduction.
+ *
+ * @module
+ */
+import { UserError } from "../util/errors.ts";
+import sumPartialsSrc from "../kernels/sum_partials.wgsl" with { type: "text" };
+import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
+import type { GpuRuntime } from "./runtime.ts";
+import { bindRange, describe, type GpuTensor, lockstepPieces, maxBindingElements } from "./tensor.ts";
+
+type F = GpuTensor;
+
+/** out[i] += Σ partial rows (see `sumPartials`). */
+export const sumPartialsKernel: KernelDescriptor = wgslKernel(sumPartialsSrc);
+
+/** [start, count] ranges covering [0, n) in steps of `step`. */
+export function ranges(n: number, step: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += step) out.push([s, Math.min(step, n - s)]);
+  return out;
+}
+
+/** How many units of `unit` elements fit one binding; throws naming the tensor when not even one does. */
+export function perBinding(rt: GpuRuntime, unit: number, t: GpuTensor): number {
+  const n = Math.floor(maxBindingElements(rt.limits) / unit);
+  if (n < 1) {
+    throw new UserError(`Tensor ${describe(t)}: one row of ${unit} elements is larger than this GPU's largest binding`);
+  }
+  return n;
+}
+
+/** Rows per chunk of a two-stage column sum: enough chunks to fill the GPU, at least 32 rows each. */
+export function rowsPerChunk(rows: number): number {
+  return Math.max(32, Math.ceil(rows / 64));
+}
+
+/** Runs an elementwise kernel over n elements of `ts` (in binding order), piece by piece. */
+export function dispatchElementwise(
+  rt: GpuRuntime,
+  kernel: KernelDescriptor,
+  ts: readonly F[],
+  n: number,
+  params: Readonly<Record<string, number>> = {},
+): void {
+  for (const t of ts) if (t.length < n) throw new RangeError(`${kernel.name}: a tensor holds ${t.length} < ${n}`);
+  for (const [start, count] of lockstepPieces(ts, n, maxBindingElements(rt.limits))) {
+    rt.dispatch({
+      kernel,
+      bindings: ts.map((t) => bindRange(t, start, count, rt.limits)),
+      params: { ...params, n: count },
+      groups: [grid1d(rt, count)],
+    });
+  }
+}
+
+/**
+ * out[i] += Σ_{s < count} partial[partialStart + s·stride + i] for i < n (chunked reductions' second stage).
+ *
+ * @param rt The runtime.
+ * @param o Where and what to add.
+ */
+export function sumPartials(
+  rt: GpuRuntime,
+  o: {
+    out: GpuTensor;
+    outStart: number;
+    partial: GpuTensor;
+    partialStart: number;
+    n: number;
+    count: number;
+    stride: number;
+  },
+): void {
+  rt.dispatch({
+    kernel: sumPartialsKernel,
+    bindings: [
+      bindRange(o.out, o.outStart, o.n, rt.limits),
+      bindRange(o.partial, o.partialStart, (o.count - 1) * o.stride + o.n, rt.limits),
+    ],
+    params: { n: o.n, count: o.count, stride: o.stride },
+    groups: [grid1d(rt, o.n)],
+  });
+}
+
+/**
+ * Workgroups for a 1-D grid-stride kernel over n elements.
+ *
+ * @param rt The runtime (for the per-dimension limit).
+ * @param n Elements.
+ * @param wg Threads per workgroup.
+ * @returns x.
+ */
+export function grid1d(rt: GpuRuntime, n: number, wg = 256): number {
+  return Math.max(1, Math.min(Math.ceil(n / wg), rt.limits.maxComputeWorkgroupsPerDimension));
+}
+
+/**
+ * A 2-D grid with at least `n` workgroups (for one-workgroup-per-row kernels: row = x + y·gridX).
+ *
+ * @param rt The runtime.
+ * @param n Rows.
+ * @returns [x, y].
+ */
+export function gridRows(rt: GpuRuntime, n: number): [number, number] {
+  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  if (n <= max) return [n, 1];
+  const y = Math.ceil(n / max);
+  return [Math.ceil(n / y), y];
+}
