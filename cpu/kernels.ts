@@ -17,27 +17,26 @@
  */
 import type { AdamWHyper } from "../layers/adamw.ts";
 import {
-  ATT,
-  BWD,
+  ADAMW,
+  ATT_BWD,
+  ATT_FWD,
   controlViews,
   CTRL,
   CTRL_BYTES,
-  FWD,
+  GELU_BWD,
+  GELU_FWD,
   KIND,
-  PW,
+  MM_BWD,
+  MM_FWD,
   runItem,
   runJob,
-  SMX,
+  SOFTMAX,
   SUM_SLOTS,
+  SUMSQ,
   type ThreadContext,
 } from "./wasm/jobs.ts";
-import {
-  buildKernelModule,
-  DEFAULT_GEMM_TILE,
-  DEFAULT_NT_TILE,
-  type KernelExports,
-  type KernelModuleOptions,
-} from "./wasm/module.ts";
+import type { KernelExports } from "./wasm/exports.ts";
+import { buildKernelModule, DEFAULT_GEMM_TILE, DEFAULT_NT_TILE, type KernelModuleOptions } from "./wasm/module.ts";
 import { type Blocking, DEFAULT_BLOCKING, planBackward, planForward } from "./wasm/plan.ts";
 import { KERNEL_WORKER_NAME } from "./worker.ts";
 
@@ -172,12 +171,10 @@ export class CpuKernels {
   ): void {
     const { N, C, OC } = sizes("matmulForward", s, ["N", "C", "OC"]);
     const out = this.#addr("out", b.out, N * OC), inp = this.#addr("inp", b.inp, N * C);
-    const w = this.#addr("weight", b.weight, OC * C);
+    const weight = this.#addr("weight", b.weight, OC * C);
     const bias = b.bias ? this.#addr("bias", b.bias, OC) : 0;
-    const p = this.#p;
-    [p[FWD.out], p[FWD.inp], p[FWD.w], p[FWD.bias], p[FWD.hasBias]] = [out, inp, w, bias, b.bias ? 1 : 0];
-    [p[FWD.N], p[FWD.C], p[FWD.OC]] = [N, C, OC];
-    this.#run(KIND.MM_FWD, planForward(p, this.threads, this.#tiles.nt, this.#blocking), 2 * N * C * OC);
+    this.#set(MM_FWD, { out, inp, weight, bias, hasBias: b.bias ? 1 : 0, N, C, OC });
+    this.#run(KIND.MM_FWD, planForward(this.#p, this.threads, this.#tiles.nt, this.#blocking), 2 * N * C * OC);
   }
 
   /** dinp (N,C) = dout · weight (written); dweight (OC,C) += doutᵀ · inp; dbias (OC) += Σ_n dout. */
@@ -197,10 +194,8 @@ export class CpuKernels {
     const dbias = b.dbias ? this.#addr("dbias", b.dbias, OC) : 0;
     const dout = this.#addr("dout", b.dout, N * OC), inp = this.#addr("inp", b.inp, N * C);
     const weight = this.#addr("weight", b.weight, OC * C);
-    const p = this.#p;
-    [p[BWD.dinp], p[BWD.dweight], p[BWD.dbias], p[BWD.hasBias]] = [dinp, dweight, dbias, b.dbias ? 1 : 0];
-    [p[BWD.dout], p[BWD.inp], p[BWD.weight], p[BWD.N], p[BWD.C], p[BWD.OC]] = [dout, inp, weight, N, C, OC];
-    this.#run(KIND.MM_BWD, planBackward(p, this.threads, this.#tiles.gemm, this.#blocking), 4 * N * C * OC);
+    this.#set(MM_BWD, { dinp, dweight, dbias, hasBias: b.dbias ? 1 : 0, dout, inp, weight, N, C, OC });
+    this.#run(KIND.MM_BWD, planBackward(this.#p, this.threads, this.#tiles.gemm, this.#blocking), 4 * N * C * OC);
   }
 
   /** Causal attention: inp = qkv (B,T,3C) -> out (B,T,C); preatt, att (B,NH,T,T) saved for backward. */
@@ -209,12 +204,16 @@ export class CpuKernels {
     s: AttentionSizes,
   ): void {
     const { B, T, C, NH } = this.#attentionSizes("attentionForward", s);
-    const p = this.#p;
-    p[ATT.a] = this.#addr("out", b.out, B * T * C);
-    p[ATT.b] = this.#addr("preatt", b.preatt, B * NH * T * T);
-    p[ATT.c] = this.#addr("att", b.att, B * NH * T * T);
-    p[ATT.inp] = this.#addr("inp", b.inp, B * T * 3 * C);
-    [p[ATT.B], p[ATT.T], p[ATT.C], p[ATT.NH]] = [B, T, C, NH];
+    this.#set(ATT_FWD, {
+      out: this.#addr("out", b.out, B * T * C),
+      preatt: this.#addr("preatt", b.preatt, B * NH * T * T),
+      att: this.#addr("att", b.att, B * NH * T * T),
+      inp: this.#addr("inp", b.inp, B * T * 3 * C),
+      B,
+      T,
+      C,
+      NH,
+    });
     this.#run(KIND.ATT_FWD, B * NH, 2 * B * T * T * C);
   }
 
@@ -231,14 +230,18 @@ export class CpuKernels {
     s: AttentionSizes,
   ): void {
     const { B, T, C, NH } = this.#attentionSizes("attentionBackward", s);
-    const p = this.#p;
-    p[ATT.a] = this.#addr("dinp", b.dinp, B * T * 3 * C);
-    p[ATT.b] = this.#addr("dpreatt", b.dpreatt, B * NH * T * T);
-    p[ATT.c] = this.#addr("datt", b.datt, B * NH * T * T);
-    p[ATT.d] = this.#addr("dout", b.dout, B * T * C);
-    p[ATT.inp] = this.#addr("inp", b.inp, B * T * 3 * C);
-    p[ATT.att] = this.#addr("att", b.att, B * NH * T * T);
-    [p[ATT.B], p[ATT.T], p[ATT.C], p[ATT.NH]] = [B, T, C, NH];
+    this.#set(ATT_BWD, {
+      dinp: this.#addr("dinp", b.dinp, B * T * 3 * C),
+      dpreatt: this.#addr("dpreatt", b.dpreatt, B * NH * T * T),
+      datt: this.#addr("datt", b.datt, B * NH * T * T),
+      dout: this.#addr("dout", b.dout, B * T * C),
+      inp: this.#addr("inp", b.inp, B * T * 3 * C),
+      att: this.#addr("att", b.att, B * NH * T * T),
+      B,
+      T,
+      C,
+      NH,
+    });
     this.#run(KIND.ATT_BWD, B * NH, 4 * B * T * T * C);
   }
 
@@ -252,21 +255,22 @@ export class CpuKernels {
     hyper: AdamWHyper,
   ): void {
     const { n } = sizes("adamwUpdate", s, ["n"]);
-    const p = this.#p;
-    p[PW.a] = this.#addr("params", b.params, n);
-    p[PW.b] = this.#addr("grads", b.grads, n);
-    p[PW.c] = this.#addr("m", b.m, n);
-    p[PW.d] = this.#addr("v", b.v, n);
-    [p[PW.n], p[PW.chunk], p[PW.lr], p[PW.beta1], p[PW.beta2]] = [
+    this.#set(ADAMW, {
+      params: this.#addr("params", b.params, n),
+      grads: this.#addr("grads", b.grads, n),
+      m: this.#addr("m", b.m, n),
+      v: this.#addr("v", b.v, n),
       n,
-      CHUNK,
-      hyper.learningRate,
-      hyper.beta1,
-      hyper.beta2,
-    ];
-    [p[PW.eps], p[PW.wd], p[PW.gradScale]] = [hyper.eps, hyper.weightDecay, hyper.gradScale];
-    p[PW.mCorr] = 1 - hyper.beta1 ** hyper.step;
-    p[PW.vCorr] = 1 - hyper.beta2 ** hyper.step;
+      chunk: CHUNK,
+      lr: hyper.learningRate,
+      beta1: hyper.beta1,
+      beta2: hyper.beta2,
+      eps: hyper.eps,
+      wd: hyper.weightDecay,
+      mCorr: 1 - hyper.beta1 ** hyper.step,
+      vCorr: 1 - hyper.beta2 ** hyper.step,
+      gradScale: hyper.gradScale,
+    });
     this.#run(KIND.ADAMW, Math.ceil(n / CHUNK), 12 * n);
   }
 
@@ -278,8 +282,7 @@ export class CpuKernels {
   gradNormSquared(b: { grads: Float32Array }, s: { n: number }): number {
     const { n } = sizes("gradNormSquared", s, ["n"]);
     const chunk = Math.max(CHUNK, Math.ceil(n / SUM_SLOTS / 4) * 4), items = Math.ceil(n / chunk);
-    const p = this.#p;
-    [p[PW.a], p[PW.n], p[PW.chunk]] = [this.#addr("grads", b.grads, n), n, chunk];
+    this.#set(SUMSQ, { grads: this.#addr("grads", b.grads, n), n, chunk });
     this.#run(KIND.SUMSQ, items, 2 * n);
     let sum = 0;
     for (let i = 0; i < items; i++) sum += this.#t.sums[i];
@@ -289,21 +292,20 @@ export class CpuKernels {
   /** out = GELU(inp) over N elements, tanh approximation (as layers/gelu.ts). */
   geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N: number }): void {
     const { N } = sizes("geluForward", s, ["N"]);
-    const p = this.#p;
-    [p[PW.a], p[PW.b], p[PW.n], p[PW.chunk]] = [this.#addr("out", b.out, N), this.#addr("inp", b.inp, N), N, CHUNK];
+    this.#set(GELU_FWD, { out: this.#addr("out", b.out, N), inp: this.#addr("inp", b.inp, N), n: N, chunk: CHUNK });
     this.#run(KIND.GELU_FWD, Math.ceil(N / CHUNK), 30 * N);
   }
 
   /** dinp = GELU'(inp) · dout over N elements (written). */
   geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: Float32Array }, s: { N: number }): void {
     const { N } = sizes("geluBackward", s, ["N"]);
-    const p = this.#p;
-    [p[PW.a], p[PW.b], p[PW.c]] = [
-      this.#addr("dinp", b.dinp, N),
-      this.#addr("inp", b.inp, N),
-      this.#addr("dout", b.dout, N),
-    ];
-    [p[PW.n], p[PW.chunk]] = [N, CHUNK];
+    this.#set(GELU_BWD, {
+      dinp: this.#addr("dinp", b.dinp, N),
+      inp: this.#addr("inp", b.inp, N),
+      dout: this.#addr("dout", b.dout, N),
+      n: N,
+      chunk: CHUNK,
+    });
     this.#run(KIND.GELU_BWD, Math.ceil(N / CHUNK), 40 * N);
   }
 
@@ -327,11 +329,14 @@ export class CpuKernels {
       const t = b.targets[n];
       if (!(t >= 0 && t < V)) throw new Error(`targets[${n}] = ${t} is outside the vocabulary [0, ${V})`);
     }
-    const p = this.#p;
-    p[SMX.losses] = this.#addr("losses", b.losses, N);
-    p[SMX.probs] = this.#addr("probs", b.probs, N * Vp);
-    p[SMX.logits] = this.#addr("logits", b.logits, N * Vp);
-    [p[SMX.targets], p[SMX.V], p[SMX.Vp]] = [b.targets.byteOffset, V, Vp];
+    this.#set(SOFTMAX, {
+      losses: this.#addr("losses", b.losses, N),
+      probs: this.#addr("probs", b.probs, N * Vp),
+      logits: this.#addr("logits", b.logits, N * Vp),
+      targets: b.targets.byteOffset,
+      V,
+      Vp,
+    });
     this.#run(KIND.SOFTMAX, N, 40 * N * V);
   }
 
@@ -350,6 +355,12 @@ export class CpuKernels {
     const r = sizes(op, s, ["B", "T", "C", "NH"]);
     if (r.C % r.NH !== 0) throw new Error(`${op}: C (${r.C}) must be a multiple of NH (${r.NH})`);
     return r;
+  }
+
+  // Writes a job's parameters into their slots (the plan's slots, if any, are left to `plan.ts`).
+  #set<S extends Record<string, number>>(slots: S, values: { readonly [K in keyof S]?: number }): void {
+    const p = this.#p;
+    for (const k in values) p[slots[k]] = values[k]!;
   }
 
   // The byte address of `a` in the shared memory, after checking it is a view of it with `n` elements.

@@ -12,7 +12,7 @@
  * @module
  */
 import { controlViews, CTRL, KIND, runJob, type ThreadContext } from "./wasm/jobs.ts";
-import type { KernelExports } from "./wasm/module.ts";
+import type { KernelExports } from "./wasm/exports.ts";
 
 /** The `name` given to CPU kernel Workers; a Worker of any other name (a user's own) is left alone. */
 export const KERNEL_WORKER_NAME = "llmts-cpu-kernel";

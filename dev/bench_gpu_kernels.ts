@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { createGpuExecutor, type GpuExecutor } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
-import { createGpuModel } from "../gpu/model.ts";
+import { createGpuModel } from "../model/gpu_model.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { parseModelDescriptor } from "../model/config.ts";
 import { randomParameters } from "../model/init.ts";

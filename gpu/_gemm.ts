@@ -15,6 +15,16 @@ export const GEMM_TILE = 128;
 /** Split-K slices are multiples of this (the largest K-tile of the matmul kernel). */
 export const GEMM_K_ALIGN = 16;
 
+/**
+ * Which triangle of attention's T×T matrices a product leaves out (`kernels/matmul.wgsl`, `causal`): "lowerC" only
+ * computes and writes c[m,n] with n ≤ m (q·kᵀ, dout·vᵀ); "lowerA" takes A[m,k] as 0 for k > m (att·v, dpreatt·k);
+ * "upperA" takes A[m,k] as 0 for k < m (attᵀ·dout, dpreattᵀ·q). Masked entries of A are never read.
+ */
+export type CausalMask = "none" | "lowerC" | "lowerA" | "upperA";
+
+/** The kernel's `causal` uniform for each mask (the WGSL compares numbers). */
+const CAUSAL_CODE: Readonly<Record<CausalMask, number>> = { none: 0, lowerC: 1, lowerA: 2, upperA: 3 };
+
 /** An operand: a tensor and the element (relative to it) where index (0, 0) of batch 0 lives. */
 export interface Operand {
   t: GpuTensor;
@@ -33,8 +43,8 @@ export interface Gemm {
   /** Batches as outer × inner (attention: B × NH); 1 × 1 when absent. */
   batch?: { outer: number; inner: number };
   alpha?: number;
-  /** 0 none, 1 output n ≤ m, 2 A zero for k > m, 3 A zero for k < m. */
-  causal?: 0 | 1 | 2 | 3;
+  /** The causal mask; "none" when absent. */
+  causal?: CausalMask;
 }
 
 /** When and how finely `dweight`-style products (small M·N, long K) are split along K. */
@@ -117,7 +127,7 @@ function launch(
     a_m_contig: Number(g.a.sm === 1 && g.a.sk !== 1),
     b_n_contig: Number(g.b.sn === 1 && g.b.sk !== 1),
     has_bias: Number(g.bias !== undefined),
-    causal: g.causal ?? 0,
+    causal: CAUSAL_CODE[g.causal ?? "none"],
     // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
     m_fastest: Number(N > M),
   };

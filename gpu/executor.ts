@@ -9,7 +9,7 @@ import type { Buffers, BufferSpec, Op } from "../layers/_op.ts";
 import type { Executor, Profiler } from "../model/executor.ts";
 import type { TensorPlan } from "../model/tensors.ts";
 import type { GemmOptions, SplitKOptions } from "./_gemm.ts";
-import { BucketTables } from "./_buckets.ts";
+import { BucketTables } from "../layers/encoder.ts";
 import { getGpuDevice } from "./device.ts";
 import { GpuRuntime } from "./runtime.ts";
 import { describe, type GpuTensor, planSegments, type SegmentMode, viewOf } from "./tensor.ts";

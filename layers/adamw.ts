@@ -2,10 +2,33 @@
  * The AdamW optimizer step (decoupled weight decay, as in llm.c's `gpt2_update` and PyTorch's AdamW) and the squared
  * global gradient norm used for clipping. Element math runs in float64; m, v and the parameters are stored as float32.
  *
+ * Forms: `cpu` is the scalar float64 reference below; `wasm` is CpuKernels' float32 SIMD loop (the norm: float32
+ * squares summed in float64); `gpu` dispatches kernels/adamw_update.wgsl as a 1-D grid-stride loop, and the norm in
+ * two stages (kernels/grad_norm_partial.wgsl per piece, then one ordered kernels/grad_norm_final.wgsl). Both run over
+ * pieces that lie in one GPUBuffer of every operand and fit one binding (`lockstepPieces`), so they work on whole
+ * arenas (AdamW over every parameter) as well as on single tensors.
+ *
  * @module
  */
-import * as elementwise from "../gpu/_ops_elementwise.ts";
+import adamwUpdateSrc from "../kernels/adamw_update.wgsl" with { type: "text" };
+import gradNormFinalSrc from "../kernels/grad_norm_final.wgsl" with { type: "text" };
+import gradNormPartialSrc from "../kernels/grad_norm_partial.wgsl" with { type: "text" };
+import { dispatchElementwise, grid1d } from "../gpu/dispatch.ts";
+import type { GpuLaunch } from "../gpu/executor.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
+import { bindRange, type GpuTensor, lockstepPieces, maxBindingElements } from "../gpu/tensor.ts";
 import { defineOp } from "./_op.ts";
+import { fillZeroKernel } from "./fill.ts";
+
+/** One AdamW step. */
+const adamwUpdateKernel = wgslKernel(adamwUpdateSrc);
+/** Σ grads², first stage (one partial per workgroup). */
+const gradNormPartialKernel = wgslKernel(gradNormPartialSrc);
+/** Σ grads², second stage. */
+const gradNormFinalKernel = wgslKernel(gradNormFinalSrc);
+
+/** Most workgroups of the first gradient-norm stage per piece (each writes one partial sum). */
+const NORM_PARTIALS = 256;
 
 /** Hyperparameters of one AdamW step (llm.c's `gpt2_update`); read when the update runs. */
 export interface AdamWHyper {
@@ -88,7 +111,18 @@ export const adamw = {
     buffers: { params: "f32", grads: "f32", m: "f32", v: "f32" },
     cpu: (b, s: { n: number } & AdamWHyper) => adamwUpdate(b, s, s),
     wasm: (k, b, s) => k.adamwUpdate(b, s, s),
-    gpu: (g, b, s) => elementwise.adamwUpdate(g.rt, b, s, s),
+    // The bias corrections 1 - β^t are computed here in float64.
+    gpu: (g, b, s) =>
+      dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
+        learning_rate: s.learningRate,
+        beta1: s.beta1,
+        beta2: s.beta2,
+        eps: s.eps,
+        weight_decay: s.weightDecay,
+        m_correction: 1 - s.beta1 ** s.step,
+        v_correction: 1 - s.beta2 ** s.step,
+        grad_scale: s.gradScale,
+      }),
     work: (s) => ({ bytes: 4 * 7 * s.n }),
   }),
   gradNormSquared: defineOp({
@@ -96,10 +130,41 @@ export const adamw = {
     buffers: { out: "f32", grads: "f32" },
     cpu: (b, s: { n: number }) => splitFloat64(gradNormSquared(b, s), b.out),
     wasm: (k, b, s) => splitFloat64(k.gradNormSquared(b, s), b.out),
-    gpu: (g, b, s) => elementwise.gradNormSquared(g.rt, b.out, b, s),
+    gpu: gradNormSquaredGpu,
     work: (s) => ({ bytes: 4 * s.n }),
   }),
 };
+
+/** out[0] = Σ grads² over n elements: per-piece partial sums into scratch, then one ordered final sum. */
+function gradNormSquaredGpu(g: GpuLaunch, b: { out: GpuTensor; grads: GpuTensor }, s: { n: number }): void {
+  const rt = g.rt;
+  const maxElements = maxBindingElements(rt.limits);
+  const pieces = lockstepPieces([b.grads], s.n, maxElements);
+  // Every partial must fit the final stage's one binding.
+  const per = Math.max(1, Math.min(NORM_PARTIALS, Math.floor(maxElements / Math.max(1, pieces.length))));
+  const count = Math.max(1, pieces.length) * per;
+  const partial = rt.scratch(count);
+  rt.dispatch({
+    kernel: fillZeroKernel,
+    bindings: [bindRange(partial, 0, count, rt.limits)],
+    params: { n: count },
+    groups: [grid1d(rt, count)],
+  });
+  pieces.forEach(([start, n], i) => {
+    rt.dispatch({
+      kernel: gradNormPartialKernel,
+      bindings: [bindRange(b.grads, start, n, rt.limits), bindRange(partial, i * per, per, rt.limits)],
+      params: { n },
+      groups: [Math.min(per, grid1d(rt, n))],
+    });
+  });
+  rt.dispatch({
+    kernel: gradNormFinalKernel,
+    bindings: [bindRange(b.out, 0, 1, rt.limits), bindRange(partial, 0, count, rt.limits)],
+    params: { count },
+    groups: [1],
+  });
+}
 
 /** Writes x as out[0] = fround(x) and out[1] = fround(x - out[0]): two floats that add up to x within 2^-48·|x|. */
 function splitFloat64(x: number, out: Float32Array): void {

@@ -4,12 +4,36 @@
  * For each head: preatt = q·kᵀ/√hs over keys t2 ≤ t, att = softmax(preatt) per row, out = att · v.
  * Dot products and softmax sums run in float64.
  *
+ * The forms of `attention.forward` and `attention.backward`:
+ * - `cpu`: the scalar functions `attentionForward` and `attentionBackward` below, the reference;
+ * - `wasm`: WebAssembly SIMD per (batch, head), spread over Workers (`cpu/kernels.ts`, `cpu/wasm/attention.ts`);
+ * - `gpu`: the causal products on the shared SGEMM (`gpu/_gemm.ts`, `kernels/matmul.wgsl`) with q, k, v read in
+ *   place from the qkv rows, around the row softmax kernels `kernels/attention_softmax_{forward,backward}.wgsl`.
+ *
+ * `attention.decode` (one query over the KV cache) has a `cpu` form, `attentionDecode` below, and a `gpu` form,
+ * `kernels/attention_decode.wgsl` with one workgroup per head; the CPU backend runs the scalar form.
+ *
  * @module
  */
+import attentionDecodeSrc from "../kernels/attention_decode.wgsl" with { type: "text" };
+import attentionSoftmaxBackwardSrc from "../kernels/attention_softmax_backward.wgsl" with { type: "text" };
+import attentionSoftmaxForwardSrc from "../kernels/attention_softmax_forward.wgsl" with { type: "text" };
+import { gemm, type GemmOptions } from "../gpu/_gemm.ts";
+import { gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
+import type { GpuRuntime } from "../gpu/runtime.ts";
+import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
-import { attentionDecode as attentionDecodeGpu } from "../gpu/_ops_decode.ts";
-import * as dense from "../gpu/_ops_dense.ts";
 import { defineOp } from "./_op.ts";
+
+type F = GpuTensor;
+
+/** Causal softmax of attention scores (GPU forward). */
+const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc);
+/** Backward of the causal softmax (GPU backward). */
+const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc);
+/** One decode step of causal attention: the query at `pos` over the qkv rows 0..pos (the KV cache). */
+const attentionDecodeKernel = wgslKernel(attentionDecodeSrc);
 
 /**
  * Forward: out (B,T,C) gets each head's att·v in its channel slice; preatt and att (B,NH,T,T) are saved. Entries
@@ -218,6 +242,172 @@ export function attentionDecode(
   }
 }
 
+/** Batches per dispatch group so the (b, NH, T, T) and (b, T, 3C) ranges fit one binding. */
+function batchStep(rt: GpuRuntime, s: { T: number; C: number; NH: number }, t: GpuTensor): number {
+  return perBinding(rt, Math.max(s.NH * s.T * s.T, 3 * s.T * s.C), t);
+}
+
+/**
+ * GPU forward: preatt = q·kᵀ/√hs (lower triangle), att = softmax (zeros above the diagonal),
+ * out = att · v, per (batch, head), with q, k, v read in place from qkv (B,T,3C).
+ */
+function attentionForwardGpu(
+  rt: GpuRuntime,
+  b: { out: F; preatt: F; att: F; inp: F },
+  s: { B: number; T: number; C: number; NH: number },
+  opts: GemmOptions,
+): void {
+  const { B, T, C, NH } = s;
+  const hs = C / NH;
+  const C3 = 3 * C;
+  const TT = T * T;
+  for (const [b0, bc] of ranges(B, batchStep(rt, s, b.att))) {
+    const batch = { outer: bc, inner: NH };
+    const qkv = b0 * T * C3;
+    const sq = b0 * NH * TT;
+    const product = { flops: bc * NH * TT * hs }; // one causal T×T×hs product: half of 2·T·T·hs per head
+    const rows = bc * NH * T;
+    rt.group("q·kᵀ", product, () =>
+      gemm(rt, {
+        M: T,
+        N: T,
+        K: hs,
+        batch,
+        a: { t: b.inp, start: qkv, sm: C3, sk: 1, so: T * C3, si: hs },
+        b: { t: b.inp, start: qkv + C, sk: 1, sn: C3, so: T * C3, si: hs },
+        c: { t: b.preatt, start: sq, sm: T, so: NH * TT, si: TT },
+        alpha: 1 / Math.sqrt(hs),
+        causal: "lowerC",
+      }, opts));
+    rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
+      rt.dispatch({
+        kernel: attentionSoftmaxForwardKernel,
+        bindings: [bindRange(b.att, sq, rows * T, rt.limits), bindRange(b.preatt, sq, rows * T, rt.limits)],
+        params: { rows, T },
+        groups: gridRows(rt, rows),
+      }));
+    rt.group("att·v", product, () =>
+      gemm(rt, {
+        M: T,
+        N: hs,
+        K: T,
+        batch,
+        a: { t: b.att, start: sq, sm: T, sk: 1, so: NH * TT, si: TT },
+        b: { t: b.inp, start: qkv + 2 * C, sk: C3, sn: 1, so: T * C3, si: hs },
+        c: { t: b.out, start: b0 * T * C, sm: C, so: T * C, si: hs },
+        causal: "lowerA",
+      }, opts));
+  }
+}
+
+/**
+ * GPU backward: datt = dout·vᵀ, dv = attᵀ·dout, dpreatt = softmax backward, dq = dpreatt·k/√hs,
+ * dk = dpreattᵀ·q/√hs, written into dinp (B,T,3C) in place of q, k, v.
+ */
+function attentionBackwardGpu(
+  rt: GpuRuntime,
+  b: { dinp: F; dpreatt: F; datt: F; dout: F; inp: F; att: F },
+  s: { B: number; T: number; C: number; NH: number },
+  opts: GemmOptions,
+): void {
+  const { B, T, C, NH } = s;
+  const hs = C / NH;
+  const C3 = 3 * C;
+  const TT = T * T;
+  const scale = 1 / Math.sqrt(hs);
+  for (const [b0, bc] of ranges(B, batchStep(rt, s, b.att))) {
+    const batch = { outer: bc, inner: NH };
+    const qkv = b0 * T * C3;
+    const sq = b0 * NH * TT;
+    const dy = b0 * T * C;
+    const scores = { sm: T, so: NH * TT, si: TT };
+    const scoresT = { sm: 1, sk: T, so: NH * TT, si: TT }; // (t2, t) view of a (t, t2) matrix
+    const product = { flops: bc * NH * TT * hs }; // one causal T×T×hs product
+    const rows = bc * NH * T;
+    rt.group("dout·vᵀ", product, () =>
+      gemm(rt, {
+        M: T,
+        N: T,
+        K: hs,
+        batch,
+        a: { t: b.dout, start: dy, sm: C, sk: 1, so: T * C, si: hs },
+        b: { t: b.inp, start: qkv + 2 * C, sk: 1, sn: C3, so: T * C3, si: hs },
+        c: { t: b.datt, start: sq, ...scores },
+        causal: "lowerC",
+      }, opts));
+    rt.group("attᵀ·dout", product, () =>
+      gemm(rt, {
+        M: T,
+        N: hs,
+        K: T,
+        batch,
+        a: { t: b.att, start: sq, ...scoresT },
+        b: { t: b.dout, start: dy, sk: C, sn: 1, so: T * C, si: hs },
+        c: { t: b.dinp, start: qkv + 2 * C, sm: C3, so: T * C3, si: hs },
+        causal: "upperA",
+      }, opts));
+    rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
+      rt.dispatch({
+        kernel: attentionSoftmaxBackwardKernel,
+        bindings: [
+          bindRange(b.dpreatt, sq, rows * T, rt.limits),
+          bindRange(b.att, sq, rows * T, rt.limits),
+          bindRange(b.datt, sq, rows * T, rt.limits),
+        ],
+        params: { rows, T },
+        groups: gridRows(rt, rows),
+      }));
+    rt.group("dpreatt·k", product, () =>
+      gemm(rt, {
+        M: T,
+        N: hs,
+        K: T,
+        batch,
+        a: { t: b.dpreatt, start: sq, sm: T, sk: 1, so: NH * TT, si: TT },
+        b: { t: b.inp, start: qkv + C, sk: C3, sn: 1, so: T * C3, si: hs },
+        c: { t: b.dinp, start: qkv, sm: C3, so: T * C3, si: hs },
+        alpha: scale,
+        causal: "lowerA",
+      }, opts));
+    rt.group("dpreattᵀ·q", product, () =>
+      gemm(rt, {
+        M: T,
+        N: hs,
+        K: T,
+        batch,
+        a: { t: b.dpreatt, start: sq, ...scoresT },
+        b: { t: b.inp, start: qkv, sk: C3, sn: 1, so: T * C3, si: hs },
+        c: { t: b.dinp, start: qkv + C, sm: C3, so: T * C3, si: hs },
+        alpha: scale,
+        causal: "upperA",
+      }, opts));
+  }
+}
+
+/**
+ * GPU decode step: out (C) = attention of the query in row `pos` of inp over rows 0..pos (inp: (≥ pos+1, 3C) qkv
+ * rows). The attention weights pass through the runtime's scratch buffer (NH·(pos+1) floats).
+ */
+function attentionDecodeGpu(
+  rt: GpuRuntime,
+  b: { out: F; inp: F },
+  s: { pos: number; C: number; NH: number },
+): void {
+  const { pos, C, NH } = s;
+  const n = pos + 1;
+  const att = rt.scratch(NH * n);
+  rt.dispatch({
+    kernel: attentionDecodeKernel,
+    bindings: [
+      bindRange(b.out, 0, C, rt.limits),
+      bindRange(att, 0, NH * n, rt.limits),
+      bindRange(b.inp, 0, n * 3 * C, rt.limits),
+    ],
+    params: { pos, C, NH, scale: 1 / Math.sqrt(C / NH) },
+    groups: [NH],
+  });
+}
+
 /** Causal self-attention as op records: forward, backward, and one decode step over the KV cache. */
 export const attention = {
   forward: defineOp({
@@ -225,7 +415,7 @@ export const attention = {
     buffers: { out: "f32", preatt: "f32", att: "f32", inp: "f32" },
     cpu: attentionForward,
     wasm: (k, b, s) => k.attentionForward(b, s),
-    gpu: (g, b, s) => dense.attentionForward(g.rt, b, s, g.gemm),
+    gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm),
     work: (s) => ({ flops: 2 * s.B * s.T * s.T * s.C }), // two causal (T×T×hs) products per head, half of each done
   }),
   backward: defineOp({
@@ -233,7 +423,7 @@ export const attention = {
     buffers: { dinp: "f32", dpreatt: "f32", datt: "f32", dout: "f32", inp: "f32", att: "f32" },
     cpu: attentionBackward,
     wasm: (k, b, s) => k.attentionBackward(b, s),
-    gpu: (g, b, s) => dense.attentionBackward(g.rt, b, s, g.gemm),
+    gpu: (g, b, s) => attentionBackwardGpu(g.rt, b, s, g.gemm),
     work: (s) => ({ flops: 4 * s.B * s.T * s.T * s.C }),
   }),
   decode: defineOp({

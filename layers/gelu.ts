@@ -2,10 +2,22 @@
  * GELU with GPT-2's tanh approximation: GELU(x) = ½·x·(1 + tanh(k·(x + 0.044715·x³))), k = √(2/π).
  * Computed in float64, stored as float32.
  *
+ * Forms: `cpu` is the scalar float64 reference below; `wasm` is CpuKernels' float32 SIMD loop (tanh through a ~1 ulp
+ * polynomial); `gpu` dispatches kernels/gelu_forward.wgsl and kernels/gelu_backward.wgsl, each a 1-D grid-stride loop,
+ * over pieces that lie in one GPUBuffer of every operand and fit one binding (`dispatchElementwise`).
+ *
  * @module
  */
-import * as elementwise from "../gpu/_ops_elementwise.ts";
+import geluBackwardSrc from "../kernels/gelu_backward.wgsl" with { type: "text" };
+import geluForwardSrc from "../kernels/gelu_forward.wgsl" with { type: "text" };
+import { dispatchElementwise } from "../gpu/dispatch.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
 import { defineOp } from "./_op.ts";
+
+/** out = GELU(inp). */
+const geluForwardKernel = wgslKernel(geluForwardSrc);
+/** dinp = GELU'(inp)·dout. */
+const geluBackwardKernel = wgslKernel(geluBackwardSrc);
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;
@@ -63,7 +75,8 @@ export const gelu = {
     buffers: { out: "f32", inp: "f32" },
     cpu: geluForward,
     wasm: (k, b, s) => k.geluForward(b, s),
-    gpu: (g, b, s) => elementwise.geluForward(g.rt, b, s),
+    // out = GELU(inp).
+    gpu: (g, b, s) => dispatchElementwise(g.rt, geluForwardKernel, [b.out, b.inp], s.N),
     work: (s) => ({ bytes: 8 * s.N }),
   }),
   backward: defineOp({
@@ -71,7 +84,8 @@ export const gelu = {
     buffers: { dinp: "f32", inp: "f32", dout: "f32" },
     cpu: geluBackward,
     wasm: (k, b, s) => k.geluBackward(b, s),
-    gpu: (g, b, s) => elementwise.geluBackward(g.rt, b, s),
+    // dinp = GELU'(inp)·dout.
+    gpu: (g, b, s) => dispatchElementwise(g.rt, geluBackwardKernel, [b.dinp, b.inp, b.dout], s.N),
     work: (s) => ({ bytes: 12 * s.N }),
   }),
 };

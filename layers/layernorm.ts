@@ -3,11 +3,29 @@
  * variance 1 (biased variance, divided by C), then scaled by `weight` and shifted by `bias`. Row statistics are
  * computed in float64.
  *
+ * Forms: `cpu` is the scalar reference below (the CPU backend runs it too: there is no WebAssembly form); `gpu`
+ * runs one workgroup per row (`kernels/layernorm_forward.wgsl`, `kernels/layernorm_backward.wgsl`) and sums the
+ * weight and bias gradients over rows in two deterministic stages (`kernels/layernorm_param_partial.wgsl`, then
+ * `sum_partials`).
+ *
  * @module
  */
+import { gridRows, perBinding, ranges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
+import type { GpuRuntime } from "../gpu/runtime.ts";
+import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
+import layernormForwardSrc from "../kernels/layernorm_forward.wgsl" with { type: "text" };
+import layernormBackwardSrc from "../kernels/layernorm_backward.wgsl" with { type: "text" };
+import layernormParamPartialSrc from "../kernels/layernorm_param_partial.wgsl" with { type: "text" };
 import { zeroedScratch } from "./_scratch.ts";
-import * as rows from "../gpu/_ops_rows.ts";
 import { defineOp } from "./_op.ts";
+
+/** Row-wise layernorm forward. */
+const layernormForwardKernel = wgslKernel(layernormForwardSrc);
+/** Row-wise layernorm input gradient (dinp +=). */
+const layernormBackwardKernel = wgslKernel(layernormBackwardSrc);
+/** Per-chunk column sums of dout·norm and dout (layernorm's dweight and dbias, first stage). */
+const layernormParamPartialKernel = wgslKernel(layernormParamPartialSrc);
 
 /** The epsilon added to the variance, as in GPT-2 and llm.c. */
 export const LAYERNORM_EPS = 1e-5;
@@ -120,13 +138,83 @@ export function layernormBackward(
   }
 }
 
+type F = GpuTensor;
+
+/** GPU form of `layernormForward`. Per row: out = (x - mean)·rstd·weight + bias; mean, rstd saved. */
+function layernormForwardGpu(
+  rt: GpuRuntime,
+  b: { out: F; mean: F; rstd: F; inp: F; weight: F; bias: F },
+  s: { N: number; C: number },
+): void {
+  const { N, C } = s;
+  const L = rt.limits;
+  for (const [n0, nc] of ranges(N, perBinding(rt, C, b.inp))) {
+    rt.dispatch({
+      kernel: layernormForwardKernel,
+      bindings: [
+        bindRange(b.out, n0 * C, nc * C, L),
+        bindRange(b.mean, n0, nc, L),
+        bindRange(b.rstd, n0, nc, L),
+        bindRange(b.inp, n0 * C, nc * C, L),
+        bindRange(b.weight, 0, C, L),
+        bindRange(b.bias, 0, C, L),
+      ],
+      params: { N: nc, C },
+      groups: gridRows(rt, nc),
+    });
+  }
+}
+
+/** GPU form of `layernormBackward`. dinp += input gradient; dweight += Σ dout·norm; dbias += Σ dout. */
+function layernormBackwardGpu(
+  rt: GpuRuntime,
+  b: { dinp: F; dweight: F; dbias: F; dout: F; inp: F; weight: F; mean: F; rstd: F },
+  s: { N: number; C: number },
+): void {
+  const { N, C } = s;
+  const L = rt.limits;
+  for (const [n0, nc] of ranges(N, perBinding(rt, C, b.inp))) {
+    rt.dispatch({
+      kernel: layernormBackwardKernel,
+      bindings: [
+        bindRange(b.dinp, n0 * C, nc * C, L),
+        bindRange(b.dout, n0 * C, nc * C, L),
+        bindRange(b.inp, n0 * C, nc * C, L),
+        bindRange(b.weight, 0, C, L),
+        bindRange(b.mean, n0, nc, L),
+        bindRange(b.rstd, n0, nc, L),
+      ],
+      params: { N: nc, C },
+      groups: gridRows(rt, nc),
+    });
+    const R = rowsPerChunk(nc);
+    const chunks = Math.ceil(nc / R);
+    const partial = rt.scratch(chunks * 2 * C);
+    rt.dispatch({
+      kernel: layernormParamPartialKernel,
+      bindings: [
+        bindRange(partial, 0, chunks * 2 * C, L),
+        bindRange(b.dout, n0 * C, nc * C, L),
+        bindRange(b.inp, n0 * C, nc * C, L),
+        bindRange(b.mean, n0, nc, L),
+        bindRange(b.rstd, n0, nc, L),
+      ],
+      params: { N: nc, C, rows_per_chunk: R },
+      groups: [Math.ceil(C / 64), chunks],
+    });
+    const stages = { partial, n: C, count: chunks, stride: 2 * C };
+    sumPartials(rt, { out: b.dweight, outStart: 0, partialStart: 0, ...stages });
+    sumPartials(rt, { out: b.dbias, outStart: 0, partialStart: C, ...stages });
+  }
+}
+
 /** Layernorm as op records: forward (out, mean, rstd) and backward (dinp += …, dweight += …, dbias += …). */
 export const layernorm = {
   forward: defineOp({
     name: "layernormForward",
     buffers: { out: "f32", mean: "f32", rstd: "f32", inp: "f32", weight: "f32", bias: "f32" },
     cpu: layernormForward,
-    gpu: (g, b, s) => rows.layernormForward(g.rt, b, s),
+    gpu: (g, b, s) => layernormForwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 3 * s.N * s.C }),
   }),
   backward: defineOp({
@@ -142,7 +230,7 @@ export const layernorm = {
       rstd: "f32",
     },
     cpu: layernormBackward,
-    gpu: (g, b, s) => rows.layernormBackward(g.rt, b, s),
+    gpu: (g, b, s) => layernormBackwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 7 * s.N * s.C }),
   }),
 };

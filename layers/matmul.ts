@@ -2,13 +2,28 @@
  * The fully connected layer: out = inp · weightᵀ + bias, with `weight` stored (OC, C) as in PyTorch's nn.Linear and
  * llm.c. Dot products and the sums over rows in the backward pass run in float64.
  *
- * This scalar version is the reference; the CPU backend may route matmuls to its WebAssembly kernels instead.
+ * The forms of `matmul.forward` and `matmul.backward`:
+ * - `cpu`: the scalar functions `matmulForward` and `matmulBackward` below, the reference;
+ * - `wasm`: the CPU backend's cache-blocked WebAssembly SIMD GEMM, spread over Workers (`cpu/kernels.ts`);
+ * - `gpu`: the tiled SGEMM of `kernels/matmul.wgsl` through `gpu/_gemm.ts`, with dbias a two-stage column sum
+ *   (`kernels/colsum_partial.wgsl`, then `sum_partials`). Operands larger than one storage binding (GPT-2's wte on
+ *   a 128 MiB-binding adapter; the logits of a large batch) are cut into row or column ranges, each its own dispatch.
  *
  * @module
  */
+import colsumPartialSrc from "../kernels/colsum_partial.wgsl" with { type: "text" };
+import { gemm, gemmAccumulate, type GemmOptions } from "../gpu/_gemm.ts";
+import { perBinding, ranges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
+import type { GpuRuntime } from "../gpu/runtime.ts";
+import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
-import * as dense from "../gpu/_ops_dense.ts";
 import { defineOp } from "./_op.ts";
+
+type F = GpuTensor;
+
+/** Per-chunk column sums of a strided matrix (the GPU dbias, first stage). */
+const colsumPartialKernel = wgslKernel(colsumPartialSrc);
 
 /**
  * out[n,o] = bias[o] + Σ_c inp[n,c]·weight[o,c] for inp (N,C), weight (OC,C), bias (OC) or none.
@@ -96,6 +111,95 @@ export function matmulBackward(
   }
 }
 
+/** GPU forward: out (N,OC) = inp (N,C) · weight (OC,C)ᵀ + bias. */
+function matmulForwardGpu(
+  rt: GpuRuntime,
+  b: { out: F; inp: F; weight: F; bias?: F },
+  s: { N: number; C: number; OC: number },
+  opts: GemmOptions,
+): void {
+  const { N, C, OC } = s;
+  const nStep = perBinding(rt, Math.max(C, OC), b.out);
+  const oStep = Math.min(OC, perBinding(rt, C, b.weight));
+  for (const [n0, nc] of ranges(N, nStep)) {
+    for (const [o0, oc] of ranges(OC, oStep)) {
+      gemm(rt, {
+        M: nc,
+        N: oc,
+        K: C,
+        a: { t: b.inp, start: n0 * C, sm: C, sk: 1 },
+        b: { t: b.weight, start: o0 * C, sk: 1, sn: C },
+        c: { t: b.out, start: n0 * OC + o0, sm: OC },
+        bias: b.bias ? { t: b.bias, start: o0 } : undefined,
+      }, opts);
+    }
+  }
+}
+
+/** GPU backward: dinp = dout · weight; dweight += doutᵀ · inp; dbias += Σ_rows dout. */
+function matmulBackwardGpu(
+  rt: GpuRuntime,
+  b: { dinp: F; dweight: F; dbias?: F; dout: F; inp: F; weight: F },
+  s: { N: number; C: number; OC: number },
+  opts: GemmOptions,
+): void {
+  const { N, C, OC } = s;
+  const nStep = perBinding(rt, Math.max(C, OC), b.dout);
+  const oStep = Math.min(OC, perBinding(rt, C, b.weight));
+  for (const [n0, nc] of ranges(N, nStep)) {
+    // dinp rows n0… = Σ over OC ranges of dout[n0…, o0…] · weight[o0…]; the first range writes, later ones add.
+    for (const [o0, oc] of ranges(OC, oStep)) {
+      const product = {
+        M: nc,
+        N: C,
+        K: oc,
+        a: { t: b.dout, start: n0 * OC + o0, sm: OC, sk: 1 },
+        b: { t: b.weight, start: o0 * C, sk: C, sn: 1 },
+        c: { t: b.dinp, start: n0 * C, sm: C },
+      };
+      rt.group("dinp", { flops: 2 * nc * C * oc }, () => {
+        if (o0 === 0) gemm(rt, product, opts);
+        else gemmAccumulate(rt, product, opts, false);
+      });
+    }
+  }
+  for (const [o0, oc] of ranges(OC, oStep)) {
+    for (const [n0, nc] of ranges(N, nStep)) {
+      const product = {
+        M: oc,
+        N: C,
+        K: nc,
+        a: { t: b.dout, start: n0 * OC + o0, sm: 1, sk: OC },
+        b: { t: b.inp, start: n0 * C, sk: C, sn: 1 },
+        c: { t: b.dweight, start: o0 * C, sm: C },
+      };
+      rt.group("dweight", { flops: 2 * nc * C * oc }, () => gemmAccumulate(rt, product, opts));
+    }
+  }
+  if (b.dbias) {
+    const dbias = b.dbias;
+    rt.group("dbias", { bytes: 4 * N * OC }, () => {
+      for (const [n0, nc] of ranges(N, nStep)) {
+        columnSum(rt, { out: dbias, x: b.dout, start: n0 * OC, rows: nc, W: OC });
+      }
+    });
+  }
+}
+
+/** out (W) += Σ over `rows` rows of x (row stride W, from element `start`), in two deterministic stages. */
+function columnSum(rt: GpuRuntime, o: { out: F; x: F; start: number; rows: number; W: number }): void {
+  const R = rowsPerChunk(o.rows);
+  const chunks = Math.ceil(o.rows / R);
+  const partial = rt.scratch(chunks * o.W);
+  rt.dispatch({
+    kernel: colsumPartialKernel,
+    bindings: [bindRange(partial, 0, chunks * o.W, rt.limits), bindRange(o.x, o.start, o.rows * o.W, rt.limits)],
+    params: { rows: o.rows, W: o.W, sx: o.W, rows_per_chunk: R },
+    groups: [Math.ceil(o.W / 64), chunks],
+  });
+  sumPartials(rt, { out: o.out, outStart: 0, partial, partialStart: 0, n: o.W, count: chunks, stride: o.W });
+}
+
 /** Matmul as op records: forward and backward (dinp written, dweight and dbias accumulated). */
 export const matmul = {
   forward: defineOp({
@@ -103,7 +207,7 @@ export const matmul = {
     buffers: { out: "f32", inp: "f32", weight: "f32", bias: "f32?" },
     cpu: matmulForward,
     wasm: (k, b, s) => k.matmulForward(b, s),
-    gpu: (g, b, s) => dense.matmulForward(g.rt, b, s, g.gemm),
+    gpu: (g, b, s) => matmulForwardGpu(g.rt, b, s, g.gemm),
     work: (s) => ({ flops: 2 * s.N * s.C * s.OC }),
     label: (s) => `matmulForward ${s.N}x${s.C}x${s.OC}`,
   }),
@@ -112,7 +216,7 @@ export const matmul = {
     buffers: { dinp: "f32", dweight: "f32", dbias: "f32?", dout: "f32", inp: "f32", weight: "f32" },
     cpu: matmulBackward,
     wasm: (k, b, s) => k.matmulBackward(b, s),
-    gpu: (g, b, s) => dense.matmulBackward(g.rt, b, s, g.gemm),
+    gpu: (g, b, s) => matmulBackwardGpu(g.rt, b, s, g.gemm),
     work: (s) => ({ flops: 4 * s.N * s.C * s.OC }),
     label: (s) => `matmulBackward ${s.N}x${s.C}x${s.OC}`,
   }),

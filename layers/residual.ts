@@ -2,10 +2,19 @@
  * The residual connection: out = inp1 + inp2. It has no backward function: the gradient of a sum reaches both inputs
  * unchanged, so the model keeps one residual-stream gradient buffer that both branches read and add to.
  *
+ * Forms: `cpu` is the scalar loop below (exact: one float32 rounding per element); there is no `wasm` form; `gpu`
+ * dispatches kernels/residual_forward.wgsl, a 1-D grid-stride loop, over pieces that lie in one GPUBuffer of
+ * every operand and fit one binding (`dispatchElementwise`).
+ *
  * @module
  */
-import * as elementwise from "../gpu/_ops_elementwise.ts";
+import residualForwardSrc from "../kernels/residual_forward.wgsl" with { type: "text" };
+import { dispatchElementwise } from "../gpu/dispatch.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
 import { defineOp } from "./_op.ts";
+
+/** out = inp1 + inp2. */
+const residualForwardKernel = wgslKernel(residualForwardSrc);
 
 /**
  * out[i] = inp1[i] + inp2[i] for N elements.
@@ -34,7 +43,8 @@ export const residual = {
     name: "residualForward",
     buffers: { out: "f32", inp1: "f32", inp2: "f32" },
     cpu: residualForward,
-    gpu: (g, b, s) => elementwise.residualForward(g.rt, b, s),
+    // out = inp1 + inp2.
+    gpu: (g, b, s) => dispatchElementwise(g.rt, residualForwardKernel, [b.out, b.inp1, b.inp2], s.N),
     work: (s) => ({ bytes: 12 * s.N }),
   }),
 };

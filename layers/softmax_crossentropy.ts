@@ -3,11 +3,26 @@
  * multiple of 128); only the first V are real tokens: the padded columns get probability 0 and gradient 0.
  * Row maxima and sums run in float64.
  *
+ * Forms: `cpu` is the scalar reference below; `wasm` (forward only) is the CPU backend's float32 SIMD kernel,
+ * `CpuKernels.softmaxCrossEntropyForward`, rows spread over its Workers; `gpu` runs the forward one workgroup per row
+ * with an online (max, Σ exp) (`kernels/softmax_crossentropy_forward.wgsl`) and the backward as a grid-stride loop
+ * over every logit (`kernels/softmax_crossentropy_backward.wgsl`).
+ *
  * @module
  */
+import { grid1d, gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
+import { wgslKernel } from "../gpu/kernel.ts";
+import type { GpuRuntime } from "../gpu/runtime.ts";
+import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
+import softmaxCrossEntropyForwardSrc from "../kernels/softmax_crossentropy_forward.wgsl" with { type: "text" };
+import softmaxCrossEntropyBackwardSrc from "../kernels/softmax_crossentropy_backward.wgsl" with { type: "text" };
 import { zeroedScratch } from "./_scratch.ts";
-import * as rows from "../gpu/_ops_rows.ts";
 import { defineOp } from "./_op.ts";
+
+/** Fused softmax + cross-entropy over the first V of Vp columns. */
+const softmaxCrossEntropyForwardKernel = wgslKernel(softmaxCrossEntropyForwardSrc);
+/** dlogits = (probs - onehot)·dloss. */
+const softmaxCrossEntropyBackwardKernel = wgslKernel(softmaxCrossEntropyBackwardSrc);
 
 /**
  * Per row n of logits (N,Vp): probs[n,v] = exp(logits[n,v] - max) / Σ_{v'<V} exp(logits[n,v'] - max) for v < V and
@@ -77,6 +92,56 @@ export function softmaxCrossEntropyBackward(
   }
 }
 
+type F = GpuTensor;
+
+/**
+ * GPU form of `softmaxCrossEntropyForward`. probs = softmax over the first V columns (padded columns 0);
+ * losses = -log probs[target].
+ */
+function softmaxCrossEntropyForwardGpu(
+  rt: GpuRuntime,
+  b: { losses: F; probs: F; logits: F; targets: F },
+  s: { N: number; V: number; Vp: number },
+): void {
+  const { N, V, Vp } = s;
+  const L = rt.limits;
+  for (const [n0, nc] of ranges(N, perBinding(rt, Vp, b.logits))) {
+    rt.dispatch({
+      kernel: softmaxCrossEntropyForwardKernel,
+      bindings: [
+        bindRange(b.losses, n0, nc, L),
+        bindRange(b.probs, n0 * Vp, nc * Vp, L),
+        bindRange(b.logits, n0 * Vp, nc * Vp, L),
+        bindRange(b.targets, n0, nc, L),
+      ],
+      params: { N: nc, V, Vp },
+      groups: gridRows(rt, nc),
+    });
+  }
+}
+
+/** GPU form of `softmaxCrossEntropyBackward`. dlogits = (probs - onehot(targets))·dloss, padded columns 0. */
+function softmaxCrossEntropyBackwardGpu(
+  rt: GpuRuntime,
+  b: { dlogits: F; probs: F; targets: F },
+  s: { N: number; V: number; Vp: number; dloss: number },
+): void {
+  const { N, V, Vp, dloss } = s;
+  const L = rt.limits;
+  for (const [n0, nc] of ranges(N, perBinding(rt, Vp, b.probs))) {
+    rt.dispatch({
+      kernel: softmaxCrossEntropyBackwardKernel,
+      bindings: [
+        bindRange(b.dlogits, n0 * Vp, nc * Vp, L),
+        bindRange(b.probs, n0 * Vp, nc * Vp, L),
+        bindRange(b.targets, n0, nc, L),
+      ],
+      params: { N: nc, V, Vp, dloss },
+      groups: [grid1d(rt, nc * Vp)],
+    });
+  }
+}
+
 /** The fused softmax + cross-entropy as op records. */
 export const softmaxCrossEntropy = {
   forward: defineOp({
@@ -84,14 +149,14 @@ export const softmaxCrossEntropy = {
     buffers: { losses: "f32", probs: "f32", logits: "f32", targets: "i32" },
     cpu: softmaxCrossEntropyForward,
     wasm: (k, b, s) => k.softmaxCrossEntropyForward(b, s),
-    gpu: (g, b, s) => rows.softmaxCrossEntropyForward(g.rt, b, s),
+    gpu: (g, b, s) => softmaxCrossEntropyForwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 3 * s.N * s.Vp }),
   }),
   backward: defineOp({
     name: "softmaxCrossEntropyBackward",
     buffers: { dlogits: "f32", probs: "f32", targets: "i32" },
     cpu: softmaxCrossEntropyBackward,
-    gpu: (g, b, s) => rows.softmaxCrossEntropyBackward(g.rt, b, s),
+    gpu: (g, b, s) => softmaxCrossEntropyBackwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 2 * s.N * s.Vp }),
   }),
 };

@@ -6,7 +6,7 @@
  */
 import { CpuKernels } from "../cpu/kernels.ts";
 import { getGpuDevice } from "../gpu/device.ts";
-import { createGpuModel } from "../gpu/model.ts";
+import { createGpuModel } from "./gpu_model.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import type { GPT2Config } from "./config.ts";
 import { createCpuModel } from "./cpu_model.ts";

@@ -16,8 +16,9 @@
  *
  * @module
  */
-import { F32, Fn, I32, V128 } from "./encoder.ts";
+import { F32, type Fn, I32, V128 } from "./encoder.ts";
 import type { ModuleBuilder } from "./binary.ts";
+import { exportFn } from "./exports.ts";
 import { type Madd, whileLoop } from "./matmul.ts";
 
 // Locals shared by the helpers of one function.
@@ -190,8 +191,7 @@ export function exp4(f: Fn, x: number, out: number, t1: number, t2: number): voi
 }
 
 function attentionForward(fma: Madd): Fn {
-  const f = new Fn("attn_fwd", [I32, I32, I32, I32, I32, I32, I32, F32], []);
-  const [out, preatt, att, inp, T, C, hs, scale] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [f, { out, preatt, att, inp, T, C, hs, scale }] = exportFn("attn_fwd");
   const c = ctx(f, fma, hs);
   const ld3 = f.local(I32), t = f.local(I32), t2 = f.local(I32), q = f.local(I32), p = f.local(I32);
   const prow = f.local(I32), arow = f.local(I32), o = f.local(I32), k0 = f.local(I32), v0 = f.local(I32);
@@ -256,8 +256,7 @@ function attentionForward(fma: Madd): Fn {
 }
 
 function attentionBackward(fma: Madd): Fn {
-  const f = new Fn("attn_bwd", [I32, I32, I32, I32, I32, I32, I32, I32, I32, F32], []);
-  const [dinp, dpreatt, datt, dout, inp, att, T, C, hs, scale] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [f, { dinp, dpreatt, datt, dout, inp, att, T, C, hs, scale }] = exportFn("attn_bwd");
   const c = ctx(f, fma, hs);
   const ld3 = f.local(I32), ldo = f.local(I32), t = f.local(I32), t2 = f.local(I32), cnt = f.local(I32);
   const arow = f.local(I32), darow = f.local(I32), dprow = f.local(I32), x = f.local(I32), d = f.local(I32);

@@ -17,6 +17,7 @@
  */
 import { Fn, I32, V128 } from "./encoder.ts";
 import type { ModuleBuilder } from "./binary.ts";
+import { exportFn } from "./exports.ts";
 import { type Madd, whileLoop } from "./matmul.ts";
 
 /** Bytes of memory 1 for the packed b panel: callers keep K · roundUp(cols, 4S) · 4 within it. */
@@ -196,8 +197,7 @@ export function addGemm(m: ModuleBuilder, fma: Madd, { R, S }: GemmTile): void {
   const edge = { r: m.add(tile(R, S, false, 1, fma)), p: m.add(tile(R, S, true, 1, fma)) };
   const packBi = m.add(packB(S)), packAi = m.add(packA(R));
   const edgeIn = m.add(edgeCopy(R, S, false)), edgeOut = m.add(edgeCopy(R, S, true));
-  const f = new Fn("gemm", Array(12).fill(I32), []);
-  const [c, ldc, a, sar, sak, aPacked, b, ldb, rows, cols, K, init] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [f, { c, ldc, a, sar, sak, aPacked, b, ldb, rows, cols, K, init }] = exportFn("gemm");
   const r0 = f.local(I32), rv = f.local(I32), jt = f.local(I32), nJ = f.local(I32), cv = f.local(I32);
   const arg = f.local(I32), cp = f.local(I32), bp = f.local(I32), strip = f.local(I32);
   const W = 4 * S;

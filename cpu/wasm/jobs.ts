@@ -8,10 +8,12 @@
  * Control block (a SharedArrayBuffer): int32 slots (generation, done count, next item, kind, item count, error
  * flag, items run by Workers), then float64 parameter slots (addresses reach 2^32, beyond int32), then one
  * float64 result per item for reductions (the squared norm's partial sums, added in item order by the caller).
+ * Each job kind's parameters are a list of names numbered in order (`MM_FWD`, `ATT_BWD`, ...); the caller and
+ * the items read and write them only by name, and the kernels get theirs as function arguments.
  *
  * @module
  */
-import type { KernelExports } from "./module.ts";
+import { type KernelExports, type Slots, slots } from "./exports.ts";
 
 /** Int32 slots of the control block. */
 export const CTRL = { GEN: 0, DONE: 1, NEXT: 2, KIND: 3, ITEMS: 4, ERR: 5, WORKER_ITEMS: 6 } as const;
@@ -22,7 +24,7 @@ export const SUMS_BYTE = PARAMS_BYTE + 8 * PARAM_SLOTS, SUM_SLOTS = 4096;
 /** Bytes of one control block. */
 export const CTRL_BYTES = SUMS_BYTE + 8 * SUM_SLOTS;
 
-/** Job kinds. */
+/** Job kinds; each has its table of parameter slots below, of the same name. */
 export const KIND = {
   MM_FWD: 1,
   MM_BWD: 2,
@@ -54,64 +56,76 @@ export function controlViews(ctrl: SharedArrayBuffer): { ctrl: Int32Array; p: Fl
   };
 }
 
-/** Parameter slots of a matmul forward job. */
-export const FWD = { out: 0, inp: 1, w: 2, bias: 3, hasBias: 4, N: 5, C: 6, OC: 7, P: 8, RB: 9, nRB: 10 } as const;
-/** Parameter slots of a matmul backward job (dinp items first, then dweight/dbias items). */
-export const BWD = {
-  dinp: 0,
-  dweight: 1,
-  dbias: 2,
-  hasBias: 3,
-  dout: 4,
-  inp: 5,
-  weight: 6,
-  N: 7,
-  C: 8,
-  OC: 9,
-  JB: 10, // dinp: columns per item
-  KB: 11, // dinp: output channels per k block
-  RB: 12, // dinp: rows per item
-  nRB: 13,
-  nDinp: 14, // number of dinp items
-  OB: 15, // dweight: output channels per item
-  JBw: 16, // dweight: columns per block
-  KBw: 17, // dweight: rows (n) per k block
-} as const;
-/** Parameter slots of an attention job (forward: out, preatt, att, inp; backward: dinp, dpreatt, datt, dout). */
-export const ATT = { a: 0, b: 1, c: 2, d: 3, inp: 4, att: 5, B: 6, T: 7, C: 8, NH: 9 } as const;
-/**
- * Parameter slots of the pointwise jobs, cut into chunks of `chunk` elements: AdamW (a..d = params, grads, m,
- * v; then the hyperparameters), the squared norm (a = x), GELU (a = out or dinp, b = inp, c = dout).
- */
-export const PW = {
-  a: 0,
-  b: 1,
-  c: 2,
-  d: 3,
-  n: 4,
-  chunk: 5,
-  lr: 6,
-  beta1: 7,
-  beta2: 8,
-  eps: 9,
-  wd: 10,
-  mCorr: 11,
-  vCorr: 12,
-  gradScale: 13,
-} as const;
-/** Parameter slots of the softmax + cross-entropy forward (one row per item). */
-export const SMX = { losses: 0, probs: 1, logits: 2, targets: 3, V: 4, Vp: 5 } as const;
+// A job's parameter slots: its names numbered in order (at most PARAM_SLOTS).
+function params<const N extends readonly string[]>(names: N): Slots<N> {
+  if (names.length > PARAM_SLOTS) throw new Error(`A job has ${names.length} parameters, more than ${PARAM_SLOTS}`);
+  return slots(names);
+}
+
+/** Parameter slots of a matmul forward job; its plan from P on: P weight rows and RB inp rows per item (`plan.ts`). */
+export const MM_FWD = params(["out", "inp", "weight", "bias", "hasBias", "N", "C", "OC", "P", "RB", "nRB"]);
+/** Parameter slots of a matmul backward job (dinp items, then dweight/dbias items); its plan from JB on (`plan.ts`). */
+export const MM_BWD = params([
+  "dinp",
+  "dweight",
+  "dbias",
+  "hasBias",
+  "dout",
+  "inp",
+  "weight",
+  "N",
+  "C",
+  "OC",
+  "JB", // dinp: columns per item
+  "KB", // dinp: output channels per k block
+  "RB", // dinp: rows per item
+  "nRB",
+  "nDinp", // number of dinp items
+  "OB", // dweight: output channels per item
+  "JBw", // dweight: columns per block
+  "KBw", // dweight: rows (n) per k block
+]);
+/** Parameter slots of an attention forward job (one (b, h) pair per item). */
+export const ATT_FWD = params(["out", "preatt", "att", "inp", "B", "T", "C", "NH"]);
+/** Parameter slots of an attention backward job (one (b, h) pair per item). */
+export const ATT_BWD = params(["dinp", "dpreatt", "datt", "dout", "inp", "att", "B", "T", "C", "NH"]);
+/** Parameter slots of an AdamW job over n elements, cut into items of `chunk` elements; then the hyperparameters. */
+export const ADAMW = params([
+  "params",
+  "grads",
+  "m",
+  "v",
+  "n",
+  "chunk",
+  "lr",
+  "beta1",
+  "beta2",
+  "eps",
+  "wd",
+  "mCorr",
+  "vCorr",
+  "gradScale",
+]);
+/** Parameter slots of a squared-norm job over n elements (items of `chunk` elements, one partial sum each). */
+export const SUMSQ = params(["grads", "n", "chunk"]);
+/** Parameter slots of a GELU forward job over n elements (items of `chunk` elements). */
+export const GELU_FWD = params(["out", "inp", "n", "chunk"]);
+/** Parameter slots of a GELU backward job over n elements (items of `chunk` elements). */
+export const GELU_BWD = params(["dinp", "inp", "dout", "n", "chunk"]);
+/** Parameter slots of a softmax + cross-entropy forward job (one row per item). */
+export const SOFTMAX = params(["losses", "probs", "logits", "targets", "V", "Vp"]);
 
 function matmulForwardItem(ex: KernelExports, p: Float64Array, i: number): void {
-  const N = p[FWD.N], C = p[FWD.C], OC = p[FWD.OC], P = p[FWD.P], RB = p[FWD.RB], nRB = p[FWD.nRB];
+  const N = p[MM_FWD.N], C = p[MM_FWD.C], OC = p[MM_FWD.OC], P = p[MM_FWD.P], RB = p[MM_FWD.RB];
+  const nRB = p[MM_FWD.nRB];
   const o0 = Math.floor(i / nRB) * P, n0 = (i % nRB) * RB;
   const rows = Math.min(RB, N - n0), cols = Math.min(P, OC - o0);
   ex.mm_nt(
-    p[FWD.out] + (n0 * OC + o0) * 4,
-    p[FWD.inp] + n0 * C * 4,
-    p[FWD.w] + o0 * C * 4,
-    p[FWD.bias] + o0 * 4,
-    p[FWD.hasBias],
+    p[MM_FWD.out] + (n0 * OC + o0) * 4,
+    p[MM_FWD.inp] + n0 * C * 4,
+    p[MM_FWD.weight] + o0 * C * 4,
+    p[MM_FWD.bias] + o0 * 4,
+    p[MM_FWD.hasBias],
     rows,
     cols,
     C,
@@ -120,89 +134,123 @@ function matmulForwardItem(ex: KernelExports, p: Float64Array, i: number): void 
 }
 
 function matmulBackwardItem(ex: KernelExports, p: Float64Array, i: number): void {
-  const N = p[BWD.N], C = p[BWD.C], OC = p[BWD.OC], nDinp = p[BWD.nDinp];
-  const dout = p[BWD.dout], ld = C * 4;
+  const N = p[MM_BWD.N], C = p[MM_BWD.C], OC = p[MM_BWD.OC], nDinp = p[MM_BWD.nDinp];
+  const dout = p[MM_BWD.dout], ld = C * 4;
   if (i < nDinp) {
     // dinp[n0:n0+rows, j0:j0+cols] = Σ_o dout[n, o] · weight[o, j], o in blocks of KB, in order.
-    const JB = p[BWD.JB], KB = p[BWD.KB], RB = p[BWD.RB], nRB = p[BWD.nRB];
+    const JB = p[MM_BWD.JB], KB = p[MM_BWD.KB], RB = p[MM_BWD.RB], nRB = p[MM_BWD.nRB];
     const j0 = Math.floor(i / nRB) * JB, n0 = (i % nRB) * RB;
     const rows = Math.min(RB, N - n0), cols = Math.min(JB, C - j0);
     for (let k0 = 0; k0 < OC; k0 += KB) {
-      const a = dout + (n0 * OC + k0) * 4, b = p[BWD.weight] + (k0 * C + j0) * 4;
+      const a = dout + (n0 * OC + k0) * 4, b = p[MM_BWD.weight] + (k0 * C + j0) * 4;
       const K = Math.min(KB, OC - k0);
-      ex.gemm(p[BWD.dinp] + (n0 * C + j0) * 4, ld, a, OC * 4, 4, 0, b, ld, rows, cols, K, k0 > 0 ? 1 : 0);
+      ex.gemm(p[MM_BWD.dinp] + (n0 * C + j0) * 4, ld, a, OC * 4, 4, 0, b, ld, rows, cols, K, k0 > 0 ? 1 : 0);
     }
     return;
   }
   // dweight[o0:o0+rows, :] += Σ_n dout[n, o] · inp[n, j], n in blocks of KBw, in order; dbias alongside.
-  const OB = p[BWD.OB], JBw = p[BWD.JBw], KBw = p[BWD.KBw];
+  const OB = p[MM_BWD.OB], JBw = p[MM_BWD.JBw], KBw = p[MM_BWD.KBw];
   const o0 = (i - nDinp) * OB, rows = Math.min(OB, OC - o0);
   for (let j0 = 0; j0 < C; j0 += JBw) {
     for (let k0 = 0; k0 < N; k0 += KBw) {
-      const a = dout + (k0 * OC + o0) * 4, b = p[BWD.inp] + (k0 * C + j0) * 4;
+      const a = dout + (k0 * OC + o0) * 4, b = p[MM_BWD.inp] + (k0 * C + j0) * 4;
       const cols = Math.min(JBw, C - j0), K = Math.min(KBw, N - k0);
-      ex.gemm(p[BWD.dweight] + (o0 * C + j0) * 4, ld, a, 4, OC * 4, 1, b, ld, rows, cols, K, 1);
+      ex.gemm(p[MM_BWD.dweight] + (o0 * C + j0) * 4, ld, a, 4, OC * 4, 1, b, ld, rows, cols, K, 1);
     }
   }
-  if (p[BWD.hasBias]) ex.colsum(p[BWD.dbias] + o0 * 4, dout + o0 * 4, OC * 4, N, rows);
+  if (p[MM_BWD.hasBias]) ex.colsum(p[MM_BWD.dbias] + o0 * 4, dout + o0 * 4, OC * 4, N, rows);
 }
 
-function attentionItem(ex: KernelExports, p: Float64Array, i: number, backward: boolean): void {
-  const T = p[ATT.T], C = p[ATT.C], NH = p[ATT.NH], hs = C / NH;
+// Item i = b·NH + h of an attention job: byte offsets of its head in the (B,T,3C) qkv rows, the (B,T,C) rows
+// and its (T,T) block; hs and the score scale.
+function head(p: Float64Array, s: typeof ATT_FWD | typeof ATT_BWD, i: number) {
+  const T = p[s.T], C = p[s.C], NH = p[s.NH], hs = C / NH;
   const b = Math.floor(i / NH), h = i % NH;
-  const qkv = (b * T * 3 * C + h * hs) * 4, bt = (b * T * C + h * hs) * 4, tt = i * T * T * 4;
-  const scale = 1 / Math.sqrt(hs);
-  if (!backward) {
-    ex.attn_fwd(p[ATT.a] + bt, p[ATT.b] + tt, p[ATT.c] + tt, p[ATT.inp] + qkv, T, C, hs, scale);
-  } else {
-    const [dinp, dpreatt, datt, dout] = [p[ATT.a] + qkv, p[ATT.b] + tt, p[ATT.c] + tt, p[ATT.d] + bt];
-    ex.attn_bwd(dinp, dpreatt, datt, dout, p[ATT.inp] + qkv, p[ATT.att] + tt, T, C, hs, scale);
-  }
+  return {
+    T,
+    C,
+    hs,
+    scale: 1 / Math.sqrt(hs),
+    qkv: (b * T * 3 * C + h * hs) * 4,
+    bt: (b * T * C + h * hs) * 4,
+    tt: i * T * T * 4,
+  };
 }
 
-function pointwiseItem(t: ThreadContext, kind: number, i: number): void {
-  const p = t.p, chunk = p[PW.chunk], e0 = i * chunk, n = Math.min(chunk, p[PW.n] - e0), off = e0 * 4;
-  if (kind === KIND.ADAMW) {
-    const [params, grads, m, v] = [p[PW.a] + off, p[PW.b] + off, p[PW.c] + off, p[PW.d] + off];
-    t.ex.adamw(
-      params,
-      grads,
-      m,
-      v,
-      n,
-      p[PW.lr],
-      p[PW.beta1],
-      p[PW.beta2],
-      p[PW.eps],
-      p[PW.wd],
-      p[PW.mCorr],
-      p[PW.vCorr],
-      p[PW.gradScale],
-    );
-  } else if (kind === KIND.SUMSQ) t.sums[i] = t.ex.sumsq(p[PW.a] + off, n);
-  else if (kind === KIND.GELU_FWD) t.ex.gelu_fwd(p[PW.a] + off, p[PW.b] + off, n);
-  else t.ex.gelu_bwd(p[PW.a] + off, p[PW.b] + off, p[PW.c] + off, n);
+function attentionForwardItem(ex: KernelExports, p: Float64Array, i: number): void {
+  const { T, C, hs, scale, qkv, bt, tt } = head(p, ATT_FWD, i);
+  const [out, preatt, att] = [p[ATT_FWD.out] + bt, p[ATT_FWD.preatt] + tt, p[ATT_FWD.att] + tt];
+  ex.attn_fwd(out, preatt, att, p[ATT_FWD.inp] + qkv, T, C, hs, scale);
+}
+
+function attentionBackwardItem(ex: KernelExports, p: Float64Array, i: number): void {
+  const { T, C, hs, scale, qkv, bt, tt } = head(p, ATT_BWD, i);
+  const [dinp, dpreatt, datt] = [p[ATT_BWD.dinp] + qkv, p[ATT_BWD.dpreatt] + tt, p[ATT_BWD.datt] + tt];
+  ex.attn_bwd(dinp, dpreatt, datt, p[ATT_BWD.dout] + bt, p[ATT_BWD.inp] + qkv, p[ATT_BWD.att] + tt, T, C, hs, scale);
+}
+
+// Item i of a job over n elements in items of `chunk`: its element count and byte offset.
+function chunkOf(p: Float64Array, s: { readonly n: number; readonly chunk: number }, i: number): [number, number] {
+  const chunk = p[s.chunk], e0 = i * chunk;
+  return [Math.min(chunk, p[s.n] - e0), e0 * 4];
+}
+
+function adamwItem(ex: KernelExports, p: Float64Array, i: number): void {
+  const [n, off] = chunkOf(p, ADAMW, i);
+  ex.adamw(
+    p[ADAMW.params] + off,
+    p[ADAMW.grads] + off,
+    p[ADAMW.m] + off,
+    p[ADAMW.v] + off,
+    n,
+    p[ADAMW.lr],
+    p[ADAMW.beta1],
+    p[ADAMW.beta2],
+    p[ADAMW.eps],
+    p[ADAMW.wd],
+    p[ADAMW.mCorr],
+    p[ADAMW.vCorr],
+    p[ADAMW.gradScale],
+  );
+}
+
+function sumsqItem(t: ThreadContext, i: number): void {
+  const [n, off] = chunkOf(t.p, SUMSQ, i);
+  t.sums[i] = t.ex.sumsq(t.p[SUMSQ.grads] + off, n);
+}
+
+function geluForwardItem(ex: KernelExports, p: Float64Array, i: number): void {
+  const [n, off] = chunkOf(p, GELU_FWD, i);
+  ex.gelu_fwd(p[GELU_FWD.out] + off, p[GELU_FWD.inp] + off, n);
+}
+
+function geluBackwardItem(ex: KernelExports, p: Float64Array, i: number): void {
+  const [n, off] = chunkOf(p, GELU_BWD, i);
+  ex.gelu_bwd(p[GELU_BWD.dinp] + off, p[GELU_BWD.inp] + off, p[GELU_BWD.dout] + off, n);
 }
 
 // One row of softmax + cross-entropy: probs, then loss = log Σ exp + max - logit[target] in float64.
 function softmaxItem(t: ThreadContext, n: number): void {
-  const p = t.p, V = p[SMX.V], Vp = p[SMX.Vp];
-  const logits = p[SMX.logits] + n * Vp * 4;
+  const p = t.p, V = p[SOFTMAX.V], Vp = p[SOFTMAX.Vp];
+  const logits = p[SOFTMAX.logits] + n * Vp * 4;
   const max = t.ex.rowmax(logits, V);
-  const sum = t.ex.softmax_row(p[SMX.probs] + n * Vp * 4, logits, V, Vp, max);
+  const sum = t.ex.softmax_row(p[SOFTMAX.probs] + n * Vp * 4, logits, V, Vp, max);
   const buf = t.memory.buffer;
-  const target = new Int32Array(buf, p[SMX.targets] + n * 4, 1)[0];
+  const target = new Int32Array(buf, p[SOFTMAX.targets] + n * 4, 1)[0];
   const logit = new Float32Array(buf, logits + target * 4, 1)[0];
-  new Float32Array(buf, p[SMX.losses] + n * 4, 1)[0] = Math.log(sum) + max - logit;
+  new Float32Array(buf, p[SOFTMAX.losses] + n * 4, 1)[0] = Math.log(sum) + max - logit;
 }
 
 /** Runs item `i` of the current job (its kind and parameters are in the control block). */
 export function runItem(t: ThreadContext, kind: number, i: number): void {
   if (kind === KIND.MM_FWD) matmulForwardItem(t.ex, t.p, i);
   else if (kind === KIND.MM_BWD) matmulBackwardItem(t.ex, t.p, i);
-  else if (kind === KIND.ATT_FWD) attentionItem(t.ex, t.p, i, false);
-  else if (kind === KIND.ATT_BWD) attentionItem(t.ex, t.p, i, true);
-  else if (kind >= KIND.ADAMW && kind <= KIND.GELU_BWD) pointwiseItem(t, kind, i);
+  else if (kind === KIND.ATT_FWD) attentionForwardItem(t.ex, t.p, i);
+  else if (kind === KIND.ATT_BWD) attentionBackwardItem(t.ex, t.p, i);
+  else if (kind === KIND.ADAMW) adamwItem(t.ex, t.p, i);
+  else if (kind === KIND.SUMSQ) sumsqItem(t, i);
+  else if (kind === KIND.GELU_FWD) geluForwardItem(t.ex, t.p, i);
+  else if (kind === KIND.GELU_BWD) geluBackwardItem(t.ex, t.p, i);
   else if (kind === KIND.SOFTMAX) softmaxItem(t, i);
   else throw new Error(`Unknown CPU kernel job kind ${kind}`);
 }

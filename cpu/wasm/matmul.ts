@@ -16,6 +16,7 @@
  */
 import { F32, Fn, I32, V128 } from "./encoder.ts";
 import type { ModuleBuilder } from "./binary.ts";
+import { exportFn } from "./exports.ts";
 
 /** Emits a * b + c for f32x4 operands pushed by the callbacks: relaxed_madd if available, else mul then add. */
 export type Madd = (f: Fn, a: () => void, b: () => void, c: () => void) => void;
@@ -127,8 +128,7 @@ export function addMatmulNT(m: ModuleBuilder, fma: Madd, { R, S }: { R: number; 
     const key = `${r}x${s}`;
     if (!idx.has(key)) idx.set(key, m.add(ntTile(r, s, fma)));
   }
-  const f = new Fn("mm_nt", Array(9).fill(I32), []);
-  const [out, inp, w, bias, hasBias, rows, cols, C, ldoElems] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [f, { out, inp, w, bias, hasBias, rows, cols, C, ldo: ldoElems }] = exportFn("mm_nt");
   const ld = f.local(I32), ldo = f.local(I32), c4 = f.local(I32), tail = f.local(I32);
   const n = f.local(I32), o = f.local(I32);
   f.get(C).i32(2).i32Shl().set(ld);
@@ -160,8 +160,7 @@ export function addMatmulNT(m: ModuleBuilder, fma: Madd, { R, S }: { R: number; 
  * Columns go in blocks of 1024 floats that stay in L1 while the rows stream past (rows can be 200 KiB apart).
  */
 export function addColsum(m: ModuleBuilder): void {
-  const f = new Fn("colsum", Array(5).fill(I32), []);
-  const [dst, src, lds, rows, cols] = [0, 1, 2, 3, 4];
+  const [f, { dst, src, lds, rows, cols }] = exportFn("colsum");
   const j0 = f.local(I32), w = f.local(I32), r = f.local(I32), j = f.local(I32), p = f.local(I32), q = f.local(I32);
   const BLOCK = 1024;
   f.i32(0).set(j0);

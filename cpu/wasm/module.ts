@@ -1,6 +1,6 @@
 /**
- * Assembles the CPU kernel module (matmul, attention and pointwise kernels, WebAssembly SIMD) and describes its
- * exports.
+ * Assembles the CPU kernel module (matmul, attention and pointwise kernels, WebAssembly SIMD); its exports are
+ * declared in `exports.ts`.
  *
  * @module
  */
@@ -9,78 +9,7 @@ import { addColsum, addMatmulNT, madd } from "./matmul.ts";
 import { addGemm, GEMM_PRIVATE_PAGES, type GemmTile } from "./gemm.ts";
 import { addAttention } from "./attention.ts";
 import { addPointwise } from "./pointwise.ts";
-
-/** What the kernel module exports (pointers and strides in bytes unless noted). */
-export interface KernelExports {
-  mm_nt(
-    out: number,
-    inp: number,
-    w: number,
-    bias: number,
-    hasBias: number,
-    rows: number,
-    cols: number,
-    C: number,
-    ldo: number,
-  ): void;
-  gemm(
-    c: number,
-    ldc: number,
-    a: number,
-    sar: number,
-    sak: number,
-    aPacked: number,
-    b: number,
-    ldb: number,
-    rows: number,
-    cols: number,
-    K: number,
-    init: number,
-  ): void;
-  colsum(dst: number, src: number, lds: number, rows: number, cols: number): void;
-  adamw(
-    params: number,
-    grads: number,
-    m: number,
-    v: number,
-    n: number,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    wd: number,
-    mCorr: number,
-    vCorr: number,
-    gradScale: number,
-  ): void;
-  sumsq(x: number, n: number): number;
-  gelu_fwd(out: number, inp: number, n: number): void;
-  gelu_bwd(dinp: number, inp: number, dout: number, n: number): void;
-  rowmax(x: number, n: number): number;
-  softmax_row(probs: number, logits: number, V: number, Vp: number, max: number): number;
-  attn_fwd(
-    out: number,
-    preatt: number,
-    att: number,
-    inp: number,
-    T: number,
-    C: number,
-    hs: number,
-    scale: number,
-  ): void;
-  attn_bwd(
-    dinp: number,
-    dpreatt: number,
-    datt: number,
-    dout: number,
-    inp: number,
-    att: number,
-    T: number,
-    C: number,
-    hs: number,
-    scale: number,
-  ): void;
-}
+import { checkExports } from "./exports.ts";
 
 /**
  * Default register tiles, measured (interleaved A/B runs on the 2-core Zen 3): mm_nt 3×3 (9 accumulators)
@@ -111,5 +40,6 @@ export function buildKernelModule(opts: KernelModuleOptions = {}): Uint8Array<Ar
   addColsum(m);
   addAttention(m, fma);
   addPointwise(m);
+  checkExports(m.fns);
   return m.bytes();
 }

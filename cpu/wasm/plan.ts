@@ -7,7 +7,7 @@
  * @module
  */
 import { GEMM_MAX_K, GEMM_PANEL_BYTES, type GemmTile } from "./gemm.ts";
-import { BWD, FWD } from "./jobs.ts";
+import { MM_BWD, MM_FWD } from "./jobs.ts";
 
 /** Cache blocking, in bytes of the panel that one step keeps in L2 (512 KiB per core here). */
 export interface Blocking {
@@ -43,14 +43,14 @@ function rowBlock(N: number, blocks: number, want: number, R: number): number {
  * @returns The number of items.
  */
 export function planForward(p: Float64Array, threads: number, tile: { R: number; S: number }, b: Blocking): number {
-  const N = p[FWD.N], C = p[FWD.C], OC = p[FWD.OC];
+  const N = p[MM_FWD.N], C = p[MM_FWD.C], OC = p[MM_FWD.OC];
   const P = Math.min(roundUp(OC, tile.S), Math.max(tile.S, roundDownTo(b.fwdPanelBytes / (C * 4), tile.S)));
   const nP = ceilDiv(OC, P);
   const RB = rowBlock(N, nP, 4 * threads, tile.R);
-  p[FWD.P] = P;
-  p[FWD.RB] = RB;
-  p[FWD.nRB] = ceilDiv(N, RB);
-  return nP * p[FWD.nRB];
+  p[MM_FWD.P] = P;
+  p[MM_FWD.RB] = RB;
+  p[MM_FWD.nRB] = ceilDiv(N, RB);
+  return nP * p[MM_FWD.nRB];
 }
 
 /**
@@ -60,7 +60,7 @@ export function planForward(p: Float64Array, threads: number, tile: { R: number;
  * @returns The number of items.
  */
 export function planBackward(p: Float64Array, threads: number, tile: GemmTile, b: Blocking): number {
-  const N = p[BWD.N], C = p[BWD.C], OC = p[BWD.OC], W = 4 * tile.S;
+  const N = p[MM_BWD.N], C = p[MM_BWD.C], OC = p[MM_BWD.OC], W = 4 * tile.S;
   const panel = Math.min(b.gemmPanelBytes, GEMM_PANEL_BYTES);
   // dinp: split columns rather than rows where possible (a row split packs each weight panel once per row
   // block, and the packing is amortized over the rows of a call).
@@ -71,9 +71,10 @@ export function planBackward(p: Float64Array, threads: number, tile: GemmTile, b
   const KBw = Math.max(1, Math.min(N, b.dweightK, GEMM_MAX_K));
   const JBw = Math.min(roundUp(C, W), Math.max(W, roundDownTo(panel / (KBw * 4), W)));
   const OB = roundUp(ceilDiv(OC, 2 * threads), tile.R);
-  [p[BWD.JB], p[BWD.KB], p[BWD.RB], p[BWD.nRB], p[BWD.nDinp]] = [JB, KB, RB, ceilDiv(N, RB), nJ * ceilDiv(N, RB)];
-  [p[BWD.OB], p[BWD.JBw], p[BWD.KBw]] = [OB, JBw, KBw];
-  return p[BWD.nDinp] + ceilDiv(OC, OB);
+  const nRB = ceilDiv(N, RB);
+  [p[MM_BWD.JB], p[MM_BWD.KB], p[MM_BWD.RB], p[MM_BWD.nRB], p[MM_BWD.nDinp]] = [JB, KB, RB, nRB, nJ * nRB];
+  [p[MM_BWD.OB], p[MM_BWD.JBw], p[MM_BWD.KBw]] = [OB, JBw, KBw];
+  return p[MM_BWD.nDinp] + ceilDiv(OC, OB);
 }
 
 function roundDownTo(x: number, m: number): number {

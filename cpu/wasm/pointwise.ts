@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { F32, F64, Fn, I32, V128 } from "./encoder.ts";
+import { F32, F64, type Fn, I32, V128 } from "./encoder.ts";
 import type { ModuleBuilder } from "./binary.ts";
+import { exportFn } from "./exports.ts";
 import { exp4 } from "./attention.ts";
 import { whileLoop } from "./matmul.ts";
 
@@ -43,20 +44,19 @@ function lanes(
 
 // adamw(params, grads, m, v, n, lr, beta1, beta2, eps, wd, mCorr, vCorr, gradScale): as layers/adamw.ts in f32.
 function adamw(): Fn {
-  const f = new Fn("adamw", [I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32], []);
-  const [params, grads, m, v, n, lr, b1, b2, eps, wd, mc, vc, gs] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [f, { params, grads, m, v, n, lr, beta1, beta2, eps, wd, mCorr, vCorr, gradScale }] = exportFn("adamw");
   const g = f.local(V128), mi = f.local(V128), vi = f.local(V128), p = f.local(V128);
   const splat = (x: number) => f.get(x).f32x4Splat();
   lanes(f, n, (load, store) => {
     load(grads);
-    splat(gs).f32x4Mul().set(g);
+    splat(gradScale).f32x4Mul().set(g);
     // m = beta1·m + (1 - beta1)·g; v = beta2·v + (1 - beta2)·g²
-    splat(b1);
+    splat(beta1);
     load(m);
-    f.f32x4Mul().f32(1).get(b1).f32Sub().f32x4Splat().get(g).f32x4Mul().f32x4Add().set(mi);
-    splat(b2);
+    f.f32x4Mul().f32(1).get(beta1).f32Sub().f32x4Splat().get(g).f32x4Mul().f32x4Add().set(mi);
+    splat(beta2);
     load(v);
-    f.f32x4Mul().f32(1).get(b2).f32Sub().f32x4Splat().get(g).f32x4Mul().get(g).f32x4Mul().f32x4Add().set(vi);
+    f.f32x4Mul().f32(1).get(beta2).f32Sub().f32x4Splat().get(g).f32x4Mul().get(g).f32x4Mul().f32x4Add().set(vi);
     store(m, () => f.get(mi));
     store(v, () => f.get(vi));
     // p -= lr · (m̂ / (√v̂ + eps) + wd · p)
@@ -64,8 +64,8 @@ function adamw(): Fn {
     f.set(p);
     store(params, () => {
       f.get(p);
-      f.get(mi).get(mc).f32x4Splat().f32x4Div();
-      f.get(vi).get(vc).f32x4Splat().f32x4Div().f32x4Sqrt().get(eps).f32x4Splat().f32x4Add().f32x4Div();
+      f.get(mi).get(mCorr).f32x4Splat().f32x4Div();
+      f.get(vi).get(vCorr).f32x4Splat().f32x4Div().f32x4Sqrt().get(eps).f32x4Splat().f32x4Add().f32x4Div();
       f.get(wd).f32x4Splat().get(p).f32x4Mul().f32x4Add().get(lr).f32x4Splat().f32x4Mul().f32x4Sub();
     });
   });
@@ -75,8 +75,7 @@ function adamw(): Fn {
 // sumsq(x, n) -> f64: Σ x² with products in f32 and the sum in two f64 lanes (lane 0: elements 0, 2 mod 4;
 // lane 1: 1, 3), then the lanes added, then the tail in order.
 function sumsq(): Fn {
-  const f = new Fn("sumsq", [I32, I32], [F64]);
-  const [x, n] = [0, 1];
+  const [f, { x, n }] = exportFn("sumsq");
   const i = f.local(I32), acc = f.local(V128), sq = f.local(V128), s = f.local(F64), y = f.local(F32);
   f.f32x4Const(0).set(acc).i32(0).set(i); // all-zero bits: also 0.0 in both f64 lanes
   whileLoop(f, () => f.get(i).i32(4).i32Add().get(n).i32LeS(), () => {
@@ -107,8 +106,7 @@ function geluParts(f: Fn, x: number, h: number, r: number, t1: number, t2: numbe
 
 // gelu_fwd(out, inp, n): out = 0.5·x·(1 + tanh u) = x·h.
 function geluForward(): Fn {
-  const f = new Fn("gelu_fwd", [I32, I32, I32], []);
-  const [out, inp, n] = [0, 1, 2];
+  const [f, { out, inp, n }] = exportFn("gelu_fwd");
   const x = f.local(V128), h = f.local(V128), r = f.local(V128), t1 = f.local(V128), t2 = f.local(V128);
   lanes(f, n, (load, store) => {
     load(inp);
@@ -122,8 +120,7 @@ function geluForward(): Fn {
 // gelu_bwd(dinp, inp, dout, n): dinp = (0.5·(1 + tanh u) + 0.5·x·sech² u·K·(1 + 3·0.044715·x²)) · dout
 // = (h + 2·x·h·r·K·(1 + 0.134145·x²)) · dout.
 function geluBackward(): Fn {
-  const f = new Fn("gelu_bwd", [I32, I32, I32, I32], []);
-  const [dinp, inp, dout, n] = [0, 1, 2, 3];
+  const [f, { dinp, inp, dout, n }] = exportFn("gelu_bwd");
   const x = f.local(V128), h = f.local(V128), r = f.local(V128), t1 = f.local(V128), t2 = f.local(V128);
   lanes(f, n, (load, store) => {
     load(inp);
@@ -143,8 +140,7 @@ function geluBackward(): Fn {
 
 // rowmax(x, n) -> f32: the largest of x[0..n) (n >= 1).
 function rowMax(): Fn {
-  const f = new Fn("rowmax", [I32, I32], [F32]);
-  const [x, n] = [0, 1];
+  const [f, { x, n }] = exportFn("rowmax");
   const i = f.local(I32), mv = f.local(V128), m = f.local(F32);
   f.get(x).f32Load().f32x4Splat().set(mv).i32(0).set(i);
   whileLoop(f, () => f.get(i).i32(4).i32Add().get(n).i32LeS(), () => {
@@ -162,8 +158,7 @@ function rowMax(): Fn {
 // softmax_row(probs, logits, V, Vp, max) -> f64 Σ exp: probs[v] = exp(logits[v] - max) / Σ for v < V, 0 for
 // V <= v < Vp; the sum of the f32 exponentials in f64 (returned, for the loss).
 function softmaxRow(): Fn {
-  const f = new Fn("softmax_row", [I32, I32, I32, I32, F32], [F64]);
-  const [probs, logits, V, Vp, max] = [0, 1, 2, 3, 4];
+  const [f, { probs, logits, V, Vp, max }] = exportFn("softmax_row");
   const e = f.local(V128), t1 = f.local(V128), t2 = f.local(V128), acc = f.local(V128), s = f.local(F64);
   const sum32 = f.local(F32), i = f.local(I32);
   f.f32x4Const(0).set(acc).f32(0).f64PromoteF32().set(s);

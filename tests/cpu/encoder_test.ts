@@ -1,10 +1,13 @@
 /**
- * The WebAssembly encoder behind the CPU kernels: LEB128 integers, and small modules built with it that V8
- * validates and runs (structured control flow, both memories, SIMD lanes).
+ * The WebAssembly encoder behind the CPU kernels: LEB128 integers, small modules built with it that V8
+ * validates and runs (structured control flow, both memories, SIMD lanes), and the kernel module's exports
+ * against their declared signatures.
  */
 import assert from "node:assert/strict";
 import { F32, Fn, I32, sleb, uleb, V128 } from "../../cpu/wasm/encoder.ts";
 import { hasRelaxedSimd, ModuleBuilder } from "../../cpu/wasm/binary.ts";
+import { checkExports, exportFn, EXPORTS, slots } from "../../cpu/wasm/exports.ts";
+import { buildKernelModule } from "../../cpu/wasm/module.ts";
 
 const bytesOf = (f: (out: number[]) => void) => {
   const out: number[] = [];
@@ -57,4 +60,29 @@ Deno.test("a built module runs: loops, branches, memory 0 and the private memory
   assert.equal(ex.sum(64, 5), 15);
   assert.equal(ex.lane2(64), 7);
   assert.equal(typeof hasRelaxedSimd(), "boolean");
+});
+
+Deno.test("slots: names numbered in order; a repeated name is refused", () => {
+  assert.deepEqual({ ...slots(["dinp", "inp", "dout", "n"]) }, { dinp: 0, inp: 1, dout: 2, n: 3 });
+  assert.throws(() => slots(["out", "inp", "out"]), /"out" is listed twice/);
+});
+
+Deno.test("the kernel module exports every declared kernel with its declared parameter count", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+  for (const relaxed of [false, ...(hasRelaxedSimd() ? [true] : [])]) {
+    const module = new WebAssembly.Module(buildKernelModule({ relaxed }));
+    const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    for (const [name, s] of Object.entries(EXPORTS)) {
+      const fn = ex[name];
+      assert.equal(typeof fn, "function", name);
+      assert.equal((fn as (...a: number[]) => unknown).length, s.i32.length + ("f32" in s ? s.f32.length : 0), name);
+    }
+  }
+  // A kernel added twice, missing, or made with other parameter types is refused.
+  const fns = Object.keys(EXPORTS).map((name) => exportFn(name as keyof typeof EXPORTS)[0]);
+  checkExports(fns);
+  assert.throws(() => checkExports([...fns, exportFn("gemm")[0]]), /gemm 2 times/);
+  assert.throws(() => checkExports(fns.filter((f) => f.name !== "sumsq")), /sumsq 0 times/);
+  const wrong = fns.map((f) => f.name === "attn_fwd" ? new Fn("attn_fwd", Array(8).fill(I32), []) : f);
+  assert.throws(() => checkExports(wrong), /attn_fwd has signature/);
 });

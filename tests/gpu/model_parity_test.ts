@@ -4,7 +4,7 @@
  * AdamW steps. It also checks that the second step creates no pipeline or bind group (everything is cached) and
  * that the GPU's gradient norm matches the one computed on the host from the read-back gradients.
  */
-import { createGpuModel } from "../../gpu/model.ts";
+import { createGpuModel } from "../../model/gpu_model.ts";
 import type { GpuExecutor } from "../../gpu/executor.ts";
 import { readCheckpoint } from "../../model/checkpoint.ts";
 import { readDebugState } from "../../model/debug_state.ts";

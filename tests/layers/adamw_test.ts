@@ -1,7 +1,18 @@
-import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
+/**
+ * AdamW and the squared gradient norm in all their forms: the scalar reference against float64 AdamW; the
+ * WebAssembly SIMD kernels and the GPU kernels against the scalar reference, on awkward lengths, outputs poisoned
+ * with NaN; on the GPU, m and v start non-zero, at step 3, with gradient scaling.
+ *
+ * WASM tolerance: the kernels compute in float32, so each element is within a few float32 ulps of the float64
+ * reference: |got - want| <= 1e-6 · (|want| + scale), scale being the size of the terms involved (given per check);
+ * an indexing slip is off by O(1).
+ */
+import { CpuKernels } from "../../cpu/kernels.ts";
+import { adamw, adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import type { AdamWHyper } from "../../layers/adamw.ts";
 import { assertClose } from "../_assert.ts";
-import { randn, rng } from "../_random.ts";
+import { fillUniform, randn, rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 
 Deno.test("adamw: 5 steps with gradient scaling and weight decay match a float64 AdamW", () => {
   const n = 37;
@@ -50,4 +61,103 @@ Deno.test("gradNormSquared: float64 sum of squares", () => {
   const got = gradNormSquared({ grads }, { n: grads.length });
   if (Math.abs(got - want) > 1e-12 * want) throw new Error(`${got} vs ${want}`);
   if (gradNormSquared({ grads }, { n: 2 }) !== grads[0] ** 2 + grads[1] ** 2) throw new Error("n is respected");
+});
+
+const memory = new WebAssembly.Memory({ initial: 512, maximum: 512, shared: true }); // 32 MiB
+let cursor = 64;
+const arenaRng = rng(7);
+function alloc(n: number): Float32Array {
+  const a = new Float32Array(memory.buffer, cursor, n);
+  cursor += Math.ceil((n * 4) / 64) * 64 + 4 * (n % 5); // starts not always 16-byte aligned
+  return a;
+}
+function random(n: number, scale = 1): Float32Array {
+  return fillUniform(arenaRng, alloc(n), scale);
+}
+
+/** |got - want| <= rtol · (|want| + scale) per element (see the module comment). */
+function near(scale: number, rtol = 1e-6) {
+  return { atol: rtol * scale, rtol };
+}
+
+const LENGTHS = [1, 3, 4, 7, 65537, 70001]; // tails of 0-3 lanes, more than one 65536-element chunk
+const HYPER: AdamWHyper = {
+  learningRate: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  step: 3,
+  gradScale: 0.5,
+};
+
+Deno.test("adamw: wasm update and grad norm match the scalar reference on awkward lengths", async () => {
+  const k = await CpuKernels.create(memory, 2, { parallelMinFlops: 0 });
+  try {
+    for (const n of LENGTHS) {
+      cursor = 64;
+      // AdamW: v >= 0 as in training.
+      const params = random(n), grads = random(n), m = random(n, 0.1), v = alloc(n);
+      for (let i = 0; i < n; i++) v[i] = Math.abs(grads[i]) * 0.01;
+      const want = { params: params.slice(), grads, m: m.slice(), v: v.slice() };
+      adamwUpdate(want, { n }, HYPER);
+      k.adamwUpdate({ params, grads, m, v }, { n }, HYPER);
+      // m, v: a few float32 roundings of terms up to ~0.1 (m) and ~0.01 (v); params move by ~lr, so the
+      // error is relative to lr.
+      assertClose(m, want.m, near(0.1), `adamw m n=${n}`);
+      assertClose(v, want.v, near(0.01), `adamw v n=${n}`);
+      assertClose(params, want.params, near(HYPER.learningRate, 1e-5), `adamw params n=${n}`);
+      const norm = k.gradNormSquared({ grads }, { n });
+      const wantNorm = gradNormSquared({ grads }, { n });
+      if (!(Math.abs(norm - wantNorm) <= 1e-6 * wantNorm)) throw new Error(`grad norm² ${norm} vs ${wantNorm}`);
+    }
+  } finally {
+    k.close();
+  }
+});
+
+Deno.test({
+  name: "adamw: gpu update (step 3, gradScale 0.5, non-zero m and v) and grad norm on 3001 elements vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    const n = 3001;
+    const params = uniform(rng(1), n);
+    const grads = uniform(rng(2), n);
+    const m = uniform(rng(3), n, 0.1);
+    const v = uniform(rng(4), n, 0.01).map(Math.abs);
+    const g = {
+      params: await upload(ops, params),
+      grads: await upload(ops, grads),
+      m: await upload(ops, m),
+      v: await upload(ops, v),
+    };
+    const hyper = {
+      learningRate: 1e-3,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0.01,
+      step: 3,
+      gradScale: 0.5,
+    };
+    adamwUpdate({ params, grads, m, v }, { n }, hyper);
+    ops.run(adamw.update, g, { ...{ n }, ...hyper });
+    // Parameters move by ~lr per step; f32 vs float64 arithmetic on the update differs by ~1e-7 of the parameter.
+    const tol = { atol: 1e-6, rtol: 1e-6 };
+    const d = Math.max(
+      assertClose(await ops.read(g.params), params, tol, "params"),
+      assertClose(await ops.read(g.m), m, tol, "m"),
+      assertClose(await ops.read(g.v), v, tol, "v"),
+    );
+    const expected = gradNormSquared({ grads }, { n });
+    const normOut = await gpuPoisoned(ops, 1);
+    ops.run(adamw.gradNormSquared, { out: normOut, grads: g.grads }, { n });
+    const got = (await ops.read(normOut))[0];
+    // Σ of 3001 squares in f32 with Kahan-compensated partial sums: relative error ~1e-7.
+    if (!(Math.abs(got - expected) <= 1e-6 * expected)) throw new Error(`grad norm² ${got} vs CPU ${expected}`);
+    console.log(
+      `  max abs diff ${d.toExponential(1)}, norm² rel ${(Math.abs(got - expected) / expected).toExponential(1)}`,
+    );
+  },
 });

@@ -1,10 +1,17 @@
 /**
- * The decode-step attention (`attentionDecode`) against row `pos` of the full causal `attentionForward` over the
- * same qkv rows: C = 30 with three heads (head size 10), prefixes of 1, 2, 17 and 64 positions.
+ * Both forms of the decode step `attention.decode` (layers/attention.ts):
+ * - `cpu` (`attentionDecode`) against row `pos` of the full causal `attentionForward` over the same qkv rows:
+ *   C = 30 with three heads (head size 10), prefixes of 1, 2, 17 and 64 positions;
+ * - `gpu` (`kernels/attention_decode.wgsl`) against the `cpu` form on random qkv rows: head sizes 10 (C = 30, three
+ *   heads) and 64 (GPT-2's), prefixes shorter and longer than the 128-thread workgroup, inputs at unaligned
+ *   offsets, the output NaN-poisoned.
  */
-import { attentionDecode, attentionForward } from "../../layers/attention.ts";
+import { attention, attentionDecode, attentionForward } from "../../layers/attention.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, defaultOps, poisoned, upload } from "../gpu/_helpers.ts";
+
+// ---- cpu ----
 
 for (const [T, C, NH] of [[1, 30, 3], [2, 30, 3], [17, 30, 3], [64, 32, 2], [9, 12, 1]]) {
   Deno.test(`attentionDecode equals the last row of attentionForward (T=${T}, C=${C}, NH=${NH})`, () => {
@@ -34,3 +41,24 @@ Deno.test("attentionDecode rejects a qkv prefix shorter than pos + 1 rows", () =
   }
   if (!threw) throw new Error("expected a RangeError");
 });
+
+// ---- gpu ----
+
+// Scores are sums of hs ≤ 64 products, the softmax sums ≤ 301 terms, in f32 against the CPU's float64.
+const TOL = { atol: 2e-6, rtol: 1e-5 };
+
+for (const [pos, C, NH] of [[0, 30, 3], [1, 30, 3], [129, 30, 3], [300, 128, 2], [5, 7, 7]]) {
+  Deno.test({
+    name: `GPU attentionDecode matches the CPU (pos=${pos}, C=${C}, NH=${NH})`,
+    ignore: !adapterAvailable,
+    async fn() {
+      const ops = await defaultOps();
+      const inp = uniform(rng(pos * 31 + C), (pos + 1) * 3 * C);
+      const expected = new Float32Array(C);
+      attentionDecode({ out: expected, inp }, { pos, C, NH });
+      const out = await poisoned(ops, C);
+      ops.run(attention.decode, { out, inp: await upload(ops, inp) }, { pos, C, NH });
+      assertClose(await ops.read(out), expected, TOL, "out");
+    },
+  });
+}

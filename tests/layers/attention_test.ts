@@ -1,7 +1,26 @@
-import { attentionBackward, attentionForward } from "../../layers/attention.ts";
+/**
+ * Every form of `attention.forward` and `attention.backward` (layers/attention.ts), outputs NaN-poisoned:
+ * - `cpu`, the scalar reference: forward and the causal mask against a float64 definition, backward against finite
+ *   differences;
+ * - `wasm` (`CpuKernels`): against a float64 reference with Σ|terms| tolerances (tests/cpu/_wasm.ts) on awkward
+ *   sizes, and against the scalar reference;
+ * - `gpu`: against the scalar reference with head size 10 and three heads (C = 30, not a multiple of 4), T = 1, and
+ *   T = 130 (the score matrices cross a 128 tile edge), through the tiled matmul (testOps) and the production
+ *   defaults. att is checked in full (zeros above the diagonal), preatt and the backward scratch (datt, dpreatt) on
+ *   and below the diagonal, where the op defines them.
+ *
+ * The decode step (`attention.decode`) is tested in attention_decode_test.ts.
+ */
+import { CpuKernels } from "../../cpu/kernels.ts";
+import type { GpuExecutor } from "../../gpu/executor.ts";
+import { attention, attentionBackward, attentionForward } from "../../layers/attention.ts";
 import { assertClose } from "../_assert.ts";
-import { randn, rng } from "../_random.ts";
+import { randn, rng, uniform } from "../_random.ts";
+import { Arena, RTOL, sums } from "../cpu/_wasm.ts";
+import { adapterAvailable, defaultOps, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 import { dot, f64, finiteDifferences, poisoned } from "./_check.ts";
+
+// ---- cpu: the scalar reference ----
 
 /**
  * Float64 causal attention from the definition, as matrices per (batch, head): S = Q·Kᵀ/√hs with -∞ above the
@@ -58,5 +77,196 @@ for (const [B, T, C, NH] of [[2, 5, 30, 3], [3, 1, 30, 3], [1, 7, 8, 1]]) {
     const fd = finiteDifferences((x) => dot(reference(x, B, T, C, NH).out, dout), f64(inp));
     // dinp is written in full (poisoned first); float32 gradients vs float64 finite differences.
     assertClose(dinp, fd, { atol: 1e-5, rtol: 1e-4 }, "dinp (written)");
+  });
+}
+
+// ---- wasm: CpuKernels ----
+
+/** float64 forward and backward with Σ|terms| of each output. */
+function refAttention(inp: Float32Array, dout: Float32Array, B: number, T: number, C: number, NH: number) {
+  const hs = C / NH, scale = 1 / Math.sqrt(hs), C3 = 3 * C;
+  const out = new Float64Array(B * T * C), outMag = new Float64Array(B * T * C);
+  const att = new Float64Array(B * NH * T * T), preatt = new Float64Array(B * NH * T * T);
+  const dinp = new Float64Array(B * T * C3), dinpMag = new Float64Array(B * T * C3);
+  const q = (b: number, t: number, h: number, i: number) => inp[(b * T + t) * C3 + h * hs + i];
+  const kk = (b: number, t: number, h: number, i: number) => inp[(b * T + t) * C3 + C + h * hs + i];
+  const v = (b: number, t: number, h: number, i: number) => inp[(b * T + t) * C3 + 2 * C + h * hs + i];
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < NH; h++) {
+      for (let t = 0; t < T; t++) {
+        const row = ((b * NH + h) * T + t) * T;
+        let max = -Infinity;
+        for (let t2 = 0; t2 <= t; t2++) {
+          let s = 0;
+          for (let i = 0; i < hs; i++) s += q(b, t, h, i) * kk(b, t2, h, i);
+          preatt[row + t2] = s * scale;
+          max = Math.max(max, s * scale);
+        }
+        let sum = 0;
+        for (let t2 = 0; t2 <= t; t2++) sum += Math.exp(preatt[row + t2] - max);
+        for (let t2 = 0; t2 <= t; t2++) att[row + t2] = Math.exp(preatt[row + t2] - max) / sum;
+        for (let i = 0; i < hs; i++) {
+          let s = 0, m = 0;
+          for (let t2 = 0; t2 <= t; t2++) {
+            s += att[row + t2] * v(b, t2, h, i);
+            m += Math.abs(att[row + t2] * v(b, t2, h, i));
+          }
+          out[(b * T + t) * C + h * hs + i] = s;
+          outMag[(b * T + t) * C + h * hs + i] = m;
+        }
+        // Backward for this row, accumulated into dinp (float64).
+        const datt = new Float64Array(T);
+        const d = (i: number) => dout[(b * T + t) * C + h * hs + i];
+        let wsum = 0;
+        for (let t2 = 0; t2 <= t; t2++) {
+          for (let i = 0; i < hs; i++) {
+            datt[t2] += v(b, t2, h, i) * d(i);
+            const j = (b * T + t2) * C3 + 2 * C + h * hs + i;
+            dinp[j] += att[row + t2] * d(i);
+            dinpMag[j] += Math.abs(att[row + t2] * d(i));
+          }
+          wsum += att[row + t2] * datt[t2];
+        }
+        for (let t2 = 0; t2 <= t; t2++) {
+          const g = att[row + t2] * (datt[t2] - wsum) * scale;
+          for (let i = 0; i < hs; i++) {
+            const jq = (b * T + t) * C3 + h * hs + i, jk = (b * T + t2) * C3 + C + h * hs + i;
+            dinp[jq] += g * kk(b, t2, h, i);
+            dinpMag[jq] += Math.abs(g * kk(b, t2, h, i)) * 10; // g itself carries rounding from datt
+            dinp[jk] += g * q(b, t, h, i);
+            dinpMag[jk] += Math.abs(g * q(b, t, h, i)) * 10;
+          }
+        }
+      }
+    }
+  }
+  return { out, outMag, att, preatt, dinp, dinpMag };
+}
+
+const ATTENTION_SHAPES: [number, number, number, number][] = [
+  [1, 1, 4, 1],
+  [2, 7, 30, 3],
+  [1, 7, 12, 3],
+  [2, 9, 64, 4],
+  [1, 5, 3, 3],
+  [2, 1, 30, 3],
+];
+
+Deno.test("CpuKernels attentionForward/Backward match a float64 reference on awkward sizes", async () => {
+  const A = new Arena();
+  const k = await CpuKernels.create(A.memory, 3, { parallelMinFlops: 0 });
+  try {
+    for (const [B, T, C, NH] of ATTENTION_SHAPES) {
+      A.reset();
+      const tag = `B=${B} T=${T} C=${C} NH=${NH}`;
+      const inp = A.random(B * T * 3 * C, 2), dout = A.random(B * T * C);
+      const out = A.poisoned(B * T * C), preatt = A.poisoned(B * NH * T * T), att = A.poisoned(B * NH * T * T);
+      k.attentionForward({ out, preatt, att, inp }, { B, T, C, NH });
+      const r = refAttention(inp, dout, B, T, C, NH);
+      assertClose(out, r.out, sums(r.outMag), `out ${tag}`);
+      // att: probabilities in [0, 1] (zero above the diagonal); preatt only on and below it.
+      assertClose(att, r.att, { atol: RTOL }, `att ${tag}`);
+      const lower = (i: number) => i % T <= Math.floor(i / T) % T; // t2 <= t of element i of (B,NH,T,T)
+      assertClose(preatt, r.preatt, { atol: 10 * RTOL, rtol: 10 * RTOL, mask: lower }, `preatt ${tag}`);
+      const dinp = A.poisoned(B * T * 3 * C), dpreatt = A.poisoned(B * NH * T * T), datt = A.poisoned(B * NH * T * T);
+      k.attentionBackward({ dinp, dpreatt, datt, dout, inp, att }, { B, T, C, NH });
+      assertClose(dinp, r.dinp, sums(r.dinpMag), `dinp ${tag}`);
+    }
+  } finally {
+    k.close();
+  }
+});
+
+Deno.test("CpuKernels attention agrees with the scalar reference layer (layers/attention.ts)", async () => {
+  const A = new Arena();
+  const k = await CpuKernels.create(A.memory, 2);
+  try {
+    for (const [B, T, C, NH] of [[2, 7, 30, 3], [1, 9, 64, 4]]) {
+      A.reset();
+      const s = { B, T, C, NH };
+      const inp = A.random(B * T * 3 * C, 2), dout = A.random(B * T * C);
+      const out = A.poisoned(B * T * C), preatt = A.poisoned(B * NH * T * T), att = A.poisoned(B * NH * T * T);
+      const wOut = new Float32Array(out.length), wPre = new Float32Array(preatt.length);
+      const wAtt = new Float32Array(att.length);
+      k.attentionForward({ out, preatt, att, inp }, s);
+      attentionForward({ out: wOut, preatt: wPre, att: wAtt, inp }, s);
+      const r = refAttention(inp, dout, B, T, C, NH);
+      assertClose(out, Float64Array.from(wOut), sums(r.outMag), "attention out vs layers");
+      assertClose(att, Float64Array.from(wAtt), { atol: RTOL }, "att vs layers");
+      assertClose(
+        preatt,
+        Float64Array.from(wPre),
+        sums(Float64Array.from(wPre, (x) => 10 * Math.abs(x))),
+        "preatt vs layers",
+      );
+      const dinp = A.poisoned(B * T * 3 * C), wDinp = new Float32Array(dinp.length);
+      const scratch = () => A.poisoned(B * NH * T * T);
+      k.attentionBackward({ dinp, dpreatt: scratch(), datt: scratch(), dout, inp, att }, s);
+      attentionBackward({ dinp: wDinp, dpreatt: scratch(), datt: scratch(), dout, inp, att: wAtt }, s);
+      assertClose(dinp, Float64Array.from(wDinp), sums(r.dinpMag), "attention dinp vs layers");
+    }
+  } finally {
+    k.close();
+  }
+});
+
+// ---- gpu ----
+
+// Scores are sums of hs ≤ 16 products, softmax sums of T ≤ 130 terms, outputs weighted sums of T values, all in f32
+// against the CPU's float64: 2e-6 absolute plus 1e-5 relative leaves a margin of about 10× on these sizes.
+const GPU_TOL = { atol: 2e-6, rtol: 1e-5 };
+
+async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: number, seed: number): Promise<number> {
+  const TT = B * NH * T * T;
+  const lower = (i: number) => (i % T) <= Math.floor(i / T) % T; // t2 ≤ t of element i of (B,NH,T,T)
+  const inp = uniform(rng(seed), B * T * 3 * C);
+  const out = new Float32Array(B * T * C);
+  const preatt = new Float32Array(TT);
+  const att = new Float32Array(TT);
+  attentionForward({ out, preatt, att, inp }, { B, T, C, NH });
+  const g = {
+    out: await gpuPoisoned(ops, B * T * C),
+    preatt: await gpuPoisoned(ops, TT),
+    att: await gpuPoisoned(ops, TT),
+    inp: await upload(ops, inp),
+  };
+  ops.run(attention.forward, g, { B, T, C, NH });
+  const diffs = [
+    assertClose(await ops.read(g.out), out, GPU_TOL, "out"),
+    assertClose(await ops.read(g.att), att, GPU_TOL, "att"),
+    assertClose(await ops.read(g.preatt), preatt, { ...GPU_TOL, mask: lower }, "preatt"),
+  ];
+
+  const dout = uniform(rng(seed + 1), B * T * C);
+  const dinp = new Float32Array(B * T * 3 * C);
+  const dpreatt = new Float32Array(TT);
+  const datt = new Float32Array(TT);
+  attentionBackward({ dinp, dpreatt, datt, dout, inp, att }, { B, T, C, NH });
+  const gb = {
+    dinp: await gpuPoisoned(ops, B * T * 3 * C),
+    dpreatt: await gpuPoisoned(ops, TT),
+    datt: await gpuPoisoned(ops, TT),
+    dout: await upload(ops, dout),
+    inp: g.inp,
+    att: g.att,
+  };
+  ops.run(attention.backward, gb, { B, T, C, NH });
+  diffs.push(
+    assertClose(await ops.read(gb.dinp), dinp, GPU_TOL, "dinp"),
+    assertClose(await ops.read(gb.datt), datt, { ...GPU_TOL, mask: lower }, "datt"),
+    assertClose(await ops.read(gb.dpreatt), dpreatt, { ...GPU_TOL, mask: lower }, "dpreatt"),
+  );
+  return Math.max(...diffs);
+}
+
+for (const [B, T, C, NH] of [[2, 7, 30, 3], [3, 1, 30, 3], [1, 130, 32, 2]]) {
+  Deno.test({
+    name: `gpu attention B=${B} T=${T} C=${C} NH=${NH}: forward and backward vs CPU`,
+    ignore: !adapterAvailable,
+    fn: async () => {
+      const tiled = await checkGpu(await testOps(), B, T, C, NH, B + T + C);
+      const small = await checkGpu(await defaultOps(), B, T, C, NH, B + T + C);
+      console.log(`  max abs diff: tiled ${tiled.toExponential(1)}, default ${small.toExponential(1)}`);
+    },
   });
 }

@@ -1,7 +1,24 @@
-import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
+/**
+ * Every form of `matmul` (layers/matmul.ts) on awkward sizes, outputs NaN-poisoned, dweight and dbias starting
+ * from non-zero values to check that they accumulate:
+ * - `cpu`, the scalar reference: forward against a float64 definition, backward against finite differences;
+ * - `wasm` (`CpuKernels`): against float64 references with Σ|terms| tolerances (tests/cpu/_wasm.ts), and against
+ *   the scalar reference;
+ * - `gpu`: against the scalar reference, through the tiled kernel (with split-K forced), the small-output kernel
+ *   and BK = 8 and 16, on sizes that are not multiples of the 128×128 tile or of 4, a single row, a product that
+ *   crosses tile edges in both dimensions, with and without bias.
+ */
+import { CpuKernels } from "../../cpu/kernels.ts";
+import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
+import { gemm } from "../../gpu/_gemm.ts";
+import { matmul, matmulBackward, matmulForward } from "../../layers/matmul.ts";
 import { assertClose } from "../_assert.ts";
-import { randn, rng } from "../_random.ts";
+import { randn, rng, uniform } from "../_random.ts";
+import { Arena, assertSame, sums, TINY_BLOCKS } from "../cpu/_wasm.ts";
+import { adapterAvailable, defaultOps, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 import { dot, f64, finiteDifferences, minus, poisoned } from "./_check.ts";
+
+// ---- cpu: the scalar reference ----
 
 /** Float64 out[n,o] = Σ_c inp[n,c]·w[o,c] + b[o], written from the definition. */
 function reference(
@@ -49,3 +66,255 @@ for (const [N, C, OC, withBias] of [[7, 30, 13, true], [1, 30, 90, true], [5, 3,
     }
   });
 }
+
+// ---- wasm: CpuKernels ----
+
+// float64 references: value and Σ|terms| for each output
+
+function refMatmulForward(
+  inp: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | undefined,
+  N: number,
+  C: number,
+  OC: number,
+) {
+  const out = new Float64Array(N * OC), mag = new Float64Array(N * OC);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < OC; o++) {
+      let s = bias ? bias[o] : 0, m = Math.abs(s);
+      for (let c = 0; c < C; c++) {
+        const t = inp[n * C + c] * w[o * C + c];
+        s += t;
+        m += Math.abs(t);
+      }
+      out[n * OC + o] = s;
+      mag[n * OC + o] = m;
+    }
+  }
+  return { out, mag };
+}
+
+function refMatmulBackward(
+  dout: Float32Array,
+  inp: Float32Array,
+  w: Float32Array,
+  dw0: Float32Array,
+  db0: Float32Array,
+  N: number,
+  C: number,
+  OC: number,
+) {
+  const dinp = new Float64Array(N * C), dinpMag = new Float64Array(N * C);
+  const dw = Float64Array.from(dw0), dwMag = Float64Array.from(dw0, Math.abs);
+  const db = Float64Array.from(db0), dbMag = Float64Array.from(db0, Math.abs);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < OC; o++) {
+      const d = dout[n * OC + o];
+      db[o] += d;
+      dbMag[o] += Math.abs(d);
+      for (let c = 0; c < C; c++) {
+        const t1 = d * w[o * C + c], t2 = d * inp[n * C + c];
+        dinp[n * C + c] += t1;
+        dinpMag[n * C + c] += Math.abs(t1);
+        dw[o * C + c] += t2;
+        dwMag[o * C + c] += Math.abs(t2);
+      }
+    }
+  }
+  return { dinp, dinpMag, dw, dwMag, db, dbMag };
+}
+
+const MATMUL_SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 30, 5],
+  [7, 30, 97],
+  [33, 65, 1],
+  [33, 64, 128],
+  [7, 65, 128],
+  [33, 30, 5],
+  [70, 67, 97],
+  [9, 259, 33],
+];
+
+for (const [relaxed, tiny] of [[true, false], [false, false], [true, true]]) {
+  const what = `relaxed SIMD ${relaxed}, ${tiny ? "tiny" : "default"} cache blocks`;
+  Deno.test(`CpuKernels matmulForward/Backward match a float64 reference on awkward sizes (${what})`, async () => {
+    const A = new Arena();
+    // parallelMinFlops 0: even tiny jobs are cut into items and shared with the Workers.
+    const blocking = tiny ? TINY_BLOCKS : {};
+    const k = await CpuKernels.create(A.memory, 3, { parallelMinFlops: 0, relaxed, blocking });
+    try {
+      for (const [N, C, OC] of MATMUL_SHAPES) {
+        for (const withBias of [true, false]) {
+          A.reset();
+          const tag = `N=${N} C=${C} OC=${OC}${withBias ? "" : " no bias"}`;
+          const inp = A.random(N * C), weight = A.random(OC * C), bias = withBias ? A.random(OC) : undefined;
+          const out = A.poisoned(N * OC);
+          k.matmulForward({ out, inp, weight, bias }, { N, C, OC });
+          const f = refMatmulForward(inp, weight, bias, N, C, OC);
+          assertClose(out, f.out, sums(f.mag), `out ${tag}`);
+          // Backward: dinp poisoned (written), dweight/dbias start non-zero (accumulated).
+          const dout = A.random(N * OC), dinp = A.poisoned(N * C);
+          const dweight = A.random(OC * C), dbias = withBias ? A.random(OC) : undefined;
+          const dw0 = dweight.slice(), db0 = dbias ? dbias.slice() : new Float32Array(OC);
+          k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
+          const r = refMatmulBackward(dout, inp, weight, dw0, db0, N, C, OC);
+          assertClose(dinp, r.dinp, sums(r.dinpMag), `dinp ${tag}`);
+          assertClose(dweight, r.dw, sums(r.dwMag), `dweight ${tag}`);
+          if (dbias) assertClose(dbias, r.db, sums(r.dbMag), `dbias ${tag}`);
+        }
+      }
+    } finally {
+      k.close();
+    }
+  });
+}
+
+Deno.test("CpuKernels matmul agrees with the scalar reference layer (layers/matmul.ts)", async () => {
+  const A = new Arena();
+  const k = await CpuKernels.create(A.memory, 2);
+  try {
+    for (const [N, C, OC] of [[7, 30, 97], [33, 65, 5]]) {
+      A.reset();
+      const inp = A.random(N * C), weight = A.random(OC * C), bias = A.random(OC), dout = A.random(N * OC);
+      const out = A.poisoned(N * OC), want = new Float32Array(N * OC);
+      k.matmulForward({ out, inp, weight, bias }, { N, C, OC });
+      matmulForward({ out: want, inp, weight, bias }, { N, C, OC });
+      const f = refMatmulForward(inp, weight, bias, N, C, OC);
+      assertClose(out, Float64Array.from(want), sums(f.mag), `out vs layers N=${N} C=${C} OC=${OC}`);
+      const dinp = A.poisoned(N * C), dweight = A.random(OC * C), dbias = A.random(OC);
+      const wDinp = new Float32Array(N * C), wDweight = dweight.slice(), wDbias = dbias.slice();
+      const r = refMatmulBackward(dout, inp, weight, dweight, dbias, N, C, OC);
+      k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
+      matmulBackward({ dinp: wDinp, dweight: wDweight, dbias: wDbias, dout, inp, weight }, { N, C, OC });
+      assertClose(dinp, Float64Array.from(wDinp), sums(r.dinpMag), "dinp vs layers");
+      assertClose(dweight, Float64Array.from(wDweight), sums(r.dwMag), "dweight vs layers");
+      assertClose(dbias, Float64Array.from(wDbias), sums(r.dbMag), "dbias vs layers");
+    }
+  } finally {
+    k.close();
+  }
+});
+
+Deno.test("CpuKernels matmulBackward: dweight and dbias accumulate, dinp is overwritten", async () => {
+  const A = new Arena();
+  const k = await CpuKernels.create(A.memory, 2, { parallelMinFlops: 0 });
+  try {
+    const [N, C, OC] = [9, 30, 13];
+    const inp = A.random(N * C), weight = A.random(OC * C), dout = A.random(N * OC);
+    const dinp = A.random(N * C), dweight = A.alloc(OC * C).fill(0), dbias = A.alloc(OC).fill(0);
+    k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
+    const [dinp1, dweight1, dbias1] = [dinp.slice(), dweight.slice(), dbias.slice()];
+    k.matmulBackward({ dinp, dweight, dbias, dout, inp, weight }, { N, C, OC });
+    assertSame("dinp after a second call", dinp, dinp1);
+    const twice = (a: Float32Array) => Float64Array.from(a, (x) => 2 * x);
+    assertClose(dweight, twice(dweight1), sums(Float64Array.from(dweight1, Math.abs)), "dweight after two calls");
+    assertClose(dbias, twice(dbias1), sums(Float64Array.from(dbias1, Math.abs)), "dbias after two calls");
+  } finally {
+    k.close();
+  }
+});
+
+// ---- gpu ----
+
+/** f32 sums of K products of values in [-1, 1] against the CPU's float64 sums: ~K·2⁻²⁴ worst case, plus slack. */
+function tolerance(K: number) {
+  return { atol: 2e-7 * K + 1e-6, rtol: 1e-6 };
+}
+
+async function checkGpu(ops: GpuExecutor, N: number, C: number, OC: number, withBias: boolean, seed: number) {
+  const inp = uniform(rng(seed), N * C);
+  const weight = uniform(rng(seed + 1), OC * C);
+  const bias = withBias ? uniform(rng(seed + 2), OC) : undefined;
+  const out = new Float32Array(N * OC);
+  matmulForward({ out, inp, weight, bias }, { N, C, OC });
+  const g = {
+    out: await gpuPoisoned(ops, N * OC),
+    inp: await upload(ops, inp),
+    weight: await upload(ops, weight, 1),
+    bias: bias ? await upload(ops, bias, 2) : undefined,
+  };
+  ops.run(matmul.forward, g, { N, C, OC });
+  const fwd = assertClose(await ops.read(g.out), out, tolerance(C), "out");
+
+  const dout = uniform(rng(seed + 3), N * OC);
+  const dinp = new Float32Array(N * C);
+  const dweight = uniform(rng(seed + 4), OC * C); // accumulated into: start from non-zero values
+  const dbias = uniform(rng(seed + 5), OC);
+  const gb = {
+    dinp: await gpuPoisoned(ops, N * C),
+    dweight: await upload(ops, dweight, 9),
+    dbias: withBias ? await upload(ops, dbias, 11) : undefined,
+    dout: await upload(ops, dout),
+    inp: g.inp,
+    weight: g.weight,
+  };
+  matmulBackward({ dinp, dweight, dbias: withBias ? dbias : undefined, dout, inp, weight }, { N, C, OC });
+  ops.run(matmul.backward, gb, { N, C, OC });
+  const bwd = [
+    assertClose(await ops.read(gb.dinp), dinp, tolerance(OC), "dinp"),
+    assertClose(await ops.read(gb.dweight), dweight, tolerance(N), "dweight"),
+    gb.dbias ? assertClose(await ops.read(gb.dbias), dbias, tolerance(N), "dbias") : 0,
+  ];
+  return Math.max(fwd, ...bwd);
+}
+
+const GPU_SHAPES: [number, number, number, boolean][] = [
+  [33, 30, 97, true], // nothing a multiple of 4 or of the tile
+  [1, 4, 1, true], // a single row and column
+  [130, 64, 200, true], // crosses tile edges in M and N; split-K over N = 130
+  [5, 130, 3, false], // K crosses a tile; no bias
+];
+
+for (const [N, C, OC, bias] of GPU_SHAPES) {
+  Deno.test({
+    name: `gpu matmul N=${N} C=${C} OC=${OC}${bias ? " +bias" : ""}: tiled (BK 8, split-K) and small kernels vs CPU`,
+    ignore: !adapterAvailable,
+    fn: async () => {
+      const tiled = await checkGpu(await testOps(), N, C, OC, bias, N + C + OC);
+      const small = await checkGpu(await defaultOps(), N, C, OC, bias, N + C + OC);
+      console.log(`  max abs diff: tiled ${tiled.toExponential(1)}, default ${small.toExponential(1)}`);
+    },
+  });
+}
+
+Deno.test({
+  name: "gpu matmul BK=16 (the GPU tile depth): k-contiguous and m/n-contiguous tile loaders vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
+    // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
+    const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
+    const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0 };
+    const [N, C, OC] = [130, 40, 131];
+    const inp = uniform(rng(1), N * C);
+    const weight = uniform(rng(2), OC * C);
+    const bias = uniform(rng(3), OC);
+    const out = new Float32Array(N * OC);
+    matmulForward({ out, inp, weight, bias }, { N, C, OC });
+    const g = { out: await gpuPoisoned(ops, N * OC), inp: await upload(ops, inp), weight: await upload(ops, weight) };
+    ops.run(matmul.forward, { ...g, bias: await upload(ops, bias) }, { N, C, OC });
+    const fwd = assertClose(await ops.read(g.out), out, tolerance(C), "out");
+    // c (C,OC) = inpᵀ (C,N) · out (N,OC): both operands contiguous along the output index.
+    const c = new Float32Array(C * OC);
+    for (let m = 0; m < C; m++) {
+      for (let n = 0; n < OC; n++) {
+        let sum = 0;
+        for (let k = 0; k < N; k++) sum += inp[k * C + m] * out[k * OC + n];
+        c[m * OC + n] = sum;
+      }
+    }
+    const gc = await gpuPoisoned(ops, C * OC);
+    gemm(ops.runtime, {
+      M: C,
+      N: OC,
+      K: N,
+      a: { t: g.inp, start: 0, sm: 1, sk: C },
+      b: { t: g.out, start: 0, sk: OC, sn: 1 },
+      c: { t: gc, start: 0, sm: OC },
+    }, opts);
+    const prod = assertClose(await ops.read(gc), c, { atol: 1e-5 * N, rtol: 1e-6 }, "inpᵀ·out"); // |out| ≲ C
+    console.log(`  max abs diff: forward ${fwd.toExponential(1)}, transposed ${prod.toExponential(1)}`);
+  },
+});

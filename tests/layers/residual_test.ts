@@ -1,6 +1,11 @@
-import { residualForward } from "../../layers/residual.ts";
+/**
+ * The residual add in its forms: the scalar reference and the GPU kernel, both exact (one float32 rounding), on odd
+ * lengths with outputs poisoned with NaN.
+ */
+import { residual, residualForward } from "../../layers/residual.ts";
 import { assertClose } from "../_assert.ts";
-import { randn, rng } from "../_random.ts";
+import { randn, rng, uniform } from "../_random.ts";
+import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 import { poisoned } from "./_check.ts";
 
 Deno.test("residual: out = inp1 + inp2 exactly (one float32 rounding)", () => {
@@ -9,4 +14,22 @@ Deno.test("residual: out = inp1 + inp2 exactly (one float32 rounding)", () => {
   residualForward({ out, inp1, inp2 }, { N: 31 });
   // The float32 sum of two float32 values equals Math.fround of their exact sum.
   assertClose(out, inp1.map((x, i) => Math.fround(x + inp2[i])), { atol: 0 }, "out");
+});
+
+Deno.test({
+  name: "residual: gpu on 1001 elements vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    const N = 1001;
+    const inp1 = uniform(rng(1), N, 4);
+    const inp2 = uniform(rng(2), N);
+    const g = { inp1: await upload(ops, inp1), inp2: await upload(ops, inp2) };
+    const sum = new Float32Array(N);
+    residualForward({ out: sum, inp1, inp2 }, { N });
+    const gsum = await gpuPoisoned(ops, N);
+    ops.run(residual.forward, { out: gsum, inp1: g.inp1, inp2: g.inp2 }, { N });
+    const d = assertClose(await ops.read(gsum), sum, { atol: 0, rtol: 0 }, "residual"); // one f32 add: exact
+    console.log(`  max abs diff: residual ${d}`);
+  },
 });

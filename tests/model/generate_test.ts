@@ -6,7 +6,7 @@
  */
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { gpuAdapterAvailable } from "../../gpu/device.ts";
-import { createGpuModel } from "../../gpu/model.ts";
+import { createGpuModel } from "../../model/gpu_model.ts";
 import { parseModelDescriptor } from "../../model/config.ts";
 import { createCpuModel } from "../../model/cpu_model.ts";
 import { generateTokens, GPT2Decoder } from "../../model/decoder.ts";

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { GPT2Config } from "../model/config.ts";
-import { GPT2 } from "../model/gpt2.ts";
-import { bindModelTensors, planModel } from "../model/layout.ts";
-import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "./executor.ts";
-import type { GpuTensor } from "./tensor.ts";
+import type { GPT2Config } from "./config.ts";
+import { GPT2 } from "./gpt2.ts";
+import { bindModelTensors, planModel } from "./layout.ts";
+import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
 import { UserError } from "../util/errors.ts";
 
 /** GPU bindings start on 256-byte boundaries: 64 float32 elements. */
@@ -27,8 +27,8 @@ export const GPU_ALIGN_ELEMENTS = 64;
  * @throws UserError when there is no adapter, or a tensor does not fit this GPU's buffers.
  * @example
  * ```ts
- * import { createGpuModel } from "./model.ts";
- * import { parseModelDescriptor } from "../model/config.ts";
+ * import { createGpuModel } from "./gpu_model.ts";
+ * import { parseModelDescriptor } from "./config.ts";
  * const model = await createGpuModel(parseModelDescriptor("layers=1,heads=2,channels=8,seq=4,vocab=10")!, 1, 4);
  * model.forward(new Int32Array([1, 2, 3, 4]), new Int32Array([2, 3, 4, 5]));
  * if (Math.abs((await model.meanLoss()) - Math.log(10)) > 1e-6) throw new Error("zero weights give uniform probs");

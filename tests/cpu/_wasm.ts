@@ -1,0 +1,52 @@
+/**
+ * Shared helpers of the tests of the WebAssembly forms (`CpuKernels`, `cpu/kernels.ts`): a bump allocator of
+ * views in one shared memory, the tolerance rule, a bit-identity check and cache blocks small enough to split
+ * test-sized jobs.
+ *
+ * Tolerance: |got - want| <= 1e-5 · (1 + Σ|terms|) per element, where Σ|terms| is the sum of the absolute values
+ * of the products being added (computed alongside the float64 reference). float32 rounds each of at most a few
+ * thousand additions with relative error 2^-24 ≈ 6e-8, so even sequential worst-case error stays well below
+ * 1e-5 of Σ|terms| at these sizes; a wrong index or a missed term is O(1) off.
+ *
+ * @module
+ */
+import { fillUniform, rng } from "../_random.ts";
+
+/** Relative to 1 + Σ|terms| (see the module comment). */
+export const RTOL = 1e-5;
+
+/** A bump allocator of Float32Array views in one shared memory. */
+export class Arena {
+  readonly memory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true }); // 16 MiB
+  #cursor = 64; // keep address 0 unused
+  #rng = rng(12345);
+  alloc(n: number): Float32Array {
+    const a = new Float32Array(this.memory.buffer, this.#cursor, n);
+    this.#cursor += Math.ceil((n * 4) / 64) * 64 + 64 * (n % 3); // vary alignment a little
+    return a;
+  }
+  random(n: number, scale = 1): Float32Array {
+    return fillUniform(this.#rng, this.alloc(n), scale);
+  }
+  poisoned(n: number): Float32Array {
+    return this.alloc(n).fill(NaN);
+  }
+  reset(): void {
+    this.#cursor = 64;
+  }
+}
+
+/** |got - want| <= RTOL · (1 + mag[i]) per element, mag being Σ|terms| from the float64 reference. */
+export function sums(mag: Float64Array): { atol: number; rtol: number; magnitude: Float64Array } {
+  return { atol: RTOL, rtol: RTOL, magnitude: mag };
+}
+
+/** Asserts a and b are bit-identical (NaN equal to NaN, -0 not equal to 0). */
+export function assertSame(what: string, a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) throw new Error(`${what}[${i}]: ${a[i]} !== ${b[i]}`);
+  }
+}
+
+/** Cache blocks far below the defaults: many k, column and row blocks even at test sizes. */
+export const TINY_BLOCKS = { fwdPanelBytes: 1, gemmPanelBytes: 2048, dinpCols: 8, dweightK: 5 };
