@@ -6,8 +6,16 @@
  * @module
  */
 import { sumPartials } from "./dispatch.ts";
-import { matmulKernel, matmulSmallKernel } from "./kernels.ts";
+import gemmBindingsSrc from "../kernels/_gemm_bindings.wgsl" with { type: "text" };
+import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
+import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
+import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
+
+/** The batched strided SGEMM behind every dense product (128×128 tiles, 16 named vec4f accumulators). */
+export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBindingsSrc);
+/** The same product one output per thread, for outputs smaller than one tile. */
+export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc);
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
 
 /** Output tile edge of the matmul kernel (fixed by its 16 named accumulators). */

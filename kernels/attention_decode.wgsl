@@ -4,7 +4,8 @@
 //   score[t2] = q·k[t2]·scale,  w = softmax(score) over t2 ≤ pos,  out[h·hs + i] = Σ_t2 w[t2]·v[t2][i].
 //
 // Threads: one workgroup of WG threads (a power of two) per head, head = workgroup_id.x. Thread l computes the
-// scores of keys l, l + WG, … into att[h·(pos+1) + t2] (scratch); the max and the sum are reduced in shared memory;
+// scores of keys l, l + WG, … into att[h·(pos+1) + t2] (scratch); the max and the sum are reduced with
+// kernels/_reduce.wgsl;
 // then thread l computes output channels l, l + WG, … of the head, reading every weight back from att.
 struct Params {
   out_base: u32,
@@ -22,8 +23,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> inp: array<f32>;
 
 override WG: u32 = 128;
-
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
@@ -47,31 +46,14 @@ fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     att[row + t2] = score;
     mx = max(mx, score);
   }
-  red[lid] = mx;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = max(red[lid], red[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  mx = red[0];
-  workgroupBarrier();
+  mx = workgroup_max(lid, mx);
   var sum = 0.0;
   for (var t2 = lid; t2 < n; t2 += WG) {
     let e = exp(att[row + t2] - mx);
     att[row + t2] = e;
     sum += e;
   }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / red[0];
+  let inv = 1.0 / workgroup_sum(lid, sum);
   // The exponentials written by other threads must be visible before they are read back.
   storageBarrier();
   for (var i = lid; i < hs; i += WG) {

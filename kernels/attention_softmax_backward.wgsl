@@ -4,7 +4,7 @@
 // scores is applied by those matmuls (alpha), so dpreatt matches the CPU reference's scratch.
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x,
-// t = row % T. Thread l handles columns l, l + WG, …; the dot product is reduced in shared memory.
+// t = row % T. Thread l handles columns l, l + WG, …; the dot product is reduced with workgroup_sum (kernels/_reduce.wgsl).
 struct Params {
   dpreatt_base: u32,
   att_base: u32,
@@ -19,8 +19,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> datt: array<f32>;
 
 override WG: u32 = 128;
-
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn attention_softmax_backward(
@@ -39,15 +37,7 @@ fn attention_softmax_backward(
   for (var t2 = lid; t2 <= t; t2 += WG) {
     dot += att[a0 + t2] * datt[d0 + t2];
   }
-  red[lid] = dot;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
+  let total = workgroup_sum(lid, dot);
   let o0 = p.dpreatt_base + row * p.T;
   for (var t2 = lid; t2 <= t; t2 += WG) {
     dpreatt[o0 + t2] = att[a0 + t2] * (datt[d0 + t2] - total);

@@ -5,7 +5,7 @@
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x
 // (2-D grid: Z·T may exceed 65535), z = row / T, t = row % T. Thread l handles columns l, l + WG, …; the max and
-// the sum are reduced in shared memory.
+// the sum are reduced with kernels/_reduce.wgsl.
 struct Params {
   att_base: u32,
   preatt_base: u32,
@@ -18,8 +18,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> preatt: array<f32>;
 
 override WG: u32 = 128;
-
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn attention_softmax_forward(
@@ -37,29 +35,12 @@ fn attention_softmax_forward(
   for (var t2 = lid; t2 <= t; t2 += WG) {
     mx = max(mx, preatt[src + t2]);
   }
-  red[lid] = mx;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = max(red[lid], red[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  mx = red[0];
-  workgroupBarrier();
+  mx = workgroup_max(lid, mx);
   var sum = 0.0;
   for (var t2 = lid; t2 <= t; t2 += WG) {
     sum += exp(preatt[src + t2] - mx);
   }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / red[0];
+  let inv = 1.0 / workgroup_sum(lid, sum);
   let dst = p.att_base + row * p.T;
   for (var t2 = lid; t2 < p.T; t2 += WG) {
     var v = 0.0;

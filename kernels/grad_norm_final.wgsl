@@ -1,7 +1,7 @@
 // grad_norm_final: second stage of Σ grads²: out[0] = Σ_{i < count} partial[i], summed in a fixed order.
 //
 // Threads: one workgroup of WG threads (a power of two); thread l sums partial[l], partial[l + WG], …, then the
-// workgroup reduces the WG sums in shared memory.
+// workgroup reduces the WG sums with workgroup_sum (kernels/_reduce.wgsl).
 struct Params {
   out_base: u32,
   partial_base: u32,
@@ -14,23 +14,14 @@ struct Params {
 
 override WG: u32 = 256;
 
-var<workgroup> red: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn grad_norm_final(@builtin(local_invocation_index) lid: u32) {
   var sum = 0.0;
   for (var i = lid; i < p.count; i += WG) {
     sum += partial[p.partial_base + i];
   }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(lid, sum);
   if (lid == 0u) {
-    out[p.out_base] = red[0];
+    out[p.out_base] = total;
   }
 }

@@ -3,7 +3,7 @@
 //
 // Threads: the launcher dispatches a fixed x workgroups (x ≤ the partial slots reserved for this chunk) of WG
 // threads; thread g sums elements g, g + x·WG, … with Kahan compensation, then the workgroup reduces its WG sums
-// in shared memory (WG must be a power of two).
+// with workgroup_sum (kernels/_reduce.wgsl; WG must be a power of two).
 struct Params {
   grads_base: u32,
   partial_base: u32,
@@ -15,8 +15,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> partial: array<f32>;
 
 override WG: u32 = 256;
-
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn grad_norm_partial(
@@ -35,15 +33,8 @@ fn grad_norm_partial(
     carry = (t - sum) - y;
     sum = t;
   }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(lid, sum);
   if (lid == 0u) {
-    partial[p.partial_base + wid.x] = red[0];
+    partial[p.partial_base + wid.x] = total;
   }
 }

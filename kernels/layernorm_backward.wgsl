@@ -4,7 +4,7 @@
 // The weight and bias gradients are column sums over rows: layernorm_param_partial + sum_partials.
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x.
-// Thread l handles columns l, l + WG, …; the two row sums are reduced in shared memory.
+// Thread l handles columns l, l + WG, …; the two row sums are reduced with workgroup_sum (kernels/_reduce.wgsl).
 struct Params {
   dinp_base: u32,
   dout_base: u32,
@@ -25,9 +25,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read> rstd: array<f32>;
 
 override WG: u32 = 128;
-
-var<workgroup> red_g: array<f32, WG>;
-var<workgroup> red_gn: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn layernorm_backward(
@@ -50,18 +47,8 @@ fn layernorm_backward(
     g_sum += g;
     gn_sum += g * (inp[x0 + c] - m) * r;
   }
-  red_g[lid] = g_sum;
-  red_gn[lid] = gn_sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red_g[lid] += red_g[lid + s];
-      red_gn[lid] += red_gn[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let g_mean = red_g[0] / f32(p.C);
-  let gn_mean = red_gn[0] / f32(p.C);
+  let g_mean = workgroup_sum(lid, g_sum) / f32(p.C);
+  let gn_mean = workgroup_sum(lid, gn_sum) / f32(p.C);
   let o0 = p.dinp_base + row * p.C;
   for (var c = lid; c < p.C; c += WG) {
     let norm = (inp[x0 + c] - m) * r;

@@ -3,7 +3,7 @@
 // row (mean, then centred variance), as the CPU reference does.
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x (a 2-D
-// grid, since N may exceed 65535). Thread l handles columns l, l + WG, …; sums are reduced in shared memory.
+// grid, since N may exceed 65535). Thread l handles columns l, l + WG, …; sums are reduced with workgroup_sum (kernels/_reduce.wgsl).
 struct Params {
   out_base: u32,
   mean_base: u32,
@@ -24,22 +24,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 
 override WG: u32 = 128;
-
-var<workgroup> red: array<f32, WG>;
-
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-  red[lid] = value;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size(WG)
 fn layernorm_forward(

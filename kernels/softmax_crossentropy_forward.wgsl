@@ -3,7 +3,8 @@
 //   losses[n]  = log Σ_{u < V} exp(logits[n,u] - max) + max - logits[n, targets[n]].
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x.
-// Thread l keeps an online (max, sum of exp) over columns l, l + WG, …; the pairs are merged in shared memory.
+// Thread l keeps an online (max, sum of exp) over columns l, l + WG, …; the row max is reduced with workgroup_max,
+// then each sum rescaled to it is reduced with workgroup_sum (kernels/_reduce.wgsl).
 struct Params {
   losses_base: u32,
   probs_base: u32,
@@ -21,9 +22,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> targets: array<i32>;
 
 override WG: u32 = 256;
-
-var<workgroup> red_max: array<f32, WG>;
-var<workgroup> red_sum: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn softmax_crossentropy_forward(
@@ -46,21 +44,10 @@ fn softmax_crossentropy_forward(
     }
     sum += exp(x - mx);
   }
-  red_max[lid] = mx;
-  red_sum[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      let m1 = red_max[lid];
-      let m2 = red_max[lid + s];
-      let m = max(m1, m2);
-      red_sum[lid] = red_sum[lid] * exp(m1 - m) + red_sum[lid + s] * exp(m2 - m);
-      red_max[lid] = m;
-    }
-    workgroupBarrier();
-  }
-  mx = red_max[0];
-  sum = red_sum[0];
+  // Each thread's (max, sum) pair, rescaled to the row's max, then summed.
+  let row_max = workgroup_max(lid, mx);
+  sum = workgroup_sum(lid, sum * exp(mx - row_max));
+  mx = row_max;
   let inv = 1.0 / sum;
   let o0 = p.probs_base + row * p.Vp;
   for (var v = lid; v < p.Vp; v += WG) {

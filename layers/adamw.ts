@@ -11,6 +11,7 @@
  * @module
  */
 import adamwUpdateSrc from "../kernels/adamw_update.wgsl" with { type: "text" };
+import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import gradNormFinalSrc from "../kernels/grad_norm_final.wgsl" with { type: "text" };
 import gradNormPartialSrc from "../kernels/grad_norm_partial.wgsl" with { type: "text" };
 import { dispatchElementwise, grid1d } from "../gpu/dispatch.ts";
@@ -23,9 +24,9 @@ import { fillZeroKernel } from "./fill.ts";
 /** One AdamW step. */
 const adamwUpdateKernel = wgslKernel(adamwUpdateSrc);
 /** Σ grads², first stage (one partial per workgroup). */
-const gradNormPartialKernel = wgslKernel(gradNormPartialSrc);
+const gradNormPartialKernel = wgslKernel(gradNormPartialSrc + reduceSrc);
 /** Σ grads², second stage. */
-const gradNormFinalKernel = wgslKernel(gradNormFinalSrc);
+const gradNormFinalKernel = wgslKernel(gradNormFinalSrc + reduceSrc);
 
 /** Most workgroups of the first gradient-norm stage per piece (each writes one partial sum). */
 const NORM_PARTIALS = 256;

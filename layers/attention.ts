@@ -16,6 +16,7 @@
  * @module
  */
 import attentionDecodeSrc from "../kernels/attention_decode.wgsl" with { type: "text" };
+import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import attentionSoftmaxBackwardSrc from "../kernels/attention_softmax_backward.wgsl" with { type: "text" };
 import attentionSoftmaxForwardSrc from "../kernels/attention_softmax_forward.wgsl" with { type: "text" };
 import { gemm, type GemmOptions } from "../gpu/_gemm.ts";
@@ -29,11 +30,11 @@ import { defineOp } from "./_op.ts";
 type F = GpuTensor;
 
 /** Causal softmax of attention scores (GPU forward). */
-const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc);
+const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc);
 /** Backward of the causal softmax (GPU backward). */
-const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc);
+const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc + reduceSrc);
 /** One decode step of causal attention: the query at `pos` over the qkv rows 0..pos (the KV cache). */
-const attentionDecodeKernel = wgslKernel(attentionDecodeSrc);
+const attentionDecodeKernel = wgslKernel(attentionDecodeSrc + reduceSrc);
 
 /**
  * Forward: out (B,T,C) gets each head's att·v in its channel slice; preatt and att (B,NH,T,T) are saved. Entries

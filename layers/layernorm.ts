@@ -15,15 +15,16 @@ import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import layernormForwardSrc from "../kernels/layernorm_forward.wgsl" with { type: "text" };
+import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import layernormBackwardSrc from "../kernels/layernorm_backward.wgsl" with { type: "text" };
 import layernormParamPartialSrc from "../kernels/layernorm_param_partial.wgsl" with { type: "text" };
 import { zeroedScratch } from "./_scratch.ts";
 import { defineOp } from "./_op.ts";
 
 /** Row-wise layernorm forward. */
-const layernormForwardKernel = wgslKernel(layernormForwardSrc);
+const layernormForwardKernel = wgslKernel(layernormForwardSrc + reduceSrc);
 /** Row-wise layernorm input gradient (dinp +=). */
-const layernormBackwardKernel = wgslKernel(layernormBackwardSrc);
+const layernormBackwardKernel = wgslKernel(layernormBackwardSrc + reduceSrc);
 /** Per-chunk column sums of dout·norm and dout (layernorm's dweight and dbias, first stage). */
 const layernormParamPartialKernel = wgslKernel(layernormParamPartialSrc);
 

@@ -15,12 +15,13 @@ import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import softmaxCrossEntropyForwardSrc from "../kernels/softmax_crossentropy_forward.wgsl" with { type: "text" };
+import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import softmaxCrossEntropyBackwardSrc from "../kernels/softmax_crossentropy_backward.wgsl" with { type: "text" };
 import { zeroedScratch } from "./_scratch.ts";
 import { defineOp } from "./_op.ts";
 
 /** Fused softmax + cross-entropy over the first V of Vp columns. */
-const softmaxCrossEntropyForwardKernel = wgslKernel(softmaxCrossEntropyForwardSrc);
+const softmaxCrossEntropyForwardKernel = wgslKernel(softmaxCrossEntropyForwardSrc + reduceSrc);
 /** dlogits = (probs - onehot)·dloss. */
 const softmaxCrossEntropyBackwardKernel = wgslKernel(softmaxCrossEntropyBackwardSrc);
 
