@@ -15,6 +15,12 @@
  *
  * @module
  */
+import type { ADAMW_UPDATE } from "../layers/adamw.ts";
+import type { ATTENTION_BACKWARD, ATTENTION_FORWARD } from "../layers/attention.ts";
+import type { GELU_BACKWARD, GELU_FORWARD } from "../layers/gelu.ts";
+import type { MATMUL_BACKWARD, MATMUL_FORWARD } from "../layers/matmul.ts";
+import type { SOFTMAX_CROSSENTROPY_FORWARD } from "../layers/softmax_crossentropy.ts";
+import type { CpuBuffers } from "../layers/_op.ts";
 import type { AdamWHyper } from "../layers/adamw.ts";
 import {
   ADAMW,
@@ -166,7 +172,7 @@ export class CpuKernels {
 
   /** out (N,OC) = inp (N,C) · weight (OC,C)ᵀ + bias (OC). */
   matmulForward(
-    b: { out: Float32Array; inp: Float32Array; weight: Float32Array; bias?: Float32Array },
+    b: CpuBuffers<typeof MATMUL_FORWARD>,
     s: MatmulSizes,
   ): void {
     const { N, C, OC } = sizes("matmulForward", s, ["N", "C", "OC"]);
@@ -179,14 +185,7 @@ export class CpuKernels {
 
   /** dinp (N,C) = dout · weight (written); dweight (OC,C) += doutᵀ · inp; dbias (OC) += Σ_n dout. */
   matmulBackward(
-    b: {
-      dinp: Float32Array;
-      dweight: Float32Array;
-      dbias?: Float32Array;
-      dout: Float32Array;
-      inp: Float32Array;
-      weight: Float32Array;
-    },
+    b: CpuBuffers<typeof MATMUL_BACKWARD>,
     s: MatmulSizes,
   ): void {
     const { N, C, OC } = sizes("matmulBackward", s, ["N", "C", "OC"]);
@@ -200,7 +199,7 @@ export class CpuKernels {
 
   /** Causal attention: inp = qkv (B,T,3C) -> out (B,T,C); preatt, att (B,NH,T,T) saved for backward. */
   attentionForward(
-    b: { out: Float32Array; preatt: Float32Array; att: Float32Array; inp: Float32Array },
+    b: CpuBuffers<typeof ATTENTION_FORWARD>,
     s: AttentionSizes,
   ): void {
     const { B, T, C, NH } = this.#attentionSizes("attentionForward", s);
@@ -219,14 +218,7 @@ export class CpuKernels {
 
   /** dinp (B,T,3C) written in full from dout (B,T,C); dpreatt and datt (B,NH,T,T) are scratch. */
   attentionBackward(
-    b: {
-      dinp: Float32Array;
-      dpreatt: Float32Array;
-      datt: Float32Array;
-      dout: Float32Array;
-      inp: Float32Array;
-      att: Float32Array;
-    },
+    b: CpuBuffers<typeof ATTENTION_BACKWARD>,
     s: AttentionSizes,
   ): void {
     const { B, T, C, NH } = this.#attentionSizes("attentionBackward", s);
@@ -250,7 +242,7 @@ export class CpuKernels {
    * params -= lr · (m̂ / (√v̂ + eps) + weightDecay · params), with grads scaled by `gradScale` first.
    */
   adamwUpdate(
-    b: { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array },
+    b: CpuBuffers<typeof ADAMW_UPDATE>,
     s: { n: number },
     hyper: AdamWHyper,
   ): void {
@@ -290,14 +282,14 @@ export class CpuKernels {
   }
 
   /** out = GELU(inp) over N elements, tanh approximation (as layers/gelu.ts). */
-  geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N: number }): void {
+  geluForward(b: CpuBuffers<typeof GELU_FORWARD>, s: { N: number }): void {
     const { N } = sizes("geluForward", s, ["N"]);
     this.#set(GELU_FWD, { out: this.#addr("out", b.out, N), inp: this.#addr("inp", b.inp, N), n: N, chunk: CHUNK });
     this.#run(KIND.GELU_FWD, Math.ceil(N / CHUNK), 30 * N);
   }
 
   /** dinp = GELU'(inp) · dout over N elements (written). */
-  geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: Float32Array }, s: { N: number }): void {
+  geluBackward(b: CpuBuffers<typeof GELU_BACKWARD>, s: { N: number }): void {
     const { N } = sizes("geluBackward", s, ["N"]);
     this.#set(GELU_BWD, {
       dinp: this.#addr("dinp", b.dinp, N),
@@ -315,7 +307,7 @@ export class CpuKernels {
    * `targets` must be an Int32Array view of the same memory.
    */
   softmaxCrossEntropyForward(
-    b: { losses: Float32Array; probs: Float32Array; logits: Float32Array; targets: Int32Array },
+    b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_FORWARD>,
     s: { N: number; V: number; Vp: number },
   ): void {
     const { N, V, Vp } = sizes("softmaxCrossEntropyForward", s, ["N", "V", "Vp"]);

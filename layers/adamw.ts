@@ -18,8 +18,13 @@ import { dispatchElementwise, grid1d } from "../gpu/dispatch.ts";
 import type { GpuLaunch } from "../gpu/executor.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import { bindRange, type GpuTensor, lockstepPieces, maxBindingElements } from "../gpu/tensor.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 import { fillZeroKernel } from "./fill.ts";
+
+/** The buffers of adamw update, named once: they type its every form and its op record. */
+export const ADAMW_UPDATE = { params: "f32", grads: "f32", m: "f32", v: "f32" } as const satisfies BufferSpec;
+/** The buffers of grad norm squared, named once: they type its every form and its op record. */
+export const GRAD_NORM_SQUARED = { out: "f32", grads: "f32" } as const satisfies BufferSpec;
 
 /** One AdamW step. */
 const adamwUpdateKernel = wgslKernel(adamwUpdateSrc);
@@ -62,7 +67,7 @@ export interface AdamWHyper {
  * ```
  */
 export function adamwUpdate(
-  b: { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array },
+  b: CpuBuffers<typeof ADAMW_UPDATE>,
   s: { n: number },
   hyper: AdamWHyper,
 ): void {
@@ -109,7 +114,7 @@ export function gradNormSquared(b: { grads: Float32Array }, s: { n: number }): n
 export const adamw = {
   update: defineOp({
     name: "adamwUpdate",
-    buffers: { params: "f32", grads: "f32", m: "f32", v: "f32" },
+    buffers: ADAMW_UPDATE,
     cpu: (b, s: { n: number } & AdamWHyper) => adamwUpdate(b, s, s),
     wasm: (k, b, s) => k.adamwUpdate(b, s, s),
     // The bias corrections 1 - β^t are computed here in float64.
@@ -128,7 +133,7 @@ export const adamw = {
   }),
   gradNormSquared: defineOp({
     name: "gradNormSquared",
-    buffers: { out: "f32", grads: "f32" },
+    buffers: GRAD_NORM_SQUARED,
     cpu: (b, s: { n: number }) => splitFloat64(gradNormSquared(b, s), b.out),
     wasm: (k, b, s) => splitFloat64(k.gradNormSquared(b, s), b.out),
     gpu: gradNormSquaredGpu,

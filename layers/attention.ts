@@ -25,7 +25,21 @@ import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
+
+/** The buffers of attention forward, named once: they type its every form and its op record. */
+export const ATTENTION_FORWARD = { out: "f32", preatt: "f32", att: "f32", inp: "f32" } as const satisfies BufferSpec;
+/** The buffers of attention backward, named once: they type its every form and its op record. */
+export const ATTENTION_BACKWARD = {
+  dinp: "f32",
+  dpreatt: "f32",
+  datt: "f32",
+  dout: "f32",
+  inp: "f32",
+  att: "f32",
+} as const satisfies BufferSpec;
+/** The buffers of attention decode, named once: they type its every form and its op record. */
+export const ATTENTION_DECODE = { out: "f32", inp: "f32" } as const satisfies BufferSpec;
 
 type F = GpuTensor;
 
@@ -52,7 +66,7 @@ const attentionDecodeKernel = wgslKernel(attentionDecodeSrc + reduceSrc);
  * ```
  */
 export function attentionForward(
-  b: { out: Float32Array; preatt: Float32Array; att: Float32Array; inp: Float32Array },
+  b: CpuBuffers<typeof ATTENTION_FORWARD>,
   s: { B: number; T: number; C: number; NH: number },
 ): void {
   const { out, preatt, att, inp } = b;
@@ -126,14 +140,7 @@ export function attentionForward(
  * ```
  */
 export function attentionBackward(
-  b: {
-    dinp: Float32Array;
-    dpreatt: Float32Array;
-    datt: Float32Array;
-    dout: Float32Array;
-    inp: Float32Array;
-    att: Float32Array;
-  },
+  b: CpuBuffers<typeof ATTENTION_BACKWARD>,
   s: { B: number; T: number; C: number; NH: number },
 ): void {
   const { dinp, dpreatt, datt, dout, inp, att } = b;
@@ -202,7 +209,7 @@ export function attentionBackward(
  * ```
  */
 export function attentionDecode(
-  b: { out: Float32Array; inp: Float32Array },
+  b: CpuBuffers<typeof ATTENTION_DECODE>,
   s: { pos: number; C: number; NH: number },
 ): void {
   const { out, inp } = b;
@@ -254,7 +261,7 @@ function batchStep(rt: GpuRuntime, s: { T: number; C: number; NH: number }, t: G
  */
 function attentionForwardGpu(
   rt: GpuRuntime,
-  b: { out: F; preatt: F; att: F; inp: F },
+  b: GpuBuffers<typeof ATTENTION_FORWARD>,
   s: { B: number; T: number; C: number; NH: number },
   opts: GemmOptions,
 ): void {
@@ -307,7 +314,7 @@ function attentionForwardGpu(
  */
 function attentionBackwardGpu(
   rt: GpuRuntime,
-  b: { dinp: F; dpreatt: F; datt: F; dout: F; inp: F; att: F },
+  b: GpuBuffers<typeof ATTENTION_BACKWARD>,
   s: { B: number; T: number; C: number; NH: number },
   opts: GemmOptions,
 ): void {
@@ -391,7 +398,7 @@ function attentionBackwardGpu(
  */
 function attentionDecodeGpu(
   rt: GpuRuntime,
-  b: { out: F; inp: F },
+  b: GpuBuffers<typeof ATTENTION_DECODE>,
   s: { pos: number; C: number; NH: number },
 ): void {
   const { pos, C, NH } = s;
@@ -413,7 +420,7 @@ function attentionDecodeGpu(
 export const attention = {
   forward: defineOp({
     name: "attentionForward",
-    buffers: { out: "f32", preatt: "f32", att: "f32", inp: "f32" },
+    buffers: ATTENTION_FORWARD,
     cpu: attentionForward,
     wasm: (k, b, s) => k.attentionForward(b, s),
     gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm),
@@ -421,7 +428,7 @@ export const attention = {
   }),
   backward: defineOp({
     name: "attentionBackward",
-    buffers: { dinp: "f32", dpreatt: "f32", datt: "f32", dout: "f32", inp: "f32", att: "f32" },
+    buffers: ATTENTION_BACKWARD,
     cpu: attentionBackward,
     wasm: (k, b, s) => k.attentionBackward(b, s),
     gpu: (g, b, s) => attentionBackwardGpu(g.rt, b, s, g.gemm),
@@ -429,7 +436,7 @@ export const attention = {
   }),
   decode: defineOp({
     name: "attentionDecode",
-    buffers: { out: "f32", inp: "f32" },
+    buffers: ATTENTION_DECODE,
     cpu: attentionDecode,
     gpu: (g, b, s) => attentionDecodeGpu(g.rt, b, s),
     work: (s) => ({ flops: 4 * (s.pos + 1) * s.C }), // q·k and w·v over pos+1 rows

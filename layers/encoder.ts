@@ -17,7 +17,12 @@ import { bindRange, type GpuArena, type GpuTensor } from "../gpu/tensor.ts";
 import encoderForwardSrc from "../kernels/encoder_forward.wgsl" with { type: "text" };
 import encoderBackwardWteSrc from "../kernels/encoder_backward_wte.wgsl" with { type: "text" };
 import encoderBackwardWpeSrc from "../kernels/encoder_backward_wpe.wgsl" with { type: "text" };
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
+
+/** The buffers of encoder forward, named once: they type its every form and its op record. */
+export const ENCODER_FORWARD = { out: "f32", inp: "i32", wte: "f32", wpe: "f32" } as const satisfies BufferSpec;
+/** The buffers of encoder backward, named once: they type its every form and its op record. */
+export const ENCODER_BACKWARD = { dwte: "f32", dwpe: "f32", dout: "f32", inp: "i32" } as const satisfies BufferSpec;
 
 /** Token + position embedding. */
 const encoderForwardKernel = wgslKernel(encoderForwardSrc);
@@ -41,7 +46,7 @@ const encoderBackwardWpeKernel = wgslKernel(encoderBackwardWpeSrc);
  * ```
  */
 export function encoderForward(
-  b: { out: Float32Array; inp: Int32Array; wte: Float32Array; wpe: Float32Array },
+  b: CpuBuffers<typeof ENCODER_FORWARD>,
   s: { B: number; T: number; C: number },
 ): void {
   const { out, inp, wte, wpe } = b;
@@ -69,7 +74,7 @@ export function encoderForward(
  * ```
  */
 export function encoderBackward(
-  b: { dwte: Float32Array; dwpe: Float32Array; dout: Float32Array; inp: Int32Array },
+  b: CpuBuffers<typeof ENCODER_BACKWARD>,
   s: { B: number; T: number; C: number },
 ): void {
   const { dwte, dwpe, dout, inp } = b;
@@ -91,7 +96,7 @@ type F = GpuTensor;
 /** GPU form of `encoderForward`. out = wte[inp] + wpe[t]; wte is bound in row ranges when it exceeds one binding. */
 function encoderForwardGpu(
   rt: GpuRuntime,
-  b: { out: F; inp: F; wte: F; wpe: F },
+  b: GpuBuffers<typeof ENCODER_FORWARD>,
   s: { B: number; T: number; C: number },
 ): void {
   const { B, T, C } = s;
@@ -117,7 +122,7 @@ function encoderForwardGpu(
 function encoderBackwardGpu(
   rt: GpuRuntime,
   tables: BucketTables,
-  b: { dwte: F; dwpe: F; dout: F; inp: F },
+  b: GpuBuffers<typeof ENCODER_BACKWARD>,
   s: { B: number; T: number; C: number },
 ): void {
   const { B, T, C } = s;
@@ -221,14 +226,14 @@ export function buildBuckets(tokens: Int32Array): Int32Array {
 export const encoder = {
   forward: defineOp({
     name: "encoderForward",
-    buffers: { out: "f32", inp: "i32", wte: "f32", wpe: "f32" },
+    buffers: ENCODER_FORWARD,
     cpu: encoderForward,
     gpu: (g, b, s) => encoderForwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 3 * s.B * s.T * s.C }),
   }),
   backward: defineOp({
     name: "encoderBackward",
-    buffers: { dwte: "f32", dwpe: "f32", dout: "f32", inp: "i32" },
+    buffers: ENCODER_BACKWARD,
     cpu: encoderBackward,
     gpu: (g, b, s) => encoderBackwardGpu(g.rt, g.tables, b, s),
     work: (s) => ({ bytes: 4 * 4 * s.B * s.T * s.C }),

@@ -12,7 +12,12 @@ import geluBackwardSrc from "../kernels/gelu_backward.wgsl" with { type: "text" 
 import geluForwardSrc from "../kernels/gelu_forward.wgsl" with { type: "text" };
 import { dispatchElementwise } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
+
+/** The buffers of gelu forward, named once: they type its every form and its op record. */
+export const GELU_FORWARD = { out: "f32", inp: "f32" } as const satisfies BufferSpec;
+/** The buffers of gelu backward, named once: they type its every form and its op record. */
+export const GELU_BACKWARD = { dinp: "f32", inp: "f32", dout: "f32" } as const satisfies BufferSpec;
 
 /** out = GELU(inp). */
 const geluForwardKernel = wgslKernel(geluForwardSrc);
@@ -35,7 +40,7 @@ const GELU_CUBIC = 0.044715;
  * if (out[0] !== 0 || Math.abs(out[1] - 10) > 1e-6) throw new Error("GELU(0) = 0, GELU(10) ≈ 10");
  * ```
  */
-export function geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N: number }): void {
+export function geluForward(b: CpuBuffers<typeof GELU_FORWARD>, s: { N: number }): void {
   const { out, inp } = b;
   for (let i = 0; i < s.N; i++) {
     const x = inp[i];
@@ -57,7 +62,7 @@ export function geluForward(b: { out: Float32Array; inp: Float32Array }, s: { N:
  * if (dinp[0] !== 1) throw new Error("GELU'(0) = 1/2");
  * ```
  */
-export function geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: Float32Array }, s: { N: number }): void {
+export function geluBackward(b: CpuBuffers<typeof GELU_BACKWARD>, s: { N: number }): void {
   const { dinp, inp, dout } = b;
   for (let i = 0; i < s.N; i++) {
     const x = inp[i];
@@ -72,7 +77,7 @@ export function geluBackward(b: { dinp: Float32Array; inp: Float32Array; dout: F
 export const gelu = {
   forward: defineOp({
     name: "geluForward",
-    buffers: { out: "f32", inp: "f32" },
+    buffers: GELU_FORWARD,
     cpu: geluForward,
     wasm: (k, b, s) => k.geluForward(b, s),
     // out = GELU(inp).
@@ -81,7 +86,7 @@ export const gelu = {
   }),
   backward: defineOp({
     name: "geluBackward",
-    buffers: { dinp: "f32", inp: "f32", dout: "f32" },
+    buffers: GELU_BACKWARD,
     cpu: geluBackward,
     wasm: (k, b, s) => k.geluBackward(b, s),
     // dinp = GELU'(inp)·dout.

@@ -19,7 +19,28 @@ import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import layernormBackwardSrc from "../kernels/layernorm_backward.wgsl" with { type: "text" };
 import layernormParamPartialSrc from "../kernels/layernorm_param_partial.wgsl" with { type: "text" };
 import { zeroedScratch } from "./_scratch.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
+
+/** The buffers of layernorm forward, named once: they type its every form and its op record. */
+export const LAYERNORM_FORWARD = {
+  out: "f32",
+  mean: "f32",
+  rstd: "f32",
+  inp: "f32",
+  weight: "f32",
+  bias: "f32",
+} as const satisfies BufferSpec;
+/** The buffers of layernorm backward, named once: they type its every form and its op record. */
+export const LAYERNORM_BACKWARD = {
+  dinp: "f32",
+  dweight: "f32",
+  dbias: "f32",
+  dout: "f32",
+  inp: "f32",
+  weight: "f32",
+  mean: "f32",
+  rstd: "f32",
+} as const satisfies BufferSpec;
 
 /** Row-wise layernorm forward. */
 const layernormForwardKernel = wgslKernel(layernormForwardSrc + reduceSrc);
@@ -47,14 +68,7 @@ export const LAYERNORM_EPS = 1e-5;
  * ```
  */
 export function layernormForward(
-  b: {
-    out: Float32Array;
-    mean: Float32Array;
-    rstd: Float32Array;
-    inp: Float32Array;
-    weight: Float32Array;
-    bias: Float32Array;
-  },
+  b: CpuBuffers<typeof LAYERNORM_FORWARD>,
   s: { N: number; C: number },
 ): void {
   const { out, mean, rstd, inp, weight, bias } = b;
@@ -93,16 +107,7 @@ export function layernormForward(
  * ```
  */
 export function layernormBackward(
-  b: {
-    dinp: Float32Array;
-    dweight: Float32Array;
-    dbias: Float32Array;
-    dout: Float32Array;
-    inp: Float32Array;
-    weight: Float32Array;
-    mean: Float32Array;
-    rstd: Float32Array;
-  },
+  b: CpuBuffers<typeof LAYERNORM_BACKWARD>,
   s: { N: number; C: number },
 ): void {
   const { dinp, dweight, dbias, dout, inp, weight, mean, rstd } = b;
@@ -144,7 +149,7 @@ type F = GpuTensor;
 /** GPU form of `layernormForward`. Per row: out = (x - mean)·rstd·weight + bias; mean, rstd saved. */
 function layernormForwardGpu(
   rt: GpuRuntime,
-  b: { out: F; mean: F; rstd: F; inp: F; weight: F; bias: F },
+  b: GpuBuffers<typeof LAYERNORM_FORWARD>,
   s: { N: number; C: number },
 ): void {
   const { N, C } = s;
@@ -169,7 +174,7 @@ function layernormForwardGpu(
 /** GPU form of `layernormBackward`. dinp += input gradient; dweight += Σ dout·norm; dbias += Σ dout. */
 function layernormBackwardGpu(
   rt: GpuRuntime,
-  b: { dinp: F; dweight: F; dbias: F; dout: F; inp: F; weight: F; mean: F; rstd: F },
+  b: GpuBuffers<typeof LAYERNORM_BACKWARD>,
   s: { N: number; C: number },
 ): void {
   const { N, C } = s;
@@ -213,23 +218,14 @@ function layernormBackwardGpu(
 export const layernorm = {
   forward: defineOp({
     name: "layernormForward",
-    buffers: { out: "f32", mean: "f32", rstd: "f32", inp: "f32", weight: "f32", bias: "f32" },
+    buffers: LAYERNORM_FORWARD,
     cpu: layernormForward,
     gpu: (g, b, s) => layernormForwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 3 * s.N * s.C }),
   }),
   backward: defineOp({
     name: "layernormBackward",
-    buffers: {
-      dinp: "f32",
-      dweight: "f32",
-      dbias: "f32",
-      dout: "f32",
-      inp: "f32",
-      weight: "f32",
-      mean: "f32",
-      rstd: "f32",
-    },
+    buffers: LAYERNORM_BACKWARD,
     cpu: layernormBackward,
     gpu: (g, b, s) => layernormBackwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 7 * s.N * s.C }),

@@ -18,7 +18,19 @@ import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
+
+/** The buffers of matmul forward, named once: they type its every form and its op record. */
+export const MATMUL_FORWARD = { out: "f32", inp: "f32", weight: "f32", bias: "f32?" } as const satisfies BufferSpec;
+/** The buffers of matmul backward, named once: they type its every form and its op record. */
+export const MATMUL_BACKWARD = {
+  dinp: "f32",
+  dweight: "f32",
+  dbias: "f32?",
+  dout: "f32",
+  inp: "f32",
+  weight: "f32",
+} as const satisfies BufferSpec;
 
 type F = GpuTensor;
 
@@ -40,7 +52,7 @@ const colsumPartialKernel = wgslKernel(colsumPartialSrc);
  * ```
  */
 export function matmulForward(
-  b: { out: Float32Array; inp: Float32Array; weight: Float32Array; bias?: Float32Array },
+  b: CpuBuffers<typeof MATMUL_FORWARD>,
   s: { N: number; C: number; OC: number },
 ): void {
   const { out, inp, weight, bias } = b;
@@ -73,14 +85,7 @@ export function matmulForward(
  * ```
  */
 export function matmulBackward(
-  b: {
-    dinp: Float32Array;
-    dweight: Float32Array;
-    dbias?: Float32Array;
-    dout: Float32Array;
-    inp: Float32Array;
-    weight: Float32Array;
-  },
+  b: CpuBuffers<typeof MATMUL_BACKWARD>,
   s: { N: number; C: number; OC: number },
 ): void {
   const { dinp, dweight, dbias, dout, inp, weight } = b;
@@ -114,7 +119,7 @@ export function matmulBackward(
 /** GPU forward: out (N,OC) = inp (N,C) · weight (OC,C)ᵀ + bias. */
 function matmulForwardGpu(
   rt: GpuRuntime,
-  b: { out: F; inp: F; weight: F; bias?: F },
+  b: GpuBuffers<typeof MATMUL_FORWARD>,
   s: { N: number; C: number; OC: number },
   opts: GemmOptions,
 ): void {
@@ -139,7 +144,7 @@ function matmulForwardGpu(
 /** GPU backward: dinp = dout · weight; dweight += doutᵀ · inp; dbias += Σ_rows dout. */
 function matmulBackwardGpu(
   rt: GpuRuntime,
-  b: { dinp: F; dweight: F; dbias?: F; dout: F; inp: F; weight: F },
+  b: GpuBuffers<typeof MATMUL_BACKWARD>,
   s: { N: number; C: number; OC: number },
   opts: GemmOptions,
 ): void {
@@ -204,7 +209,7 @@ function columnSum(rt: GpuRuntime, o: { out: F; x: F; start: number; rows: numbe
 export const matmul = {
   forward: defineOp({
     name: "matmulForward",
-    buffers: { out: "f32", inp: "f32", weight: "f32", bias: "f32?" },
+    buffers: MATMUL_FORWARD,
     cpu: matmulForward,
     wasm: (k, b, s) => k.matmulForward(b, s),
     gpu: (g, b, s) => matmulForwardGpu(g.rt, b, s, g.gemm),
@@ -213,7 +218,7 @@ export const matmul = {
   }),
   backward: defineOp({
     name: "matmulBackward",
-    buffers: { dinp: "f32", dweight: "f32", dbias: "f32?", dout: "f32", inp: "f32", weight: "f32" },
+    buffers: MATMUL_BACKWARD,
     cpu: matmulBackward,
     wasm: (k, b, s) => k.matmulBackward(b, s),
     gpu: (g, b, s) => matmulBackwardGpu(g.rt, b, s, g.gemm),

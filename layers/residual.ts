@@ -11,7 +11,10 @@
 import residualForwardSrc from "../kernels/residual_forward.wgsl" with { type: "text" };
 import { dispatchElementwise } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
+
+/** The buffers of residual forward, named once: they type its every form and its op record. */
+export const RESIDUAL_FORWARD = { out: "f32", inp1: "f32", inp2: "f32" } as const satisfies BufferSpec;
 
 /** out = inp1 + inp2. */
 const residualForwardKernel = wgslKernel(residualForwardSrc);
@@ -30,7 +33,7 @@ const residualForwardKernel = wgslKernel(residualForwardSrc);
  * ```
  */
 export function residualForward(
-  b: { out: Float32Array; inp1: Float32Array; inp2: Float32Array },
+  b: CpuBuffers<typeof RESIDUAL_FORWARD>,
   s: { N: number },
 ): void {
   const { out, inp1, inp2 } = b;
@@ -41,7 +44,7 @@ export function residualForward(
 export const residual = {
   forward: defineOp({
     name: "residualForward",
-    buffers: { out: "f32", inp1: "f32", inp2: "f32" },
+    buffers: RESIDUAL_FORWARD,
     cpu: residualForward,
     // out = inp1 + inp2.
     gpu: (g, b, s) => dispatchElementwise(g.rt, residualForwardKernel, [b.out, b.inp1, b.inp2], s.N),

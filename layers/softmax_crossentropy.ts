@@ -18,7 +18,21 @@ import softmaxCrossEntropyForwardSrc from "../kernels/softmax_crossentropy_forwa
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import softmaxCrossEntropyBackwardSrc from "../kernels/softmax_crossentropy_backward.wgsl" with { type: "text" };
 import { zeroedScratch } from "./_scratch.ts";
-import { defineOp } from "./_op.ts";
+import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
+
+/** The buffers of softmax crossentropy forward, named once: they type its every form and its op record. */
+export const SOFTMAX_CROSSENTROPY_FORWARD = {
+  losses: "f32",
+  probs: "f32",
+  logits: "f32",
+  targets: "i32",
+} as const satisfies BufferSpec;
+/** The buffers of softmax crossentropy backward, named once: they type its every form and its op record. */
+export const SOFTMAX_CROSSENTROPY_BACKWARD = {
+  dlogits: "f32",
+  probs: "f32",
+  targets: "i32",
+} as const satisfies BufferSpec;
 
 /** Fused softmax + cross-entropy over the first V of Vp columns. */
 const softmaxCrossEntropyForwardKernel = wgslKernel(softmaxCrossEntropyForwardSrc + reduceSrc);
@@ -42,7 +56,7 @@ const softmaxCrossEntropyBackwardKernel = wgslKernel(softmaxCrossEntropyBackward
  * ```
  */
 export function softmaxCrossEntropyForward(
-  b: { losses: Float32Array; probs: Float32Array; logits: Float32Array; targets: Int32Array },
+  b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_FORWARD>,
   s: { N: number; V: number; Vp: number },
 ): void {
   const { losses, probs, logits, targets } = b;
@@ -80,7 +94,7 @@ export function softmaxCrossEntropyForward(
  * ```
  */
 export function softmaxCrossEntropyBackward(
-  b: { dlogits: Float32Array; probs: Float32Array; targets: Int32Array },
+  b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_BACKWARD>,
   s: { N: number; V: number; Vp: number; dloss: number },
 ): void {
   const { dlogits, probs, targets } = b;
@@ -101,7 +115,7 @@ type F = GpuTensor;
  */
 function softmaxCrossEntropyForwardGpu(
   rt: GpuRuntime,
-  b: { losses: F; probs: F; logits: F; targets: F },
+  b: GpuBuffers<typeof SOFTMAX_CROSSENTROPY_FORWARD>,
   s: { N: number; V: number; Vp: number },
 ): void {
   const { N, V, Vp } = s;
@@ -124,7 +138,7 @@ function softmaxCrossEntropyForwardGpu(
 /** GPU form of `softmaxCrossEntropyBackward`. dlogits = (probs - onehot(targets))·dloss, padded columns 0. */
 function softmaxCrossEntropyBackwardGpu(
   rt: GpuRuntime,
-  b: { dlogits: F; probs: F; targets: F },
+  b: GpuBuffers<typeof SOFTMAX_CROSSENTROPY_BACKWARD>,
   s: { N: number; V: number; Vp: number; dloss: number },
 ): void {
   const { N, V, Vp, dloss } = s;
@@ -147,7 +161,7 @@ function softmaxCrossEntropyBackwardGpu(
 export const softmaxCrossEntropy = {
   forward: defineOp({
     name: "softmaxCrossEntropyForward",
-    buffers: { losses: "f32", probs: "f32", logits: "f32", targets: "i32" },
+    buffers: SOFTMAX_CROSSENTROPY_FORWARD,
     cpu: softmaxCrossEntropyForward,
     wasm: (k, b, s) => k.softmaxCrossEntropyForward(b, s),
     gpu: (g, b, s) => softmaxCrossEntropyForwardGpu(g.rt, b, s),
@@ -155,7 +169,7 @@ export const softmaxCrossEntropy = {
   }),
   backward: defineOp({
     name: "softmaxCrossEntropyBackward",
-    buffers: { dlogits: "f32", probs: "f32", targets: "i32" },
+    buffers: SOFTMAX_CROSSENTROPY_BACKWARD,
     cpu: softmaxCrossEntropyBackward,
     gpu: (g, b, s) => softmaxCrossEntropyBackwardGpu(g.rt, b, s),
     work: (s) => ({ bytes: 4 * 2 * s.N * s.Vp }),
