@@ -1,5 +1,5 @@
-// _reduce: the workgroup tree reductions shared by the row kernels, appended to their sources where their
-// descriptors are made (WGSL declarations may come in any order). The including kernel declares `override WG: u32`
+// _reduce: the workgroup tree reductions and the row kernels' thread, shared by the kernels that reduce within a
+// workgroup, appended to their sources where their descriptors are made (WGSL declarations may come in any order). The including kernel declares `override WG: u32`
 // (a power of two) and runs WG threads per workgroup; every thread passes its value, local_invocation_index `lid`,
 // and all of them get the workgroup's total. Each call ends on a barrier, so the next call may reuse `red` at once.
 // The tree adds (or maxes) lid with lid + s for s = WG/2, WG/4, …, 1: a fixed order, so results are reproducible.
@@ -32,4 +32,16 @@ fn workgroup_max(lid: u32, value: f32) -> f32 {
   let total = red[0];
   workgroupBarrier();
   return total;
+}
+
+// A row kernel's thread: one workgroup per row, on a 2-D grid because N may exceed the 65535 workgroups of one
+// dimension (the launcher's gridRows): row = workgroup_id.x + workgroup_id.y · num_workgroups.x.
+struct RowThread {
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+}
+
+fn row_of(t: RowThread) -> u32 {
+  return t.wid.x + t.wid.y * t.nwg.x;
 }

@@ -20,12 +20,9 @@ struct Params {
 override WG: u32 = 128;
 
 @compute @workgroup_size(WG)
-fn attention_softmax_forward(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-) {
-  let row = wid.x + wid.y * nwg.x;
+fn attention_softmax_forward(thread: RowThread) {
+  let lid = thread.lid;
+  let row = row_of(thread);
   if (row >= p.rows) {
     return;
   }
