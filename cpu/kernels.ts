@@ -21,7 +21,7 @@ import type { GELU_BACKWARD, GELU_FORWARD } from "../layers/gelu.ts";
 import type { MATMUL_BACKWARD, MATMUL_FORWARD } from "../layers/matmul.ts";
 import type { SOFTMAX_CROSSENTROPY_FORWARD } from "../layers/softmax_crossentropy.ts";
 import type { CpuBuffers } from "../layers/_op.ts";
-import type { AdamWHyper } from "../layers/adamw.ts";
+import { type AdamWHyper, adamwScalars } from "../layers/adamw.ts";
 import {
   ADAMW,
   ATT_BWD,
@@ -254,14 +254,7 @@ export class CpuKernels {
       v: this.#addr("v", b.v, n),
       n,
       chunk: CHUNK,
-      lr: hyper.learningRate,
-      beta1: hyper.beta1,
-      beta2: hyper.beta2,
-      eps: hyper.eps,
-      wd: hyper.weightDecay,
-      mCorr: 1 - hyper.beta1 ** hyper.step,
-      vCorr: 1 - hyper.beta2 ** hyper.step,
-      gradScale: hyper.gradScale,
+      ...adamwScalars(hyper),
     });
     this.#run(KIND.ADAMW, Math.ceil(n / CHUNK), 12 * n);
   }

@@ -8,7 +8,7 @@ import { UserError } from "../util/errors.ts";
 import sumPartialsSrc from "../kernels/sum_partials.wgsl" with { type: "text" };
 import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
-import { bindRange, describe, type GpuTensor, lockstepPieces, maxBindingElements } from "./tensor.ts";
+import { bindRange, describe, type GpuBinding, type GpuTensor, lockstepPieces, maxBindingElements } from "./tensor.ts";
 
 type F = GpuTensor;
 
@@ -108,4 +108,24 @@ export function gridRows(rt: GpuRuntime, n: number): [number, number] {
   if (n <= max) return [n, 1];
   const y = Math.ceil(n / max);
   return [Math.ceil(n / y), y];
+}
+
+/**
+ * The bindings of one dispatch of a row kernel over rows [start, start + count): `[t, width]` binds `width`
+ * elements per row of that range of `t`, `[t]` binds all of `t` (a layernorm's weight, the same for every row).
+ *
+ * @param rt The runtime (for the binding limits).
+ * @param range [start, count] rows, e.g. from `ranges(N, perBinding(…))`.
+ * @param tensors Each binding, in the kernel's storage order.
+ * @returns The bound ranges.
+ */
+export function bindRows(
+  rt: GpuRuntime,
+  range: readonly [number, number],
+  tensors: readonly (readonly [F, number] | readonly [F])[],
+): GpuBinding[] {
+  const [start, count] = range;
+  return tensors.map(([t, width]) =>
+    width === undefined ? bindRange(t, 0, t.length, rt.limits) : bindRange(t, start * width, count * width, rt.limits)
+  );
 }

@@ -1,6 +1,6 @@
-// adamw_update: one AdamW step on n elements (llm.c's gpt2_update). With g = grads[i]·grad_scale:
-//   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  params -= lr·((m / m_correction) / (√(v / v_correction) + eps) + wd·params)
-// where m_correction = 1 - β1^t and v_correction = 1 - β2^t are computed on the host in float64.
+// adamw_update: one AdamW step on n elements (llm.c's gpt2_update). With g = grads[i]·gradScale:
+//   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  params -= lr·((m / mCorrection) / (√(v / vCorrection) + eps) + wd·params)
+// where mCorrection = 1 - β1^t and vCorrection = 1 - β2^t are computed on the host in float64.
 //
 // Threads: a 1-D grid-stride loop; the launcher dispatches x = min(ceil(n / WG), maxWorkgroups) workgroups of WG
 // threads and thread g handles elements g, g + x·WG, …
@@ -10,14 +10,14 @@ struct Params {
   m_base: u32,
   v_base: u32,
   n: u32,
-  learning_rate: f32,
+  learningRate: f32,
   beta1: f32,
   beta2: f32,
   eps: f32,
-  weight_decay: f32,
-  m_correction: f32,
-  v_correction: f32,
-  grad_scale: f32,
+  weightDecay: f32,
+  mCorrection: f32,
+  vCorrection: f32,
+  gradScale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,14 +32,14 @@ override WG: u32 = 256;
 fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let stride = nwg.x * WG;
   for (var i = gid.x; i < p.n; i += stride) {
-    let g = grads[p.grads_base + i] * p.grad_scale;
+    let g = grads[p.grads_base + i] * p.gradScale;
     let mi = p.beta1 * m[p.m_base + i] + (1.0 - p.beta1) * g;
     let vi = p.beta2 * v[p.v_base + i] + (1.0 - p.beta2) * g * g;
     m[p.m_base + i] = mi;
     v[p.v_base + i] = vi;
-    let m_hat = mi / p.m_correction;
-    let v_hat = vi / p.v_correction;
+    let m_hat = mi / p.mCorrection;
+    let v_hat = vi / p.vCorrection;
     let w = params[p.params_base + i];
-    params[p.params_base + i] = w - p.learning_rate * (m_hat / (sqrt(v_hat) + p.eps) + p.weight_decay * w);
+    params[p.params_base + i] = w - p.learningRate * (m_hat / (sqrt(v_hat) + p.eps) + p.weightDecay * w);
   }
 }

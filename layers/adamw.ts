@@ -50,6 +50,34 @@ export interface AdamWHyper {
 }
 
 /**
+ * The scalars of one AdamW step as the WebAssembly and WGSL kernels take them: the hyperparameters, with the bias
+ * corrections 1 - β1ᵗ and 1 - β2ᵗ computed here in float64 (the kernels run in float32).
+ *
+ * @param h The step's hyperparameters.
+ * @returns One value per kernel parameter, by name.
+ * @example
+ * ```ts
+ * import { adamwScalars } from "./adamw.ts";
+ * const k = adamwScalars({ learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, step: 1, gradScale: 1 });
+ * if (Math.abs(k.mCorrection - 0.1) > 1e-15) throw new Error("1 - 0.9¹");
+ * ```
+ */
+export function adamwScalars(h: AdamWHyper): {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  mCorrection: number;
+  vCorrection: number;
+  gradScale: number;
+} {
+  const { learningRate, beta1, beta2, eps, weightDecay, gradScale } = h;
+  const mCorrection = 1 - beta1 ** h.step, vCorrection = 1 - beta2 ** h.step;
+  return { learningRate, beta1, beta2, eps, weightDecay, mCorrection, vCorrection, gradScale };
+}
+
+/**
  * One AdamW step on n elements, at 1-based step t, with g = grads·gradScale:
  * m = β1·m + (1-β1)·g, v = β2·v + (1-β2)·g², m̂ = m/(1-β1ᵗ), v̂ = v/(1-β2ᵗ),
  * param -= lr·(m̂/(√v̂ + eps) + weightDecay·param).
@@ -117,18 +145,7 @@ export const adamw = {
     buffers: ADAMW_UPDATE,
     cpu: (b, s: { n: number } & AdamWHyper) => adamwUpdate(b, s, s),
     wasm: (k, b, s) => k.adamwUpdate(b, s, s),
-    // The bias corrections 1 - β^t are computed here in float64.
-    gpu: (g, b, s) =>
-      dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
-        learning_rate: s.learningRate,
-        beta1: s.beta1,
-        beta2: s.beta2,
-        eps: s.eps,
-        weight_decay: s.weightDecay,
-        m_correction: 1 - s.beta1 ** s.step,
-        v_correction: 1 - s.beta2 ** s.step,
-        grad_scale: s.gradScale,
-      }),
+    gpu: (g, b, s) => dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, adamwScalars(s)),
     work: (s) => ({ bytes: 4 * 7 * s.n }),
   }),
   gradNormSquared: defineOp({

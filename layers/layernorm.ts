@@ -10,10 +10,9 @@
  *
  * @module
  */
-import { gridRows, perBinding, ranges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
+import { bindRows, gridRows, perBinding, ranges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
-import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import layernormForwardSrc from "../kernels/layernorm_forward.wgsl" with { type: "text" };
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import layernormBackwardSrc from "../kernels/layernorm_backward.wgsl" with { type: "text" };
@@ -144,8 +143,6 @@ export function layernormBackward(
   }
 }
 
-type F = GpuTensor;
-
 /** GPU form of `layernormForward`. Per row: out = (x - mean)·rstd·weight + bias; mean, rstd saved. */
 function layernormForwardGpu(
   rt: GpuRuntime,
@@ -153,20 +150,13 @@ function layernormForwardGpu(
   s: { N: number; C: number },
 ): void {
   const { N, C } = s;
-  const L = rt.limits;
-  for (const [n0, nc] of ranges(N, perBinding(rt, C, b.inp))) {
+  for (const range of ranges(N, perBinding(rt, C, b.inp))) {
+    const rows = [[b.out, C], [b.mean, 1], [b.rstd, 1], [b.inp, C], [b.weight], [b.bias]] as const;
     rt.dispatch({
       kernel: layernormForwardKernel,
-      bindings: [
-        bindRange(b.out, n0 * C, nc * C, L),
-        bindRange(b.mean, n0, nc, L),
-        bindRange(b.rstd, n0, nc, L),
-        bindRange(b.inp, n0 * C, nc * C, L),
-        bindRange(b.weight, 0, C, L),
-        bindRange(b.bias, 0, C, L),
-      ],
-      params: { N: nc, C },
-      groups: gridRows(rt, nc),
+      bindings: bindRows(rt, range, rows),
+      params: { N: range[1], C },
+      groups: gridRows(rt, range[1]),
     });
   }
 }
@@ -178,18 +168,11 @@ function layernormBackwardGpu(
   s: { N: number; C: number },
 ): void {
   const { N, C } = s;
-  const L = rt.limits;
-  for (const [n0, nc] of ranges(N, perBinding(rt, C, b.inp))) {
+  for (const range of ranges(N, perBinding(rt, C, b.inp))) {
+    const nc = range[1];
     rt.dispatch({
       kernel: layernormBackwardKernel,
-      bindings: [
-        bindRange(b.dinp, n0 * C, nc * C, L),
-        bindRange(b.dout, n0 * C, nc * C, L),
-        bindRange(b.inp, n0 * C, nc * C, L),
-        bindRange(b.weight, 0, C, L),
-        bindRange(b.mean, n0, nc, L),
-        bindRange(b.rstd, n0, nc, L),
-      ],
+      bindings: bindRows(rt, range, [[b.dinp, C], [b.dout, C], [b.inp, C], [b.weight], [b.mean, 1], [b.rstd, 1]]),
       params: { N: nc, C },
       groups: gridRows(rt, nc),
     });
@@ -198,13 +181,7 @@ function layernormBackwardGpu(
     const partial = rt.scratch(chunks * 2 * C);
     rt.dispatch({
       kernel: layernormParamPartialKernel,
-      bindings: [
-        bindRange(partial, 0, chunks * 2 * C, L),
-        bindRange(b.dout, n0 * C, nc * C, L),
-        bindRange(b.inp, n0 * C, nc * C, L),
-        bindRange(b.mean, n0, nc, L),
-        bindRange(b.rstd, n0, nc, L),
-      ],
+      bindings: bindRows(rt, range, [[partial], [b.dout, C], [b.inp, C], [b.mean, 1], [b.rstd, 1]]),
       params: { N: nc, C, rows_per_chunk: R },
       groups: [Math.ceil(C / 64), chunks],
     });

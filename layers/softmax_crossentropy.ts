@@ -10,10 +10,9 @@
  *
  * @module
  */
-import { grid1d, gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
+import { bindRows, grid1d, gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
-import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import softmaxCrossEntropyForwardSrc from "../kernels/softmax_crossentropy_forward.wgsl" with { type: "text" };
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import softmaxCrossEntropyBackwardSrc from "../kernels/softmax_crossentropy_backward.wgsl" with { type: "text" };
@@ -107,8 +106,6 @@ export function softmaxCrossEntropyBackward(
   }
 }
 
-type F = GpuTensor;
-
 /**
  * GPU form of `softmaxCrossEntropyForward`. probs = softmax over the first V columns (padded columns 0);
  * losses = -log probs[target].
@@ -119,18 +116,12 @@ function softmaxCrossEntropyForwardGpu(
   s: { N: number; V: number; Vp: number },
 ): void {
   const { N, V, Vp } = s;
-  const L = rt.limits;
-  for (const [n0, nc] of ranges(N, perBinding(rt, Vp, b.logits))) {
+  for (const range of ranges(N, perBinding(rt, Vp, b.logits))) {
     rt.dispatch({
       kernel: softmaxCrossEntropyForwardKernel,
-      bindings: [
-        bindRange(b.losses, n0, nc, L),
-        bindRange(b.probs, n0 * Vp, nc * Vp, L),
-        bindRange(b.logits, n0 * Vp, nc * Vp, L),
-        bindRange(b.targets, n0, nc, L),
-      ],
-      params: { N: nc, V, Vp },
-      groups: gridRows(rt, nc),
+      bindings: bindRows(rt, range, [[b.losses, 1], [b.probs, Vp], [b.logits, Vp], [b.targets, 1]]),
+      params: { N: range[1], V, Vp },
+      groups: gridRows(rt, range[1]),
     });
   }
 }
@@ -142,17 +133,12 @@ function softmaxCrossEntropyBackwardGpu(
   s: { N: number; V: number; Vp: number; dloss: number },
 ): void {
   const { N, V, Vp, dloss } = s;
-  const L = rt.limits;
-  for (const [n0, nc] of ranges(N, perBinding(rt, Vp, b.probs))) {
+  for (const range of ranges(N, perBinding(rt, Vp, b.probs))) {
     rt.dispatch({
       kernel: softmaxCrossEntropyBackwardKernel,
-      bindings: [
-        bindRange(b.dlogits, n0 * Vp, nc * Vp, L),
-        bindRange(b.probs, n0 * Vp, nc * Vp, L),
-        bindRange(b.targets, n0, nc, L),
-      ],
-      params: { N: nc, V, Vp, dloss },
-      groups: [grid1d(rt, nc * Vp)],
+      bindings: bindRows(rt, range, [[b.dlogits, Vp], [b.probs, Vp], [b.targets, 1]]),
+      params: { N: range[1], V, Vp, dloss },
+      groups: [grid1d(rt, range[1] * Vp)],
     });
   }
 }

@@ -49,7 +49,7 @@ export const EXPORTS = {
   attn_bwd: { i32: ["dinp", "dpreatt", "datt", "dout", "inp", "att", "T", "C", "hs"], f32: ["scale"] },
   adamw: {
     i32: ["params", "grads", "m", "v", "n"],
-    f32: ["lr", "beta1", "beta2", "eps", "wd", "mCorr", "vCorr", "gradScale"],
+    f32: ["learningRate", "beta1", "beta2", "eps", "weightDecay", "mCorrection", "vCorrection", "gradScale"],
   },
   sumsq: { i32: ["x", "n"], result: F64 },
   gelu_fwd: { i32: ["out", "inp", "n"] },

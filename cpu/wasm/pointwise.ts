@@ -42,9 +42,26 @@ function lanes(
   whileLoop(f, () => f.get(i).get(n).i32LtS(), () => run(false));
 }
 
-// adamw(params, grads, m, v, n, lr, beta1, beta2, eps, wd, mCorr, vCorr, gradScale): as layers/adamw.ts in f32.
+// adamw(params, grads, m, v, n, learningRate, beta1, beta2, eps, weightDecay, mCorrection, vCorrection, gradScale): as layers/adamw.ts in f32.
 function adamw(): Fn {
-  const [f, { params, grads, m, v, n, lr, beta1, beta2, eps, wd, mCorr, vCorr, gradScale }] = exportFn("adamw");
+  const [
+    f,
+    {
+      params,
+      grads,
+      m,
+      v,
+      n,
+      learningRate: lr,
+      beta1,
+      beta2,
+      eps,
+      weightDecay: wd,
+      mCorrection: mCorr,
+      vCorrection: vCorr,
+      gradScale,
+    },
+  ] = exportFn("adamw");
   const g = f.local(V128), mi = f.local(V128), vi = f.local(V128), p = f.local(V128);
   const splat = (x: number) => f.get(x).f32x4Splat();
   lanes(f, n, (load, store) => {
