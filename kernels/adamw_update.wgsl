@@ -1,5 +1,6 @@
 // adamw_update: one AdamW step on n elements (llm.c's gpt2_update). With g = grads[i]·gradScale:
-//   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  params -= lr·((m / mCorrection) / (√(v / vCorrection) + eps) + wd·params)
+//   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;
+//   params -= lr·((m / mCorrection) / (√(v / vCorrection) + eps) + wd·params)
 // where mCorrection = 1 - β1^t and vCorrection = 1 - β2^t are computed on the host in float64.
 //
 // Threads: a 1-D grid-stride loop; the launcher dispatches x = min(ceil(n / WG), maxWorkgroups) workgroups of WG

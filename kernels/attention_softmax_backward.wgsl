@@ -4,7 +4,8 @@
 // scores is applied by those matmuls (alpha), so dpreatt matches the CPU reference's scratch.
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x,
-// t = row % T. Thread l handles columns l, l + WG, …; the dot product is reduced with workgroup_sum (kernels/_reduce.wgsl).
+// t = row % T. Thread l handles columns l, l + WG, …; the dot product is reduced with workgroup_sum
+// (kernels/_reduce.wgsl).
 struct Params {
   dpreatt_base: u32,
   att_base: u32,

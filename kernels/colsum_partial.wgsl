@@ -4,7 +4,7 @@
 //
 // Threads: workgroups of WX·WY threads; workgroup (x, s) owns columns x·WX … x·WX + WX - 1 of chunk s. Thread
 // (cx, ry) sums rows ry, ry + WY, … for column x·WX + cx (coalesced along columns); the WY partial sums of a
-// column are reduced in shared memory. Dispatch: (ceil(W / WX), chunks).
+// column are reduced with column_total (kernels/_column.wgsl). Dispatch: (ceil(W / WX), chunks).
 struct Params {
   partial_base: u32,
   x_base: u32,
@@ -21,8 +21,6 @@ struct Params {
 override WX: u32 = 64;
 override WY: u32 = 4;
 
-var<workgroup> red: array<f32, WX * WY>;
-
 @compute @workgroup_size(WX, WY)
 fn colsum_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let c = wid.x * WX + lid.x;
@@ -34,12 +32,8 @@ fn colsum_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_i
       sum += x[p.x_base + n * p.sx + c];
     }
   }
-  red[lid.y * WX + lid.x] = sum;
-  workgroupBarrier();
+  let total = column_total(lid, sum);
   if (lid.y == 0u && c < p.W) {
-    for (var y = 1u; y < WY; y++) {
-      sum += red[y * WX + lid.x];
-    }
-    partial[p.partial_base + wid.y * p.W + c] = sum;
+    partial[p.partial_base + wid.y * p.W + c] = total;
   }
 }

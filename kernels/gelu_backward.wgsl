@@ -17,15 +17,12 @@ struct Params {
 
 override WG: u32 = 256;
 
-const GELU_K: f32 = 0.7978845608028654; // √(2/π)
-const GELU_CUBIC: f32 = 0.044715;
-
 @compute @workgroup_size(WG)
 fn gelu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let stride = nwg.x * WG;
   for (var i = gid.x; i < p.n; i += stride) {
     let x = inp[p.inp_base + i];
-    let th = tanh(clamp(GELU_K * (x + GELU_CUBIC * x * x * x), -10.0, 10.0));
+    let th = gelu_tanh(x);
     let local_grad = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * GELU_K * (1.0 + 3.0 * GELU_CUBIC * x * x);
     dinp[p.dinp_base + i] = local_grad * dout[p.dout_base + i];
   }

@@ -1,5 +1,5 @@
 // gelu_forward: out[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), x = inp[i], for i < n (GPT-2's tanh GELU).
-// The tanh argument is clamped to ±10, where tanh is ±1 in f32, so no implementation overflows exp inside tanh.
+// The tanh is gelu_tanh (kernels/_gelu.wgsl), with its argument clamped to ±10.
 //
 // Threads: a 1-D grid-stride loop; the launcher dispatches x = min(ceil(n / WG), maxWorkgroups) workgroups of WG
 // threads and thread g handles elements g, g + x·WG, …
@@ -15,15 +15,11 @@ struct Params {
 
 override WG: u32 = 256;
 
-const GELU_K: f32 = 0.7978845608028654; // √(2/π)
-const GELU_CUBIC: f32 = 0.044715;
-
 @compute @workgroup_size(WG)
 fn gelu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let stride = nwg.x * WG;
   for (var i = gid.x; i < p.n; i += stride) {
     let x = inp[p.inp_base + i];
-    let u = clamp(GELU_K * (x + GELU_CUBIC * x * x * x), -10.0, 10.0);
-    out[p.out_base + i] = 0.5 * x * (1.0 + tanh(u));
+    out[p.out_base + i] = 0.5 * x * (1.0 + gelu_tanh(x));
   }
 }

@@ -3,7 +3,8 @@
 // row (mean, then centred variance), as the CPU reference does.
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x (a 2-D
-// grid, since N may exceed 65535). Thread l handles columns l, l + WG, …; sums are reduced with workgroup_sum (kernels/_reduce.wgsl).
+// grid, since N may exceed 65535). Thread l handles columns l, l + WG, …; sums are reduced with workgroup_sum
+// (kernels/_reduce.wgsl).
 struct Params {
   out_base: u32,
   mean_base: u32,

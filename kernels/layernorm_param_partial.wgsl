@@ -6,7 +6,7 @@
 //
 // Threads: workgroups of WX·WY threads; workgroup (x, s) owns columns x·WX … x·WX + WX - 1 of chunk s. Thread
 // (cx, ry) sums rows ry, ry + WY, … of the chunk for column x·WX + cx (coalesced along columns), then the WY
-// partial sums per column are reduced in shared memory. Dispatch: (ceil(C / WX), chunks).
+// partial sums per column are reduced with column_total (kernels/_column.wgsl). Dispatch: (ceil(C / WX), chunks).
 struct Params {
   partial_base: u32,
   dout_base: u32,
@@ -28,9 +28,6 @@ struct Params {
 override WX: u32 = 64;
 override WY: u32 = 4;
 
-var<workgroup> red_w: array<f32, WX * WY>;
-var<workgroup> red_b: array<f32, WX * WY>;
-
 @compute @workgroup_size(WX, WY)
 fn layernorm_param_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let c = wid.x * WX + lid.x;
@@ -46,16 +43,10 @@ fn layernorm_param_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(wo
       sum_b += d;
     }
   }
-  let slot = lid.y * WX + lid.x;
-  red_w[slot] = sum_w;
-  red_b[slot] = sum_b;
-  workgroupBarrier();
+  let total_w = column_total(lid, sum_w);
+  let total_b = column_total(lid, sum_b);
   if (lid.y == 0u && c < p.C) {
-    for (var y = 1u; y < WY; y++) {
-      sum_w += red_w[y * WX + lid.x];
-      sum_b += red_b[y * WX + lid.x];
-    }
-    partial[p.partial_base + wid.y * 2u * p.C + c] = sum_w;
-    partial[p.partial_base + wid.y * 2u * p.C + p.C + c] = sum_b;
+    partial[p.partial_base + wid.y * 2u * p.C + c] = total_w;
+    partial[p.partial_base + wid.y * 2u * p.C + p.C + c] = total_b;
   }
 }

@@ -250,9 +250,29 @@ export function attentionDecode(
   }
 }
 
-/** Batches per dispatch group so the (b, NH, T, T) and (b, T, 3C) ranges fit one binding. */
-function batchStep(rt: GpuRuntime, s: { T: number; C: number; NH: number }, t: GpuTensor): number {
-  return perBinding(rt, Math.max(s.NH * s.T * s.T, 3 * s.T * s.C), t);
+/** Head size hs, the qkv row width 3C and the T·T scores of one head. */
+function headSizes(s: { T: number; C: number; NH: number }): { hs: number; C3: number; TT: number } {
+  return { hs: s.C / s.NH, C3: 3 * s.C, TT: s.T * s.T };
+}
+
+/**
+ * The batch groups of an attention launch: as many batches per group as let the (b, NH, T, T) and (b, T, 3C) ranges
+ * fit one binding, with each group's batched-GEMM shape, element offsets of its qkv rows and scores, the work of one
+ * causal T×T×hs product (half of 2·T·T·hs per head) and its number of score rows.
+ */
+function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: number; NH: number }, scores: GpuTensor) {
+  const { B, T, C, NH } = s;
+  const { hs, C3, TT } = headSizes(s);
+  for (const [b0, bc] of ranges(B, perBinding(rt, Math.max(NH * TT, 3 * T * C), scores))) {
+    yield {
+      b0,
+      batch: { outer: bc, inner: NH },
+      qkv: b0 * T * C3,
+      sq: b0 * NH * TT,
+      product: { flops: bc * NH * TT * hs },
+      rows: bc * NH * T,
+    };
+  }
 }
 
 /**
@@ -265,16 +285,9 @@ function attentionForwardGpu(
   s: { B: number; T: number; C: number; NH: number },
   opts: GemmOptions,
 ): void {
-  const { B, T, C, NH } = s;
-  const hs = C / NH;
-  const C3 = 3 * C;
-  const TT = T * T;
-  for (const [b0, bc] of ranges(B, batchStep(rt, s, b.att))) {
-    const batch = { outer: bc, inner: NH };
-    const qkv = b0 * T * C3;
-    const sq = b0 * NH * TT;
-    const product = { flops: bc * NH * TT * hs }; // one causal T×T×hs product: half of 2·T·T·hs per head
-    const rows = bc * NH * T;
+  const { T, C, NH } = s;
+  const { hs, C3, TT } = headSizes(s);
+  for (const { b0, batch, qkv, sq, product, rows } of batchGroups(rt, s, b.att)) {
     rt.group("q·kᵀ", product, () =>
       gemm(rt, {
         M: T,
@@ -318,20 +331,13 @@ function attentionBackwardGpu(
   s: { B: number; T: number; C: number; NH: number },
   opts: GemmOptions,
 ): void {
-  const { B, T, C, NH } = s;
-  const hs = C / NH;
-  const C3 = 3 * C;
-  const TT = T * T;
+  const { T, C, NH } = s;
+  const { hs, C3, TT } = headSizes(s);
   const scale = 1 / Math.sqrt(hs);
-  for (const [b0, bc] of ranges(B, batchStep(rt, s, b.att))) {
-    const batch = { outer: bc, inner: NH };
-    const qkv = b0 * T * C3;
-    const sq = b0 * NH * TT;
+  for (const { b0, batch, qkv, sq, product, rows } of batchGroups(rt, s, b.att)) {
     const dy = b0 * T * C;
     const scores = { sm: T, so: NH * TT, si: TT };
     const scoresT = { sm: 1, sk: T, so: NH * TT, si: TT }; // (t2, t) view of a (t, t2) matrix
-    const product = { flops: bc * NH * TT * hs }; // one causal T×T×hs product
-    const rows = bc * NH * T;
     rt.group("dout·vᵀ", product, () =>
       gemm(rt, {
         M: T,

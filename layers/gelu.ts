@@ -8,6 +8,7 @@
  *
  * @module
  */
+import geluSrc from "../kernels/_gelu.wgsl" with { type: "text" };
 import geluBackwardSrc from "../kernels/gelu_backward.wgsl" with { type: "text" };
 import geluForwardSrc from "../kernels/gelu_forward.wgsl" with { type: "text" };
 import { dispatchElementwise } from "../gpu/dispatch.ts";
@@ -20,9 +21,9 @@ export const GELU_FORWARD = { out: "f32", inp: "f32" } as const satisfies Buffer
 export const GELU_BACKWARD = { dinp: "f32", inp: "f32", dout: "f32" } as const satisfies BufferSpec;
 
 /** out = GELU(inp). */
-const geluForwardKernel = wgslKernel(geluForwardSrc);
+const geluForwardKernel = wgslKernel(geluForwardSrc + geluSrc);
 /** dinp = GELU'(inp)·dout. */
-const geluBackwardKernel = wgslKernel(geluBackwardSrc);
+const geluBackwardKernel = wgslKernel(geluBackwardSrc + geluSrc);
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;

@@ -14,6 +14,7 @@ import { bindRows, gridRows, perBinding, ranges, rowsPerChunk, sumPartials } fro
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import layernormForwardSrc from "../kernels/layernorm_forward.wgsl" with { type: "text" };
+import columnSrc from "../kernels/_column.wgsl" with { type: "text" };
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import layernormBackwardSrc from "../kernels/layernorm_backward.wgsl" with { type: "text" };
 import layernormParamPartialSrc from "../kernels/layernorm_param_partial.wgsl" with { type: "text" };
@@ -46,7 +47,7 @@ const layernormForwardKernel = wgslKernel(layernormForwardSrc + reduceSrc);
 /** Row-wise layernorm input gradient (dinp +=). */
 const layernormBackwardKernel = wgslKernel(layernormBackwardSrc + reduceSrc);
 /** Per-chunk column sums of dout·norm and dout (layernorm's dweight and dbias, first stage). */
-const layernormParamPartialKernel = wgslKernel(layernormParamPartialSrc);
+const layernormParamPartialKernel = wgslKernel(layernormParamPartialSrc + columnSrc);
 
 /** The epsilon added to the variance, as in GPT-2 and llm.c. */
 export const LAYERNORM_EPS = 1e-5;

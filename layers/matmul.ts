@@ -12,6 +12,7 @@
  * @module
  */
 import colsumPartialSrc from "../kernels/colsum_partial.wgsl" with { type: "text" };
+import columnSrc from "../kernels/_column.wgsl" with { type: "text" };
 import { gemm, gemmAccumulate, type GemmOptions } from "../gpu/_gemm.ts";
 import { perBinding, ranges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
@@ -35,7 +36,7 @@ export const MATMUL_BACKWARD = {
 type F = GpuTensor;
 
 /** Per-chunk column sums of a strided matrix (the GPU dbias, first stage). */
-const colsumPartialKernel = wgslKernel(colsumPartialSrc);
+const colsumPartialKernel = wgslKernel(colsumPartialSrc + columnSrc);
 
 /**
  * out[n,o] = bias[o] + Σ_c inp[n,c]·weight[o,c] for inp (N,C), weight (OC,C), bias (OC) or none.
