@@ -1,8 +1,9 @@
 // _reduce: the workgroup tree reductions and the row kernels' thread, shared by the kernels that reduce within a
 // workgroup, appended to their sources where their descriptors are made (WGSL declarations may come in any order).
 // The including kernel declares `override WG: u32` (a power of two) and runs WG threads per workgroup; every thread
-// passes its value and its local_invocation_index `lid`, and all of them get the workgroup's total. Each call ends on a barrier, so the next call may reuse `red` at once.
-// The tree adds (or maxes) lid with lid + s for s = WG/2, WG/4, …, 1: a fixed order, so results are reproducible.
+// passes its value and its local_invocation_index `lid`, and all of them get the workgroup's total. Each call ends
+// on a barrier, so the next call may reuse `red` at once. The tree adds (or maxes) lid with lid + s for s = WG/2,
+// WG/4, …, 1: a fixed order, so results are reproducible.
 
 var<workgroup> red: array<f32, WG>;
 
