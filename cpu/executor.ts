@@ -51,6 +51,13 @@ export class CpuExecutor implements Executor<Float32Array, Int32Array> {
     return t.subarray(offset, offset + length);
   }
 
+  viewInt(t: Int32Array, offset: number, length: number): Int32Array {
+    if (offset < 0 || offset + length > t.length) {
+      throw new RangeError(`view [${offset}, ${offset + length}) is outside a tensor of ${t.length} elements`);
+    }
+    return t.subarray(offset, offset + length);
+  }
+
   read(t: Float32Array): Promise<Float32Array> {
     return Promise.resolve(t.slice());
   }

@@ -128,6 +128,10 @@ export class GpuExecutor implements Executor<F, F> {
     return viewOf(t, offset, length);
   }
 
+  viewInt(t: F, offset: number, length: number): F {
+    return viewOf(t, offset, length);
+  }
+
   read(t: F): Promise<Float32Array> {
     if (t.arena.dtype !== "f32") throw new TypeError(`read: ${describe(t)} is not a float tensor`);
     return this.runtime.read(t);

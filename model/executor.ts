@@ -32,6 +32,8 @@ export interface Executor<F, I> {
   run<S extends BufferSpec, Z>(op: Op<S, Z>, buffers: Buffers<S, F, I>, sizes: Z): void;
   /** A view of `length` elements of `t` starting at element `offset` (per-layer slices of (L, …) tensors). */
   view(t: F, offset: number, length: number): F;
+  /** The same for an int tensor (a range of positions of the tokens). */
+  viewInt(t: I, offset: number, length: number): I;
   /** Copies a tensor back to the host (the loss, logits, checkpoints). */
   read(t: F): Promise<Float32Array>;
   /** Copies host data into a tensor of the same length. */

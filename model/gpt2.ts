@@ -151,12 +151,13 @@ export class GPT2<F, I> {
     const { params, acts, inputs } = this.tensors;
     this.#checkTokens(tokens, "input");
     exec.writeInt(inputs, tokens);
-    // The encoder rewrites rows 0 … end-1 (the earlier ones with the values they hold): O(end·C), negligible.
-    exec.run(encoder.forward, { out: acts.encoded, inp: inputs, wte: params.wte, wpe: params.wpe }, {
-      B: 1,
-      T: end,
-      C,
-    });
+    const { start, count } = rows;
+    exec.run(encoder.forward, {
+      out: exec.view(acts.encoded, start * C, count * C),
+      inp: exec.viewInt(inputs, start, count),
+      wte: params.wte,
+      wpe: exec.view(params.wpe, start * C, count * C), // positions start … start + count - 1
+    }, { B: 1, T: count, C });
     this.#blocksForward(rows);
     if (options.logits !== false) this.#headForward(rows);
     this.#forwardHadTargets = false;
