@@ -21,9 +21,9 @@ import { bindRange, type GpuTensor, lockstepPieces, maxBindingElements } from ".
 import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 import { fillZeroKernel } from "./fill.ts";
 
-/** The buffers of adamw update, named once: they type its every form and its op record. */
+/** AdamW: params, m, v (n) updated in place from grads (n). */
 export const ADAMW_UPDATE = { params: "f32", grads: "f32", m: "f32", v: "f32" } as const satisfies BufferSpec;
-/** The buffers of grad norm squared, named once: they type its every form and its op record. */
+/** Σ grads² of grads (n) into out (2 floats, see `adamw.gradNormSquared`). */
 export const GRAD_NORM_SQUARED = { out: "f32", grads: "f32" } as const satisfies BufferSpec;
 
 /** One AdamW step. */
@@ -58,7 +58,8 @@ export interface AdamWHyper {
  * @example
  * ```ts
  * import { adamwScalars } from "./adamw.ts";
- * const k = adamwScalars({ learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, step: 1, gradScale: 1 });
+ * const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradScale: 1 };
+ * const k = adamwScalars({ ...hyper, step: 1 });
  * if (Math.abs(k.mCorrection - 0.1) > 1e-15) throw new Error("1 - 0.9¹");
  * ```
  */

@@ -19,9 +19,9 @@ import encoderBackwardWteSrc from "../kernels/encoder_backward_wte.wgsl" with { 
 import encoderBackwardWpeSrc from "../kernels/encoder_backward_wpe.wgsl" with { type: "text" };
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** The buffers of encoder forward, named once: they type its every form and its op record. */
+/** Encoder forward: out (B,T,C) written from the tokens inp (B,T) and wte (Vp,C), wpe (maxT,C). */
 export const ENCODER_FORWARD = { out: "f32", inp: "i32", wte: "f32", wpe: "f32" } as const satisfies BufferSpec;
-/** The buffers of encoder backward, named once: they type its every form and its op record. */
+/** Encoder backward: dwte (Vp,C) and dwpe (maxT,C) accumulated from dout (B,T,C) at the tokens inp (B,T). */
 export const ENCODER_BACKWARD = { dwte: "f32", dwpe: "f32", dout: "f32", inp: "i32" } as const satisfies BufferSpec;
 
 /** Token + position embedding. */

@@ -15,9 +15,9 @@ import { dispatchElementwise } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 
-/** The buffers of gelu forward, named once: they type its every form and its op record. */
+/** GELU forward: out (N) written from inp (N). */
 export const GELU_FORWARD = { out: "f32", inp: "f32" } as const satisfies BufferSpec;
-/** The buffers of gelu backward, named once: they type its every form and its op record. */
+/** GELU backward: dinp (N) written from inp (N) and dout (N). */
 export const GELU_BACKWARD = { dinp: "f32", inp: "f32", dout: "f32" } as const satisfies BufferSpec;
 
 /** out = GELU(inp). */

@@ -21,7 +21,7 @@ import layernormParamPartialSrc from "../kernels/layernorm_param_partial.wgsl" w
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** The buffers of layernorm forward, named once: they type its every form and its op record. */
+/** Layernorm forward: out (N,C), mean (N), rstd (N) written from inp (N,C), weight (C), bias (C). */
 export const LAYERNORM_FORWARD = {
   out: "f32",
   mean: "f32",
@@ -30,7 +30,7 @@ export const LAYERNORM_FORWARD = {
   weight: "f32",
   bias: "f32",
 } as const satisfies BufferSpec;
-/** The buffers of layernorm backward, named once: they type its every form and its op record. */
+/** Layernorm backward: dinp (N,C) added to, dweight, dbias (C) accumulated; reads dout, inp, weight, mean, rstd. */
 export const LAYERNORM_BACKWARD = {
   dinp: "f32",
   dweight: "f32",

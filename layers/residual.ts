@@ -13,7 +13,7 @@ import { dispatchElementwise } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 
-/** The buffers of residual forward, named once: they type its every form and its op record. */
+/** Residual add: out (N) = inp1 (N) + inp2 (N). */
 export const RESIDUAL_FORWARD = { out: "f32", inp1: "f32", inp2: "f32" } as const satisfies BufferSpec;
 
 /** out = inp1 + inp2. */
