@@ -117,10 +117,11 @@ async function run(argv: string[]): Promise<number> {
     for (let step = 0; step < PARITY_STEPS; step++) {
       model.forward(state.inputs, state.targets);
       const loss = await model.meanLoss();
+      // Read before backward, which overwrites the logits with their gradient.
+      const logits = step === 0 ? await model.readLogits() : undefined;
       model.zeroGrad();
       model.backward();
-      if (step === 0) {
-        const logits = await model.readLogits();
+      if (logits) {
         check(
           "logits",
           maxAbsDiffPadded(logits, state.logits, { V: cfg.vocabSize, Vp: cfg.paddedVocabSize }),

@@ -1,8 +1,8 @@
 /**
  * The CPU backend's hot loops as WebAssembly SIMD generated at run time (`cpu/wasm/`), spread over Workers that
  * share the tensors' WebAssembly.Memory: matmul forward/backward and causal attention forward/backward (the
- * `wasm` forms of the op records in `layers/`), plus AdamW, the squared gradient norm, GELU and the softmax +
- * cross-entropy forward, which a backend may route here too.
+ * `wasm` forms of the op records in `layers/`), plus AdamW, the squared gradient norm, GELU and the fused softmax +
+ * cross-entropy (forward and in-place backward), which a backend may route here too.
  *
  * Calls are synchronous: the main thread publishes a job, takes its share of the work items, then waits
  * (`Atomics.wait`) for the Workers. Results are bit-identical for any thread count and any cache blocking (see
@@ -19,7 +19,7 @@ import type { ADAMW_UPDATE } from "../layers/adamw.ts";
 import type { ATTENTION_BACKWARD, ATTENTION_FORWARD } from "../layers/attention.ts";
 import type { GELU_BACKWARD, GELU_FORWARD } from "../layers/gelu.ts";
 import type { MATMUL_BACKWARD, MATMUL_FORWARD } from "../layers/matmul.ts";
-import type { SOFTMAX_CROSSENTROPY_FORWARD } from "../layers/softmax_crossentropy.ts";
+import type { SOFTMAX_CROSSENTROPY_BACKWARD, SOFTMAX_CROSSENTROPY_FORWARD } from "../layers/softmax_crossentropy.ts";
 import type { CpuBuffers } from "../layers/_op.ts";
 import { type AdamWHyper, adamwScalars } from "../layers/adamw.ts";
 import {
@@ -40,6 +40,7 @@ import {
   SUM_SLOTS,
   SUMSQ,
   type ThreadContext,
+  XENT_BWD,
 } from "./wasm/jobs.ts";
 import type { KernelExports } from "./wasm/exports.ts";
 import { buildKernelModule, DEFAULT_GEMM_TILE, DEFAULT_NT_TILE, type KernelModuleOptions } from "./wasm/module.ts";
@@ -295,34 +296,44 @@ export class CpuKernels {
   }
 
   /**
-   * Per row of logits (N,Vp): probs = softmax over the first V columns (padded columns 0), losses[n] =
-   * log Σ exp(logits - max) + max - logits[targets[n]] (as layers/softmax_crossentropy.ts).
-   * `targets` must be an Int32Array view of the same memory.
+   * Per row of logits (N,Vp), over the first V columns: lse[n] = log Σ exp(logits - max) + max and losses[n] =
+   * lse[n] - logits[targets[n]] (as layers/softmax_crossentropy.ts). `targets` must be an Int32Array view of the
+   * same memory.
    */
   softmaxCrossEntropyForward(
     b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_FORWARD>,
     s: { N: number; V: number; Vp: number },
   ): void {
-    const { N, V, Vp } = sizes("softmaxCrossEntropyForward", s, ["N", "V", "Vp"]);
-    if (V > Vp) throw new Error(`softmaxCrossEntropyForward: V (${V}) must be <= Vp (${Vp})`);
-    if (!(b.targets instanceof Int32Array) || b.targets.buffer !== this.#memory.buffer || b.targets.length < N) {
-      throw new Error(
-        `targets must be an Int32Array view of the kernels' shared WebAssembly.Memory with ${N} elements`,
-      );
-    }
-    for (let n = 0; n < N; n++) {
-      const t = b.targets[n];
-      if (!(t >= 0 && t < V)) throw new Error(`targets[${n}] = ${t} is outside the vocabulary [0, ${V})`);
-    }
+    const { N, V, Vp } = this.#rowSizes("softmaxCrossEntropyForward", s, b.targets);
     this.#set(SOFTMAX, {
       losses: this.#addr("losses", b.losses, N),
-      probs: this.#addr("probs", b.probs, N * Vp),
+      lse: this.#addr("lse", b.lse, N),
       logits: this.#addr("logits", b.logits, N * Vp),
       targets: b.targets.byteOffset,
       V,
       Vp,
     });
     this.#run(KIND.SOFTMAX, N, 40 * N * V);
+  }
+
+  /**
+   * The fused classifier's backward, in place: `dlogits` (N,Vp) holds the logits and becomes
+   * (exp(logits - lse) - onehot(targets))·dloss, padded columns 0 (as layers/softmax_crossentropy.ts).
+   */
+  softmaxCrossEntropyBackward(
+    b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_BACKWARD>,
+    s: { N: number; V: number; Vp: number; dloss: number },
+  ): void {
+    const { N, V, Vp } = this.#rowSizes("softmaxCrossEntropyBackward", s, b.targets);
+    this.#set(XENT_BWD, {
+      dlogits: this.#addr("dlogits", b.dlogits, N * Vp),
+      lse: this.#addr("lse", b.lse, N),
+      targets: b.targets.byteOffset,
+      V,
+      Vp,
+      dloss: s.dloss,
+    });
+    this.#run(KIND.XENT_BWD, N, 40 * N * V);
   }
 
   /** Stops the Workers. The kernels cannot be used afterwards. */
@@ -334,6 +345,26 @@ export class CpuKernels {
     Atomics.add(c, CTRL.GEN, 1);
     Atomics.notify(c, CTRL.GEN);
     for (const w of this.#workers) w.terminate();
+  }
+
+  // The sizes of a softmax + cross-entropy call, after checking V ≤ Vp and every target.
+  #rowSizes(
+    op: string,
+    s: { N: number; V: number; Vp: number },
+    targets: Int32Array,
+  ): Record<"N" | "V" | "Vp", number> {
+    const { N, V, Vp } = sizes(op, s, ["N", "V", "Vp"]);
+    if (V > Vp) throw new Error(`${op}: V (${V}) must be <= Vp (${Vp})`);
+    if (!(targets instanceof Int32Array) || targets.buffer !== this.#memory.buffer || targets.length < N) {
+      throw new Error(
+        `targets must be an Int32Array view of the kernels' shared WebAssembly.Memory with ${N} elements`,
+      );
+    }
+    for (let n = 0; n < N; n++) {
+      const t = targets[n];
+      if (!(t >= 0 && t < V)) throw new Error(`targets[${n}] = ${t} is outside the vocabulary [0, ${V})`);
+    }
+    return { N, V, Vp };
   }
 
   #attentionSizes(op: string, s: AttentionSizes): AttentionSizes {

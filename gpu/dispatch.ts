@@ -1,6 +1,7 @@
 /**
  * Dispatch helpers shared by the GPU launchers in `layers/`: grid sizes within the per-dimension limit, ranges that
- * fit one storage binding, the elementwise dispatcher, and the second stage of every chunked reduction.
+ * fit one storage binding, row ranges that also stay inside one GPU buffer of a tensor split over several
+ * (`rowRanges`), the elementwise dispatcher, and the second stage of every chunked reduction.
  *
  * @module
  */
@@ -8,7 +9,15 @@ import { UserError } from "../util/errors.ts";
 import sumPartialsSrc from "../kernels/sum_partials.wgsl" with { type: "text" };
 import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
-import { bindRange, describe, type GpuBinding, type GpuTensor, lockstepPieces, maxBindingElements } from "./tensor.ts";
+import {
+  bindRange,
+  describe,
+  formatBytes,
+  type GpuBinding,
+  type GpuTensor,
+  lockstepPieces,
+  maxBindingElements,
+} from "./tensor.ts";
 
 type F = GpuTensor;
 
@@ -29,6 +38,67 @@ export function perBinding(rt: GpuRuntime, unit: number, t: GpuTensor): number {
     throw new UserError(`Tensor ${describe(t)}: one row of ${unit} elements is larger than this GPU's largest binding`);
   }
   return n;
+}
+
+/** A tensor read or written row by row: `[t, width]` (`width` elements per row), or `[t]` bound whole. */
+export type RowBinding = readonly [F, number] | readonly [F];
+
+/**
+ * Cuts rows [0, n) into [start, count] ranges that a row kernel can bind: in each range, the rows of every
+ * `[t, width]` tensor lie in one GPU buffer of its arena (a tensor larger than `maxBufferSize` is split into
+ * buffers of whole leading slices, see `planSegments`) and fit one storage binding. `[t]` entries (bound whole)
+ * are ignored, so a launcher passes this the same list as `bindRows`. With every tensor in one buffer this is
+ * `ranges(n, perBinding(…))` over the widest row.
+ *
+ * @param rt The runtime (for the binding limit).
+ * @param n Rows.
+ * @param tensors The row tensors, e.g. `[[logits, Vp], [losses, 1]]`.
+ * @returns Ranges in order, covering [0, n).
+ * @throws UserError naming a tensor whose one row does not fit a binding, or that a buffer boundary cuts inside a
+ *   row.
+ * @example
+ * ```ts
+ * import { rowRanges } from "./dispatch.ts";
+ * import { GpuExecutor } from "./executor.ts";
+ * import { getGpuDevice } from "./device.ts";
+ * import { GpuRuntime } from "./runtime.ts";
+ * import { planTensors } from "../model/tensors.ts";
+ * const ctx = await getGpuDevice();
+ * // Buffers of 400 floats: the (5, 2, 100) logits lie in buffers of 4 rows; a 2 KiB binding holds 4 or 5 rows.
+ * const limits = { ...ctx.limits, maxBufferSize: 1600, maxStorageBufferBindingSize: 2048 };
+ * const exec = new GpuExecutor(new GpuRuntime({ ...ctx, limits }));
+ * const plan = planTensors([{ name: "logits", shape: [5, 2, 100], dtype: "f32" }], 64);
+ * const logits = await exec.allocatePlan("acts", plan, "perTensor");
+ * const got = rowRanges(exec.runtime, 10, [[logits, 100]]).join(" ");
+ * if (got !== "0,4 4,4 8,2") throw new Error(`ranges ${got}`);
+ * ```
+ */
+export function rowRanges(rt: GpuRuntime, n: number, tensors: readonly RowBinding[]): [number, number][] {
+  let step = Infinity;
+  const cuts = new Set<number>([0, n]);
+  for (const [t, width] of tensors) {
+    if (width === undefined) continue;
+    step = Math.min(step, perBinding(rt, width, t));
+    for (const s of t.arena.segments) {
+      for (const edge of [s.start - t.offset, s.start + s.length - t.offset]) {
+        if (edge <= 0 || edge >= n * width) continue;
+        if (edge % width !== 0) {
+          throw new UserError(
+            `Tensor ${describe(t)}: a GPU buffer boundary falls inside one of its rows of ${
+              formatBytes(width * 4)
+            }; use a smaller batch (-b) or sequence (-t), or --device cpu`,
+          );
+        }
+        cuts.add(edge / width);
+      }
+    }
+  }
+  const edges = [...cuts].sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  for (let i = 0; i + 1 < edges.length; i++) {
+    for (let s = edges[i]; s < edges[i + 1]; s += step) out.push([s, Math.min(step, edges[i + 1] - s)]);
+  }
+  return out;
 }
 
 /** Rows per chunk of a two-stage column sum: enough chunks to fill the GPU, at least 32 rows each. */
@@ -115,14 +185,14 @@ export function gridRows(rt: GpuRuntime, n: number): [number, number] {
  * elements per row of that range of `t`, `[t]` binds all of `t` (a layernorm's weight, the same for every row).
  *
  * @param rt The runtime (for the binding limits).
- * @param range [start, count] rows, e.g. from `ranges(N, perBinding(…))`.
+ * @param range [start, count] rows, e.g. from `rowRanges(rt, N, tensors)`.
  * @param tensors Each binding, in the kernel's storage order.
  * @returns The bound ranges.
  */
 export function bindRows(
   rt: GpuRuntime,
   range: readonly [number, number],
-  tensors: readonly (readonly [F, number] | readonly [F])[],
+  tensors: readonly RowBinding[],
 ): GpuBinding[] {
   const [start, count] = range;
   return tensors.map(([t, width]) =>

@@ -1,11 +1,14 @@
-// softmax_crossentropy_backward: dlogits[n,v] = (probs[n,v] - [v == targets[n]]) · dloss for v < V, 0 for the
-// padded columns V ≤ v < Vp (written, not accumulated).
+// softmax_crossentropy_backward: the fused classifier's gradient, in place. dlogits (N,Vp) holds the logits on
+// entry and d loss / d logits on return:
+//   dlogits[n,v] = (exp(logits[n,v] - lse[n]) - [v == targets[n]]) · dloss   for v < V,   0 for V ≤ v < Vp,
+// where exp(logits - lse) is the softmax (lse from softmax_crossentropy_forward).
 //
-// Threads: a 1-D grid-stride loop over the N·Vp elements (i → n = i / Vp, v = i % Vp); the launcher dispatches
-// x = min(ceil(N·Vp / WG), maxWorkgroups) workgroups of WG threads.
+// Threads: one workgroup of WG threads per row (row = workgroup_id.x + workgroup_id.y·num.x, kernels/_reduce.wgsl's
+// RowThread); thread l reads and writes columns l, l + WG, … of its row, so every element is read before it is
+// overwritten by the same thread.
 struct Params {
   dlogits_base: u32,
-  probs_base: u32,
+  lse_base: u32,
   targets_base: u32,
   N: u32,
   V: u32,
@@ -15,23 +18,25 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
-@group(0) @binding(2) var<storage, read> probs: array<f32>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<i32>;
 
 override WG: u32 = 256;
 
 @compute @workgroup_size(WG)
-fn softmax_crossentropy_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let stride = nwg.x * WG;
-  let total = p.N * p.Vp;
-  for (var i = gid.x; i < total; i += stride) {
-    let n = i / p.Vp;
-    let v = i % p.Vp;
+fn softmax_crossentropy_backward(thread: RowThread) {
+  let row = row_of(thread);
+  if (row >= p.N) {
+    return;
+  }
+  let x0 = p.dlogits_base + row * p.Vp;
+  let l = lse[p.lse_base + row];
+  let label = u32(targets[p.targets_base + row]);
+  for (var v = thread.lid; v < p.Vp; v += WG) {
     var d = 0.0;
     if (v < p.V) {
-      let hit = select(0.0, 1.0, i32(v) == targets[p.targets_base + n]);
-      d = (probs[p.probs_base + i] - hit) * p.dloss;
+      d = (exp(dlogits[x0 + v] - l) - select(0.0, 1.0, v == label)) * p.dloss;
     }
-    dlogits[p.dlogits_base + i] = d;
+    dlogits[x0 + v] = d;
   }
 }

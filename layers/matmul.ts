@@ -7,14 +7,16 @@
  * - `wasm`: the CPU backend's cache-blocked WebAssembly SIMD GEMM, spread over Workers (`cpu/kernels.ts`);
  * - `gpu`: the tiled SGEMM of `kernels/matmul.wgsl` through `gpu/_gemm.ts`, with dbias a two-stage column sum
  *   (`kernels/colsum_partial.wgsl`, then `sum_partials`). Operands larger than one storage binding (GPT-2's wte on
- *   a 128 MiB-binding adapter; the logits of a large batch) are cut into row or column ranges, each its own dispatch.
+ *   a 128 MiB-binding adapter; the logits of a large batch) are cut into row or column ranges, each its own dispatch;
+ *   row ranges also stay inside one GPU buffer of a tensor split over several (`rowRanges`: the (B,T,Vp) logits
+ *   beyond `maxBufferSize`, which the output head writes forward and reads as dout backward).
  *
  * @module
  */
 import colsumPartialSrc from "../kernels/colsum_partial.wgsl" with { type: "text" };
 import columnSrc from "../kernels/_column.wgsl" with { type: "text" };
 import { gemm, gemmAccumulate, type GemmOptions } from "../gpu/_gemm.ts";
-import { perBinding, ranges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
+import { perBinding, ranges, rowRanges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
@@ -125,9 +127,8 @@ function matmulForwardGpu(
   opts: GemmOptions,
 ): void {
   const { N, C, OC } = s;
-  const nStep = perBinding(rt, Math.max(C, OC), b.out);
   const oStep = Math.min(OC, perBinding(rt, C, b.weight));
-  for (const [n0, nc] of ranges(N, nStep)) {
+  for (const [n0, nc] of rowRanges(rt, N, [[b.out, OC], [b.inp, C]])) {
     for (const [o0, oc] of ranges(OC, oStep)) {
       gemm(rt, {
         M: nc,
@@ -150,9 +151,10 @@ function matmulBackwardGpu(
   opts: GemmOptions,
 ): void {
   const { N, C, OC } = s;
-  const nStep = perBinding(rt, Math.max(C, OC), b.dout);
+  // Row ranges of dout, inp and dinp that each lie in one buffer and one binding, shared by the three products.
+  const rows = rowRanges(rt, N, [[b.dout, OC], [b.dinp, C], [b.inp, C]]);
   const oStep = Math.min(OC, perBinding(rt, C, b.weight));
-  for (const [n0, nc] of ranges(N, nStep)) {
+  for (const [n0, nc] of rows) {
     // dinp rows n0… = Σ over OC ranges of dout[n0…, o0…] · weight[o0…]; the first range writes, later ones add.
     for (const [o0, oc] of ranges(OC, oStep)) {
       const product = {
@@ -170,7 +172,7 @@ function matmulBackwardGpu(
     }
   }
   for (const [o0, oc] of ranges(OC, oStep)) {
-    for (const [n0, nc] of ranges(N, nStep)) {
+    for (const [n0, nc] of rows) {
       const product = {
         M: oc,
         N: C,
@@ -185,7 +187,7 @@ function matmulBackwardGpu(
   if (b.dbias) {
     const dbias = b.dbias;
     rt.group("dbias", { bytes: 4 * N * OC }, () => {
-      for (const [n0, nc] of ranges(N, nStep)) {
+      for (const [n0, nc] of rows) {
         columnSum(rt, { out: dbias, x: b.dout, start: n0 * OC, rows: nc, W: OC });
       }
     });

@@ -1,6 +1,7 @@
 /**
  * GPT-2 as a composition of modules (`tensors.ts` declares them): the embedding, L transformer blocks
- * (`block.ts`) and the head (final layernorm, the vocabulary projection tied to wte, the loss), run through one
+ * (`block.ts`) and the head (final layernorm, the vocabulary projection tied to wte, the fused softmax +
+ * cross-entropy, whose backward turns the logits into their gradient in place), run through one
  * `Executor`. One walk over the blocks serves the training forward pass and incremental decoding (a range of rows,
  * see `forwardRows`); the backward pass walks them in reverse. Every tensor comes from the planned arenas; views
  * are cut once in the constructor, so a step allocates nothing.
@@ -47,6 +48,8 @@ export class GPT2<F, I> {
   readonly #blocks: TransformerBlock<F, I>[];
   readonly #dispose?: () => void;
   #forwardHadTargets = false;
+  /** Set by `backward`: the logits buffer holds their gradient until the next forward pass. */
+  #logitsOverwritten = false;
 
   /**
    * Wraps a backend's tensors; the parameters are whatever the tensors hold (zeros when freshly allocated).
@@ -96,7 +99,9 @@ export class GPT2<F, I> {
   }
 
   /**
-   * Forward pass on a batch: logits (B,T,Vp) and, when `targets` is given, the per-position losses.
+   * Forward pass on a batch: logits (B,T,Vp) and, when `targets` is given, the per-position losses (and each
+   * row's log-sum-exp, which `backward` uses). Read the logits with `readLogits` before `backward`, which
+   * overwrites them.
    *
    * @param inputs Token ids (B·T), each < vocabSize.
    * @param targets Next-token ids (B·T), each < vocabSize; needed for the loss and `backward`.
@@ -118,12 +123,13 @@ export class GPT2<F, I> {
     });
     this.#blocksForward();
     this.#headForward();
+    this.#logitsOverwritten = false;
     this.#forwardHadTargets = targets !== undefined;
     if (targets) {
       const N = B * T;
       exec.run(softmaxCrossEntropy.forward, {
         losses: acts.losses,
-        probs: acts.probs,
+        lse: acts.lse,
         logits: acts.logits,
         targets: this.tensors.targets,
       }, { N, V, Vp });
@@ -160,6 +166,7 @@ export class GPT2<F, I> {
     }, { B: 1, T: count, C });
     this.#blocksForward(rows);
     if (options.logits !== false) this.#headForward(rows);
+    this.#logitsOverwritten = false;
     this.#forwardHadTargets = false;
   }
 
@@ -172,8 +179,16 @@ export class GPT2<F, I> {
     return sum / losses.length;
   }
 
-  /** Copies the logits (B,T,Vp) of the last forward pass to the host. */
+  /**
+   * Copies the logits (B,T,Vp) of the last forward pass to the host. Call it between `forward` and `backward`:
+   * backward overwrites the logits with their gradient (the fused classifier keeps no second (B,T,Vp) tensor).
+   *
+   * @throws Error after `backward`, until the next forward pass.
+   */
   readLogits(): Promise<Float32Array> {
+    if (this.#logitsOverwritten) {
+      throw new Error("readLogits: backward has overwritten the logits with their gradient; read them before backward");
+    }
     return this.exec.read(this.tensors.acts.logits);
   }
 
@@ -185,26 +200,33 @@ export class GPT2<F, I> {
   /**
    * Backward pass of the mean loss of the last forward pass: parameter gradients are ADDED to the gradient arena.
    * One residual-stream gradient buffer carries d(loss)/d(residual) down through the blocks (see
-   * `residualBackward` in `block.ts`).
+   * `residualBackward` in `block.ts`). The fused classifier turns the logits into d(loss)/d(logits) in place, so
+   * after this the logits are gone (`readLogits` throws) until the next `forward`, and a second backward of the
+   * same forward pass is refused.
    *
    * @param lossScale Multiplies the loss being differentiated: 1/k when k micro-batches accumulate into one step.
    */
   backward(lossScale = 1): void {
     if (!this.#forwardHadTargets) throw new Error("backward needs a forward pass with targets");
+    if (this.#logitsOverwritten) {
+      throw new Error("backward has already run on this forward pass (it overwrote the logits); run forward again");
+    }
     const { exec, B, T } = this;
     const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const { params, grads, acts, gradActs: d } = this.tensors;
     const N = B * T;
-    exec.run(softmaxCrossEntropy.backward, { dlogits: d.dlogits, probs: acts.probs, targets: this.tensors.targets }, {
+    // logits (B,T,Vp) → d loss / d logits, in place; the vocabulary projection's backward then reads them as dout.
+    exec.run(softmaxCrossEntropy.backward, { dlogits: acts.logits, lse: acts.lse, targets: this.tensors.targets }, {
       N,
       V,
       Vp,
       dloss: lossScale / N,
     });
+    this.#logitsOverwritten = true;
     exec.run(matmul.backward, {
       dinp: d.dln,
       dweight: grads.wte,
-      dout: d.dlogits,
+      dout: acts.logits,
       inp: acts.lnf,
       weight: params.wte,
     }, { N, C, OC: Vp });

@@ -49,7 +49,7 @@ export interface ModelLayout {
  * import { planModel } from "./layout.ts";
  * import { parseModelDescriptor } from "./config.ts";
  * const layout = planModel(parseModelDescriptor("layers=2,heads=3,channels=30,seq=16")!, 2, 8, 16);
- * if (layout.gradActs.byName.get("dlogits")!.length !== 2 * 8 * 50304) throw new Error("bad plan");
+ * if (layout.acts.byName.get("logits")!.length !== 2 * 8 * 50304) throw new Error("bad plan");
  * ```
  */
 export function planModel(cfg: GPT2Config, B: number, T: number, alignElements: number): ModelLayout {

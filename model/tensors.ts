@@ -26,9 +26,9 @@ type EmbeddingTensors = TensorDecls<Record<"wte" | "wpe", Shape>, Record<"encode
 /** What the head declares. */
 type HeadTensors = TensorDecls<
   Record<"lnfw" | "lnfb", Shape>,
-  Record<"lnf" | "lnfMean" | "lnfRstd" | "logits" | "probs" | "losses", Shape>,
+  Record<"lnf" | "lnfMean" | "lnfRstd" | "logits" | "lse" | "losses", Shape>,
   Record<never, Shape>,
-  Record<"dresidual" | "dln" | "dlogits" | "gradNormSquared", Shape>
+  Record<"dresidual" | "dln" | "gradNormSquared", Shape>
 >;
 
 /** The token and position embeddings. */
@@ -40,16 +40,25 @@ function embeddingTensors(cfg: GPT2Config, B: number, T: number): EmbeddingTenso
   });
 }
 
-/** The final layernorm, the tied vocabulary projection and the loss. */
+/**
+ * The final layernorm, the tied vocabulary projection and the loss. The classifier is fused (llm.c's): no
+ * probabilities are kept, and backward overwrites `logits` with their gradient in place, so there is no (B,T,Vp)
+ * gradient buffer.
+ */
 function headTensors(cfg: GPT2Config, B: number, T: number): HeadTensors {
   const { paddedVocabSize: Vp, channels: C } = cfg;
+  // deno-fmt-ignore
   return declare({
     params: { lnfw: [C], lnfb: [C] },
-    acts: { lnf: [B, T, C], lnfMean: [B, T], lnfRstd: [B, T], logits: [B, T, Vp], probs: [B, T, Vp], losses: [B, T] },
+    acts: {
+      lnf: [B, T, C], lnfMean: [B, T], lnfRstd: [B, T],
+      logits: [B, T, Vp], // d loss / d logits after backward (softmaxCrossEntropy.backward works in place)
+      lse: [B, T], // log Σ exp of each logits row, from the loss's forward, for its backward
+      losses: [B, T],
+    },
     grads: {
       dresidual: [B, T, C], // the residual stream's gradient (shared with every block)
       dln: [B, T, C],
-      dlogits: [B, T, Vp],
       gradNormSquared: [2], // Σ grad² of the whole gradient arena, for clipping (see `adamw.gradNormSquared`)
     },
   });

@@ -55,7 +55,8 @@ export const EXPORTS = {
   gelu_fwd: { i32: ["out", "inp", "n"] },
   gelu_bwd: { i32: ["dinp", "inp", "dout", "n"] },
   rowmax: { i32: ["x", "n"], result: F32 },
-  softmax_row: { i32: ["probs", "logits", "V", "Vp"], f32: ["max"], result: F64 },
+  expsum_row: { i32: ["x", "n"], f32: ["max"], result: F64 },
+  xent_bwd_row: { i32: ["x", "V", "Vp", "target"], f32: ["lse", "dloss"] },
 } as const satisfies Record<string, Signature>;
 
 /** The name of an exported kernel. */

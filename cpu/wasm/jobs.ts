@@ -35,6 +35,7 @@ export const KIND = {
   GELU_FWD: 7,
   GELU_BWD: 8,
   SOFTMAX: 9,
+  XENT_BWD: 10,
   QUIT: 99,
 } as const;
 
@@ -113,7 +114,9 @@ export const GELU_FWD = params(["out", "inp", "n", "chunk"]);
 /** Parameter slots of a GELU backward job over n elements (items of `chunk` elements). */
 export const GELU_BWD = params(["dinp", "inp", "dout", "n", "chunk"]);
 /** Parameter slots of a softmax + cross-entropy forward job (one row per item). */
-export const SOFTMAX = params(["losses", "probs", "logits", "targets", "V", "Vp"]);
+export const SOFTMAX = params(["losses", "lse", "logits", "targets", "V", "Vp"]);
+/** Parameter slots of the fused classifier's backward job, in place over the logits `dlogits` (one row per item). */
+export const XENT_BWD = params(["dlogits", "lse", "targets", "V", "Vp", "dloss"]);
 
 function matmulForwardItem(ex: KernelExports, p: Float64Array, i: number): void {
   const N = p[MM_FWD.N], C = p[MM_FWD.C], OC = p[MM_FWD.OC], P = p[MM_FWD.P], RB = p[MM_FWD.RB];
@@ -229,16 +232,25 @@ function geluBackwardItem(ex: KernelExports, p: Float64Array, i: number): void {
   ex.gelu_bwd(p[GELU_BWD.dinp] + off, p[GELU_BWD.inp] + off, p[GELU_BWD.dout] + off, n);
 }
 
-// One row of softmax + cross-entropy: probs, then loss = log Σ exp + max - logit[target] in float64.
+// One row of softmax + cross-entropy: lse = log Σ exp + max and loss = lse - logit[target], in float64.
 function softmaxItem(t: ThreadContext, n: number): void {
   const p = t.p, V = p[SOFTMAX.V], Vp = p[SOFTMAX.Vp];
   const logits = p[SOFTMAX.logits] + n * Vp * 4;
   const max = t.ex.rowmax(logits, V);
-  const sum = t.ex.softmax_row(p[SOFTMAX.probs] + n * Vp * 4, logits, V, Vp, max);
+  const sum = t.ex.expsum_row(logits, V, max);
   const buf = t.memory.buffer;
   const target = new Int32Array(buf, p[SOFTMAX.targets] + n * 4, 1)[0];
   const logit = new Float32Array(buf, logits + target * 4, 1)[0];
+  new Float32Array(buf, p[SOFTMAX.lse] + n * 4, 1)[0] = Math.log(sum) + max;
   new Float32Array(buf, p[SOFTMAX.losses] + n * 4, 1)[0] = Math.log(sum) + max - logit;
+}
+
+// One row of the fused classifier's backward: the row's logits become (softmax - onehot)·dloss.
+function xentBackwardItem(t: ThreadContext, n: number): void {
+  const p = t.p, V = p[XENT_BWD.V], Vp = p[XENT_BWD.Vp], buf = t.memory.buffer;
+  const target = new Int32Array(buf, p[XENT_BWD.targets] + n * 4, 1)[0];
+  const lse = new Float32Array(buf, p[XENT_BWD.lse] + n * 4, 1)[0];
+  t.ex.xent_bwd_row(p[XENT_BWD.dlogits] + n * Vp * 4, V, Vp, target, lse, p[XENT_BWD.dloss]);
 }
 
 /** Runs item `i` of the current job (its kind and parameters are in the control block). */
@@ -252,6 +264,7 @@ export function runItem(t: ThreadContext, kind: number, i: number): void {
   else if (kind === KIND.GELU_FWD) geluForwardItem(t.ex, t.p, i);
   else if (kind === KIND.GELU_BWD) geluBackwardItem(t.ex, t.p, i);
   else if (kind === KIND.SOFTMAX) softmaxItem(t, i);
+  else if (kind === KIND.XENT_BWD) xentBackwardItem(t, i);
   else throw new Error(`Unknown CPU kernel job kind ${kind}`);
 }
 

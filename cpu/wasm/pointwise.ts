@@ -1,8 +1,8 @@
 /**
  * WebAssembly SIMD kernels for the memory-bound rest of a training step: AdamW, the squared gradient norm, GELU
- * forward/backward and the softmax of the cross-entropy. Each works on a range the caller picks; the vector body
- * and the scalar tail run the same IEEE operations per element (the tail splats one element through the vector
- * code), so results do not depend on where ranges start.
+ * forward/backward and the rows of the fused softmax + cross-entropy (its denominator, its in-place gradient). Each
+ * works on a range the caller picks; the vector body and the scalar tail run the same IEEE operations per element
+ * (the tail splats one element through the vector code), so results do not depend on where ranges start.
  *
  * @module
  */
@@ -172,40 +172,54 @@ function rowMax(): Fn {
   return f;
 }
 
-// softmax_row(probs, logits, V, Vp, max) -> f64 Σ exp: probs[v] = exp(logits[v] - max) / Σ for v < V, 0 for
-// V <= v < Vp; the sum of the f32 exponentials in f64 (returned, for the loss).
-function softmaxRow(): Fn {
-  const [f, { probs, logits, V, Vp, max }] = exportFn("softmax_row");
+// expsum_row(x, n, max) -> f64: Σ_{v<n} exp(x[v] - max), the softmax denominator of one row: the f32
+// exponentials added in f64, the vector body in two lanes, then the lanes, then the tail in order.
+function expSumRow(): Fn {
+  const [f, { x, n, max }] = exportFn("expsum_row");
   const e = f.local(V128), t1 = f.local(V128), t2 = f.local(V128), acc = f.local(V128), s = f.local(F64);
-  const sum32 = f.local(F32), i = f.local(I32);
   f.f32x4Const(0).set(acc).f32(0).f64PromoteF32().set(s);
-  lanes(f, V, (load, store, vector) => {
-    load(logits);
+  lanes(f, n, (load, _store, vector) => {
+    load(x);
     f.get(max).f32x4Splat().f32x4Sub().set(e);
     exp4(f, e, e, t1, t2);
-    store(probs, () => f.get(e));
     if (vector) {
       f.get(acc).get(e).f64x2PromoteLow().f64x2Add();
       f.get(e).get(e).shuffle32([2, 3, 0, 1]).f64x2PromoteLow().f64x2Add().set(acc);
     } else f.get(s).get(e).f32x4ExtractLane(0).f64PromoteF32().f64Add().set(s);
   });
   // s holds the tail; the lanes come first in the total (the same order for every row).
-  f.get(acc).f64x2ExtractLane(0).get(acc).f64x2ExtractLane(1).f64Add().get(s).f64Add().set(s);
-  f.get(s).f32DemoteF64().set(sum32);
-  lanes(f, V, (load, store) => {
-    load(probs);
-    f.set(e);
-    store(probs, () => f.get(e).get(sum32).f32x4Splat().f32x4Div());
-  });
-  f.get(V).set(i);
-  whileLoop(f, () => f.get(i).get(Vp).i32LtS(), () => {
-    f.get(probs).get(i).i32(2).i32Shl().i32Add().f32(0).f32Store().inc(i, 1);
-  });
-  f.get(s);
+  f.get(acc).f64x2ExtractLane(0).get(acc).f64x2ExtractLane(1).f64Add().get(s).f64Add();
   return f;
 }
 
-/** Adds `adamw`, `sumsq`, `gelu_fwd`, `gelu_bwd`, `rowmax` and `softmax_row`. */
+// xent_bwd_row(x, V, Vp, target, lse, dloss): one row of the fused classifier's backward, in place over the logits
+// x: x[v] = (exp(x[v] - lse) - [v = target])·dloss for v < V, 0 for V <= v < Vp. Every element goes through the
+// same vector code, the target's too (its logit is read first, its gradient stored last), so the result does not
+// depend on where the vector body ends.
+function xentBackwardRow(): Fn {
+  const [f, { x, V, Vp, target, lse, dloss }] = exportFn("xent_bwd_row");
+  const e = f.local(V128), t1 = f.local(V128), t2 = f.local(V128), xt = f.local(V128), i = f.local(I32);
+  const at = f.local(I32);
+  f.get(x).get(target).i32(2).i32Shl().i32Add().tee(at).f32Load().f32x4Splat().set(xt);
+  lanes(f, V, (load, store) => {
+    load(x);
+    f.get(lse).f32x4Splat().f32x4Sub().set(e);
+    exp4(f, e, e, t1, t2);
+    store(x, () => f.get(e).get(dloss).f32x4Splat().f32x4Mul());
+  });
+  f.get(xt).get(lse).f32x4Splat().f32x4Sub().set(e);
+  exp4(f, e, e, t1, t2);
+  f.get(at).get(e).f32x4Const(1).f32x4Sub().get(dloss).f32x4Splat().f32x4Mul().f32x4ExtractLane(0).f32Store();
+  f.get(V).set(i);
+  whileLoop(f, () => f.get(i).get(Vp).i32LtS(), () => {
+    f.get(x).get(i).i32(2).i32Shl().i32Add().f32(0).f32Store().inc(i, 1);
+  });
+  return f;
+}
+
+/** Adds `adamw`, `sumsq`, `gelu_fwd`, `gelu_bwd`, `rowmax`, `expsum_row` and `xent_bwd_row`. */
 export function addPointwise(m: ModuleBuilder): void {
-  for (const fn of [adamw(), sumsq(), geluForward(), geluBackward(), rowMax(), softmaxRow()]) m.add(fn);
+  for (const fn of [adamw(), sumsq(), geluForward(), geluBackward(), rowMax(), expSumRow(), xentBackwardRow()]) {
+    m.add(fn);
+  }
 }

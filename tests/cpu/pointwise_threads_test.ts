@@ -1,7 +1,7 @@
 /**
- * CpuKernels' pointwise kernels (AdamW, squared gradient norm, GELU, softmax + cross-entropy) give bit-identical
- * results for 1 and 3 threads, on a length that splits into many chunks. Their agreement with the scalar reference
- * layers is tested with each op in tests/layers/<op>_test.ts.
+ * CpuKernels' pointwise kernels (AdamW, squared gradient norm, GELU, softmax + cross-entropy forward and its
+ * in-place backward) give bit-identical results for 1 and 3 threads, on a length that splits into many chunks. Their
+ * agreement with the scalar reference layers is tested with each op in tests/layers/<op>_test.ts.
  */
 import { CpuKernels } from "../../cpu/kernels.ts";
 import type { AdamWHyper } from "../../layers/adamw.ts";
@@ -36,7 +36,7 @@ Deno.test("pointwise kernels are bit-identical for 1 and 3 threads", async () =>
   for (let i = 0; i < n; i++) v[i] = Math.abs(v[i]);
   const x = random(n, 6), dout = random(n), out = alloc(n), dinp = alloc(n);
   const [N, V, Vp] = [6, 3001, 3008];
-  const logits = random(N * Vp, 8), probs = alloc(N * Vp), losses = alloc(N);
+  const logits = random(N * Vp, 8), lse = alloc(N), losses = alloc(N), dlogits = alloc(N * Vp);
   const targets = new Int32Array(memory.buffer, alloc(N).byteOffset, N);
   for (let i = 0; i < N; i++) targets[i] = i * 31;
   const start = [params.slice(), m.slice(), v.slice()];
@@ -52,8 +52,10 @@ Deno.test("pointwise kernels are bit-identical for 1 and 3 threads", async () =>
       norms.push(k.gradNormSquared({ grads }, { n }));
       k.geluForward({ out, inp: x }, { N: n });
       k.geluBackward({ dinp, inp: x, dout }, { N: n });
-      k.softmaxCrossEntropyForward({ losses, probs, logits, targets }, { N, V, Vp });
-      results.push([params, m, v, out, dinp, probs, losses].map((a) => a.slice()));
+      k.softmaxCrossEntropyForward({ losses, lse, logits, targets }, { N, V, Vp });
+      dlogits.set(logits);
+      k.softmaxCrossEntropyBackward({ dlogits, lse, targets }, { N, V, Vp, dloss: 1 / N });
+      results.push([params, m, v, out, dinp, lse, losses, dlogits].map((a) => a.slice()));
     } finally {
       k.close();
     }

@@ -2,27 +2,42 @@
  * Operands larger than one storage binding (GPT-2 124M's wte on llvmpipe's 128 MiB bindings; the logits of a large
  * batch anywhere) are cut into row, column or batch ranges. These tests shrink the binding limit to 2 KiB (504
  * floats) so small tensors take every such path, and check the results against the CPU layers; they also check
- * arenas spread over several GPU buffers and the messages for tensors that cannot fit.
+ * arenas spread over several GPU buffers and the messages for tensors that cannot fit. Tensors larger than one
+ * buffer (`maxBufferSize`, 4 GiB on large GPUs: the (B,T,Vp) logits from d12 at B = 32, T = 1024) are split into
+ * buffers of whole batches; the classifier (the head's matmul, the cross-entropy and the matmul backward reading
+ * the logits as dout) works in row ranges inside one buffer, checked here with buffers of a few KiB, op by op and
+ * for a whole model against one with unsplit logits.
  */
 import { adamw, adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import { attention, attentionBackward, attentionForward } from "../../layers/attention.ts";
 import { encoder, encoderBackward, encoderForward } from "../../layers/encoder.ts";
 import { matmul, matmulBackward, matmulForward } from "../../layers/matmul.ts";
-import { softmaxCrossEntropy, softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
+import {
+  softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
+  softmaxCrossEntropyForward,
+} from "../../layers/softmax_crossentropy.ts";
 import { GpuExecutor } from "../../gpu/executor.ts";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { GpuRuntime } from "../../gpu/runtime.ts";
 import { planSegments } from "../../gpu/tensor.ts";
-import { planTensors } from "../../model/tensors.ts";
+import { parseModelDescriptor } from "../../model/config.ts";
+import { createGpuModel } from "../../model/gpu_model.ts";
+import { randomParameters } from "../../model/init.ts";
+import { PARAMETER_NAMES, planTensors } from "../../model/tensors.ts";
 import { UserError } from "../../util/errors.ts";
 import { assertClose } from "../_assert.ts";
 import { randomTokens, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, upload, uploadInt } from "./_helpers.ts";
 import { zero } from "../../layers/fill.ts";
 
-async function smallBindingOps(): Promise<GpuExecutor> {
+async function smallBindingOps(maxBufferSize?: number): Promise<GpuExecutor> {
   const ctx = await getGpuDevice();
-  const limits = { ...ctx.limits, maxStorageBufferBindingSize: 2048 };
+  const limits = {
+    ...ctx.limits,
+    maxStorageBufferBindingSize: 2048,
+    maxBufferSize: maxBufferSize ?? ctx.limits.maxBufferSize,
+  };
   return new GpuExecutor(new GpuRuntime({ ...ctx, limits }), { smallMatmulMaxOutputs: 0 });
 }
 
@@ -61,21 +76,27 @@ Deno.test({
       assertClose(await ops.read(gb.dbias), dbias, tol(N), "matmul dbias"),
     );
 
-    // softmax over Vp = 128: 3 rows per binding.
+    // softmax over Vp = 128: 3 rows per binding; the backward in place over a copy of the logits.
     const [V, Vp] = [97, 128];
     const logits = uniform(rng(7), N * Vp, 4);
     const targets = randomTokens(rng(8), N, V);
-    const probs = new Float32Array(N * Vp);
+    const lse = new Float32Array(N);
     const losses = new Float32Array(N);
-    softmaxCrossEntropyForward({ losses, probs, logits, targets }, { N, V, Vp });
-    const gs = { losses: await poisoned(ops, N), probs: await poisoned(ops, N * Vp) };
-    ops.run(softmaxCrossEntropy.forward, {
-      ...gs,
-      logits: await upload(ops, logits),
-      targets: await uploadInt(ops, targets),
-    }, { N, V, Vp });
-    diffs.push(assertClose(await ops.read(gs.probs), probs, tol(V), "probs"));
+    softmaxCrossEntropyForward({ losses, lse, logits, targets }, { N, V, Vp });
+    const gs = { losses: await poisoned(ops, N), lse: await poisoned(ops, N), targets: await uploadInt(ops, targets) };
+    ops.run(softmaxCrossEntropy.forward, { ...gs, logits: await upload(ops, logits) }, { N, V, Vp });
+    diffs.push(assertClose(await ops.read(gs.lse), lse, tol(V), "lse"));
     diffs.push(assertClose(await ops.read(gs.losses), losses, tol(V), "losses"));
+    const dlogits = logits.slice();
+    softmaxCrossEntropyBackward({ dlogits, lse, targets }, { N, V, Vp, dloss: 1 / N });
+    const gdlogits = await upload(ops, logits);
+    ops.run(softmaxCrossEntropy.backward, { dlogits: gdlogits, lse: gs.lse, targets: gs.targets }, {
+      N,
+      V,
+      Vp,
+      dloss: 1 / N,
+    });
+    diffs.push(assertClose(await ops.read(gdlogits), dlogits, tol(1), "dlogits"));
 
     // encoder: wte 128×30 → vocabulary ranges of 16 rows.
     const [B, T] = [2, 4];
@@ -232,6 +253,117 @@ Deno.test({
     } catch (err) {
       const want = /^Tensor test\[\+3, 800\] needs a 3\.1 KiB binding; this GPU allows 2\.0 KiB per binding/;
       if (!(err instanceof UserError) || !want.test(err.message)) throw err;
+    }
+    // Row ranges keep rows whole: a buffer boundary inside a row (buffers of 2 slices of 100, rows of 30) is named.
+    const split = await smallBindingOps(800);
+    const xPlan = planTensors([{ name: "x", shape: [3, 100], dtype: "f32" }], 64);
+    const x = split.view(await split.allocatePlan("acts", xPlan, "perTensor"), 0, 300);
+    try {
+      split.run(matmul.forward, {
+        out: x,
+        inp: await upload(split, new Float32Array(60)),
+        weight: await upload(split, new Float32Array(90)),
+      }, { N: 10, C: 6, OC: 30 });
+      throw new Error("no error");
+    } catch (err) {
+      const want = /^Tensor acts\.x: a GPU buffer boundary falls inside one of its rows of 120 bytes/;
+      if (!(err instanceof UserError) || !want.test(err.message)) throw err;
+    }
+  },
+});
+
+Deno.test({
+  name: "gpu classifier with the logits over 5 buffers and 2 KiB bindings: matmul, cross-entropy, matmul backward",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // Buffers of 650 floats: the (5,5,128) logits lie in 5 buffers of 5 rows, the (5,5,30) lnf and dln in buffers of
+    // 20 and 5 rows; a 2 KiB binding holds 3 logits rows. No range may cross a buffer boundary.
+    const ops = await smallBindingOps(2600);
+    const [B, T, C, V, Vp] = [5, 5, 30, 97, 128];
+    const N = B * T;
+    const plan = planTensors([
+      { name: "lnf", shape: [B, T, C], dtype: "f32" },
+      { name: "logits", shape: [B, T, Vp], dtype: "f32" },
+      { name: "dln", shape: [B, T, C], dtype: "f32" },
+    ], 64);
+    const acts = await ops.allocatePlan("acts", plan, "perTensor");
+    const slot = (name: string) => plan.byName.get(name)!;
+    const [lnf, logits, dln] = ["lnf", "logits", "dln"].map((n) => ops.view(acts, slot(n).offset, slot(n).length));
+    const segments = acts.arena.segments.length;
+    if (segments !== 2 + 5 + 2) throw new Error(`${segments} buffers, expected 2 + 5 + 2`);
+
+    const inp = uniform(rng(21), N * C);
+    const wte = uniform(rng(22), Vp * C);
+    for (let i = V * C; i < Vp * C; i++) wte[i] = 0; // padded rows, as in GPT-2
+    const targets = randomTokens(rng(23), N, V);
+    ops.write(lnf, inp);
+    ops.write(logits, new Float32Array(N * Vp).fill(NaN));
+    ops.write(dln, new Float32Array(N * C).fill(NaN));
+    const g = { wte: await upload(ops, wte), targets: await uploadInt(ops, targets) };
+    const out = new Float32Array(N * Vp);
+    matmulForward({ out, inp, weight: wte }, { N, C, OC: Vp });
+    ops.run(matmul.forward, { out: logits, inp: lnf, weight: g.wte }, { N, C, OC: Vp });
+    const diffs = [assertClose(await ops.read(logits), out, tol(C), "logits")];
+
+    const losses = new Float32Array(N), lse = new Float32Array(N);
+    softmaxCrossEntropyForward({ losses, lse, logits: out, targets }, { N, V, Vp });
+    const gl = { losses: await poisoned(ops, N), lse: await poisoned(ops, N) };
+    ops.run(softmaxCrossEntropy.forward, { ...gl, logits, targets: g.targets }, { N, V, Vp });
+    diffs.push(assertClose(await ops.read(gl.losses), losses, tol(V), "losses"));
+    diffs.push(assertClose(await ops.read(gl.lse), lse, tol(V), "lse"));
+
+    const dloss = 1 / N;
+    softmaxCrossEntropyBackward({ dlogits: out, lse, targets }, { N, V, Vp, dloss });
+    ops.run(softmaxCrossEntropy.backward, { dlogits: logits, lse: gl.lse, targets: g.targets }, { N, V, Vp, dloss });
+    diffs.push(assertClose(await ops.read(logits), out, tol(1), "dlogits (in place)"));
+
+    const dinp = new Float32Array(N * C);
+    const dwte = uniform(rng(24), Vp * C);
+    const gdwte = await upload(ops, dwte);
+    matmulBackward({ dinp, dweight: dwte, dout: out, inp, weight: wte }, { N, C, OC: Vp });
+    ops.run(matmul.backward, { dinp: dln, dweight: gdwte, dout: logits, inp: lnf, weight: g.wte }, { N, C, OC: Vp });
+    diffs.push(assertClose(await ops.read(dln), dinp, tol(Vp), "dinp"));
+    diffs.push(assertClose(await ops.read(gdwte), dwte, tol(N), "dweight"));
+    console.log(`  max abs diff ${Math.max(...diffs).toExponential(1)}`);
+  },
+});
+
+Deno.test({
+  name: "gpu GPT-2 with its logits over 3 buffers: the same logits, loss and gradients as with one buffer",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const cfg = parseModelDescriptor("layers=2,heads=2,channels=16,seq=8,vocab=100")!;
+    const [B, T] = [5, 8];
+    const ctx = await getGpuDevice();
+    // Buffers of 2560 floats: the largest tensors but the (5,8,128) logits fit one; those take 2 + 2 + 1 batches.
+    const split = new GpuExecutor(new GpuRuntime({ ...ctx, limits: { ...ctx.limits, maxBufferSize: 10240 } }));
+    const runs = [];
+    for (const exec of [new GpuExecutor(new GpuRuntime(ctx)), split]) {
+      const model = await createGpuModel(cfg, B, T, { exec });
+      for (const [name, data] of randomParameters(cfg, 5)) model.writeParameter(name, data);
+      const tokens = randomTokens(rng(25), B * T + 1, cfg.vocabSize);
+      model.forward(tokens.subarray(0, B * T), tokens.subarray(1));
+      const logits = await model.readLogits();
+      const loss = await model.meanLoss();
+      model.zeroGrad();
+      model.backward();
+      runs.push({ logits, loss, grads: await model.readGradients(), buffers: model.tensors.acts.logits });
+    }
+    const [one, three] = runs;
+    const buffers = three.buffers.arena.segments.filter((s) =>
+      s.start < three.buffers.offset + three.buffers.length && s.start + s.length > three.buffers.offset
+    ).length;
+    if (buffers !== 3) {
+      throw new Error(`the logits lie in ${buffers} buffers, expected 3`);
+    }
+    // Row ranges change no row's arithmetic: logits and loss are bit-identical; the gradients only differ where
+    // wte's gradient sums the rows of each buffer separately (float32 sums of ≤ 40 terms).
+    assertClose(three.logits, one.logits, { atol: 0 }, "logits");
+    if (three.loss !== one.loss) {
+      throw new Error(`loss ${three.loss} vs ${one.loss}`);
+    }
+    for (const name of PARAMETER_NAMES) {
+      assertClose(three.grads[name], one.grads[name], tol(B * T), `grad ${name}`);
     }
   },
 });

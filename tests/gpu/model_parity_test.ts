@@ -35,10 +35,11 @@ for (const name of FIXTURES) {
         if (step === 2) cached = ops.runtime.cacheSizes;
         model.forward(state.inputs, state.targets);
         losses.push(await model.meanLoss());
+        const logits = step === 0 ? await model.readLogits() : undefined; // backward overwrites them
         model.zeroGrad();
         model.backward();
-        if (step === 0) {
-          const grads = await checkFirstStep(model, cfg, state, expected.loss, report);
+        if (logits) {
+          const grads = await checkFirstStep(model, cfg, state, logits, expected.loss, report);
           let normSquared = 0;
           for (const p of PARAMETER_NAMES) for (const g of grads[p]) normSquared += g * g;
           const norm = await model.gradNorm();

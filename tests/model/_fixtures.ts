@@ -31,17 +31,19 @@ export function assertWithin(diff: number, tolerance: number, label: string): vo
 
 /**
  * Checks the first step of a parity run (after forward and backward on the state's batch): the logits (unpadded to
- * V), the loss and all 16 gradients against the debug state, within model/parity.ts's tolerances. Appends a summary to
- * `report` and returns the gradients for further checks.
+ * V; `logits` read with `model.readLogits()` between forward and backward, which overwrites them), the loss and all
+ * 16 gradients against the debug state, within model/parity.ts's tolerances. Appends a summary to `report` and
+ * returns the gradients for further checks.
  */
 export async function checkFirstStep<F, I>(
   model: GPT2<F, I>,
   cfg: GPT2Config,
   state: DebugState,
+  logits: Float32Array,
   expectedLoss: number,
   report: string[],
 ): Promise<Record<ParameterName, Float32Array>> {
-  const d = maxAbsDiffPadded(await model.readLogits(), state.logits, { V: cfg.vocabSize, Vp: cfg.paddedVocabSize });
+  const d = maxAbsDiffPadded(logits, state.logits, { V: cfg.vocabSize, Vp: cfg.paddedVocabSize });
   assertWithin(d, TENSOR_TOLERANCE, "logits");
   report.push(`logits ${d.toExponential(1)}`);
   const lossDiff = Math.abs((await model.meanLoss()) - expectedLoss);

@@ -6,7 +6,7 @@ import { adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import { attentionBackward, attentionForward } from "../../layers/attention.ts";
 import { geluBackward, geluForward } from "../../layers/gelu.ts";
 import { matmulBackward, matmulForward } from "../../layers/matmul.ts";
-import { softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
+import { softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from "../../layers/softmax_crossentropy.ts";
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { readCheckpoint } from "../../model/checkpoint.ts";
 import { type CpuModelOptions, createCpuModel } from "../../model/cpu_model.ts";
@@ -23,10 +23,10 @@ async function runFixture(name: string, options: CpuModelOptions) {
   try {
     for (const p of PARAMETER_NAMES) model.writeParameter(p, params[p]);
     model.forward(state.inputs, state.targets);
+    const sizes = { V: config.vocabSize, Vp: config.paddedVocabSize };
+    const logitsDiff = maxAbsDiffPadded(await model.readLogits(), state.logits, sizes); // before backward overwrites
     model.zeroGrad();
     model.backward();
-    const sizes = { V: config.vocabSize, Vp: config.paddedVocabSize };
-    const logitsDiff = maxAbsDiffPadded(await model.readLogits(), state.logits, sizes);
     const grads = await model.readGradients();
     const gradDiffs = Object.fromEntries(PARAMETER_NAMES.map((p) => [p, maxAbsDiff(grads[p], state.grads[p])]));
     return { logitsDiff, lossDiff: Math.abs((await model.meanLoss()) - (await readExpected(name)).loss), gradDiffs };
@@ -53,6 +53,7 @@ Deno.test("The CPU executor routes ops with a wasm form to the kernels object an
     geluForward: count("geluForward", geluForward),
     geluBackward: count("geluBackward", geluBackward),
     softmaxCrossEntropyForward: count("softmaxCrossEntropyForward", softmaxCrossEntropyForward),
+    softmaxCrossEntropyBackward: count("softmaxCrossEntropyBackward", softmaxCrossEntropyBackward),
     adamwUpdate,
     gradNormSquared,
     close: () => closed = true,
@@ -67,6 +68,8 @@ Deno.test("The CPU executor routes ops with a wasm form to the kernels object an
     matmulBackward: 4 * L + 1,
     attentionForward: 2 * L - 1,
     attentionBackward: L,
+    softmaxCrossEntropyForward: 1,
+    softmaxCrossEntropyBackward: 1,
   };
   for (const [op, n] of Object.entries(want)) {
     if (calls[op] !== n) throw new Error(`${op} called ${calls[op]} times, expected ${n}`);
