@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { KERNELS } from "../../gpu/kernel.ts";
 import "../../model/gpt2.ts"; // imports every layer, whose kernels register themselves in KERNELS
+import "../../layers/flash_attention.ts"; // not used by the model yet
 import { adapterAvailable } from "./_helpers.ts";
 
 const ALL_KERNELS = [...KERNELS.values()];

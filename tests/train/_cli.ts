@@ -43,14 +43,33 @@ export async function gpt2(...args: string[]): Promise<Run> {
 export function spawnGpt2(...args: string[]): {
   child: Deno.ChildProcess;
   lines: () => AsyncGenerator<string>;
+  /** The whole stderr, once the process has closed it. */
   stderr: () => Promise<string>;
+  /** Resolves when stderr has printed `text` (rejects after `ms` milliseconds or at its end without it). */
+  stderrShows: (text: string, ms?: number) => Promise<void>;
 } {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stderrText = new Response(child.stderr).text();
+  let err = "";
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const stderrText = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      err += decoder.decode(chunk, { stream: true });
+      for (const w of waiters.filter((w) => err.includes(w.text))) w.resolve();
+    }
+    return err;
+  })();
+  const stderrShows = (text: string, ms = 60_000) =>
+    new Promise<void>((resolve, reject) => {
+      if (err.includes(text)) return resolve();
+      const timer = setTimeout(() => reject(new Error(`stderr did not show '${text}' in ${ms} ms:\n${err}`)), ms);
+      waiters.push({ text, resolve: () => (clearTimeout(timer), resolve()) });
+      stderrText.then(() => err.includes(text) || reject(new Error(`stderr ended without '${text}':\n${err}`)));
+    });
   async function* lines() {
     const decoder = new TextDecoder();
     let buffered = "";
@@ -62,7 +81,7 @@ export function spawnGpt2(...args: string[]): {
     }
     if (buffered) yield buffered;
   }
-  return { child, lines, stderr: () => stderrText };
+  return { child, lines, stderr: () => stderrText, stderrShows };
 }
 
 /** The step numbers of the complete checkpoints (DONE markers) in `dir`, ascending. */

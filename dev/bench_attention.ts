@@ -1,0 +1,144 @@
+/**
+ * Causal attention on the GPU, materialized against flash: the production `attention.forward` / `attention.backward`
+ * (layers/attention.ts: (B,NH,T,T) scores through the tiled SGEMM and the row softmax kernels) and
+ * `flashAttention.forward` / `flashAttention.backward` (layers/flash_attention.ts), at GPT-2 d12's attention shape by
+ * default, through `GpuExecutor` (the launchers and WGSL the trainer uses). Times are GPU timestamps per call
+ * (median of the repetitions; wall clock where the adapter has no `timestamp-query`). TFLOP/s count the model's
+ * FLOPs for both, 2·B·T²·C forward and 4·B·T²·C backward (the causal halves of the T×T×hs products), so the rates
+ * compare like the times; flash's backward does 7·B·T²·C (it recomputes the scores and dout·vᵀ in both kernels).
+ * It also prints the largest differences between the two, and the flash backward's kernels.
+ *
+ *     deno run -A dev/bench_attention.ts                       # B=16 T=1024 NH=12 hs=64 (d12)
+ *     deno run -A dev/bench_attention.ts --batch 1 --seq 64    # a quick run on llvmpipe
+ *     deno run -A dev/bench_attention.ts --tiles forward=64x16,dq=32x16,dkdv=32x16 --reps 20
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createGpuExecutor } from "../gpu/executor.ts";
+import { formatProfile } from "../gpu/profiler.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { attention } from "../layers/attention.ts";
+import { flashAttention, type FlashTiles } from "../layers/flash_attention.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    batch: { type: "string", default: "16" },
+    seq: { type: "string", default: "1024" },
+    heads: { type: "string", default: "12" },
+    hs: { type: "string", default: "64" },
+    reps: { type: "string", default: "10" },
+    tiles: { type: "string" },
+  },
+});
+const [B, T, NH, hs, reps] = [values.batch, values.seq, values.heads, values.hs, values.reps].map(Number);
+const C = NH * hs;
+const tiles = values.tiles ? parseTiles(values.tiles) : undefined;
+
+/** "forward=64x16,dq=32x16,dkdv=32x16" -> FlashTiles (rows × cols of each kernel). */
+function parseTiles(text: string): FlashTiles {
+  const t: Record<string, { rows: number; cols: number }> = {};
+  for (const part of text.split(",")) {
+    const [name, size] = part.split("=");
+    const [rows, cols] = size.split("x").map(Number);
+    t[name] = { rows, cols };
+  }
+  if (!t.forward || !t.dq || !t.dkdv) throw new Error("--tiles needs forward=RxC,dq=RxC,dkdv=RxC");
+  return t as unknown as FlashTiles;
+}
+
+const ops = await createGpuExecutor();
+const timed = ops.runtime.ctx.hasTimestamps;
+
+/** A tensor of n elements: zeros, or uniform in [-1, 1) with `random`. */
+async function tensor(n: number, random = false): Promise<GpuTensor> {
+  const t = await ops.allocate("bench", n);
+  if (random) ops.write(t, Float32Array.from({ length: n }, () => Math.random() * 2 - 1));
+  return t;
+}
+
+const probe = await tensor(1); // a read of it waits for everything submitted before
+
+/** Median GPU milliseconds of one call of `run` (after one warm-up call, which also compiles the pipelines). */
+async function measure(run: () => void): Promise<number> {
+  run();
+  await ops.read(probe);
+  if (timed) {
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      ops.profiler!.start();
+      run();
+      const rows = await ops.profiler!.stop();
+      times.push(rows.reduce((s, r) => s + r.ms, 0));
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
+  }
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) run();
+  await ops.read(probe);
+  return (performance.now() - t0) / reps;
+}
+
+/** max |a - b|. */
+async function maxDiff(a: GpuTensor, b: GpuTensor): Promise<number> {
+  const [x, y] = [await ops.read(a), await ops.read(b)];
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+  return m;
+}
+
+const s = { B, T, C, NH };
+const inp = await tensor(B * T * 3 * C, true);
+const dout = await tensor(B * T * C, true);
+const m = {
+  out: await tensor(B * T * C),
+  preatt: await tensor(B * NH * T * T),
+  att: await tensor(B * NH * T * T),
+  dinp: await tensor(B * T * 3 * C),
+  dpreatt: await tensor(B * NH * T * T),
+  datt: await tensor(B * NH * T * T),
+};
+const f = { out: await tensor(B * T * C), lse: await tensor(B * NH * T), dinp: await tensor(B * T * 3 * C) };
+
+const mFwd = () => ops.run(attention.forward, { out: m.out, preatt: m.preatt, att: m.att, inp }, s);
+const mBwd = () =>
+  ops.run(attention.backward, { dinp: m.dinp, dpreatt: m.dpreatt, datt: m.datt, dout, inp, att: m.att }, s);
+const fFwd = () => ops.run(flashAttention.forward, { out: f.out, lse: f.lse, inp }, { ...s, tiles });
+const fBwd = () =>
+  ops.run(flashAttention.backward, { dinp: f.dinp, dout, inp, out: f.out, lse: f.lse }, { ...s, tiles });
+
+const times = {
+  mFwd: await measure(mFwd),
+  fFwd: await measure(fFwd),
+  mBwd: await measure(mBwd),
+  fBwd: await measure(fBwd),
+};
+const rate = (flops: number, ms: number) => (flops / ms / 1e9).toPrecision(3);
+const fwdFlops = 2 * B * T * T * C;
+const row = (name: string, flops: number, a: number, b: number) =>
+  `| ${name} | ${a.toFixed(3)} | ${rate(flops, a)} | ${b.toFixed(3)} | ${rate(flops, b)} | ${(a / b).toFixed(2)}× |`;
+
+console.log(
+  `${ops.description}; B=${B} T=${T} NH=${NH} hs=${hs}, ${reps} repetitions, ${
+    timed ? "GPU timestamps" : "wall clock"
+  }`,
+);
+console.log("| attention | materialized ms | TFLOP/s | flash ms | TFLOP/s | speedup |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+console.log(row("forward", fwdFlops, times.mFwd, times.fFwd));
+console.log(row("backward", 2 * fwdFlops, times.mBwd, times.fBwd));
+console.log(row("both", 3 * fwdFlops, times.mFwd + times.mBwd, times.fFwd + times.fBwd));
+
+// The two computed the same attention of the same inputs (each output above is from its last call).
+console.log(
+  `max |flash - materialized|: out ${(await maxDiff(f.out, m.out)).toExponential(1)}, ` +
+    `dinp ${(await maxDiff(f.dinp, m.dinp)).toExponential(1)}`,
+);
+
+if (timed) {
+  ops.profiler!.start();
+  fBwd();
+  console.log(`\nflash backward by kernel:\n${formatProfile(await ops.profiler!.stop())}`);
+}

@@ -1,0 +1,127 @@
+/**
+ * Both forms of `flashAttention.forward` and `flashAttention.backward` (layers/flash_attention.ts), outputs
+ * NaN-poisoned:
+ * - `cpu`, the scalar reference: out and dinp against the materialized reference `attentionForward` /
+ *   `attentionBackward` (itself checked against finite differences in attention_test.ts), lse against the log of the
+ *   softmax denominators of attentionForward's scores;
+ * - `gpu`: against the scalar form with B = 2, three heads, head sizes 8, 64 and 80 (80: two channel groups per
+ *   thread, the second partial) and T = 1, 7, 33, 70 (none a multiple of a tile), with the tiles chosen for this
+ *   adapter, tiles with 32-column blocks, and on hardware adapters those for 16 KiB (WebGPU's minimum).
+ */
+import { attentionBackward, attentionForward } from "../../layers/attention.ts";
+import {
+  flashAttention,
+  flashAttentionBackward,
+  flashAttentionForward,
+  type FlashTiles,
+  flashTiles,
+} from "../../layers/flash_attention.ts";
+import { assertClose } from "../_assert.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, defaultOps, poisoned as gpuPoisoned, upload } from "../gpu/_helpers.ts";
+import { poisoned } from "./_check.ts";
+
+// ---- cpu: the scalar reference ----
+
+/** log Σ_{t2 ≤ t} exp(preatt[t, t2]) of every row of attentionForward's (B,NH,T,T) scores, in float64. */
+function logSumExp(preatt: Float32Array, rows: number, T: number): Float64Array {
+  const lse = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const t = r % T, row = preatt.subarray(r * T, r * T + t + 1);
+    const max = Math.max(...row);
+    lse[r] = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+  }
+  return lse;
+}
+
+for (const [B, T, C, NH] of [[2, 5, 30, 3], [3, 1, 30, 3], [1, 7, 8, 1], [2, 33, 24, 3], [1, 70, 240, 3]]) {
+  Deno.test(`flashAttention cpu B=${B} T=${T} C=${C} NH=${NH}: out, lse, dinp vs the materialized attention`, () => {
+    const s = { B, T, C, NH };
+    const r = rng(B * 100 + T * 10 + C);
+    const inp = uniform(r, B * T * 3 * C, 2), dout = uniform(r, B * T * C);
+    const TT = B * NH * T * T;
+    const ref = { out: poisoned(B * T * C), preatt: poisoned(TT), att: poisoned(TT) };
+    attentionForward({ ...ref, inp }, s);
+    const out = poisoned(B * T * C), lse = poisoned(B * NH * T);
+    flashAttentionForward({ out, lse, inp }, s);
+    // The same float64 arithmetic row by row, rounded once to float32.
+    assertClose(out, ref.out, { atol: 1e-7, rtol: 1e-7 }, "out");
+    // preatt holds the scores rounded to float32: |score|·2⁻²⁴ apart, scores below 10 here.
+    assertClose(lse, logSumExp(ref.preatt, B * NH * T, T), { atol: 1e-6, rtol: 1e-7 }, "lse");
+
+    const refDinp = poisoned(B * T * 3 * C);
+    attentionBackward({ dinp: refDinp, dpreatt: poisoned(TT), datt: poisoned(TT), dout, inp, att: ref.att }, s);
+    const dinp = poisoned(B * T * 3 * C);
+    flashAttentionBackward({ dinp, dout, inp, out, lse }, s);
+    // float64 sums on both sides; they differ by the float32 rounding of what each keeps from forward (att there,
+    // out and lse here): ~1e-7 relative per probability, summed over T ≤ 70 rows of O(1) terms.
+    assertClose(dinp, refDinp, { atol: 2e-6, rtol: 1e-5 }, "dinp (written)");
+  });
+}
+
+// ---- gpu ----
+
+// Scores are float32 sums of hs ≤ 80 products, the softmax sums and outputs sums over T ≤ 70 keys, against the CPU's
+// float64: errors are a few float32 ulps of values below ~10 (lse), ~1 (out) and ~5 (dinp, sums of T terms).
+const GPU_TOL = { out: { atol: 2e-6, rtol: 1e-5 }, lse: { atol: 4e-6, rtol: 1e-6 }, dinp: { atol: 2e-5, rtol: 1e-4 } };
+
+async function checkGpu(B: number, T: number, C: number, NH: number, tiles?: FlashTiles): Promise<number[]> {
+  const ops = await defaultOps();
+  const s = { B, T, C, NH, tiles };
+  const r = rng(B + 10 * T + C);
+  const inp = uniform(r, B * T * 3 * C, 2), dout = uniform(r, B * T * C);
+  const out = new Float32Array(B * T * C), lse = new Float32Array(B * NH * T);
+  flashAttentionForward({ out, lse, inp }, s);
+  const g = {
+    out: await gpuPoisoned(ops, B * T * C),
+    lse: await gpuPoisoned(ops, B * NH * T),
+    inp: await upload(ops, inp),
+  };
+  ops.run(flashAttention.forward, g, s);
+  const diffs = [
+    assertClose(await ops.read(g.out), out, GPU_TOL.out, "out"),
+    assertClose(await ops.read(g.lse), lse, GPU_TOL.lse, "lse"),
+  ];
+  // Backward from the CPU's out and lse, so that it is compared on the same inputs.
+  const dinp = new Float32Array(B * T * 3 * C);
+  flashAttentionBackward({ dinp, dout, inp, out, lse }, s);
+  const gb = {
+    dinp: await gpuPoisoned(ops, B * T * 3 * C),
+    dout: await upload(ops, dout),
+    inp: g.inp,
+    out: await upload(ops, out),
+    lse: await upload(ops, lse),
+  };
+  ops.run(flashAttention.backward, gb, s);
+  diffs.push(assertClose(await ops.read(gb.dinp), dinp, GPU_TOL.dinp, "dinp"));
+  return diffs;
+}
+
+/** Tiles that use the second key (forward, dq) and query (dkdv) slot of each thread: blocks of 32 columns. */
+const WIDE: FlashTiles = { forward: { rows: 16, cols: 32 }, dq: { rows: 16, cols: 32 }, dkdv: { rows: 16, cols: 32 } };
+
+const tileText = (t?: FlashTiles) =>
+  t ? Object.entries(t).map(([k, { rows, cols }]) => `${k} ${rows}×${cols}`).join(", ") : "the launcher's tiles";
+
+for (const hs of [8, 64, 80]) {
+  Deno.test({
+    name: `gpu flashAttention hs=${hs}: forward and backward vs CPU, B=2 NH=3 T=1,7,33,70`,
+    ignore: !adapterAvailable,
+    fn: async () => {
+      const ops = await defaultOps();
+      // The launcher's choice for this adapter; WIDE where it fits a software adapter's budget (hs = 8); on
+      // hardware adapters also the tiles for 16 KiB (a software adapter would take minutes to compile those).
+      const configs: (FlashTiles | undefined)[] = [undefined];
+      if (hs === 8) configs.push(WIDE);
+      if (!ops.runtime.ctx.isFallback) configs.push(flashTiles(hs, 16384));
+      for (const tiles of configs) {
+        const worst = [0, 0, 0];
+        for (const T of [1, 7, 33, 70]) {
+          (await checkGpu(2, T, 3 * hs, 3, tiles)).forEach((d, i) => worst[i] = Math.max(worst[i], d));
+        }
+        const [o, l, d] = worst.map((x) => x.toExponential(1));
+        console.log(`  ${tileText(tiles)}: max abs diff out ${o}, lse ${l}, dinp ${d}`);
+      }
+    },
+  });
+}
