@@ -1,10 +1,10 @@
 /**
  * `deno task bench:gpu`: GPT-2 124M (`d12`, random init) training on the WebGPU backend at T=1024 for several batch
- * sizes ≤ 32 (the best is reported), then — in the same run, on the same machine — the same model and batch in
- * PyTorch fp32 with TF32 off (`dev/bench_torch.py`), so the ratio is measured side by side. Meant for the H200 via
+ * sizes (16, 32, 64 by default; the best is reported), then — in the same run, on the same machine — the same model
+ * and batch in PyTorch fp32 with TF32 off (`dev/bench_torch.py`), so the ratio is measured side by side. Meant for the H200 via
  * the device tool (see ../shared/gpu/README.md); on llvmpipe use `--model layers=2,heads=2,channels=64,seq=64`.
  *
- *     deno task bench:gpu [--model d12] [--seq 1024] [--batches 8,16,32] [--steps 10] [--no-torch]
+ *     deno task bench:gpu [--model d12] [--seq 1024] [--batches 16,32,64] [--steps 10] [--no-torch]
  *
  * @module
  */
@@ -14,7 +14,7 @@ const { values } = parseArgs({
   options: {
     model: { type: "string", default: "d12" },
     seq: { type: "string", default: "1024" },
-    batches: { type: "string", default: "8,16,32" },
+    batches: { type: "string", default: "16,32,64" },
     steps: { type: "string", default: "10" },
     "no-torch": { type: "boolean", default: false },
   },

@@ -16,25 +16,6 @@
 // block (BR rows padded to ROW = HS4 + 1 vec4 against bank conflicts, since the score step reads them down a
 // column), and Ps[t·BC/4 + g], P of keys 4g … 4g+3 at query t as one vec4, overwritten by dS once dv has used it.
 // layers/flash_attention.ts picks BC, BR.
-struct Params {
-  dinp_base: u32,
-  inp_base: u32,
-  dout_base: u32,
-  lse_base: u32,
-  delta_base: u32,
-  T: u32,
-  C: u32,
-  NH: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
-@group(0) @binding(2) var<storage, read> inp: array<f32>;
-@group(0) @binding(3) var<storage, read> dout: array<f32>;
-@group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> delta: array<f32>;
-
 // Keys per workgroup (4, 8, 16, 32 or 64), queries per block (8, 16 or 32), head size / 4 (at most 32).
 override BC: u32 = 32u;
 override BR: u32 = 16u;
@@ -47,14 +28,6 @@ var<workgroup> Vs: array<vec4f, BC * HS4>;
 var<workgroup> Qs: array<vec4f, BR * ROW>;
 var<workgroup> dOs: array<vec4f, BR * ROW>;
 var<workgroup> Ps: array<vec4f, BR * KG>;
-
-fn load_inp(at: u32) -> vec4f {
-  return vec4f(inp[at], inp[at + 1u], inp[at + 2u], inp[at + 3u]);
-}
-
-fn load_dout(at: u32) -> vec4f {
-  return vec4f(dout[at], dout[at + 1u], dout[at + 2u], dout[at + 3u]);
-}
 
 // P and dS of keys 4g … 4g+3 at query slot t of the block (global query tq), as two vec4 over the keys.
 struct Probs {

@@ -15,25 +15,6 @@
 // Workgroup memory: Q and dout of the block (BR × HS4 vec4, row-major: read as broadcasts), K and V of the key block
 // (BC rows padded to ROW = HS4 + 1 vec4 against bank conflicts, since the score step reads them down a column), and
 // Ss[c·BR/4 + g], dS of rows 4g … 4g+3 at key c as one vec4. layers/flash_attention.ts picks BR, BC.
-struct Params {
-  dinp_base: u32,
-  inp_base: u32,
-  dout_base: u32,
-  lse_base: u32,
-  delta_base: u32,
-  T: u32,
-  C: u32,
-  NH: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
-@group(0) @binding(2) var<storage, read> inp: array<f32>;
-@group(0) @binding(3) var<storage, read> dout: array<f32>;
-@group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> delta: array<f32>;
-
 // Query rows per workgroup (4, 8, 16, 32 or 64), keys per block (8, 16 or 32), head size / 4 (at most 32).
 override BR: u32 = 32u;
 override BC: u32 = 16u;
@@ -46,14 +27,6 @@ var<workgroup> dOs: array<vec4f, BR * HS4>;
 var<workgroup> Ks: array<vec4f, BC * ROW>;
 var<workgroup> Vs: array<vec4f, BC * ROW>;
 var<workgroup> Ss: array<vec4f, BC * RG>;
-
-fn load_inp(at: u32) -> vec4f {
-  return vec4f(inp[at], inp[at + 1u], inp[at + 2u], inp[at + 3u]);
-}
-
-fn load_dout(at: u32) -> vec4f {
-  return vec4f(dout[at], dout[at + 1u], dout[at + 2u], dout[at + 3u]);
-}
 
 // dS of rows 4g … 4g+3 at key c of the block (P from the scores, masked by ok; dP from dout and v).
 fn dscores(g: u32, c: u32, ok: vec4<bool>, lrow: vec4f, drow: vec4f) -> vec4f {

@@ -27,9 +27,9 @@ import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** The buffers of attention forward, named once: they type its every form and its op record. */
+/** Causal attention forward: out (B,T,C), preatt and att (B,NH,T,T) written from the qkv rows inp (B,T,3C). */
 export const ATTENTION_FORWARD = { out: "f32", preatt: "f32", att: "f32", inp: "f32" } as const satisfies BufferSpec;
-/** The buffers of attention backward, named once: they type its every form and its op record. */
+/** Causal attention backward: dinp (B,T,3C) written from dout (B,T,C), inp and att; dpreatt, datt are scratch. */
 export const ATTENTION_BACKWARD = {
   dinp: "f32",
   dpreatt: "f32",
@@ -38,7 +38,7 @@ export const ATTENTION_BACKWARD = {
   inp: "f32",
   att: "f32",
 } as const satisfies BufferSpec;
-/** The buffers of attention decode, named once: they type its every form and its op record. */
+/** One decode step: out (C) of the query in row pos of inp, over its rows 0..pos (the KV cache). */
 export const ATTENTION_DECODE = { out: "f32", inp: "f32" } as const satisfies BufferSpec;
 
 type F = GpuTensor;

@@ -20,6 +20,7 @@
  */
 import flashBackwardDeltaSrc from "../kernels/flash_attention_backward_delta.wgsl" with { type: "text" };
 import flashBackwardDkdvSrc from "../kernels/flash_attention_backward_dkdv.wgsl" with { type: "text" };
+import flashBackwardSharedSrc from "../kernels/_flash_backward.wgsl" with { type: "text" };
 import flashBackwardDqSrc from "../kernels/flash_attention_backward_dq.wgsl" with { type: "text" };
 import flashForwardSrc from "../kernels/flash_attention_forward.wgsl" with { type: "text" };
 import { grid1d, perBinding, ranges } from "../gpu/dispatch.ts";
@@ -30,9 +31,9 @@ import { UserError } from "../util/errors.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** The buffers of flash attention forward, named once: they type its every form and its op record. */
+/** Flash attention forward: out (B,T,C) and the rows' log-sum-exp lse (B,NH,T) from inp (B,T,3C). */
 export const FLASH_ATTENTION_FORWARD = { out: "f32", lse: "f32", inp: "f32" } as const satisfies BufferSpec;
-/** The buffers of flash attention backward, named once: they type its every form and its op record. */
+/** Flash attention backward: dinp (B,T,3C) written from dout, inp, and the forward's out and lse. */
 export const FLASH_ATTENTION_BACKWARD = {
   dinp: "f32",
   dout: "f32",
@@ -235,8 +236,8 @@ export function flashAttentionBackward(b: CpuBuffers<typeof FLASH_ATTENTION_BACK
 
 const forwardKernel = wgslKernel(flashForwardSrc);
 const deltaKernel = wgslKernel(flashBackwardDeltaSrc);
-const dqKernel = wgslKernel(flashBackwardDqSrc);
-const dkdvKernel = wgslKernel(flashBackwardDkdvSrc);
+const dqKernel = wgslKernel(flashBackwardDqSrc + flashBackwardSharedSrc);
+const dkdvKernel = wgslKernel(flashBackwardDkdvSrc + flashBackwardSharedSrc);
 
 /** Head size, its tiles (checked against the device) and the batches per dispatch (bindings, grid limits). */
 function plan(rt: GpuRuntime, s: FlashSizes, inp: GpuTensor) {

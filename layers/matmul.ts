@@ -23,9 +23,9 @@ import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** The buffers of matmul forward, named once: they type its every form and its op record. */
+/** Matmul forward: out (N,OC) written from inp (N,C), weight (OC,C) and the optional bias (OC). */
 export const MATMUL_FORWARD = { out: "f32", inp: "f32", weight: "f32", bias: "f32?" } as const satisfies BufferSpec;
-/** The buffers of matmul backward, named once: they type its every form and its op record. */
+/** Matmul backward: dinp (N,C) written; dweight (OC,C), dbias (OC) accumulated; reads dout, inp, weight. */
 export const MATMUL_BACKWARD = {
   dinp: "f32",
   dweight: "f32",

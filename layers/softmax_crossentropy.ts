@@ -21,7 +21,7 @@ import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import softmaxCrossEntropyBackwardSrc from "../kernels/softmax_crossentropy_backward.wgsl" with { type: "text" };
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** The buffers of softmax crossentropy forward, named once: they type its every form and its op record. */
+/** Classifier forward: losses (N) and log-sum-exp lse (N) written from logits (N,Vp) and targets (N). */
 export const SOFTMAX_CROSSENTROPY_FORWARD = {
   losses: "f32",
   lse: "f32",
