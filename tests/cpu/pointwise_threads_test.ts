@@ -5,19 +5,10 @@
  */
 import { CpuKernels } from "../../cpu/kernels.ts";
 import type { AdamWHyper } from "../../layers/adamw.ts";
-import { fillUniform, rng } from "../_random.ts";
+import { Arena } from "./_wasm.ts";
 
-const memory = new WebAssembly.Memory({ initial: 512, maximum: 512, shared: true }); // 32 MiB
-let cursor = 64;
-const r = rng(7);
-function alloc(n: number): Float32Array {
-  const a = new Float32Array(memory.buffer, cursor, n);
-  cursor += Math.ceil((n * 4) / 64) * 64 + 4 * (n % 5); // starts not always 16-byte aligned
-  return a;
-}
-function random(n: number, scale = 1): Float32Array {
-  return fillUniform(r, alloc(n), scale);
-}
+// Views of one shared memory whose starts are not always 16-byte aligned.
+const arena = new Arena({ mib: 32, seed: 7, skew: (n) => 4 * (n % 5) });
 
 const HYPER: AdamWHyper = {
   learningRate: 1e-3,
@@ -30,20 +21,20 @@ const HYPER: AdamWHyper = {
 };
 
 Deno.test("pointwise kernels are bit-identical for 1 and 3 threads", async () => {
-  cursor = 64;
+  arena.reset();
   const n = 200003;
-  const params = random(n), grads = random(n), m = random(n, 0.1), v = random(n, 0.01);
+  const params = arena.random(n), grads = arena.random(n), m = arena.random(n, 0.1), v = arena.random(n, 0.01);
   for (let i = 0; i < n; i++) v[i] = Math.abs(v[i]);
-  const x = random(n, 6), dout = random(n), out = alloc(n), dinp = alloc(n);
+  const x = arena.random(n, 6), dout = arena.random(n), out = arena.alloc(n), dinp = arena.alloc(n);
   const [N, V, Vp] = [6, 3001, 3008];
-  const logits = random(N * Vp, 8), lse = alloc(N), losses = alloc(N), dlogits = alloc(N * Vp);
-  const targets = new Int32Array(memory.buffer, alloc(N).byteOffset, N);
+  const logits = arena.random(N * Vp, 8), lse = arena.alloc(N), losses = arena.alloc(N), dlogits = arena.alloc(N * Vp);
+  const targets = new Int32Array(arena.memory.buffer, arena.alloc(N).byteOffset, N);
   for (let i = 0; i < N; i++) targets[i] = i * 31;
   const start = [params.slice(), m.slice(), v.slice()];
   const results: Float32Array[][] = [];
   const norms: number[] = [];
   for (const threads of [1, 3]) {
-    const k = await CpuKernels.create(memory, threads, { parallelMinFlops: 0 });
+    const k = await CpuKernels.create(arena.memory, threads, { parallelMinFlops: 0 });
     try {
       params.set(start[0]);
       m.set(start[1]);

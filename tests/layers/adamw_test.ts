@@ -11,8 +11,9 @@ import { CpuKernels } from "../../cpu/kernels.ts";
 import { adamw, adamwUpdate, gradNormSquared } from "../../layers/adamw.ts";
 import type { AdamWHyper } from "../../layers/adamw.ts";
 import { assertClose } from "../_assert.ts";
-import { fillUniform, randn, rng, uniform } from "../_random.ts";
+import { randn, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
+import { Arena } from "../cpu/_wasm.ts";
 
 Deno.test("adamw: 5 steps with gradient scaling and weight decay match a float64 AdamW", () => {
   const n = 37;
@@ -63,17 +64,8 @@ Deno.test("gradNormSquared: float64 sum of squares", () => {
   if (gradNormSquared({ grads }, { n: 2 }) !== grads[0] ** 2 + grads[1] ** 2) throw new Error("n is respected");
 });
 
-const memory = new WebAssembly.Memory({ initial: 512, maximum: 512, shared: true }); // 32 MiB
-let cursor = 64;
-const arenaRng = rng(7);
-function alloc(n: number): Float32Array {
-  const a = new Float32Array(memory.buffer, cursor, n);
-  cursor += Math.ceil((n * 4) / 64) * 64 + 4 * (n % 5); // starts not always 16-byte aligned
-  return a;
-}
-function random(n: number, scale = 1): Float32Array {
-  return fillUniform(arenaRng, alloc(n), scale);
-}
+// Views of one shared memory whose starts are not always 16-byte aligned.
+const arena = new Arena({ mib: 32, seed: 7, skew: (n) => 4 * (n % 5) });
 
 /** |got - want| <= rtol · (|want| + scale) per element (see the module comment). */
 function near(scale: number, rtol = 1e-6) {
@@ -92,12 +84,12 @@ const HYPER: AdamWHyper = {
 };
 
 Deno.test("adamw: wasm update and grad norm match the scalar reference on awkward lengths", async () => {
-  const k = await CpuKernels.create(memory, 2, { parallelMinFlops: 0 });
+  const k = await CpuKernels.create(arena.memory, 2, { parallelMinFlops: 0 });
   try {
     for (const n of LENGTHS) {
-      cursor = 64;
+      arena.reset();
       // AdamW: v >= 0 as in training.
-      const params = random(n), grads = random(n), m = random(n, 0.1), v = alloc(n);
+      const params = arena.random(n), grads = arena.random(n), m = arena.random(n, 0.1), v = arena.alloc(n);
       for (let i = 0; i < n; i++) v[i] = Math.abs(grads[i]) * 0.01;
       const want = { params: params.slice(), grads, m: m.slice(), v: v.slice() };
       adamwUpdate(want, { n }, HYPER);

@@ -10,9 +10,10 @@
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { gelu as geluOp, geluBackward, geluForward } from "../../layers/gelu.ts";
 import { assertClose } from "../_assert.ts";
-import { fillUniform, randn, rng, uniform } from "../_random.ts";
+import { randn, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 import { f64, poisoned } from "./_check.ts";
+import { Arena } from "../cpu/_wasm.ts";
 
 /** GELU, tanh form, float64. */
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
@@ -35,17 +36,8 @@ Deno.test("gelu: forward matches float64, backward matches finite differences, l
   assertClose(dinp, fd, { atol: 1e-7, rtol: 1e-6 }, "dinp (written)");
 });
 
-const memory = new WebAssembly.Memory({ initial: 512, maximum: 512, shared: true }); // 32 MiB
-let cursor = 64;
-const arenaRng = rng(7);
-function alloc(n: number): Float32Array {
-  const a = new Float32Array(memory.buffer, cursor, n);
-  cursor += Math.ceil((n * 4) / 64) * 64 + 4 * (n % 5); // starts not always 16-byte aligned
-  return a;
-}
-function random(n: number, scale = 1): Float32Array {
-  return fillUniform(arenaRng, alloc(n), scale);
-}
+// Views of one shared memory whose starts are not always 16-byte aligned.
+const arena = new Arena({ mib: 32, seed: 7, skew: (n) => 4 * (n % 5) });
 
 /** |got - want| <= rtol · (|want| + scale) per element (see the module comment). */
 function near(scale: number, rtol = 1e-6) {
@@ -55,12 +47,15 @@ function near(scale: number, rtol = 1e-6) {
 const LENGTHS = [1, 3, 4, 7, 65537, 70001]; // tails of 0-3 lanes, more than one 65536-element chunk
 
 Deno.test("gelu: wasm forward/backward match the scalar reference on awkward lengths", async () => {
-  const k = await CpuKernels.create(memory, 2, { parallelMinFlops: 0 });
+  const k = await CpuKernels.create(arena.memory, 2, { parallelMinFlops: 0 });
   try {
     for (const n of LENGTHS) {
-      cursor = 64;
+      arena.reset();
       // GELU over [-6, 6].
-      const x = random(n, 6), dout = random(n), out = alloc(n).fill(NaN), dinp = alloc(n).fill(NaN);
+      const x = arena.random(n, 6),
+        dout = arena.random(n),
+        out = arena.alloc(n).fill(NaN),
+        dinp = arena.alloc(n).fill(NaN);
       const wOut = new Float32Array(n), wDinp = new Float32Array(n);
       k.geluForward({ out, inp: x }, { N: n });
       geluForward({ out: wOut, inp: x }, { N: n });
