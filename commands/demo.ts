@@ -1,7 +1,7 @@
 /**
  * `gpt2 demo` (`deno task demo`): the whole pipeline in a few minutes on whatever device `auto` picks —
  * tokenize Tiny Shakespeare, train a small GPT-2 from scratch, print the val loss before and after, then a sample.
- * On 2 CPU cores it finishes in about 2-3 minutes and ends more than 3 nats below its starting val loss.
+ * On 2 CPU cores it finishes in under a minute (41 s measured) and ends more than 3 nats below its starting val loss.
  *
  * @module
  */
