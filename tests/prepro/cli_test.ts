@@ -1,20 +1,13 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { gpt2At } from "../commands/_cli.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHAKESPEARE = fileURLToPath(new URL("../../../shared/data/tinyshakespeare/input.txt", import.meta.url));
 const haveShakespeare = await Deno.stat(SHAKESPEARE).then(() => true, () => false);
 
-async function gpt2(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "cli.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
+/** `gpt2 …` run from the repository root. */
+const gpt2 = (...args: string[]) => gpt2At(ROOT, ...args);
 
 /** Exit 1, exactly one line on stderr matching `re`, no stack trace. */
 function assertOneLineError(r: { code: number; stderr: string }, re: RegExp): void {

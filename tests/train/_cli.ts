@@ -5,18 +5,14 @@
  * @module
  */
 import { writeShard } from "../../prepro/shard.ts";
+import { gpt2, type Run } from "../commands/_cli.ts";
+
+export { gpt2, type Run };
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
 /** A model small enough for a step of a few milliseconds on the CPU. */
 export const TINY_MODEL = "layers=2,heads=3,channels=30,seq=16,vocab=97";
-
-/** What a finished child process printed. */
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * Makes a temp directory with `t_train.bin` and `t_val.bin` and returns it with the `gpt2 train` flags that use
@@ -30,13 +26,6 @@ export async function tinyRun(): Promise<{ dir: string; flags: string[] }> {
   const flags = ["-i", `${dir}/t_train.bin`, "-j", `${dir}/t_val.bin`, "--device", "cpu", "-e", TINY_MODEL];
   flags.push("-b", "2", "-t", "16", "-v", "0", "-s", "0");
   return { dir, flags };
-}
-
-/** Runs `gpt2 ARGS…` to the end. */
-export async function gpt2(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", CLI, ...args] }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
 
 /** Starts `gpt2 ARGS…` with piped output; `lines()` yields stdout lines as they come. */

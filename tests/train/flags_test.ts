@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
-
-const CLI = new URL("../../cli.ts", import.meta.url).pathname;
-
-async function gpt2(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", CLI, ...args] }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+import { gpt2 } from "../commands/_cli.ts";
 
 const BAD: [string[], string][] = [
   [["--bogus"], "Unknown option '--bogus'"],
