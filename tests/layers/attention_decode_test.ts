@@ -6,7 +6,8 @@
  *   heads) and 64 (GPT-2's), prefixes shorter and longer than the 128-thread workgroup, inputs at unaligned
  *   offsets, the output NaN-poisoned.
  */
-import { attention, attentionDecode, attentionForward } from "../../layers/attention.ts";
+import { attention, attentionForward } from "../../layers/attention.ts";
+import { attentionDecode } from "../../layers/attention_decode.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, defaultOps, poisoned, upload } from "../gpu/_helpers.ts";
