@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { AdamWHyper } from "../../layers/adamw.ts";
 import { fillUniform, rng } from "../_random.ts";
 
 /** Relative to 1 + Σ|terms| (see the module comment). */
@@ -61,3 +62,14 @@ export function assertSame(what: string, a: Float32Array, b: Float32Array): void
 
 /** Cache blocks far below the defaults: many k, column and row blocks even at test sizes. */
 export const TINY_BLOCKS = { fwdPanelBytes: 1, gemmPanelBytes: 2048, dinpCols: 8, dweightK: 5 };
+
+/** AdamW settings of the WASM tests: a later step (bias corrections ≠ 1), weight decay and a clipping scale. */
+export const HYPER: AdamWHyper = {
+  learningRate: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  step: 3,
+  gradScale: 0.5,
+};

@@ -4,21 +4,10 @@
  * agreement with the scalar reference layers is tested with each op in tests/layers/<op>_test.ts.
  */
 import { CpuKernels } from "../../cpu/kernels.ts";
-import type { AdamWHyper } from "../../layers/adamw.ts";
-import { Arena } from "./_wasm.ts";
+import { Arena, HYPER } from "./_wasm.ts";
 
 // Views of one shared memory whose starts are not always 16-byte aligned.
 const arena = new Arena({ mib: 32, seed: 7, skew: (n) => 4 * (n % 5) });
-
-const HYPER: AdamWHyper = {
-  learningRate: 1e-3,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0.01,
-  step: 3,
-  gradScale: 0.5,
-};
 
 Deno.test("pointwise kernels are bit-identical for 1 and 3 threads", async () => {
   arena.reset();

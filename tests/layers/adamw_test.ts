@@ -13,7 +13,7 @@ import type { AdamWHyper } from "../../layers/adamw.ts";
 import { assertClose } from "../_assert.ts";
 import { randn, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
-import { Arena } from "../cpu/_wasm.ts";
+import { Arena, HYPER } from "../cpu/_wasm.ts";
 
 Deno.test("adamw: 5 steps with gradient scaling and weight decay match a float64 AdamW", () => {
   const n = 37;
@@ -73,15 +73,6 @@ function near(scale: number, rtol = 1e-6) {
 }
 
 const LENGTHS = [1, 3, 4, 7, 65537, 70001]; // tails of 0-3 lanes, more than one 65536-element chunk
-const HYPER: AdamWHyper = {
-  learningRate: 1e-3,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0.01,
-  step: 3,
-  gradScale: 0.5,
-};
 
 Deno.test("adamw: wasm update and grad norm match the scalar reference on awkward lengths", async () => {
   const k = await CpuKernels.create(arena.memory, 2, { parallelMinFlops: 0 });
