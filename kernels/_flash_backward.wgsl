@@ -28,3 +28,11 @@ fn load_inp(at: u32) -> vec4f {
 fn load_dout(at: u32) -> vec4f {
   return vec4f(dout[at], dout[at + 1u], dout[at + 2u], dout[at + 3u]);
 }
+
+// Four consecutive floats of dinp (the store of kernels/_flash.wgsl).
+fn write4(at: u32, v: vec4f) {
+  dinp[at] = v.x;
+  dinp[at + 1u] = v.y;
+  dinp[at + 2u] = v.z;
+  dinp[at + 3u] = v.w;
+}

@@ -18,17 +18,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-override WX: u32 = 64;
-override WY: u32 = 4;
-
 @compute @workgroup_size(WX, WY)
 fn colsum_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let c = wid.x * WX + lid.x;
-  let first = wid.y * p.rows_per_chunk;
-  let last = min(p.rows, first + p.rows_per_chunk);
+  let share = column_share(lid, wid, p.rows, p.rows_per_chunk);
+  let c = share.c;
   var sum = 0.0;
   if (c < p.W) {
-    for (var n = first + lid.y; n < last; n += WY) {
+    for (var n = share.first; n < share.last; n += WY) {
       sum += x[p.x_base + n * p.sx + c];
     }
   }

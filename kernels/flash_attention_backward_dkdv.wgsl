@@ -10,8 +10,8 @@
 // Threads: 4·BC per workgroup, one workgroup per (key block, batch·head) = (workgroup_id.x, workgroup_id.y), the
 // latter b·NH + h. Thread l = 16·g + x owns keys 4g … 4g+3 of the block (the lanes of its vec4 values: P, dS) and
 //   - in the score step, query x of the query block and, when BR = 32, query x + 16 (those < BR);
-//   - in the accumulation steps, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of dv and dk (those < hs): 16 named
-//     vec4f accumulators, v<key><a|b> and k<key><a|b>.
+//   - in the accumulation steps, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of dv and dk (those < hs): two Rows4 of
+//     accumulators (kernels/_flash.wgsl), dv and dk.
 // Workgroup memory: K and V of the key block (BC × HS4 vec4, row-major: read as broadcasts), Q and dout of the query
 // block (BR rows padded to ROW = HS4 + 1 vec4 against bank conflicts, since the score step reads them down a
 // column), and Ps[t·BC/4 + g], P of keys 4g … 4g+3 at query t as one vec4, overwritten by dS once dv has used it.
@@ -60,11 +60,9 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
   let x = lid % 16u;
   let k0 = wid.x * BC;
   let bh = wid.y;
-  let b = bh / p.NH;
-  let h = bh % p.NH;
   let C3 = 3u * p.C;
-  let head = p.inp_base + b * p.T * C3 + h * 4u * HS4;
-  let dhead = p.dout_base + b * p.T * p.C + h * 4u * HS4;
+  let head = head_start(p.inp_base, bh, C3);
+  let dhead = head_start(p.dout_base, bh, p.C);
   for (var i = lid; i < BC * HS4; i += 4u * BC) {
     let c = k0 + i / HS4;
     var kv = vec4f(0.0);
@@ -80,22 +78,8 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
   // Channel groups of this thread, clamped so that reads stay in bounds (results for channels ≥ hs are dropped).
   let da = min(x, HS4 - 1u);
   let db = min(x + 16u, HS4 - 1u);
-  var v0a = vec4f(0.0);
-  var v1a = vec4f(0.0);
-  var v2a = vec4f(0.0);
-  var v3a = vec4f(0.0);
-  var v0b = vec4f(0.0);
-  var v1b = vec4f(0.0);
-  var v2b = vec4f(0.0);
-  var v3b = vec4f(0.0);
-  var k0a = vec4f(0.0);
-  var k1a = vec4f(0.0);
-  var k2a = vec4f(0.0);
-  var k3a = vec4f(0.0);
-  var k0b = vec4f(0.0);
-  var k1b = vec4f(0.0);
-  var k2b = vec4f(0.0);
-  var k3b = vec4f(0.0);
+  var dv = Rows4();
+  var dk = Rows4();
   let nqb = (p.T + BR - 1u) / BR;
   for (var i = k0 / BR; i < nqb; i++) {
     let t0 = i * BR;
@@ -125,19 +109,7 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
     }
     workgroupBarrier();
     for (var t = 0u; t < BR; t++) {
-      let pt = Ps[t * KG + g];
-      let oa = dOs[t * ROW + da];
-      v0a += pt.x * oa;
-      v1a += pt.y * oa;
-      v2a += pt.z * oa;
-      v3a += pt.w * oa;
-      if (HS4 > 16u) {
-        let ob = dOs[t * ROW + db];
-        v0b += pt.x * ob;
-        v1b += pt.y * ob;
-        v2b += pt.z * ob;
-        v3b += pt.w * ob;
-      }
+      rows4_add(&dv, Ps[t * KG + g], dOs[t * ROW + da], dOs[t * ROW + db]);
     }
     workgroupBarrier(); // every thread is done with P
     if (x < BR) {
@@ -148,51 +120,10 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
     }
     workgroupBarrier();
     for (var t = 0u; t < BR; t++) {
-      let st = Ps[t * KG + g];
-      let qa = Qs[t * ROW + da];
-      k0a += st.x * qa;
-      k1a += st.y * qa;
-      k2a += st.z * qa;
-      k3a += st.w * qa;
-      if (HS4 > 16u) {
-        let qb = Qs[t * ROW + db];
-        k0b += st.x * qb;
-        k1b += st.y * qb;
-        k2b += st.z * qb;
-        k3b += st.w * qb;
-      }
+      rows4_add(&dk, Ps[t * KG + g], Qs[t * ROW + da], Qs[t * ROW + db]);
     }
   }
-  let at = p.dinp_base + b * p.T * C3 + h * 4u * HS4;
-  store(at + p.C, keys.x, x, k0a * p.scale, k0b * p.scale);
-  store(at + p.C, keys.y, x, k1a * p.scale, k1b * p.scale);
-  store(at + p.C, keys.z, x, k2a * p.scale, k2b * p.scale);
-  store(at + p.C, keys.w, x, k3a * p.scale, k3b * p.scale);
-  store(at + 2u * p.C, keys.x, x, v0a, v0b);
-  store(at + 2u * p.C, keys.y, x, v1a, v1b);
-  store(at + 2u * p.C, keys.z, x, v2a, v2b);
-  store(at + 2u * p.C, keys.w, x, v3a, v3b);
-}
-
-// Channels 4x … 4x+3 (va) and 64 + 4x … (vb) of row r of the dinp part starting at `part`, those below hs,
-// if r < T.
-fn store(part: u32, r: u32, x: u32, va: vec4f, vb: vec4f) {
-  if (r >= p.T) {
-    return;
-  }
-  let at = part + r * 3u * p.C;
-  if (x < HS4) {
-    let o = at + 4u * x;
-    dinp[o] = va.x;
-    dinp[o + 1u] = va.y;
-    dinp[o + 2u] = va.z;
-    dinp[o + 3u] = va.w;
-  }
-  if (x + 16u < HS4) {
-    let o = at + 4u * (x + 16u);
-    dinp[o] = vb.x;
-    dinp[o + 1u] = vb.y;
-    dinp[o + 2u] = vb.z;
-    dinp[o + 3u] = vb.w;
-  }
+  let at = head_start(p.dinp_base, bh, C3);
+  store_rows(at + p.C, C3, keys, x, dk, vec4f(p.scale));
+  store_rows(at + 2u * p.C, C3, keys, x, dv, vec4f(1.0));
 }

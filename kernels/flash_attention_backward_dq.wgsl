@@ -10,8 +10,8 @@
 // (the longest first), batch·head = workgroup_id.y (b·NH + h). Thread l = 16·g + x owns query rows 4g … 4g+3 of
 // the block (the lanes of its vec4 row values: lse, D, P, dS) and
 //   - in the score step, key x of the key block and, when BC = 32, key x + 16;
-//   - in the accumulation step, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of dq (those < hs), in eight named
-//     vec4f accumulators, q<row><a|b>.
+//   - in the accumulation step, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of dq (those < hs), in a Rows4 of
+//     accumulators (kernels/_flash.wgsl).
 // Workgroup memory: Q and dout of the block (BR × HS4 vec4, row-major: read as broadcasts), K and V of the key block
 // (BC rows padded to ROW = HS4 + 1 vec4 against bank conflicts, since the score step reads them down a column), and
 // Ss[c·BR/4 + g], dS of rows 4g … 4g+3 at key c as one vec4. layers/flash_attention.ts picks BR, BC.
@@ -44,20 +44,15 @@ fn dscores(g: u32, c: u32, ok: vec4<bool>, lrow: vec4f, drow: vec4f) -> vec4f {
 }
 
 @compute @workgroup_size(4u * BR)
-fn flash_attention_backward_dq(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-) {
-  let g = lid / 16u;
-  let x = lid % 16u;
-  let q0 = (nwg.x - 1u - wid.x) * BR;
-  let b = wid.y / p.NH;
-  let h = wid.y % p.NH;
+fn flash_attention_backward_dq(q: QueryBlock) {
+  let bh = q.wid.y;
   let C3 = 3u * p.C;
-  let head = p.inp_base + b * p.T * C3 + h * 4u * HS4;
-  let dhead = p.dout_base + b * p.T * p.C + h * 4u * HS4;
-  for (var i = lid; i < BR * HS4; i += 4u * BR) {
+  let head = head_start(p.inp_base, bh, C3);
+  let dhead = head_start(p.dout_base, bh, p.C);
+  let g = q.lid / 16u;
+  let x = q.lid % 16u;
+  let q0 = first_query(q);
+  for (var i = q.lid; i < BR * HS4; i += 4u * BR) {
     let r = q0 + i / HS4;
     var qv = vec4f(0.0);
     var dv = vec4f(0.0);
@@ -73,27 +68,20 @@ fn flash_attention_backward_dq(
   var drow = vec4f(0.0);
   for (var i = 0u; i < 4u; i++) {
     if (rows[i] < p.T) {
-      lrow[i] = lse[p.lse_base + wid.y * p.T + rows[i]];
-      drow[i] = delta[p.delta_base + wid.y * p.T + rows[i]];
+      lrow[i] = lse[p.lse_base + bh * p.T + rows[i]];
+      drow[i] = delta[p.delta_base + bh * p.T + rows[i]];
     }
   }
   // Channel groups of this thread, clamped so that reads stay in bounds (results for channels ≥ hs are dropped).
   let da = min(x, HS4 - 1u);
   let db = min(x + 16u, HS4 - 1u);
   let valid = rows < vec4u(p.T);
-  var q0a = vec4f(0.0);
-  var q1a = vec4f(0.0);
-  var q2a = vec4f(0.0);
-  var q3a = vec4f(0.0);
-  var q0b = vec4f(0.0);
-  var q1b = vec4f(0.0);
-  var q2b = vec4f(0.0);
-  var q3b = vec4f(0.0);
+  var dq = Rows4();
   let nkb = (min(p.T, q0 + BR) + BC - 1u) / BC;
   for (var j = 0u; j < nkb; j++) {
     let k0 = j * BC;
     workgroupBarrier(); // the previous block's accumulation step is done with Ks and Ss (and Qs, dOs are complete)
-    for (var i = lid; i < BC * HS4; i += 4u * BR) {
+    for (var i = q.lid; i < BC * HS4; i += 4u * BR) {
       let c = i / HS4;
       let d = i % HS4;
       var kv = vec4f(0.0);
@@ -116,46 +104,8 @@ fn flash_attention_backward_dq(
     }
     workgroupBarrier();
     for (var c = 0u; c < BC; c++) {
-      let sc = Ss[c * RG + g];
-      let ka = Ks[c * ROW + da];
-      q0a += sc.x * ka;
-      q1a += sc.y * ka;
-      q2a += sc.z * ka;
-      q3a += sc.w * ka;
-      if (HS4 > 16u) {
-        let kb = Ks[c * ROW + db];
-        q0b += sc.x * kb;
-        q1b += sc.y * kb;
-        q2b += sc.z * kb;
-        q3b += sc.w * kb;
-      }
+      rows4_add(&dq, Ss[c * RG + g], Ks[c * ROW + da], Ks[c * ROW + db]);
     }
   }
-  let at = p.dinp_base + b * p.T * C3 + h * 4u * HS4;
-  store(at, rows.x, x, q0a * p.scale, q0b * p.scale);
-  store(at, rows.y, x, q1a * p.scale, q1b * p.scale);
-  store(at, rows.z, x, q2a * p.scale, q2b * p.scale);
-  store(at, rows.w, x, q3a * p.scale, q3b * p.scale);
-}
-
-// Channels 4x … 4x+3 (va) and 64 + 4x … (vb) of row r's query gradient, those below hs, if r < T.
-fn store(head: u32, r: u32, x: u32, va: vec4f, vb: vec4f) {
-  if (r >= p.T) {
-    return;
-  }
-  let at = head + r * 3u * p.C;
-  if (x < HS4) {
-    let o = at + 4u * x;
-    dinp[o] = va.x;
-    dinp[o + 1u] = va.y;
-    dinp[o + 2u] = va.z;
-    dinp[o + 3u] = va.w;
-  }
-  if (x + 16u < HS4) {
-    let o = at + 4u * (x + 16u);
-    dinp[o] = vb.x;
-    dinp[o + 1u] = vb.y;
-    dinp[o + 2u] = vb.z;
-    dinp[o + 3u] = vb.w;
-  }
+  store_rows(head_start(p.dinp_base, bh, C3), C3, rows, x, dq, vec4f(p.scale));
 }

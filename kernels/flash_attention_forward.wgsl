@@ -11,8 +11,8 @@
 // (the longest first), batch·head = workgroup_id.y (b·NH + h). Thread l = 16·g + x owns query rows 4g … 4g+3 of
 // the block, the four lanes of its vec4 row values (m, l, the scores), and
 //   - in the score step, key x of the key block and, when BC = 32, key x + 16: their scores as vec4 over its rows;
-//   - in the output step, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of the head (those < hs), in eight named
-//     vec4f accumulators, o<row><a|b>.
+//   - in the output step, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of the head (those < hs), in a Rows4 of
+//     accumulators (kernels/_flash.wgsl).
 // Its running sums cover only its own keys; the 16 threads of a row group add theirs at the end.
 // Workgroup memory: Q of the block (BR × HS4 vec4, row-major: read as broadcasts), K then V of the key block (BC
 // rows padded to ROW = HS4 + 1 vec4 against bank conflicts, K and V taking turns), the probabilities
@@ -77,19 +77,14 @@ fn scores(g: u32, c: u32) -> vec4f {
 }
 
 @compute @workgroup_size(4u * BR)
-fn flash_attention_forward(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-) {
-  let g = lid / 16u;
-  let x = lid % 16u;
-  let q0 = (nwg.x - 1u - wid.x) * BR;
-  let b = wid.y / p.NH;
-  let h = wid.y % p.NH;
+fn flash_attention_forward(q: QueryBlock) {
+  let bh = q.wid.y;
+  let g = q.lid / 16u;
+  let x = q.lid % 16u;
+  let q0 = first_query(q);
   let C3 = 3u * p.C;
-  let head = p.inp_base + b * p.T * C3 + h * 4u * HS4;
-  for (var i = lid; i < BR * HS4; i += 4u * BR) {
+  let head = head_start(p.inp_base, bh, C3);
+  for (var i = q.lid; i < BR * HS4; i += 4u * BR) {
     let r = q0 + i / HS4;
     var v = vec4f(0.0);
     if (r < p.T) {
@@ -106,19 +101,12 @@ fn flash_attention_forward(
   let db = min(x + 16u, HS4 - 1u);
   var m = vec4f(NEG);
   var l = vec4f(0.0);
-  var o0a = vec4f(0.0);
-  var o1a = vec4f(0.0);
-  var o2a = vec4f(0.0);
-  var o3a = vec4f(0.0);
-  var o0b = vec4f(0.0);
-  var o1b = vec4f(0.0);
-  var o2b = vec4f(0.0);
-  var o3b = vec4f(0.0);
+  var o = Rows4();
   let nkb = (min(p.T, q0 + BR) + BC - 1u) / BC;
   for (var j = 0u; j < nkb; j++) {
     let k0 = j * BC;
     workgroupBarrier(); // the previous block's output step is done with KV and Ps (and Qs is complete)
-    stage_kv(head + p.C, k0, lid);
+    stage_kv(head + p.C, k0, q.lid);
     workgroupBarrier();
     let oka = (vec4u(k0 + x) <= rows) & vec4<bool>(x < BC && k0 + x < p.T);
     let okb = (vec4u(k0 + x + 16u) <= rows) & vec4<bool>(x + 16u < BC && k0 + x + 16u < p.T);
@@ -127,9 +115,9 @@ fn flash_attention_forward(
     if (BC > 16u) {
       sb = select(vec4f(NEG), scores(g, cb) * p.scale, okb);
     }
-    red[lid] = max(sa, sb);
+    red[q.lid] = max(sa, sb);
     workgroupBarrier(); // every partial max is in red, and every thread is done with K
-    stage_kv(head + 2u * p.C, k0, lid);
+    stage_kv(head + 2u * p.C, k0, q.lid);
     var mb = red[16u * g];
     for (var i = 1u; i < 16u; i++) {
       mb = max(mb, red[16u * g + i]);
@@ -146,45 +134,23 @@ fn flash_attention_forward(
     if (BC > 16u && x + 16u < BC) {
       Ps[(x + 16u) * RG + g] = pb;
     }
-    o0a *= alpha.x;
-    o1a *= alpha.y;
-    o2a *= alpha.z;
-    o3a *= alpha.w;
-    o0b *= alpha.x;
-    o1b *= alpha.y;
-    o2b *= alpha.z;
-    o3b *= alpha.w;
+    rows4_scale(&o, alpha);
     workgroupBarrier(); // V and Ps are complete
     for (var c = 0u; c < BC; c++) {
-      let pc = Ps[c * RG + g];
-      let va = KV[c * ROW + da];
-      o0a += pc.x * va;
-      o1a += pc.y * va;
-      o2a += pc.z * va;
-      o3a += pc.w * va;
-      if (HS4 > 16u) {
-        let vb = KV[c * ROW + db];
-        o0b += pc.x * vb;
-        o1b += pc.y * vb;
-        o2b += pc.z * vb;
-        o3b += pc.w * vb;
-      }
+      rows4_add(&o, Ps[c * RG + g], KV[c * ROW + da], KV[c * ROW + db]);
     }
   }
   // Row sums: the 16 threads of a row group add their shares (red was last read before the loop's last barrier).
-  red[lid] = l;
+  red[q.lid] = l;
   workgroupBarrier();
   var sum = red[16u * g];
   for (var i = 1u; i < 16u; i++) {
     sum += red[16u * g + i];
   }
   let inv = 1.0 / sum;
-  store(rows.x, b, h, x, o0a * inv.x, o0b * inv.x);
-  store(rows.y, b, h, x, o1a * inv.y, o1b * inv.y);
-  store(rows.z, b, h, x, o2a * inv.z, o2b * inv.z);
-  store(rows.w, b, h, x, o3a * inv.w, o3b * inv.w);
+  store_rows(head_start(p.out_base, bh, p.C), p.C, rows, x, o, inv);
   if (x == 0u) {
-    let at = p.lse_base + wid.y * p.T;
+    let at = p.lse_base + bh * p.T;
     let lrow = m + log(sum);
     for (var i = 0u; i < 4u; i++) {
       if (rows[i] < p.T) {
@@ -194,24 +160,10 @@ fn flash_attention_forward(
   }
 }
 
-// Channels 4x … 4x+3 (va) and 64 + 4x … (vb) of row r's output, those below hs, if r < T.
-fn store(r: u32, b: u32, h: u32, x: u32, va: vec4f, vb: vec4f) {
-  if (r >= p.T) {
-    return;
-  }
-  let at = p.out_base + (b * p.T + r) * p.C + h * 4u * HS4;
-  if (x < HS4) {
-    let o = at + 4u * x;
-    out[o] = va.x;
-    out[o + 1u] = va.y;
-    out[o + 2u] = va.z;
-    out[o + 3u] = va.w;
-  }
-  if (x + 16u < HS4) {
-    let o = at + 4u * (x + 16u);
-    out[o] = vb.x;
-    out[o + 1u] = vb.y;
-    out[o + 2u] = vb.z;
-    out[o + 3u] = vb.w;
-  }
+// Four consecutive floats of out (the store of kernels/_flash.wgsl).
+fn write4(at: u32, v: vec4f) {
+  out[at] = v.x;
+  out[at + 1u] = v.y;
+  out[at + 2u] = v.z;
+  out[at + 3u] = v.w;
 }

@@ -25,18 +25,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> mean: array<f32>;
 @group(0) @binding(5) var<storage, read> rstd: array<f32>;
 
-override WX: u32 = 64;
-override WY: u32 = 4;
-
 @compute @workgroup_size(WX, WY)
 fn layernorm_param_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let c = wid.x * WX + lid.x;
-  let first = wid.y * p.rows_per_chunk;
-  let last = min(p.N, first + p.rows_per_chunk);
+  let share = column_share(lid, wid, p.N, p.rows_per_chunk);
+  let c = share.c;
   var sum_w = 0.0;
   var sum_b = 0.0;
   if (c < p.C) {
-    for (var n = first + lid.y; n < last; n += WY) {
+    for (var n = share.first; n < share.last; n += WY) {
       let d = dout[p.dout_base + n * p.C + c];
       let norm = (inp[p.inp_base + n * p.C + c] - mean[p.mean_base + n]) * rstd[p.rstd_base + n];
       sum_w += d * norm;

@@ -39,10 +39,6 @@ export const ATTENTION_BACKWARD = {
 } as const satisfies BufferSpec;
 type F = GpuTensor;
 
-/** Causal softmax of attention scores (GPU forward). */
-const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc);
-/** Backward of the causal softmax (GPU backward). */
-const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc + reduceSrc);
 /**
  * Forward: out (B,T,C) gets each head's att·v in its channel slice; preatt and att (B,NH,T,T) are saved. Entries
  * above the diagonal (t2 > t) are set to 0 in both.
@@ -209,6 +205,9 @@ function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: number; NH: 
   }
 }
 
+/** Causal softmax of attention scores (GPU forward). */
+const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc);
+
 /**
  * GPU forward: preatt = q·kᵀ/√hs (lower triangle), att = softmax (zeros above the diagonal),
  * out = att · v, per (batch, head), with q, k, v read in place from qkv (B,T,3C).
@@ -254,6 +253,9 @@ function attentionForwardGpu(
       }, opts));
   }
 }
+
+/** Backward of the causal softmax (GPU backward). */
+const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc + reduceSrc);
 
 /**
  * GPU backward: datt = dout·vᵀ, dv = attᵀ·dout, dpreatt = softmax backward, dq = dpreatt·k/√hs,

@@ -21,6 +21,7 @@
 import flashBackwardDeltaSrc from "../kernels/flash_attention_backward_delta.wgsl" with { type: "text" };
 import flashBackwardDkdvSrc from "../kernels/flash_attention_backward_dkdv.wgsl" with { type: "text" };
 import flashBackwardSharedSrc from "../kernels/_flash_backward.wgsl" with { type: "text" };
+import flashSharedSrc from "../kernels/_flash.wgsl" with { type: "text" };
 import flashBackwardDqSrc from "../kernels/flash_attention_backward_dq.wgsl" with { type: "text" };
 import flashForwardSrc from "../kernels/flash_attention_forward.wgsl" with { type: "text" };
 import { grid1d, perBinding, ranges } from "../gpu/dispatch.ts";
@@ -234,10 +235,10 @@ export function flashAttentionBackward(b: CpuBuffers<typeof FLASH_ATTENTION_BACK
   }
 }
 
-const forwardKernel = wgslKernel(flashForwardSrc);
+const forwardKernel = wgslKernel(flashForwardSrc + flashSharedSrc);
 const deltaKernel = wgslKernel(flashBackwardDeltaSrc);
-const dqKernel = wgslKernel(flashBackwardDqSrc + flashBackwardSharedSrc);
-const dkdvKernel = wgslKernel(flashBackwardDkdvSrc + flashBackwardSharedSrc);
+const dqKernel = wgslKernel(flashBackwardDqSrc + flashSharedSrc + flashBackwardSharedSrc);
+const dkdvKernel = wgslKernel(flashBackwardDkdvSrc + flashSharedSrc + flashBackwardSharedSrc);
 
 /** Head size, its tiles (checked against the device) and the batches per dispatch (bindings, grid limits). */
 function plan(rt: GpuRuntime, s: FlashSizes, inp: GpuTensor) {
@@ -305,23 +306,21 @@ function flashBackwardGpu(rt: GpuRuntime, b: GpuBuffers<typeof FLASH_ATTENTION_B
       }));
     const bindings = [bind.dinp, bind.inp, bind.dout, bind.lse, bind.delta];
     const params = { T, C, NH, scale };
-    const dq = tiles.dq, dkdv = tiles.dkdv;
-    rt.group("dq", { flops: 3 * products.flops }, () =>
-      rt.dispatch({
-        kernel: dqKernel,
-        overrides: { BR: dq.rows, BC: dq.cols, HS4: hs / 4 },
-        bindings,
-        params,
-        groups: [Math.ceil(T / dq.rows), bc * NH],
-      }));
-    rt.group("dk·dv", { flops: 4 * products.flops }, () =>
-      rt.dispatch({
-        kernel: dkdvKernel,
-        overrides: { BC: dkdv.rows, BR: dkdv.cols, HS4: hs / 4 },
-        bindings,
-        params,
-        groups: [Math.ceil(T / dkdv.rows), bc * NH],
-      }));
+    // dq does 3 of the 7 products (S, dP, dS·K), dk·dv the other 4 (S, dP, Pᵀ·dO, dSᵀ·Q).
+    const passes = [
+      { label: "dq", kernel: dqKernel, products: 3, tile: tiles.dq, sides: ["BR", "BC"] },
+      { label: "dk·dv", kernel: dkdvKernel, products: 4, tile: tiles.dkdv, sides: ["BC", "BR"] },
+    ];
+    for (const { label, kernel, products: n, tile, sides: [rows, cols] } of passes) {
+      rt.group(label, { flops: n * products.flops }, () =>
+        rt.dispatch({
+          kernel,
+          overrides: { [rows]: tile.rows, [cols]: tile.cols, HS4: hs / 4 },
+          bindings,
+          params,
+          groups: [Math.ceil(T / tile.rows), bc * NH],
+        }));
+    }
   }
 }
 

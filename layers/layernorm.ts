@@ -42,13 +42,6 @@ export const LAYERNORM_BACKWARD = {
   rstd: "f32",
 } as const satisfies BufferSpec;
 
-/** Row-wise layernorm forward. */
-const layernormForwardKernel = wgslKernel(layernormForwardSrc + reduceSrc);
-/** Row-wise layernorm input gradient (dinp +=). */
-const layernormBackwardKernel = wgslKernel(layernormBackwardSrc + reduceSrc);
-/** Per-chunk column sums of dout·norm and dout (layernorm's dweight and dbias, first stage). */
-const layernormParamPartialKernel = wgslKernel(layernormParamPartialSrc + columnSrc);
-
 /** The epsilon added to the variance, as in GPT-2 and llm.c. */
 export const LAYERNORM_EPS = 1e-5;
 
@@ -144,6 +137,9 @@ export function layernormBackward(
   }
 }
 
+/** Row-wise layernorm forward. */
+const layernormForwardKernel = wgslKernel(layernormForwardSrc + reduceSrc);
+
 /** GPU form of `layernormForward`. Per row: out = (x - mean)·rstd·weight + bias; mean, rstd saved. */
 function layernormForwardGpu(
   rt: GpuRuntime,
@@ -161,6 +157,12 @@ function layernormForwardGpu(
     });
   }
 }
+
+/** Row-wise layernorm input gradient (dinp +=). */
+const layernormBackwardKernel = wgslKernel(layernormBackwardSrc + reduceSrc);
+
+/** Per-chunk column sums of dout·norm and dout (layernorm's dweight and dbias, first stage). */
+const layernormParamPartialKernel = wgslKernel(layernormParamPartialSrc + columnSrc);
 
 /** GPU form of `layernormBackward`. dinp += input gradient; dweight += Σ dout·norm; dbias += Σ dout. */
 function layernormBackwardGpu(

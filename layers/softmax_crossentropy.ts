@@ -35,11 +35,6 @@ export const SOFTMAX_CROSSENTROPY_BACKWARD = {
   targets: "i32",
 } as const satisfies BufferSpec;
 
-/** Per-row loss and log-sum-exp over the first V of Vp columns. */
-const softmaxCrossEntropyForwardKernel = wgslKernel(softmaxCrossEntropyForwardSrc + reduceSrc);
-/** dlogits = (exp(logits - lse) - onehot)·dloss, in place over the logits. */
-const softmaxCrossEntropyBackwardKernel = wgslKernel(softmaxCrossEntropyBackwardSrc + reduceSrc);
-
 /**
  * Per row n of logits (N,Vp), over the first V columns: lse[n] = log Σ_{v<V} exp(logits[n,v] - max) + max and
  * losses[n] = -log softmax[n, targets[n]] = lse[n] - logits[n, targets[n]], exact when the probability underflows.
@@ -106,6 +101,9 @@ export function softmaxCrossEntropyBackward(
   }
 }
 
+/** Per-row loss and log-sum-exp over the first V of Vp columns. */
+const softmaxCrossEntropyForwardKernel = wgslKernel(softmaxCrossEntropyForwardSrc + reduceSrc);
+
 /** GPU form of `softmaxCrossEntropyForward`: one workgroup per row, in row ranges within one buffer and binding. */
 function softmaxCrossEntropyForwardGpu(
   rt: GpuRuntime,
@@ -123,6 +121,9 @@ function softmaxCrossEntropyForwardGpu(
     });
   }
 }
+
+/** dlogits = (exp(logits - lse) - onehot)·dloss, in place over the logits. */
+const softmaxCrossEntropyBackwardKernel = wgslKernel(softmaxCrossEntropyBackwardSrc + reduceSrc);
 
 /** GPU form of `softmaxCrossEntropyBackward`: in place over the logits, one workgroup per row. */
 function softmaxCrossEntropyBackwardGpu(

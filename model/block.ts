@@ -102,6 +102,27 @@ export interface RowRange {
   count: number;
 }
 
+/** What a linear layer of the block reads and writes: activations, and its widths in units of C. */
+interface LinearTensors {
+  inp: BlockAct;
+  out: BlockAct;
+  /** The gradient of `inp`, which its backward writes. */
+  dinp: BlockGrad;
+  width: number;
+  outWidth: number;
+}
+
+/** The block's four linear layers by parameter prefix (`qkvw`, `qkvb`, …). */
+const LINEARS = {
+  qkv: { inp: "ln1", out: "qkv", dinp: "dln", width: 1, outWidth: 3 },
+  attproj: { inp: "atty", out: "attproj", dinp: "datty", width: 1, outWidth: 1 },
+  fc: { inp: "ln2", out: "fch", dinp: "dln", width: 1, outWidth: 4 },
+  fcproj: { inp: "fchGelu", out: "fcproj", dinp: "dfchGelu", width: 4, outWidth: 1 },
+} as const satisfies Record<string, LinearTensors>;
+type Linear = keyof typeof LINEARS;
+/** The block's two layernorms by prefix (`ln1w`, `ln1Mean`, …; the output activation is the prefix itself). */
+type Norm = "ln1" | "ln2";
+
 /** One transformer block on an executor. */
 export class TransformerBlock<F, I> {
   readonly #exec: Executor<F, I>;
@@ -132,54 +153,21 @@ export class TransformerBlock<F, I> {
    *   rows of the positions before the range).
    */
   forward(x: F, rows?: RowRange): void {
-    const { C, NH, B, T } = this.#dims;
-    const { p, a, shared } = this.#v;
+    const { C, B, T } = this.#dims;
+    const { a } = this.#v;
     const exec = this.#exec;
     const N = rows ? rows.count : B * T;
-    const r = (t: F, width: number) => rows ? exec.view(t, rows.start * width, rows.count * width) : t;
-    const ln1 = r(a.ln1, C), qkv = r(a.qkv, 3 * C), atty = r(a.atty, C), attproj = r(a.attproj, C);
-    const ln2 = r(a.ln2, C), fch = r(a.fch, 4 * C), fchGelu = r(a.fchGelu, 4 * C), fcproj = r(a.fcproj, C);
-    exec.run(layernorm.forward, {
-      out: ln1,
-      mean: r(a.ln1Mean, 1),
-      rstd: r(a.ln1Rstd, 1),
-      inp: x,
-      weight: p.ln1w,
-      bias: p.ln1b,
-    }, { N, C });
-    exec.run(matmul.forward, { out: qkv, inp: ln1, weight: p.qkvw, bias: p.qkvb }, { N, C, OC: 3 * C });
-    if (!rows) {
-      exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, { B, T, C, NH });
-    } else if (rows.start === 0) {
-      // A prefix: causal attention over rows 0 … count-1 is the training kernel at T = count.
-      const scores = rows.count * rows.count * NH;
-      const [preatt, att] = [exec.view(shared.preatt, 0, scores), exec.view(shared.att, 0, scores)];
-      exec.run(attention.forward, { out: atty, preatt, att, inp: qkv }, { B: 1, T: rows.count, C, NH });
-    } else {
-      for (let pos = rows.start; pos < rows.start + rows.count; pos++) {
-        const inp = exec.view(a.qkv, 0, (pos + 1) * 3 * C); // the KV cache: qkv rows 0 … pos
-        exec.run(attention.decode, { out: exec.view(a.atty, pos * C, C), inp }, { pos, C, NH });
-      }
-    }
-    exec.run(matmul.forward, { out: attproj, inp: atty, weight: p.attprojw, bias: p.attprojb }, { N, C, OC: C });
-    const residual2 = r(a.residual2, C);
-    exec.run(residual.forward, { out: residual2, inp1: x, inp2: attproj }, { N: N * C });
-    exec.run(layernorm.forward, {
-      out: ln2,
-      mean: r(a.ln2Mean, 1),
-      rstd: r(a.ln2Rstd, 1),
-      inp: residual2,
-      weight: p.ln2w,
-      bias: p.ln2b,
-    }, { N, C });
-    exec.run(matmul.forward, { out: fch, inp: ln2, weight: p.fcw, bias: p.fcb }, { N, C, OC: 4 * C });
-    exec.run(gelu.forward, { out: fchGelu, inp: fch }, { N: N * 4 * C });
-    exec.run(matmul.forward, { out: fcproj, inp: fchGelu, weight: p.fcprojw, bias: p.fcprojb }, {
-      N,
-      C: 4 * C,
-      OC: C,
-    });
-    exec.run(residual.forward, { out: r(a.residual3, C), inp1: residual2, inp2: fcproj }, { N: N * C });
+    const r = (t: F, width = 1) => this.#rows(t, width * C, rows);
+    this.#layernorm("ln1", x, rows);
+    this.#linear("qkv", rows);
+    this.#attention(rows);
+    this.#linear("attproj", rows);
+    exec.run(residual.forward, { out: r(a.residual2), inp1: x, inp2: r(a.attproj) }, { N: N * C });
+    this.#layernorm("ln2", r(a.residual2), rows);
+    this.#linear("fc", rows);
+    exec.run(gelu.forward, { out: r(a.fchGelu, 4), inp: r(a.fch, 4) }, { N: N * 4 * C });
+    this.#linear("fcproj", rows);
+    exec.run(residual.forward, { out: r(a.residual3), inp1: r(a.residual2), inp2: r(a.fcproj) }, { N: N * C });
   }
 
   /**
@@ -192,47 +180,16 @@ export class TransformerBlock<F, I> {
    */
   backward(x: F, scoresHold: boolean): void {
     const { C, NH, B, T } = this.#dims;
-    const { p, g, a, shared, d } = this.#v;
+    const { a, shared, d } = this.#v;
     const exec = this.#exec;
-    const N = B * T;
     residualBackward(d.dresidual, (dout, dinp) => { // residual3 = residual2 + mlp(ln2(residual2))
-      exec.run(matmul.backward, {
-        dinp: d.dfchGelu,
-        dweight: g.fcprojw,
-        dbias: g.fcprojb,
-        dout,
-        inp: a.fchGelu,
-        weight: p.fcprojw,
-      }, { N, C: 4 * C, OC: C });
-      exec.run(gelu.backward, { dinp: d.dfch, inp: a.fch, dout: d.dfchGelu }, { N: N * 4 * C });
-      exec.run(matmul.backward, {
-        dinp: d.dln,
-        dweight: g.fcw,
-        dbias: g.fcb,
-        dout: d.dfch,
-        inp: a.ln2,
-        weight: p.fcw,
-      }, { N, C, OC: 4 * C });
-      exec.run(layernorm.backward, {
-        dinp,
-        dweight: g.ln2w,
-        dbias: g.ln2b,
-        dout: d.dln,
-        inp: a.residual2,
-        weight: p.ln2w,
-        mean: a.ln2Mean,
-        rstd: a.ln2Rstd,
-      }, { N, C });
+      this.#linearBackward("fcproj", dout);
+      exec.run(gelu.backward, { dinp: d.dfch, inp: a.fch, dout: d.dfchGelu }, { N: B * T * 4 * C });
+      this.#linearBackward("fc", d.dfch);
+      this.#layernormBackward("ln2", dinp, a.residual2);
     });
     residualBackward(d.dresidual, (dout, dinp) => { // residual2 = x + attention(ln1(x))
-      exec.run(matmul.backward, {
-        dinp: d.datty,
-        dweight: g.attprojw,
-        dbias: g.attprojb,
-        dout,
-        inp: a.atty,
-        weight: p.attprojw,
-      }, { N, C, OC: C });
+      this.#linearBackward("attproj", dout);
       if (!scoresHold) {
         exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, {
           B,
@@ -249,25 +206,93 @@ export class TransformerBlock<F, I> {
         inp: a.qkv,
         att: shared.att,
       }, { B, T, C, NH });
-      exec.run(matmul.backward, {
-        dinp: d.dln,
-        dweight: g.qkvw,
-        dbias: g.qkvb,
-        dout: d.dqkv,
-        inp: a.ln1,
-        weight: p.qkvw,
-      }, { N, C, OC: 3 * C });
-      exec.run(layernorm.backward, {
-        dinp,
-        dweight: g.ln1w,
-        dbias: g.ln1b,
-        dout: d.dln,
-        inp: x,
-        weight: p.ln1w,
-        mean: a.ln1Mean,
-        rstd: a.ln1Rstd,
-      }, { N, C });
+      this.#linearBackward("qkv", d.dqkv);
+      this.#layernormBackward("ln1", dinp, x);
     });
+  }
+
+  /** `t` (rows of `width` floats), or its rows of the range. */
+  #rows(t: F, width: number, rows?: RowRange): F {
+    return rows ? this.#exec.view(t, rows.start * width, rows.count * width) : t;
+  }
+
+  /** Causal self-attention of the rows: qkv to atty (training, a prefix, or decoding with the KV cache). */
+  #attention(rows?: RowRange): void {
+    const { C, NH, B, T } = this.#dims;
+    const { a, shared } = this.#v;
+    const exec = this.#exec;
+    if (!rows) {
+      exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, { B, T, C, NH });
+    } else if (rows.start === 0) {
+      // A prefix: causal attention over rows 0 … count-1 is the training kernel at T = count.
+      const scores = rows.count * rows.count * NH;
+      const [preatt, att] = [exec.view(shared.preatt, 0, scores), exec.view(shared.att, 0, scores)];
+      const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows)];
+      exec.run(attention.forward, { out: atty, preatt, att, inp: qkv }, { B: 1, T: rows.count, C, NH });
+    } else {
+      for (let pos = rows.start; pos < rows.start + rows.count; pos++) {
+        const inp = exec.view(a.qkv, 0, (pos + 1) * 3 * C); // the KV cache: qkv rows 0 … pos
+        exec.run(attention.decode, { out: exec.view(a.atty, pos * C, C), inp }, { pos, C, NH });
+      }
+    }
+  }
+
+  /** out = inp·wᵀ + b of one of the block's linear layers, over the rows. */
+  #linear(name: Linear, rows?: RowRange): void {
+    const { C, B, T } = this.#dims;
+    const { p, a } = this.#v;
+    const l = LINEARS[name];
+    this.#exec.run(matmul.forward, {
+      out: this.#rows(a[l.out], l.outWidth * C, rows),
+      inp: this.#rows(a[l.inp], l.width * C, rows),
+      weight: p[`${name}w`],
+      bias: p[`${name}b`],
+    }, { N: rows ? rows.count : B * T, C: l.width * C, OC: l.outWidth * C });
+  }
+
+  /** A linear layer's backward: its input's gradient written, its weight and bias gradients accumulated. */
+  #linearBackward(name: Linear, dout: F): void {
+    const { C, B, T } = this.#dims;
+    const { p, g, a, d } = this.#v;
+    const l = LINEARS[name];
+    this.#exec.run(matmul.backward, {
+      dinp: d[l.dinp],
+      dweight: g[`${name}w`],
+      dbias: g[`${name}b`],
+      dout,
+      inp: a[l.inp],
+      weight: p[`${name}w`],
+    }, { N: B * T, C: l.width * C, OC: l.outWidth * C });
+  }
+
+  /** One of the block's layernorms over the rows, `inp` to the activation named `name`. */
+  #layernorm(name: Norm, inp: F, rows?: RowRange): void {
+    const { C, B, T } = this.#dims;
+    const { p, a } = this.#v;
+    this.#exec.run(layernorm.forward, {
+      out: this.#rows(a[name], C, rows),
+      mean: this.#rows(a[`${name}Mean`], 1, rows),
+      rstd: this.#rows(a[`${name}Rstd`], 1, rows),
+      inp,
+      weight: p[`${name}w`],
+      bias: p[`${name}b`],
+    }, { N: rows ? rows.count : B * T, C });
+  }
+
+  /** A layernorm's backward: d(ln) = d.dln to `dinp` (accumulated), its weight and bias gradients accumulated. */
+  #layernormBackward(name: Norm, dinp: F, inp: F): void {
+    const { C, B, T } = this.#dims;
+    const { p, g, a, d } = this.#v;
+    this.#exec.run(layernorm.backward, {
+      dinp,
+      dweight: g[`${name}w`],
+      dbias: g[`${name}b`],
+      dout: d.dln,
+      inp,
+      weight: p[`${name}w`],
+      mean: a[`${name}Mean`],
+      rstd: a[`${name}Rstd`],
+    }, { N: B * T, C });
   }
 }
 
