@@ -36,7 +36,7 @@ export type RunEvent =
  */
 export class RunReport {
   readonly #json: boolean;
-  readonly #logFile?: Deno.FsFile;
+  #logFile?: Deno.FsFile;
   readonly #logPath?: string;
   readonly #outDir?: string;
   readonly #previous: RunEvent[] = [];
@@ -44,6 +44,8 @@ export class RunReport {
   readonly #val: [number, number][] = [];
   readonly #encoder = new TextEncoder();
   #logBytes = 0;
+  /** Lines emitted before `begin`. */
+  #pending: string[] = [];
 
   /**
    * @param options `json`: JSON lines on stdout; `outDir`: an existing directory for `log.jsonl` and `loss.svg`
@@ -54,24 +56,43 @@ export class RunReport {
     this.#outDir = options.outDir;
     if (!options.outDir) return;
     this.#logPath = join(options.outDir, "log.jsonl");
+    if (!options.append) return;
+    let text = "";
+    try {
+      text = new TextDecoder().decode(Deno.readFileSync(this.#logPath));
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) {
+        throw new UserError(`${this.#logPath}: cannot read the run log (${errorText(err)})`);
+      }
+    }
+    const whole = text.slice(0, text.lastIndexOf("\n") + 1);
+    for (const line of whole.split("\n")) {
+      try {
+        if (line) this.#previous.push(JSON.parse(line));
+      } catch { /* a line of another tool or version: not part of the history */ }
+    }
+    this.#logBytes = this.#encoder.encode(whole).length;
+  }
+
+  /**
+   * Opens `log.jsonl` for this run: from here on events are written to it, starting with those emitted before. Until
+   * then the file is not touched, so a run refused before it starts (a resume into another model's directory, a run
+   * already complete) leaves an earlier run's log as it was.
+   */
+  begin(): void {
+    if (!this.#logPath || this.#logFile) return;
     try {
       this.#logFile = Deno.openSync(this.#logPath, { create: true, read: true, write: true });
-      if (options.append) {
-        const text = new TextDecoder().decode(Deno.readFileSync(this.#logPath));
-        const whole = text.slice(0, text.lastIndexOf("\n") + 1);
-        for (const line of whole.split("\n")) {
-          try {
-            if (line) this.#previous.push(JSON.parse(line));
-          } catch { /* a line of another tool or version: not part of the history */ }
-        }
-        this.#logBytes = this.#encoder.encode(whole).length;
-      }
-      this.#logFile.truncateSync(this.#logBytes);
+      this.#logFile.truncateSync(this.#logBytes); // a resume cuts a half-written last line off; a new run starts empty
       this.#logFile.seekSync(this.#logBytes, Deno.SeekMode.Start);
     } catch (err) {
       this.#logFile?.close();
+      this.#logFile = undefined;
       throw new UserError(`${this.#logPath}: cannot write the run log (${errorText(err)})`);
     }
+    const pending = this.#pending.join("");
+    this.#pending = [];
+    this.#appendToLog(pending);
   }
 
   /** Records and prints one event. */
@@ -109,7 +130,10 @@ export class RunReport {
   }
 
   #appendToLog(text: string): void {
-    if (!this.#logFile) return;
+    if (!this.#logFile) {
+      if (this.#logPath) this.#pending.push(text);
+      return;
+    }
     const bytes = this.#encoder.encode(text);
     try {
       for (let written = 0; written < bytes.length;) written += this.#logFile.writeSync(bytes.subarray(written));

@@ -174,6 +174,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     } else {
       await loadParameters(model, source, o.seed);
     }
+    report.begin();
     report.emit({
       type: "start",
       device: placed.description,

@@ -12,9 +12,13 @@ async function readLog(dir: string): Promise<Event[]> {
   return (await Deno.readTextFile(`${dir}/log.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
 }
 
+/** Each file's name, size and mtime to the millisecond (a second's resolution would miss a rewrite). */
 async function listing(dir: string): Promise<string> {
   const entries: string[] = [];
-  for await (const e of Deno.readDir(dir)) entries.push(`${e.name} ${(await Deno.stat(`${dir}/${e.name}`)).mtime}`);
+  for await (const e of Deno.readDir(dir)) {
+    const info = await Deno.stat(`${dir}/${e.name}`);
+    entries.push(`${e.name} ${info.size} ${info.mtime?.getTime()}`);
+  }
   return entries.sort().join("\n");
 }
 
