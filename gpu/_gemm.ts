@@ -18,8 +18,13 @@ export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBinding
 export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc);
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
 
-/** Output tile edge of the matmul kernel (fixed by its 16 named accumulators). */
+/** Output tile rows of the matmul kernel (fixed by its 16 named accumulators). */
 export const GEMM_TILE = 128;
+
+/** Output tile columns for a product with N columns: 64 where N ≤ 64 (attention's head-size products), else 128. */
+export function gemmTileWidth(N: number): 64 | 128 {
+  return N <= 64 ? 64 : 128;
+}
 /** Split-K slices are multiples of this (the largest K-tile of the matmul kernel). */
 export const GEMM_K_ALIGN = 16;
 
@@ -57,7 +62,11 @@ export interface Gemm {
 
 /** When and how finely `dweight`-style products (small M·N, long K) are split along K. */
 export interface SplitKOptions {
-  /** Split when the product has fewer output tiles than this (default 256, enough to fill a large GPU). */
+  /**
+   * Workgroups to aim for when the product has fewer output tiles than this (default 1024: some four waves on a
+   * 132-SM GPU at two workgroups per SM, so the idle SMs of the last wave cost little; 256, 1.1 waves there, ran the
+   * dweight products at 25 TFLOP/s).
+   */
   targetWorkgroups: number;
   /** Shortest K slice (default 512; a multiple of 16). */
   minChunk: number;
@@ -132,8 +141,6 @@ function launch(
     c_sm: g.c.sm,
     ...batching,
     alpha: g.alpha ?? 1,
-    a_m_contig: Number(g.a.sm === 1 && g.a.sk !== 1),
-    b_n_contig: Number(g.b.sn === 1 && g.b.sk !== 1),
     has_bias: Number(g.bias !== undefined),
     causal: CAUSAL_CODE[g.causal ?? "none"],
     // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
@@ -150,10 +157,16 @@ function launch(
     });
     return;
   }
-  const [tilesM, tilesN] = [Math.ceil(M / GEMM_TILE), Math.ceil(N / GEMM_TILE)];
+  const TN = gemmTileWidth(N);
+  const [tilesM, tilesN] = [Math.ceil(M / GEMM_TILE), Math.ceil(N / TN)];
   rt.dispatch({
     kernel: matmulKernel,
-    overrides: { BK: opts.bk },
+    overrides: {
+      BK: opts.bk,
+      TN,
+      A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),
+      B_N_CONTIG: Number(g.b.sn === 1 && g.b.sk !== 1),
+    },
     bindings,
     params,
     groups: params.m_fastest ? [tilesM, tilesN, z] : [tilesN, tilesM, z],
@@ -175,7 +188,7 @@ export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split
   if (M === 0 || N === 0) return;
   if (g.c.sm !== N) throw new Error("gemmAccumulate needs contiguous output rows");
   const { targetWorkgroups, minChunk } = opts.splitK;
-  const tiles = Math.ceil(M / GEMM_TILE) * Math.ceil(N / GEMM_TILE);
+  const tiles = Math.ceil(M / GEMM_TILE) * Math.ceil(N / gemmTileWidth(N));
   const maxSlices = Math.floor(maxBindingElements(rt.limits) / (M * N));
   let slices = split ? Math.min(Math.ceil(targetWorkgroups / tiles), Math.floor(K / minChunk), maxSlices) : 1;
   slices = Math.max(1, slices);

@@ -72,7 +72,7 @@ export class GpuExecutor implements Executor<F, F> {
     this.runtime = runtime;
     const gemm: GemmOptions = {
       bk: options.matmulBK ?? (runtime.ctx.isFallback ? 8 : 16),
-      splitK: { targetWorkgroups: 256, minChunk: 512, ...options.splitK },
+      splitK: { targetWorkgroups: 1024, minChunk: 512, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
     };
     this.launch = { rt: runtime, gemm, tables: new BucketTables(runtime) };

@@ -1,5 +1,5 @@
 // _gemm_bindings: the Params struct and bindings shared by matmul.wgsl and matmul_small.wgsl (see matmul.wgsl for
-// what each field means). Appended to both sources by gpu/kernels.ts; WGSL declarations may come in any order.
+// what each field means). Appended to both sources in gpu/_gemm.ts; WGSL declarations may come in any order.
 
 struct Params {
   a_base: u32,
@@ -24,8 +24,6 @@ struct Params {
   k_chunk: u32,
   k_zstride: u32,
   alpha: f32,
-  a_m_contig: u32,
-  b_n_contig: u32,
   has_bias: u32,
   causal: u32,
   m_fastest: u32,

@@ -1,12 +1,12 @@
 // matmul_small: the same product, operands, batching and masks as matmul.wgsl (see there; this file shares its
-// Params and bindings; a_m_contig, b_n_contig and m_fastest are unused), computed one output element per thread
+// Params and bindings; m_fastest is unused), computed one output element per thread
 // with a plain loop over K. Used only for outputs smaller than one 128×128 tile or with a side of at most 16, where
 // a tiled workgroup would spend almost all its work on padding (e.g. the (B·T)×C input gradient of the classifier
 // in tiny test models, whose K is the whole vocabulary).
 //
 // Threads: workgroups of WX×WY threads; thread (x, y) of workgroup (gx, gy, z) computes c[z][gy·WY + y, gx·WX + x].
 // Dispatch: (ceil(N / WX), ceil(M / WY), batches · K slices).
-// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source by gpu/kernels.ts.
+// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source in gpu/_gemm.ts.
 
 override WX: u32 = 16;
 override WY: u32 = 16;
