@@ -4,12 +4,14 @@
  * process per model so that the peak RSS (VmHWM) belongs to that model alone.
  *
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 4 --seq 64 --steps 5 --device cpu
+ *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --profile  # + kernel table
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { createModel, parseDeviceChoice } from "../model/backends.ts";
 import { planModel } from "../model/layout.ts";
+import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 
 const { values } = parseArgs({
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "5" },
     warmup: { type: "string", default: "2" },
     device: { type: "string", default: "cpu" },
+    profile: { type: "boolean", default: false },
   },
 });
 const B = Number(values.batch), T = Number(values.seq);
@@ -33,7 +36,12 @@ for (let i = 0; i < B * T; i++) {
 }
 const times: number[] = [];
 let loss = NaN;
-for (let step = 0; step < Number(values.warmup) + Number(values.steps); step++) {
+const steps = Number(values.warmup) + Number(values.steps);
+let profile: string | undefined;
+for (let step = 0; step < steps + (values.profile ? 1 : 0); step++) {
+  // With --profile, one more step runs under the per-kernel profiler (not timed: timestamps add waits).
+  const profiled = step === steps;
+  if (profiled) model.exec.profiler?.start();
   const t0 = performance.now();
   model.zeroGrad();
   model.forward(inputs, targets);
@@ -49,7 +57,10 @@ for (let step = 0; step < Number(values.warmup) + Number(values.steps); step++) 
     maxGradNorm: 1,
   });
   await model.exec.read(model.exec.view(model.tensors.acts.losses, 0, 1));
-  if (step >= Number(values.warmup)) times.push(performance.now() - t0);
+  if (profiled) {
+    const rows = await model.exec.profiler?.stop();
+    profile = rows ? formatProfile(rows) : "(this backend has no per-kernel profiler)";
+  } else if (step >= Number(values.warmup)) times.push(performance.now() - t0);
 }
 model.close();
 times.sort((a, b) => a - b);
@@ -72,4 +83,5 @@ console.log(JSON.stringify({
   peakRssGiB: Math.round(hwmKiB / 2 ** 20 * 100) / 100,
   tensorGiB: Math.round(tensorBytes / 2 ** 30 * 100) / 100,
   finalLoss: loss,
+  ...(profile ? { profile } : {}),
 }));

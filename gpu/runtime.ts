@@ -22,6 +22,9 @@ import { PipelineCache, UNIFORM_SLOT } from "./pipelines.ts";
 import { GpuProfiler, type Work } from "./profiler.ts";
 import { formatBytes, type GpuArena, type GpuBinding, type GpuTensor, segmentOf } from "./tensor.ts";
 
+/** An allocation the device refused for lack of memory (not a validation error). */
+export class GpuOutOfMemory extends UserError {}
+
 /** Dispatches per flush before the ring forces an early flush. */
 const RING_SLOTS = 8192;
 
@@ -125,11 +128,42 @@ export class GpuRuntime {
     const oom = await this.device.popErrorScope();
     const err = oom ?? invalid;
     if (err) {
-      throw new UserError(
-        `Cannot allocate GPU memory for '${name}' (${formatBytes(length * 4)}): ${err.message.split("\n")[0]}`,
-      );
+      for (const segment of arena.segments) segment.buffer.destroy();
+      const message = `Cannot allocate GPU memory for '${name}' (${formatBytes(length * 4)}): ${
+        err.message.split("\n")[0]
+      }`;
+      throw oom ? new GpuOutOfMemory(message) : new UserError(message);
     }
     return arena;
+  }
+
+  /**
+   * How many more bytes this device can allocate, up to `limit`: buffers of up to 1 GiB are created until one fails
+   * or `limit` is reached, then all destroyed. For a message after an out-of-memory failure (WebGPU does not report
+   * a device's memory).
+   *
+   * @param limit The most bytes worth probing.
+   * @returns Bytes allocated before the first failure (a multiple of 1 GiB, or `limit`).
+   */
+  async probeFreeBytes(limit: number): Promise<number> {
+    const chunk = Math.min(2 ** 30, this.limits.maxBufferSize);
+    const probes: GPUBuffer[] = [];
+    let bytes = 0;
+    try {
+      while (bytes < limit) {
+        this.device.pushErrorScope("out-of-memory");
+        this.device.pushErrorScope("validation");
+        const buffer = this.device.createBuffer({ label: "memory probe", size: chunk, usage: GPUBufferUsage.STORAGE });
+        const invalid = await this.device.popErrorScope();
+        const oom = await this.device.popErrorScope();
+        probes.push(buffer);
+        if (invalid || oom) break;
+        bytes += chunk;
+      }
+    } finally {
+      for (const b of probes) b.destroy();
+    }
+    return Math.min(bytes, limit);
   }
 
   /**

@@ -9,7 +9,9 @@ import type { GPT2Config } from "./config.ts";
 import { GPT2 } from "./gpt2.ts";
 import { bindModelTensors, planModel } from "./layout.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
+import { GpuOutOfMemory } from "../gpu/runtime.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import type { TensorPlan } from "./module.ts";
 import { UserError } from "../util/errors.ts";
 
 /** GPU bindings start on 256-byte boundaries: 64 float32 elements. */
@@ -42,16 +44,32 @@ export async function createGpuModel(
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
   const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
   const exec = options.exec ?? await createGpuExecutor(options);
-  const bytes = 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
-  checkHostMemory(exec, bytes);
-  const arenas = {
-    params: await exec.allocatePlan("params", layout.params, "packed"),
-    grads: await exec.allocatePlan("grads", layout.params, "packed"),
-    m: await exec.allocatePlan("adamw.m", layout.params, "packed"),
-    v: await exec.allocatePlan("adamw.v", layout.params, "packed"),
-    acts: await exec.allocatePlan("acts", layout.acts, "perTensor"),
-    gradActs: await exec.allocatePlan("gradActs", layout.gradActs, "perTensor"),
+  checkHostMemory(exec, cfg, B, T);
+  const allocated: GpuTensor[] = [];
+  const allocate = async (name: string, plan: TensorPlan, mode: "packed" | "perTensor") => {
+    const t = await exec.allocatePlan(name, plan, mode);
+    allocated.push(t);
+    return t;
   };
+  let arenas;
+  try {
+    arenas = {
+      params: await allocate("params", layout.params, "packed"),
+      grads: await allocate("grads", layout.params, "packed"),
+      m: await allocate("adamw.m", layout.params, "packed"),
+      v: await allocate("adamw.v", layout.params, "packed"),
+      acts: await allocate("acts", layout.acts, "perTensor"),
+      gradActs: await allocate("gradActs", layout.gradActs, "perTensor"),
+    };
+  } catch (err) {
+    if (!(err instanceof GpuOutOfMemory)) throw err;
+    // WebGPU does not say how much memory a device has: measure what was free, free everything, say what fits.
+    const held = allocated.reduce((sum, t) => sum + 4 * t.arena.length, 0);
+    const need = gpuModelBytes(cfg, B, T);
+    const free = await exec.runtime.probeFreeBytes(need - held);
+    for (const t of allocated) for (const segment of t.arena.segments) segment.buffer.destroy();
+    throw new UserError(whatFits(cfg, B, T, held + free, `this GPU (${exec.runtime.ctx.description}) had`));
+  }
   const tokens = await exec.allocate("tokens", 2 * B * T, "i32");
   const tensors = bindModelTensors(exec, layout, arenas, {
     inputs: exec.view(tokens, 0, B * T),
@@ -61,10 +79,65 @@ export async function createGpuModel(
 }
 
 /**
- * A software adapter (llvmpipe) keeps GPU buffers in host memory and never reports out-of-memory: the process is
- * killed instead. Refuse up front, with a UserError, a model whose arenas exceed the host's available memory.
+ * Bytes of the arenas a GPU model of this shape allocates: parameters, gradients and AdamW m, v, activations and
+ * activation gradients (the token buffer aside).
+ *
+ * @param cfg Model shape.
+ * @param B Batch size.
+ * @param T Sequence length.
+ * @returns Bytes.
  */
-function checkHostMemory(exec: GpuExecutor, bytes: number): void {
+export function gpuModelBytes(cfg: GPT2Config, B: number, T: number): number {
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
+  return 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
+}
+
+/**
+ * The largest batch size whose model fits in `capacity` bytes at sequence length T (0 when not even B = 1 does),
+ * from the plans themselves: memory grows by the same amount with each sequence of the batch.
+ *
+ * @param cfg Model shape.
+ * @param T Sequence length.
+ * @param capacity Bytes available.
+ * @returns The batch size.
+ */
+export function largestBatch(cfg: GPT2Config, T: number, capacity: number): number {
+  const one = gpuModelBytes(cfg, 1, T);
+  const perRow = gpuModelBytes(cfg, 2, T) - one;
+  let B = Math.max(0, Math.floor((capacity - one) / perRow) + 1);
+  while (B > 0 && gpuModelBytes(cfg, B, T) > capacity) B--; // alignment padding can cost a row at the edge
+  return B;
+}
+
+/**
+ * The one line for a model that does not fit: what it needs, what was available, and the batch that fits.
+ *
+ * @param cfg Model shape.
+ * @param B Requested batch size.
+ * @param T Requested sequence length.
+ * @param capacity Bytes available.
+ * @param where Who had `capacity`, e.g. "this GPU (NVIDIA H200) had".
+ * @returns The message.
+ */
+export function whatFits(cfg: GPT2Config, B: number, T: number, capacity: number, where: string): string {
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  const one = gpuModelBytes(cfg, 1, T);
+  const perRow = gpuModelBytes(cfg, 2, T) - one;
+  const fits = largestBatch(cfg, T, capacity);
+  const advice = fits > 0
+    ? `-b ${fits} fits at -t ${T} (use -d to keep the tokens per step through gradient accumulation)`
+    : `not even -b 1 fits at -t ${T}: use a shorter -t or a smaller model`;
+  return `a ${cfg.numLayers}-layer, ${cfg.channels}-channel model at -b ${B} -t ${T} needs ` +
+    `${gib(gpuModelBytes(cfg, B, T))} of GPU memory (${gib(one - perRow)} for the weights, their gradients and ` +
+    `AdamW state, ${gib(perRow)} per sequence of the batch), but ${where} ${gib(capacity)}: ${advice}`;
+}
+
+/**
+ * A software adapter (llvmpipe) keeps GPU buffers in host memory and never reports out-of-memory: the process is
+ * killed instead. Refuse up front, with a UserError saying what fits, a model whose arenas exceed the host's
+ * available memory.
+ */
+function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: number): void {
   const ctx = exec.runtime.ctx;
   if (!ctx.isFallback) return;
   let available: number;
@@ -73,11 +146,9 @@ function checkHostMemory(exec: GpuExecutor, bytes: number): void {
   } catch {
     return; // no --allow-sys: cannot tell
   }
-  if (bytes > available) {
-    const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  if (gpuModelBytes(cfg, B, T) > available) {
     throw new UserError(
-      `the model needs ${gib(bytes)} of GPU memory, but the software adapter (${ctx.description}) keeps it in ` +
-        `host memory, which has ${gib(available)} available; use a smaller model, batch or sequence length`,
+      whatFits(cfg, B, T, available, `the software adapter (${ctx.description}) keeps it in host memory, which has`),
     );
   }
 }

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { parseModelDescriptor } from "../../model/config.ts";
+import { gpuModelBytes, largestBatch, whatFits } from "../../model/gpu_model.ts";
+import { writeShard } from "../../prepro/shard.ts";
+import { gpt2, oneLine, tinyRun } from "../train/_cli.ts";
+
+const d12 = parseModelDescriptor("d12")!;
+
+Deno.test("largestBatch: the batch it names fits the capacity and one more does not", () => {
+  for (const gib of [3, 19.8, 80, 141]) {
+    const capacity = gib * 2 ** 30;
+    const B = largestBatch(d12, 1024, capacity);
+    assert.ok(B > 0, `${gib} GiB holds d12 at B=1`);
+    assert.ok(gpuModelBytes(d12, B, 1024) <= capacity, `B=${B} fits ${gib} GiB`);
+    assert.ok(gpuModelBytes(d12, B + 1, 1024) > capacity, `B=${B + 1} does not fit ${gib} GiB`);
+  }
+  assert.equal(largestBatch(d12, 1024, gpuModelBytes(d12, 1, 1024) - 1), 0);
+});
+
+Deno.test("whatFits: one line with the need, the capacity and the batch that fits", () => {
+  const line = whatFits(d12, 64, 1024, 20 * 2 ** 30, "this GPU had");
+  assert.ok(!line.includes("\n"));
+  assert.match(line, /-b 64 -t 1024 needs 69\.\d GiB/);
+  assert.match(line, /this GPU had 20\.0 GiB: -b (\d+) fits at -t 1024/);
+  const B = Number(line.match(/-b (\d+) fits/)![1]);
+  assert.equal(B, largestBatch(d12, 1024, 20 * 2 ** 30));
+});
+
+Deno.test("train --device gpu: a model too big for the adapter stops in one line saying what fits, exit 1", async () => {
+  const { dir } = await tinyRun();
+  // 70,000 tokens: enough for B=64 at T=1024 to pass the data check and reach the model.
+  const tokens = Array.from({ length: 70000 }, (_, i) => (i * 7919) % 97);
+  await writeShard(`${dir}/big.bin`, tokens);
+  const flags = ["-i", `${dir}/big.bin`, "-j", `${dir}/t_val.bin`, "-v", "0", "-s", "0", "--device", "gpu"];
+  const run = await gpt2("train", ...flags, "-e", "d48", "-b", "64", "-t", "1024");
+  assert.equal(run.code, 1, run.stderr);
+  const line = oneLine(run);
+  // d48 at B=64 plans ~404 GiB: more than any machine this runs on.
+  assert.match(line, /a 48-layer, 1600-channel model at -b 64 -t 1024 needs 40\d\.\d GiB of GPU memory/);
+  assert.match(line, /(-b \d+ fits at -t 1024|not even -b 1 fits)/);
+  await Deno.remove(dir, { recursive: true });
+});
