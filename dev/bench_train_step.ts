@@ -46,7 +46,7 @@ for (let step = 0; step < steps + (values.profile ? 1 : 0); step++) {
   model.zeroGrad();
   model.forward(inputs, targets);
   model.backward();
-  loss = await model.meanLoss();
+  const lossRead = model.meanLoss(); // queued behind backward; resolves with the update's read (as in train/)
   await model.update({
     learningRate: 1e-4,
     beta1: 0.9,
@@ -56,7 +56,7 @@ for (let step = 0; step < steps + (values.profile ? 1 : 0); step++) {
     step: step + 1,
     maxGradNorm: 1,
   });
-  await model.exec.read(model.exec.view(model.tensors.acts.losses, 0, 1));
+  loss = await lossRead;
   if (profiled) {
     const rows = await model.exec.profiler?.stop();
     profile = rows ? formatProfile(rows) : "(this backend has no per-kernel profiler)";

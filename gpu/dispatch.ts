@@ -106,19 +106,23 @@ export function rowsPerChunk(rows: number): number {
   return Math.max(32, Math.ceil(rows / 64));
 }
 
-/** Runs an elementwise kernel over n elements of `ts` (in binding order), piece by piece. */
+/**
+ * Runs an elementwise kernel over n elements of `ts` (in binding order), piece by piece; `whole` bindings follow
+ * them unchanged in every piece (e.g. a scalar the kernel reads).
+ */
 export function dispatchElementwise(
   rt: GpuRuntime,
   kernel: KernelDescriptor,
   ts: readonly F[],
   n: number,
   params: Readonly<Record<string, number>> = {},
+  whole: readonly GpuBinding[] = [],
 ): void {
   for (const t of ts) if (t.length < n) throw new RangeError(`${kernel.name}: a tensor holds ${t.length} < ${n}`);
   for (const [start, count] of lockstepPieces(ts, n, maxBindingElements(rt.limits))) {
     rt.dispatch({
       kernel,
-      bindings: ts.map((t) => bindRange(t, start, count, rt.limits)),
+      bindings: [...ts.map((t) => bindRange(t, start, count, rt.limits)), ...whole],
       params: { ...params, n: count },
       groups: [grid1d(rt, count)],
     });

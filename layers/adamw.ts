@@ -21,8 +21,12 @@ import { bindRange, type GpuTensor, lockstepPieces, maxBindingElements } from ".
 import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 import { fillZeroKernel } from "./fill.ts";
 
-/** AdamW: params, m, v (n) updated in place from grads (n). */
-export const ADAMW_UPDATE = { params: "f32", grads: "f32", m: "f32", v: "f32" } as const satisfies BufferSpec;
+/**
+ * AdamW: params, m, v (n) updated in place from grads (n); with `norm` (the 2 floats of `adamw.gradNormSquared`) and
+ * a `maxNorm` > 0, the gradients are clipped to that global norm first, the scale computed where the update runs
+ * (on the GPU: no read-back inside the step).
+ */
+export const ADAMW_UPDATE = { params: "f32", grads: "f32", m: "f32", v: "f32", norm: "f32?" } as const satisfies BufferSpec;
 /** Σ grads² of grads (n) into out (2 floats, see `adamw.gradNormSquared`). */
 export const GRAD_NORM_SQUARED = { out: "f32", grads: "f32" } as const satisfies BufferSpec;
 
@@ -47,6 +51,27 @@ export interface AdamWHyper {
   step: number;
   /** Multiplier applied to every gradient before the update (clipping: min(1, maxNorm / norm)); 1 for none. */
   gradScale: number;
+}
+
+/** The sizes and scalars of `adamw.update`: `maxNorm` > 0 clips to that global gradient norm (read from `norm`). */
+export type AdamWSizes = { n: number; maxNorm?: number } & AdamWHyper;
+
+/**
+ * The clipping factor min(1, maxNorm / ‖g‖) from the two floats of `adamw.gradNormSquared`; 1 without clipping.
+ *
+ * @param normSquared out[0] + out[1] = Σ g² (undefined: no clipping).
+ * @param maxNorm The norm to clip to (0 or undefined: none).
+ * @returns The factor.
+ * @example
+ * ```ts
+ * import { clipScale } from "./adamw.ts";
+ * if (clipScale(new Float32Array([25, 0]), 1) !== 0.2) throw new Error("a norm of 5 clipped to 1 scales by 1/5");
+ * ```
+ */
+export function clipScale(normSquared: ArrayLike<number> | undefined, maxNorm = 0): number {
+  if (!normSquared || !(maxNorm > 0)) return 1;
+  const norm = Math.sqrt(normSquared[0] + normSquared[1]);
+  return norm > maxNorm ? maxNorm / norm : 1;
 }
 
 /**
@@ -144,9 +169,13 @@ export const adamw = {
   update: defineOp({
     name: "adamwUpdate",
     buffers: ADAMW_UPDATE,
-    cpu: (b, s: { n: number } & AdamWHyper) => adamwUpdate(b, s, s),
-    wasm: (k, b, s) => k.adamwUpdate(b, s, s),
-    gpu: (g, b, s) => dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, adamwScalars(s)),
+    cpu: (b, s: AdamWSizes) => adamwUpdate(b, s, { ...s, gradScale: s.gradScale * clipScale(b.norm, s.maxNorm) }),
+    wasm: (k, b, s) => k.adamwUpdate(b, s, { ...s, gradScale: s.gradScale * clipScale(b.norm, s.maxNorm) }),
+    gpu: (g, b, s) =>
+      dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
+        ...adamwScalars(s),
+        max_norm: b.norm ? s.maxNorm ?? 0 : 0,
+      }, [b.norm ? bindRange(b.norm, 0, 2, g.rt.limits) : g.rt.dummy]),
     work: (s) => ({ bytes: 4 * 7 * s.n }),
   }),
   gradNormSquared: defineOp({

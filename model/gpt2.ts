@@ -268,19 +268,20 @@ export class GPT2<F, I> {
    */
   async update(options: UpdateOptions): Promise<number | undefined> {
     const { maxGradNorm, ...hyper } = options;
-    let gradScale = 1;
-    let norm: number | undefined;
-    if (maxGradNorm !== undefined) {
-      norm = await this.gradNorm();
-      if (norm > maxGradNorm) gradScale = maxGradNorm / norm;
-    }
     const t = this.tensors;
-    this.exec.run(adamw.update, { params: t.paramsArena, grads: t.gradsArena, m: t.mArena, v: t.vArena }, {
-      n: this.layout.params.totalElements,
+    const n = this.layout.params.totalElements;
+    const norm = maxGradNorm !== undefined ? t.gradActs.gradNormSquared : undefined;
+    if (norm) this.exec.run(adamw.gradNormSquared, { out: norm, grads: t.gradsArena }, { n });
+    // The clipping factor is computed where the update runs, so nothing waits for the GPU between the two.
+    this.exec.run(adamw.update, { params: t.paramsArena, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm }, {
+      n,
       ...hyper,
-      gradScale,
+      gradScale: 1,
+      maxNorm: maxGradNorm ?? 0,
     });
-    return norm;
+    if (!norm) return undefined;
+    const [hi, lo] = await this.exec.read(norm); // after the update: this one wait covers the whole step
+    return Math.sqrt(hi + lo);
   }
 
   /** Copies every parameter tensor to the host, in llm.c's order. */

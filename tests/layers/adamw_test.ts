@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 /**
  * AdamW and the squared gradient norm in all their forms: the scalar reference against float64 AdamW; the
  * WebAssembly SIMD kernels and the GPU kernels against the scalar reference, on awkward lengths, outputs poisoned
@@ -143,4 +144,51 @@ Deno.test({
       `  max abs diff ${d.toExponential(1)}, norm² rel ${(Math.abs(got - expected) / expected).toExponential(1)}`,
     );
   },
+});
+
+Deno.test({
+  name: "adamw: gpu clipping inside the update (norm from gradNormSquared, no read-back) vs CPU, clipped and not",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    const n = 3001;
+    const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 2, gradScale: 1 };
+    // Uniform grads in [-1, 1): a global norm of about √(n/3) ≈ 32, so maxNorm 1 clips and 100 does not.
+    for (const maxNorm of [1, 100]) {
+      const params = uniform(rng(5), n), grads = uniform(rng(6), n);
+      const m = uniform(rng(7), n, 0.1), v = uniform(rng(8), n, 0.01).map(Math.abs);
+      const g = {
+        params: await upload(ops, params),
+        grads: await upload(ops, grads),
+        m: await upload(ops, m),
+        v: await upload(ops, v),
+        norm: await upload(ops, new Float32Array(2)), // out[1] stays 0 on the GPU (see adamw.gradNormSquared)
+      };
+      ops.run(adamw.gradNormSquared, { out: g.norm, grads: g.grads }, { n });
+      ops.run(adamw.update, g, { n, ...hyper, maxNorm });
+      const norm = Math.sqrt(gradNormSquared({ grads }, { n }));
+      const scale = norm > maxNorm ? maxNorm / norm : 1;
+      adamwUpdate({ params, grads, m, v }, { n }, { ...hyper, gradScale: scale });
+      // As the unclipped GPU test; the f32 norm and scale differ from float64 by ~1e-7 relative, well inside.
+      const tol = { atol: 1e-6, rtol: 1e-6 };
+      assertClose(await ops.read(g.params), params, tol, `params (maxNorm ${maxNorm})`);
+      assertClose(await ops.read(g.m), m, tol, `m (maxNorm ${maxNorm})`);
+      assertClose(await ops.read(g.v), v, tol, `v (maxNorm ${maxNorm})`);
+    }
+  },
+});
+
+Deno.test("adamw: the CPU op clips from the norm buffer exactly as a gradScale of maxNorm / norm", () => {
+  const n = 101;
+  const hyper = { learningRate: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, step: 1, gradScale: 1 };
+  const grads = uniform(rng(9), n);
+  const norm = new Float32Array(2);
+  adamw.gradNormSquared.cpu({ out: norm, grads }, { n });
+  const viaOp = { params: uniform(rng(10), n), grads, m: new Float32Array(n), v: new Float32Array(n), norm };
+  const direct = { params: viaOp.params.slice(), grads, m: new Float32Array(n), v: new Float32Array(n) };
+  adamw.update.cpu(viaOp, { n, ...hyper, maxNorm: 0.5 });
+  const exact = Math.sqrt(gradNormSquared({ grads }, { n }));
+  adamwUpdate(direct, { n }, { ...hyper, gradScale: 0.5 / exact });
+  assert.deepEqual(viaOp.params, direct.params);
+  assert.deepEqual(viaOp.m, direct.m);
 });
