@@ -100,6 +100,13 @@ function bindSpan(rt: GpuRuntime, o: Operand, extent: number): GpuBinding {
 export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   const { M, N, K } = g;
   if (M === 0 || N === 0) return;
+  // Under two waves of workgroups over a long K (the classifier's input gradient, in row chunks of the logits):
+  // split K as gemmAccumulate does and write the ordered sum of the slices.
+  const plain = !g.batch && !g.bias && (g.causal ?? "none") === "none" && g.c.sm === N;
+  if (plain && tilesOf(g) < opts.splitK.targetWorkgroups / 2) {
+    const slices = splitKSlices(rt, g, opts);
+    if (slices > 1) return gemmSlices(rt, g, opts, slices, true);
+  }
   const outer = g.batch?.outer ?? 1;
   const inner = g.batch?.inner ?? 1;
   const zs = (so = 0, si = 0) => (outer - 1) * so + (inner - 1) * si;
@@ -184,14 +191,30 @@ function launch(
  * @param split Whether K may be split (false keeps one slice).
  */
 export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split = true): void {
-  const { M, N, K } = g;
+  const { M, N } = g;
   if (M === 0 || N === 0) return;
   if (g.c.sm !== N) throw new Error("gemmAccumulate needs contiguous output rows");
+  gemmSlices(rt, g, opts, split ? splitKSlices(rt, g, opts) : 1, false);
+}
+
+/** Output tiles of a product (per batch). */
+function tilesOf(g: Gemm): number {
+  return Math.ceil(g.M / GEMM_TILE) * Math.ceil(g.N / gemmTileWidth(g.N));
+}
+
+/** K slices for a product with few output tiles: enough workgroups for `targetWorkgroups`, slices ≥ minChunk. */
+function splitKSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions): number {
   const { targetWorkgroups, minChunk } = opts.splitK;
-  const tiles = Math.ceil(M / GEMM_TILE) * Math.ceil(N / gemmTileWidth(N));
-  const maxSlices = Math.floor(maxBindingElements(rt.limits) / (M * N));
-  let slices = split ? Math.min(Math.ceil(targetWorkgroups / tiles), Math.floor(K / minChunk), maxSlices) : 1;
-  slices = Math.max(1, slices);
+  const maxSlices = Math.floor(maxBindingElements(rt.limits) / (g.M * g.N));
+  return Math.max(1, Math.min(Math.ceil(targetWorkgroups / tilesOf(g)), Math.floor(g.K / minChunk), maxSlices));
+}
+
+/**
+ * The product in `slices` K slices into scratch, then the slices summed in order into c: added to it, or written
+ * (`write`).
+ */
+function gemmSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions, slices: number, write: boolean): void {
+  const { M, N, K } = g;
   const chunk = Math.ceil(K / slices / GEMM_K_ALIGN) * GEMM_K_ALIGN;
   slices = Math.max(1, Math.ceil(K / chunk));
   const partial = rt.scratch(slices * M * N);
@@ -217,5 +240,6 @@ export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split
     n: M * N,
     count: slices,
     stride: M * N,
+    write,
   });
 }

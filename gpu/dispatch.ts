@@ -145,6 +145,8 @@ export function sumPartials(
     n: number;
     count: number;
     stride: number;
+    /** Write the sums instead of adding them to out. */
+    write?: boolean;
   },
 ): void {
   rt.dispatch({
@@ -153,7 +155,7 @@ export function sumPartials(
       bindRange(o.out, o.outStart, o.n, rt.limits),
       bindRange(o.partial, o.partialStart, (o.count - 1) * o.stride + o.n, rt.limits),
     ],
-    params: { n: o.n, count: o.count, stride: o.stride },
+    params: { n: o.n, count: o.count, stride: o.stride, accumulate: o.write ? 0 : 1 },
     groups: [grid1d(rt, o.n)],
   });
 }

@@ -1,5 +1,5 @@
 // sum_partials: second stage of the chunked reductions (column sums, split-K matmul):
-//   out[i] += Σ_{s < count} partial[s·stride + i]   for i < n,
+//   out[i] += Σ_{s < count} partial[s·stride + i]   for i < n   (out[i] = … when accumulate is 0; out is not read),
 // adding the chunks in order s = 0, 1, … so the result does not depend on scheduling.
 //
 // Threads: a 1-D grid-stride loop; the launcher dispatches x = min(ceil(n / WG), maxWorkgroups) workgroups of WG
@@ -10,6 +10,7 @@ struct Params {
   n: u32,
   count: u32,
   stride: u32,
+  accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,6 +27,9 @@ fn sum_partials(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     for (var s = 0u; s < p.count; s++) {
       sum += partial[p.partial_base + s * p.stride + i];
     }
-    out[p.out_base + i] += sum;
+    if (p.accumulate != 0u) {
+      sum += out[p.out_base + i];
+    }
+    out[p.out_base + i] = sum;
   }
 }

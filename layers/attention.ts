@@ -40,6 +40,13 @@ export const ATTENTION_BACKWARD = {
 type F = GpuTensor;
 
 /**
+ * Sizes of the attention forward. `outHolds`: `out` already holds this op's result for these inputs (the backward
+ * pass recomputing a block's scores, which the blocks share): only preatt and att are needed, and a backend may skip
+ * the att·v product (the GPU form does; the CPU forms write out again, with the same values).
+ */
+export type AttentionForwardSizes = { B: number; T: number; C: number; NH: number; outHolds?: boolean };
+
+/**
  * Forward: out (B,T,C) gets each head's att·v in its channel slice; preatt and att (B,NH,T,T) are saved. Entries
  * above the diagonal (t2 > t) are set to 0 in both.
  *
@@ -215,7 +222,7 @@ const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + re
 function attentionForwardGpu(
   rt: GpuRuntime,
   b: GpuBuffers<typeof ATTENTION_FORWARD>,
-  s: { B: number; T: number; C: number; NH: number },
+  s: AttentionForwardSizes,
   opts: GemmOptions,
 ): void {
   const { T, C, NH } = s;
@@ -240,6 +247,7 @@ function attentionForwardGpu(
         params: { rows, T },
         groups: gridRows(rt, rows),
       }));
+    if (s.outHolds) continue; // a recompute for backward: only the scores were needed
     rt.group("att·v", product, () =>
       gemm(rt, {
         M: T,
@@ -340,10 +348,11 @@ export const attention = {
   forward: defineOp({
     name: "attentionForward",
     buffers: ATTENTION_FORWARD,
-    cpu: attentionForward,
+    cpu: (b, s: AttentionForwardSizes) => attentionForward(b, s),
     wasm: (k, b, s) => k.attentionForward(b, s),
     gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm),
-    work: (s) => ({ flops: 2 * s.B * s.T * s.T * s.C }), // two causal (T×T×hs) products per head, half of each done
+    // Two causal (T×T×hs) products per head, half of each done (one when out already holds the result on the GPU).
+    work: (s) => ({ flops: (s.outHolds ? 1 : 2) * s.B * s.T * s.T * s.C }),
   }),
   backward: defineOp({
     name: "attentionBackward",

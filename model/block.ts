@@ -190,13 +190,9 @@ export class TransformerBlock<F, I> {
     });
     residualBackward(d.dresidual, (dout, dinp) => { // residual2 = x + attention(ln1(x))
       this.#linearBackward("attproj", dout);
-      if (!scoresHold) {
-        exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, {
-          B,
-          T,
-          C,
-          NH,
-        });
+      if (!scoresHold) { // atty still holds this block's forward result: only the scores are recomputed
+        const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv };
+        exec.run(attention.forward, buffers, { B, T, C, NH, outHolds: true });
       }
       exec.run(attention.backward, {
         dinp: d.dqkv,

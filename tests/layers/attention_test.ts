@@ -11,6 +11,7 @@
  *
  * The decode step (`attention.decode`) is tested in attention_decode_test.ts.
  */
+import assert from "node:assert/strict";
 import { CpuKernels } from "../../cpu/kernels.ts";
 import type { GpuExecutor } from "../../gpu/executor.ts";
 import { attention, attentionBackward, attentionForward } from "../../layers/attention.ts";
@@ -236,6 +237,12 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
     assertClose(await ops.read(g.att), att, GPU_TOL, "att"),
     assertClose(await ops.read(g.preatt), preatt, { ...GPU_TOL, mask: lower }, "preatt"),
   ];
+  // The backward pass's recompute (outHolds): scores and probabilities again, bit-identical; out left as it was.
+  const outBefore = await ops.read(g.out), attBefore = await ops.read(g.att);
+  const recomputed = { ...g, preatt: await gpuPoisoned(ops, TT), att: await gpuPoisoned(ops, TT) };
+  ops.run(attention.forward, recomputed, { B, T, C, NH, outHolds: true });
+  assert.deepEqual(await ops.read(recomputed.att), attBefore, "att recomputed with outHolds");
+  assert.deepEqual(await ops.read(g.out), outBefore, "out untouched by outHolds");
 
   const dout = uniform(rng(seed + 1), B * T * C);
   const dinp = new Float32Array(B * T * 3 * C);
