@@ -5,6 +5,7 @@
  */
 import type { Command } from "./_command.ts";
 import { parseDeviceChoice } from "../model/backends.ts";
+import type { AttentionKind } from "../model/block.ts";
 import { parseScheduleKind } from "../train/schedule.ts";
 import { train } from "../train/trainer.ts";
 import { UsageError } from "../util/errors.ts";
@@ -85,6 +86,12 @@ const SPEC: CommandSpec = {
     { name: "seed", kind: "int", default: 42, help: "seed of the data order, init and sampling" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     {
+      name: "attention",
+      kind: "string",
+      default: "materialized",
+      help: "materialized | flash (no B·NH·T·T tensors: less memory; slower on the H200 so far)",
+    },
+    {
       name: "overwrite",
       kind: "bool",
       default: false,
@@ -133,6 +140,7 @@ export const trainCommand: Command = {
       resume: resume === 1,
       seed: requireSeed(v["seed"]),
       device: parseDeviceChoice(v["device"] as string),
+      attention: parseAttentionKind(v["attention"] as string),
       json: v["json"] as boolean,
       profile: v["profile"] as boolean,
       overwrite: v["overwrite"] as boolean,
@@ -140,6 +148,12 @@ export const trainCommand: Command = {
     return result.interrupted || result.steps > 0 ? 0 : 1;
   },
 };
+
+/** `--attention`: one of the kinds `model/block.ts` knows. */
+function parseAttentionKind(value: string): AttentionKind {
+  if (value === "materialized" || value === "flash") return value;
+  throw new UsageError(`--attention: unknown kind '${value}'; use materialized or flash`);
+}
 
 /** `-x` and `-d`: -1 picks the default (`meaning`), otherwise a count >= 1. */
 function minusOneOrPositive(label: string, value: unknown, meaning: string): number {

@@ -8,6 +8,7 @@ import { CpuKernels } from "../cpu/kernels.ts";
 import { getGpuDevice } from "../gpu/device.ts";
 import { createGpuModel } from "./gpu_model.ts";
 import { UsageError, UserError } from "../util/errors.ts";
+import type { AttentionKind } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import { createCpuModel } from "./cpu_model.ts";
 import type { GPT2 } from "./gpt2.ts";
@@ -47,6 +48,7 @@ export function parseDeviceChoice(value: string): DeviceChoice {
  * @param T Sequence length.
  * @param device `--device` value.
  * @param say Receives one line explaining an automatic choice (default: stderr).
+ * @param attention How the blocks compute attention ("materialized" by default).
  * @returns The model and where it runs.
  */
 export async function createModel(
@@ -55,8 +57,9 @@ export async function createModel(
   T: number,
   device: DeviceChoice,
   say: (line: string) => void = (line) => console.error(line),
+  attention: AttentionKind = "materialized",
 ): Promise<PlacedModel> {
-  if (device === "gpu") return await gpuModel(cfg, B, T);
+  if (device === "gpu") return await gpuModel(cfg, B, T, attention);
   if (device === "auto") {
     const gpu = await getGpuDevice().catch((err) => err as Error);
     if (gpu instanceof Error) {
@@ -65,7 +68,7 @@ export async function createModel(
       say(`device auto: the WebGPU adapter is a software renderer (${gpu.description}); using the CPU`);
     } else {
       try {
-        return await gpuModel(cfg, B, T);
+        return await gpuModel(cfg, B, T, attention);
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
         say(`device auto: ${err.message}; using the CPU`);
@@ -73,11 +76,12 @@ export async function createModel(
     }
   }
   const threads = navigator.hardwareConcurrency;
-  const model = await createCpuModel(cfg, B, T, { kernels: (memory) => CpuKernels.create(memory, threads) });
+  const kernels = (memory: WebAssembly.Memory) => CpuKernels.create(memory, threads);
+  const model = await createCpuModel(cfg, B, T, { kernels, attention });
   return { model, device: "cpu", description: model.exec.description };
 }
 
-async function gpuModel(cfg: GPT2Config, B: number, T: number): Promise<PlacedModel> {
-  const model = await createGpuModel(cfg, B, T);
+async function gpuModel(cfg: GPT2Config, B: number, T: number, attention: AttentionKind): Promise<PlacedModel> {
+  const model = await createGpuModel(cfg, B, T, { attention });
   return { model, device: "gpu", description: model.exec.description };
 }

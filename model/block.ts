@@ -12,6 +12,7 @@
  * @module
  */
 import { attention } from "../layers/attention.ts";
+import { flashAttention } from "../layers/flash_attention.ts";
 import { gelu } from "../layers/gelu.ts";
 import { layernorm } from "../layers/layernorm.ts";
 import { matmul } from "../layers/matmul.ts";
@@ -19,12 +20,21 @@ import { residual } from "../layers/residual.ts";
 import type { Executor } from "./executor.ts";
 import { declare, type Shape, type TensorDecls } from "./module.ts";
 
-/** Sizes a block is planned for. */
+/**
+ * How a block computes attention: "materialized" keeps the (B,NH,T,T) scores and probabilities (one pair shared by
+ * every block, recomputed in backward); "flash" never forms them (layers/flash_attention.ts: online softmax, the rows'
+ * log-sum-exp kept per block for backward).
+ */
+export type AttentionKind = "materialized" | "flash";
+
+/** Sizes a block is planned for, and its attention. */
 export interface BlockDims {
   B: number;
   T: number;
   C: number;
   NH: number;
+  /** "materialized" when absent. */
+  attention?: AttentionKind;
 }
 
 // deno-fmt-ignore
@@ -34,7 +44,7 @@ export type BlockParam =
 // deno-fmt-ignore
 /** A block activation's name. */
 export type BlockAct =
-  | "ln1" | "ln1Mean" | "ln1Rstd" | "qkv" | "atty" | "attproj" | "residual2"
+  | "ln1" | "ln1Mean" | "ln1Rstd" | "qkv" | "atty" | "attLse" | "attproj" | "residual2"
   | "ln2" | "ln2Mean" | "ln2Rstd" | "fch" | "fchGelu" | "fcproj" | "residual3";
 /** The forward scratch every block shares. */
 export type BlockShared = "preatt" | "att";
@@ -57,6 +67,9 @@ export type BlockTensors = TensorDecls<
  */
 export function blockTensors(d: BlockDims): BlockTensors {
   const { B, T, C, NH } = d;
+  // Each kind plans what it uses; the other's tensors stay declared (so every name exists) at one element.
+  const flash = d.attention === "flash";
+  const scores: Shape = flash ? [1] : [B, NH, T, T];
   return declare({
     // deno-fmt-ignore
     params: {
@@ -70,19 +83,19 @@ export function blockTensors(d: BlockDims): BlockTensors {
     // deno-fmt-ignore
     acts: {
       ln1: [B, T, C], ln1Mean: [B, T], ln1Rstd: [B, T],
-      qkv: [B, T, 3 * C], atty: [B, T, C], attproj: [B, T, C], residual2: [B, T, C],
+      qkv: [B, T, 3 * C], atty: [B, T, C], attLse: flash ? [B, NH, T] : [1], attproj: [B, T, C], residual2: [B, T, C],
       ln2: [B, T, C], ln2Mean: [B, T], ln2Rstd: [B, T],
       fch: [B, T, 4 * C], fchGelu: [B, T, 4 * C], fcproj: [B, T, C], residual3: [B, T, C],
     },
-    // The attention scores are not kept per layer: one (B, NH, T, T) pair serves every block, and backward
-    // recomputes a block's softmax from its qkv before using it. Nothing larger than B·NH·T·T is stored.
-    shared: { preatt: [B, NH, T, T], att: [B, NH, T, T] },
+    // Materialized attention does not keep the scores per layer: one (B, NH, T, T) pair serves every block, and
+    // backward recomputes a block's softmax from its qkv before using it. Flash attention keeps only attLse.
+    shared: { preatt: scores, att: scores },
     // deno-fmt-ignore
     grads: {
       dresidual: [B, T, C], // the residual stream's gradient, carried down through every block
       dln: [B, T, C], // gradient of a layernorm output
       datty: [B, T, C], dqkv: [B, T, 3 * C], dfchGelu: [B, T, 4 * C], dfch: [B, T, 4 * C],
-      dpreatt: [B, NH, T, T], datt: [B, NH, T, T], // attention backward scratch
+      dpreatt: scores, datt: scores, // materialized attention's backward scratch
     },
   });
 }
@@ -176,7 +189,8 @@ export class TransformerBlock<F, I> {
    *
    * @param x The block's input of the forward pass.
    * @param scoresHold Whether the shared attention scores still hold this block's (true for the last block run
-   *   forward); otherwise they are recomputed from `qkv` first, bit-identical to the forward pass.
+   *   forward); otherwise materialized attention recomputes them from `qkv` first, bit-identical to the forward pass
+   *   (flash attention needs no scores).
    */
   backward(x: F, scoresHold: boolean): void {
     const { C, NH, B, T } = this.#dims;
@@ -190,18 +204,17 @@ export class TransformerBlock<F, I> {
     });
     residualBackward(d.dresidual, (dout, dinp) => { // residual2 = x + attention(ln1(x))
       this.#linearBackward("attproj", dout);
-      if (!scoresHold) { // atty still holds this block's forward result: only the scores are recomputed
-        const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv };
-        exec.run(attention.forward, buffers, { B, T, C, NH, outHolds: true });
+      if (this.#dims.attention === "flash") {
+        const buffers = { dinp: d.dqkv, dout: d.datty, inp: a.qkv, out: a.atty, lse: a.attLse };
+        exec.run(flashAttention.backward, buffers, { B, T, C, NH });
+      } else {
+        if (!scoresHold) { // atty still holds this block's forward result: only the scores are recomputed
+          const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv };
+          exec.run(attention.forward, buffers, { B, T, C, NH, outHolds: true });
+        }
+        const buffers = { dinp: d.dqkv, dpreatt: d.dpreatt, datt: d.datt, dout: d.datty, inp: a.qkv, att: shared.att };
+        exec.run(attention.backward, buffers, { B, T, C, NH });
       }
-      exec.run(attention.backward, {
-        dinp: d.dqkv,
-        dpreatt: d.dpreatt,
-        datt: d.datt,
-        dout: d.datty,
-        inp: a.qkv,
-        att: shared.att,
-      }, { B, T, C, NH });
       this.#linearBackward("qkv", d.dqkv);
       this.#layernormBackward("ln1", dinp, x);
     });
@@ -217,14 +230,22 @@ export class TransformerBlock<F, I> {
     const { C, NH, B, T } = this.#dims;
     const { a, shared } = this.#v;
     const exec = this.#exec;
-    if (!rows) {
+    const flash = this.#dims.attention === "flash";
+    if (!rows && flash) {
+      exec.run(flashAttention.forward, { out: a.atty, lse: a.attLse, inp: a.qkv }, { B, T, C, NH });
+    } else if (!rows) {
       exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, { B, T, C, NH });
     } else if (rows.start === 0) {
       // A prefix: causal attention over rows 0 … count-1 is the training kernel at T = count.
-      const scores = rows.count * rows.count * NH;
-      const [preatt, att] = [exec.view(shared.preatt, 0, scores), exec.view(shared.att, 0, scores)];
       const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows)];
-      exec.run(attention.forward, { out: atty, preatt, att, inp: qkv }, { B: 1, T: rows.count, C, NH });
+      const sizes = { B: 1, T: rows.count, C, NH };
+      if (flash) {
+        exec.run(flashAttention.forward, { out: atty, lse: exec.view(a.attLse, 0, NH * rows.count), inp: qkv }, sizes);
+      } else {
+        const scores = rows.count * rows.count * NH;
+        const [preatt, att] = [exec.view(shared.preatt, 0, scores), exec.view(shared.att, 0, scores)];
+        exec.run(attention.forward, { out: atty, preatt, att, inp: qkv }, sizes);
+      }
     } else {
       for (let pos = rows.start; pos < rows.start + rows.count; pos++) {
         const inp = exec.view(a.qkv, 0, (pos + 1) * 3 * C); // the KV cache: qkv rows 0 … pos

@@ -7,6 +7,7 @@
 import { CpuExecutor } from "../cpu/executor.ts";
 import type { CpuKernels } from "../cpu/kernels.ts";
 import { allocateCpuArenas } from "../cpu/memory.ts";
+import type { AttentionKind } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import { GPT2 } from "./gpt2.ts";
 import { bindModelTensors, planModel } from "./layout.ts";
@@ -19,6 +20,8 @@ export interface CpuModelOptions {
    * scalar reference layers.
    */
   kernels?: (memory: WebAssembly.Memory) => Promise<CpuKernels>;
+  /** How the blocks compute attention; "materialized" (the WASM kernels) when absent. */
+  attention?: AttentionKind;
 }
 
 /**
@@ -45,7 +48,7 @@ export async function createCpuModel(
   T: number,
   options: CpuModelOptions = {},
 ): Promise<GPT2<Float32Array, Int32Array>> {
-  const layout = planModel(cfg, B, T, 16);
+  const layout = planModel(cfg, B, T, 16, options.attention);
   const P = layout.params.totalElements;
   const what = `GPT-2 (L=${cfg.numLayers}, C=${cfg.channels}, V=${cfg.vocabSize}) at B=${B}, T=${T}`;
   const { memory, arenas } = allocateCpuArenas(

@@ -73,7 +73,7 @@ export class GPT2<F, I> {
     this.tensors = tensors;
     this.#dispose = options.dispose;
     const { config: cfg, B, T } = this;
-    const block = gpt2Tensors(cfg, B, T).block;
+    const block = gpt2Tensors(cfg, B, T, layout.attention).block;
     const view = exec.view.bind(exec);
     const L = cfg.numLayers;
     const paramLengths = new Map(layout.params.slots.map((s) => [s.name, s.length]));
@@ -90,7 +90,7 @@ export class GPT2<F, I> {
         a: cut(view, allActs, acts, actLengths, l, L),
         shared,
         d,
-      }, { B, T, C: cfg.channels, NH: cfg.numHeads }));
+      }, { B, T, C: cfg.channels, NH: cfg.numHeads, attention: layout.attention }));
   }
 
   /** Number of parameters, with wte's padded rows (llm.c's count). */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { AttentionKind } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import { GPT2 } from "./gpt2.ts";
 import { bindModelTensors, planModel } from "./layout.ts";
@@ -40,11 +41,12 @@ export async function createGpuModel(
   cfg: GPT2Config,
   B: number,
   T: number,
-  options: GpuExecutorOptions & { exec?: GpuExecutor } = {},
+  options: GpuExecutorOptions & { exec?: GpuExecutor; attention?: AttentionKind } = {},
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
-  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
+  const attention = options.attention ?? "materialized";
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, attention);
   const exec = options.exec ?? await createGpuExecutor(options);
-  checkHostMemory(exec, cfg, B, T);
+  checkHostMemory(exec, cfg, B, T, attention);
   const allocated: GpuTensor[] = [];
   const allocate = async (name: string, plan: TensorPlan, mode: "packed" | "perTensor") => {
     const t = await exec.allocatePlan(name, plan, mode);
@@ -65,10 +67,11 @@ export async function createGpuModel(
     if (!(err instanceof GpuOutOfMemory)) throw err;
     // WebGPU does not say how much memory a device has: measure what was free, free everything, say what fits.
     const held = allocated.reduce((sum, t) => sum + 4 * t.arena.length, 0);
-    const need = gpuModelBytes(cfg, B, T);
+    const need = gpuModelBytes(cfg, B, T, attention);
     const free = await exec.runtime.probeFreeBytes(need - held);
     for (const t of allocated) for (const segment of t.arena.segments) segment.buffer.destroy();
-    throw new UserError(whatFits(cfg, B, T, held + free, `this GPU (${exec.runtime.ctx.description}) had`));
+    const where = `this GPU (${exec.runtime.ctx.description}) had`;
+    throw new UserError(whatFits(cfg, B, T, held + free, where, attention));
   }
   const tokens = await exec.allocate("tokens", 2 * B * T, "i32");
   const tensors = bindModelTensors(exec, layout, arenas, {
@@ -85,10 +88,16 @@ export async function createGpuModel(
  * @param cfg Model shape.
  * @param B Batch size.
  * @param T Sequence length.
+ * @param attention How the blocks compute attention.
  * @returns Bytes.
  */
-export function gpuModelBytes(cfg: GPT2Config, B: number, T: number): number {
-  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS);
+export function gpuModelBytes(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  attention: AttentionKind = "materialized",
+): number {
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, attention);
   return 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
 }
 
@@ -99,13 +108,19 @@ export function gpuModelBytes(cfg: GPT2Config, B: number, T: number): number {
  * @param cfg Model shape.
  * @param T Sequence length.
  * @param capacity Bytes available.
+ * @param attention How the blocks compute attention.
  * @returns The batch size.
  */
-export function largestBatch(cfg: GPT2Config, T: number, capacity: number): number {
-  const one = gpuModelBytes(cfg, 1, T);
-  const perRow = gpuModelBytes(cfg, 2, T) - one;
+export function largestBatch(
+  cfg: GPT2Config,
+  T: number,
+  capacity: number,
+  attention: AttentionKind = "materialized",
+): number {
+  const one = gpuModelBytes(cfg, 1, T, attention);
+  const perRow = gpuModelBytes(cfg, 2, T, attention) - one;
   let B = Math.max(0, Math.floor((capacity - one) / perRow) + 1);
-  while (B > 0 && gpuModelBytes(cfg, B, T) > capacity) B--; // alignment padding can cost a row at the edge
+  while (B > 0 && gpuModelBytes(cfg, B, T, attention) > capacity) B--; // alignment padding can cost a row at the edge
   return B;
 }
 
@@ -117,18 +132,28 @@ export function largestBatch(cfg: GPT2Config, T: number, capacity: number): numb
  * @param T Requested sequence length.
  * @param capacity Bytes available.
  * @param where Who had `capacity`, e.g. "this GPU (NVIDIA H200) had".
+ * @param attention How the blocks compute attention.
  * @returns The message.
  */
-export function whatFits(cfg: GPT2Config, B: number, T: number, capacity: number, where: string): string {
+export function whatFits(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  capacity: number,
+  where: string,
+  attention: AttentionKind = "materialized",
+): string {
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
-  const one = gpuModelBytes(cfg, 1, T);
-  const perRow = gpuModelBytes(cfg, 2, T) - one;
-  const fits = largestBatch(cfg, T, capacity);
+  const one = gpuModelBytes(cfg, 1, T, attention);
+  const perRow = gpuModelBytes(cfg, 2, T, attention) - one;
+  const fits = largestBatch(cfg, T, capacity, attention);
   const advice = fits > 0
     ? `-b ${fits} fits at -t ${T} (use -d to keep the tokens per step through gradient accumulation)`
     : `not even -b 1 fits at -t ${T}: use a shorter -t or a smaller model`;
   return `a ${cfg.numLayers}-layer, ${cfg.channels}-channel model at -b ${B} -t ${T} needs ` +
-    `${gib(gpuModelBytes(cfg, B, T))} of GPU memory (${gib(one - perRow)} for the weights, their gradients and ` +
+    `${gib(gpuModelBytes(cfg, B, T, attention))} of GPU memory (${
+      gib(one - perRow)
+    } for the weights, their gradients and ` +
     `AdamW state, ${gib(perRow)} per sequence of the batch), but ${where} ${gib(capacity)}: ${advice}`;
 }
 
@@ -137,7 +162,7 @@ export function whatFits(cfg: GPT2Config, B: number, T: number, capacity: number
  * killed instead. Refuse up front, with a UserError saying what fits, a model whose arenas exceed the host's
  * available memory.
  */
-function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: number): void {
+function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: number, attention: AttentionKind): void {
   const ctx = exec.runtime.ctx;
   if (!ctx.isFallback) return;
   let available: number;
@@ -146,9 +171,8 @@ function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: numbe
   } catch {
     return; // no --allow-sys: cannot tell
   }
-  if (gpuModelBytes(cfg, B, T) > available) {
-    throw new UserError(
-      whatFits(cfg, B, T, available, `the software adapter (${ctx.description}) keeps it in host memory, which has`),
-    );
+  if (gpuModelBytes(cfg, B, T, attention) > available) {
+    const where = `the software adapter (${ctx.description}) keeps it in host memory, which has`;
+    throw new UserError(whatFits(cfg, B, T, available, where, attention));
   }
 }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { AttentionKind } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import type { Executor } from "./executor.ts";
 import {
@@ -28,6 +29,8 @@ export interface ModelLayout {
   B: number;
   /** Sequence length. */
   T: number;
+  /** How the blocks compute attention. */
+  attention: AttentionKind;
   /** Parameters; gradients, AdamW m and v use the same plan. */
   params: TensorPlan;
   /** Activations (the modules' acts and shared tensors). */
@@ -43,6 +46,7 @@ export interface ModelLayout {
  * @param B Batch size.
  * @param T Sequence length (≤ cfg.maxSeqLen).
  * @param alignElements Alignment of each tensor start, in elements (CPU 16, GPU 64).
+ * @param attention How the blocks compute attention (see `AttentionKind`).
  * @returns The plans.
  * @example
  * ```ts
@@ -52,13 +56,19 @@ export interface ModelLayout {
  * if (layout.acts.byName.get("logits")!.length !== 2 * 8 * 50304) throw new Error("bad plan");
  * ```
  */
-export function planModel(cfg: GPT2Config, B: number, T: number, alignElements: number): ModelLayout {
+export function planModel(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  alignElements: number,
+  attention: AttentionKind = "materialized",
+): ModelLayout {
   if (!Number.isInteger(B) || B < 1) throw new RangeError(`batch size must be a positive integer, got ${B}`);
   if (!Number.isInteger(T) || T < 1 || T > cfg.maxSeqLen) {
     throw new RangeError(`sequence length must be an integer in [1, ${cfg.maxSeqLen}], got ${T}`);
   }
-  const plan = planGpt2(cfg, B, T, alignElements);
-  return { config: cfg, B, T, params: plan.params, acts: plan.acts, gradActs: plan.grads };
+  const plan = planGpt2(cfg, B, T, alignElements, attention);
+  return { config: cfg, B, T, attention, params: plan.params, acts: plan.acts, gradActs: plan.grads };
 }
 
 /** A backend's handles for every tensor of a model, made by `bindModelTensors`. */

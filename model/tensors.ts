@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type BlockTensors, blockTensors } from "./block.ts";
+import { type AttentionKind, type BlockTensors, blockTensors } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import {
   combine,
@@ -76,9 +76,10 @@ export function gpt2Tensors(
   cfg: GPT2Config,
   B: number,
   T: number,
+  attention: AttentionKind = "materialized",
 ): { embedding: EmbeddingTensors; block: BlockTensors; head: HeadTensors; model: TensorDecls } {
   const embedding = embeddingTensors(cfg, B, T);
-  const block = blockTensors({ B, T, C: cfg.channels, NH: cfg.numHeads });
+  const block = blockTensors({ B, T, C: cfg.channels, NH: cfg.numHeads, attention });
   const head = headTensors(cfg, B, T);
   return { embedding, block, head, model: combine(embedding, stack(cfg.numLayers, block), head) };
 }
@@ -145,8 +146,15 @@ export function parameterCount(cfg: GPT2Config): number {
  * @param B Batch size.
  * @param T Sequence length.
  * @param alignElements Alignment of each tensor start (CPU 16, GPU 64).
+ * @param attention How the blocks compute attention (see `AttentionKind`).
  * @returns Parameters (also gradients, m, v), activations, activation gradients.
  */
-export function planGpt2(cfg: GPT2Config, B: number, T: number, alignElements: number): ModulePlan {
-  return planModule(gpt2Tensors(cfg, B, T).model, alignElements);
+export function planGpt2(
+  cfg: GPT2Config,
+  B: number,
+  T: number,
+  alignElements: number,
+  attention: AttentionKind = "materialized",
+): ModulePlan {
+  return planModule(gpt2Tensors(cfg, B, T, attention).model, alignElements);
 }

@@ -11,6 +11,7 @@
  */
 import type { ParameterTensors } from "../model/checkpoint.ts";
 import { createModel, type DeviceChoice } from "../model/backends.ts";
+import type { AttentionKind } from "../model/block.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
@@ -51,6 +52,8 @@ export interface TrainOptions {
   overwrite?: boolean;
   seed: number;
   device: DeviceChoice;
+  /** How the blocks compute attention ("materialized" when absent; "flash" keeps no (B,NH,T,T) tensor). */
+  attention?: AttentionKind;
   json: boolean;
   /** Print a per-kernel table of the second step (WebGPU timestamp queries). */
   profile?: boolean;
@@ -123,7 +126,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let placed: Awaited<ReturnType<typeof createModel>> | undefined;
   let failed = false;
   try {
-    placed = await createModel(cfg, o.B, o.T, o.device);
+    placed = await createModel(cfg, o.B, o.T, o.device, undefined, o.attention);
     const model = placed.model;
     if (o.profile && !model.exec.profiler) {
       throw new UsageError(
@@ -185,6 +188,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       accumSteps,
       steps: maxSteps,
       trainTokens: trainLoader.numTokens,
+      ...(o.attention === "flash" ? { attention: "flash" } : {}),
       ...(resumed ? { resumedFrom: resumed.modelPath } : {}),
     });
 
