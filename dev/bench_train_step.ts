@@ -5,6 +5,7 @@
  *
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 4 --seq 64 --steps 5 --device cpu
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --profile  # + kernel table
+ *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --attention flash
  *
  * @module
  */
@@ -23,11 +24,14 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "2" },
     device: { type: "string", default: "cpu" },
     profile: { type: "boolean", default: false },
+    attention: { type: "string", default: "materialized" },
   },
 });
 const B = Number(values.batch), T = Number(values.seq);
 const source = await resolveModelSource(values.model!);
-const { model, description } = await createModel(source.config, B, T, parseDeviceChoice(values.device!));
+const attention = values.attention === "flash" ? "flash" : "materialized";
+const device = parseDeviceChoice(values.device!);
+const { model, description } = await createModel(source.config, B, T, device, undefined, attention);
 await loadParameters(model, source, 1);
 const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
 for (let i = 0; i < B * T; i++) {
@@ -65,7 +69,7 @@ for (let step = 0; step < steps + (values.profile ? 1 : 0); step++) {
 model.close();
 times.sort((a, b) => a - b);
 // Bytes of every planned tensor: parameters, gradients, AdamW m and v, activations, activation gradients.
-const layout = planModel(source.config, B, T, 64);
+const layout = planModel(source.config, B, T, 64, attention);
 const tensorBytes = 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
 const ms = times[Math.floor(times.length / 2)];
 const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
@@ -73,6 +77,7 @@ const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
 console.log(JSON.stringify({
   model: values.model,
   device: description,
+  attention,
   B,
   T,
   params: model.parameterCount,
