@@ -1,15 +1,19 @@
 /**
  * Incremental decoding (generation) for GPT-2 on any backend, and the sampling loop.
  *
- * `GPT2Decoder` feeds one position at a time through `GPT2.forwardRows`, the same walk over the blocks as the
- * training forward pass, restricted to that row: N = 1 for layernorm, matmul, GELU and residual, and the attention
- * of the row's query reads the key and value rows 0..pos in place (`attention.decode`). The planned qkv activation
- * is the KV cache; nothing is allocated per step and the only readback is the Vp logits of the new position.
+ * `GPT2Decoder` feeds positions through `GPT2.forwardRows`, the same walk over the blocks as the training forward
+ * pass, restricted to those rows: a prompt in one pass (`prefill`: the training attention over its rows), then one
+ * position at a time (`step`: N = 1 for layernorm, matmul, GELU and residual, and the attention of the row's query
+ * reads the key and value rows 0..pos in place, `attention.decode`). The planned qkv activation is the KV cache;
+ * nothing is allocated per step and the only readback is the Vp logits of the newest position. A model with B > 1
+ * (a training model, for its periodic samples) decodes in its first batch row.
  *
  * @module
  */
 import { UserError } from "../util/errors.ts";
+import { StreamingDecoder } from "../prepro/tokenizer.ts";
 import { sampleToken, type SamplingOptions, Xorshift64Star } from "../train/sampler.ts";
+import { GPT2_EOT } from "./config.ts";
 import type { GPT2 } from "./gpt2.ts";
 
 /**
@@ -33,10 +37,9 @@ export class GPT2Decoder<F, I> {
   #pos = 0;
 
   /**
-   * @param model A GPT-2 with batch size 1; its sequence length T is the decoder's capacity.
+   * @param model A GPT-2; its sequence length T is the decoder's capacity (batch row 0 is used).
    */
   constructor(model: GPT2<F, I>) {
-    if (model.B !== 1) throw new RangeError(`GPT2Decoder needs a model with batch size 1, got ${model.B}`);
     this.model = model;
     this.#tokens = new Int32Array(model.T);
   }
@@ -68,19 +71,44 @@ export class GPT2Decoder<F, I> {
   step(token: number, options: { logits: false }): Promise<undefined>;
   step(token: number, options?: { logits?: true }): Promise<Float32Array>;
   async step(token: number, options: { logits?: boolean } = {}): Promise<Float32Array | undefined> {
-    const { exec, config, T } = this.model;
-    const { vocabSize: V, paddedVocabSize: Vp } = config;
-    const pos = this.#pos;
-    if (pos >= T) throw new UserError(`The decoder holds ${T} positions and all are used`);
-    if (!(Number.isInteger(token) && token >= 0 && token < V)) {
-      throw new UserError(`Token ${token} is outside the vocabulary [0, ${V})`);
+    if (options.logits === false) {
+      this.#feed([token], false);
+      return undefined;
     }
-    this.#tokens[pos] = token;
-    const logits = options.logits !== false;
-    this.model.forwardRows(this.#tokens, { start: pos, count: 1 }, { logits });
-    this.#pos = pos + 1;
-    if (!logits) return undefined;
-    return await exec.read(exec.view(this.model.tensors.acts.logits, pos * Vp, Vp));
+    return await this.prefill([token]);
+  }
+
+  /**
+   * Feeds `tokens` at the next positions in one forward pass over their rows (a prompt) and returns the logits (Vp)
+   * predicting the token after the last of them. Equal, up to float rounding, to feeding them one `step` at a time.
+   *
+   * @param tokens At least one token id < vocabSize.
+   * @returns The logits row of the last position (padded columns included), copied to the host.
+   */
+  async prefill(tokens: readonly number[]): Promise<Float32Array> {
+    const { exec, config } = this.model;
+    const Vp = config.paddedVocabSize;
+    this.#feed(tokens, "last");
+    const last = this.#pos - 1;
+    return await exec.read(exec.view(this.model.tensors.acts.logits, last * Vp, Vp));
+  }
+
+  #feed(tokens: readonly number[], logits: false | "last"): void {
+    const { T, config } = this.model;
+    const V = config.vocabSize;
+    const pos = this.#pos;
+    if (tokens.length < 1) throw new RangeError("the decoder needs at least one token to feed");
+    if (pos + tokens.length > T) {
+      throw new UserError(`The decoder holds ${T} positions; ${pos} are used and ${tokens.length} more do not fit`);
+    }
+    for (const token of tokens) {
+      if (!(Number.isInteger(token) && token >= 0 && token < V)) {
+        throw new UserError(`Token ${token} is outside the vocabulary [0, ${V})`);
+      }
+    }
+    this.#tokens.set(tokens, pos);
+    this.model.forwardRows(this.#tokens, { start: pos, count: tokens.length }, { logits });
+    this.#pos = pos + tokens.length;
   }
 }
 
@@ -90,8 +118,18 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   /** Seed of the xorshift64* sampler (llm.c's generator). */
   seed: number;
+  /** A generator to draw from instead (its state advances: the trainer's, saved in checkpoints); `seed` is then unused. */
+  rng?: Xorshift64Star;
   /** false: no KV cache, a full forward pass over the whole prefix for every token (the reference). Default true. */
   cache?: boolean;
+  /** false: feed the prompt one position at a time instead of in one pass (the reference for prefill). */
+  prefill?: boolean;
+}
+
+/** Feeds a prompt one position at a time (logits only for the last); returns the last position's logits. */
+async function stepEach<F, I>(decoder: GPT2Decoder<F, I>, prompt: readonly number[]): Promise<Float32Array> {
+  for (let i = 0; i < prompt.length - 1; i++) await decoder.step(prompt[i], { logits: false });
+  return await decoder.step(prompt[prompt.length - 1]);
 }
 
 /**
@@ -125,17 +163,17 @@ export async function generateTokens<F, I>(
   const { vocabSize: V, paddedVocabSize: Vp } = model.config;
   if (prompt.length < 1) throw new RangeError("generateTokens needs at least one prompt token");
   const needed = prompt.length + n - 1;
-  if (model.B !== 1 || model.T < needed) {
-    throw new RangeError(`generateTokens needs a model at B = 1, T >= ${needed}; got B = ${model.B}, T = ${model.T}`);
+  if ((!cache && model.B !== 1) || model.T < needed) {
+    const B = cache ? "" : "B = 1, ";
+    throw new RangeError(`generateTokens needs a model at ${B}T >= ${needed}; got B = ${model.B}, T = ${model.T}`);
   }
-  const rng = new Xorshift64Star(options.seed);
+  const rng = options.rng ?? new Xorshift64Star(options.seed);
   const sampling: SamplingOptions = { temperature: options.temperature, topK: options.topK, topP: options.topP };
   const out: number[] = [];
   if (n === 0) return out;
   if (cache) {
     const decoder = new GPT2Decoder(model);
-    for (let i = 0; i < prompt.length - 1; i++) await decoder.step(prompt[i], { logits: false });
-    let logits = await decoder.step(prompt[prompt.length - 1]);
+    let logits = options.prefill === false ? await stepEach(decoder, prompt) : await decoder.prefill(prompt); // the whole prompt in one pass
     for (;;) {
       const token = sampleToken(logits, V, rng.nextFloat(), sampling);
       out.push(token);
@@ -156,4 +194,27 @@ export async function generateTokens<F, I>(
     if (pos + 1 < tokens.length) tokens[pos + 1] = token;
   }
   return out;
+}
+
+/**
+ * The trainer's sample (`train -s`): `genTokens - 1` tokens after `<|endoftext|>`, drawn with the training model
+ * itself through `generateTokens` (the KV cache, in the model's first batch row), as `gpt2 generate` draws them. A
+ * sampled `<|endoftext|>` ends a document and shows as a paragraph break, never as the literal marker.
+ *
+ * @param model The model being trained (its activations are overwritten; the next step's forward rewrites them).
+ * @param genTokens Length of the sample including the start token (≤ T).
+ * @param rng The run's sampling generator (its state is saved in checkpoints).
+ * @returns The decoded text.
+ */
+export async function sampleText<F, I>(model: GPT2<F, I>, genTokens: number, rng: Xorshift64Star): Promise<string> {
+  const V = model.config.vocabSize;
+  // GPT-2's EOT starts a sample; a model with a smaller vocabulary uses its last token id instead.
+  const start = Math.min(GPT2_EOT, V - 1);
+  const decoder = new StreamingDecoder();
+  let text = "";
+  await generateTokens(model, [start], { maxNewTokens: Math.max(0, genTokens - 1), seed: 0, rng }, (next) => {
+    if (next === GPT2_EOT) text += decoder.flush() + (text ? "\n\n" : "");
+    else text += decoder.push(next);
+  });
+  return text + decoder.flush();
 }

@@ -137,27 +137,29 @@ export class GPT2<F, I> {
   }
 
   /**
-   * Forward pass of rows `start … start + count - 1` of a B = 1 sequence whose tokens are `tokens` (incremental
-   * decoding): the same walk as `forward`, over those rows only. The qkv rows of the earlier positions, left by
-   * earlier calls, act as the KV cache.
+   * Forward pass of rows `start … start + count - 1` of the sequence in batch row 0 (incremental decoding; a model
+   * with B > 1, such as a training model, decodes in its first row and leaves the others as they are): the same walk
+   * as `forward`, over those rows only. The qkv rows of the earlier positions, left by earlier calls, act as the KV
+   * cache.
    *
-   * @param tokens T token ids: the sequence so far, then anything (say zeros); rows before `start` must be unchanged
-   *   since they ran.
+   * @param tokens Up to T token ids: the sequence so far, then anything (say zeros); rows before `start` must be
+   *   unchanged since they ran.
    * @param rows The rows to compute.
-   * @param options `logits: false` skips the final layernorm and the vocabulary projection.
+   * @param options `logits: false` skips the final layernorm and the vocabulary projection; "last" computes the
+   *   logits of the range's last row only (a prompt's prefill, which needs no other prediction).
    */
-  forwardRows(tokens: Int32Array, rows: RowRange, options: { logits?: boolean } = {}): void {
+  forwardRows(tokens: Int32Array, rows: RowRange, options: { logits?: boolean | "last" } = {}): void {
     const { exec, T } = this;
     const C = this.config.channels;
-    if (this.B !== 1) throw new RangeError(`forwardRows needs a model at B = 1, got B = ${this.B}`);
     const end = rows.start + rows.count;
-    if (!(rows.start >= 0 && rows.count >= 1 && end <= T)) {
+    if (!(rows.start >= 0 && rows.count >= 1 && end <= T && end <= tokens.length)) {
       throw new RangeError(`rows [${rows.start}, ${end}) are outside the sequence of ${T} positions`);
     }
     const { params, acts, inputs } = this.tensors;
-    this.#checkTokens(tokens, "input");
-    exec.writeInt(inputs, tokens);
     const { start, count } = rows;
+    const fed = tokens.subarray(start, end);
+    this.#checkTokens(fed, "input", start);
+    exec.writeInt(exec.viewInt(inputs, start, count), fed);
     exec.run(encoder.forward, {
       out: exec.view(acts.encoded, start * C, count * C),
       inp: exec.viewInt(inputs, start, count),
@@ -165,7 +167,8 @@ export class GPT2<F, I> {
       wpe: exec.view(params.wpe, start * C, count * C), // positions start … start + count - 1
     }, { B: 1, T: count, C });
     this.#blocksForward(rows);
-    if (options.logits !== false) this.#headForward(rows);
+    if (options.logits === "last") this.#headForward({ start: end - 1, count: 1 });
+    else if (options.logits !== false) this.#headForward(rows);
     this.#logitsOverwritten = false;
     this.#forwardHadTargets = false;
   }
@@ -356,14 +359,16 @@ export class GPT2<F, I> {
     return out;
   }
 
-  #checkTokens(tokens: Int32Array, what: string): void {
+  /** Every token of a whole batch (B·T of them), or of a row range starting at `first`, is in the vocabulary. */
+  #checkTokens(tokens: Int32Array, what: string, first?: number): void {
     const V = this.config.vocabSize;
-    if (tokens.length !== this.B * this.T) {
+    if (first === undefined && tokens.length !== this.B * this.T) {
       throw new RangeError(`${what} tokens: expected B·T = ${this.B * this.T}, got ${tokens.length}`);
     }
     for (let i = 0; i < tokens.length; i++) {
       if (!(tokens[i] >= 0 && tokens[i] < V)) {
-        throw new UserError(`${what} token ${tokens[i]} at position ${i} is outside the vocabulary [0, ${V})`);
+        const at = (first ?? 0) + i;
+        throw new UserError(`${what} token ${tokens[i]} at position ${at} is outside the vocabulary [0, ${V})`);
       }
     }
   }

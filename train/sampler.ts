@@ -5,9 +5,6 @@
  *
  * @module
  */
-import { GPT2_EOT } from "../model/config.ts";
-import type { GPT2 } from "../model/gpt2.ts";
-import { StreamingDecoder } from "../prepro/tokenizer.ts";
 
 const MULT = 0x2545f4914f6cdd1dn;
 const MASK64 = (1n << 64n) - 1n;
@@ -102,32 +99,4 @@ export function sampleToken(logits: ArrayLike<number>, V: number, coin: number, 
     if (target < cdf) return i;
   }
   return ids[ids.length - 1];
-}
-
-/**
- * The trainer's sample (`train -s`): `genTokens - 1` tokens after `<|endoftext|>`, drawn with the training model
- * itself (B, T as trained; full recomputation per token, as llm.c's trainer does). A sampled `<|endoftext|>` ends a
- * document and shows as a paragraph break, never as the literal marker.
- *
- * @param model The model being trained.
- * @param genTokens Length of the sample including the start token (≤ T).
- * @param rng The run's sampling generator (its state is saved in checkpoints).
- * @returns The decoded text.
- */
-export async function sampleText<F, I>(model: GPT2<F, I>, genTokens: number, rng: Xorshift64Star): Promise<string> {
-  const { B, T } = model;
-  const { vocabSize: V, paddedVocabSize: Vp } = model.config;
-  // GPT-2's EOT starts a sample; a model with a smaller vocabulary uses its last token id instead.
-  const tokens = new Int32Array(B * T).fill(Math.min(GPT2_EOT, V - 1));
-  const decoder = new StreamingDecoder();
-  let text = "";
-  for (let t = 1; t < genTokens; t++) {
-    model.forward(tokens);
-    const row = await model.exec.read(model.exec.view(model.tensors.acts.logits, (t - 1) * Vp, Vp));
-    const next = sampleToken(row, V, rng.nextFloat());
-    tokens[t] = next;
-    if (next === GPT2_EOT) text += decoder.flush() + (text ? "\n\n" : "");
-    else text += decoder.push(next);
-  }
-  return text + decoder.flush();
 }

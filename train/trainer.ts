@@ -21,7 +21,8 @@ import { checkpointFiles, findResumePoint, saveCheckpoint } from "./checkpoints.
 import { type Activity, RunClock } from "./eta.ts";
 import { RunReport } from "./report.ts";
 import { isRunFileIn, RunDirectory } from "./run_dir.ts";
-import { sampleText, Xorshift64Star } from "./sampler.ts";
+import { Xorshift64Star } from "./sampler.ts";
+import { sampleText } from "../model/decoder.ts";
 import { learningRateAt, type ScheduleKind } from "./schedule.ts";
 
 /** Everything `gpt2 train` can be told. Defaults live in `commands/train.ts`. */

@@ -85,7 +85,7 @@ for (const [name, create, ignore] of BACKENDS) {
   });
 
   Deno.test({
-    name: `flash attention model (${name}): decoded logits equal the full forward pass at every position`,
+    name: `flash attention model (${name}): decoded and prefilled logits equal the full forward pass`,
     ignore,
     async fn() {
       const n = 12;
@@ -100,6 +100,10 @@ for (const [name, create, ignore] of BACKENDS) {
           const row = (await decoder.step(input[pos])).subarray(0, cfg.vocabSize);
           assertClose(row, full.subarray(pos * Vp, pos * Vp + cfg.vocabSize), { atol: 1e-4, rtol: 1e-4 }, `pos ${pos}`);
         }
+        // A prompt in one pass: flash attention over the prompt's rows.
+        const last = (await new GPT2Decoder(model).prefill([...input])).subarray(0, cfg.vocabSize);
+        const want = full.subarray((n - 1) * Vp, (n - 1) * Vp + cfg.vocabSize);
+        assertClose(last, want, { atol: 1e-4, rtol: 1e-4 }, "prefill");
       } finally {
         model.close();
       }

@@ -84,6 +84,38 @@ for (const [name, create, ignore] of BACKENDS) {
   });
 }
 
+for (const [name, create, ignore] of BACKENDS) {
+  Deno.test({
+    name: `prefill: the prompt in one pass gives the logits and tokens of feeding it position by position (${name})`,
+    ignore,
+    async fn() {
+      const prompt = [5, 17, 96, 0, 42, 7, 7, 63, 1, 88, 30]; // 11 tokens
+      const n = 8;
+      const model = await loaded(create, prompt.length + n);
+      try {
+        const one = new GPT2Decoder(model);
+        const prefilled = (await one.prefill(prompt)).slice();
+        const then = (await one.step(3)).slice(); // the cache rows prefill left serve the next step
+        const each = new GPT2Decoder(model);
+        for (const t of prompt.slice(0, -1)) await each.step(t, { logits: false });
+        const stepped = await each.step(prompt[prompt.length - 1]);
+        // The same rows through other kernel shapes (one T×T attention vs per-row decode): float32 rounding only.
+        const tol = { atol: 1e-4, rtol: 1e-4 };
+        assertClose(prefilled.subarray(0, cfg.vocabSize), stepped.subarray(0, cfg.vocabSize), tol, "prompt logits");
+        assertClose(then.subarray(0, cfg.vocabSize), (await each.step(3)).subarray(0, cfg.vocabSize), tol, "next");
+        for (const sampling of [{}, { temperature: 0 }, { topK: 20 }]) {
+          const options = { maxNewTokens: n, seed: 99, ...sampling };
+          const fast = await generateTokens(model, prompt, options);
+          const slow = await generateTokens(model, prompt, { ...options, prefill: false });
+          if (fast.join() !== slow.join()) throw new Error(`${JSON.stringify(sampling)}: ${fast} vs ${slow}`);
+        }
+      } finally {
+        model.close();
+      }
+    },
+  });
+}
+
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "cli.ts", "generate", ...args],
