@@ -1,7 +1,8 @@
 /**
  * `gpt2 generate`: samples text from a model (checkpoint, Hugging Face directory, `dN` preset or shape descriptor)
- * with a KV cache, streaming complete UTF-8 text to stdout as tokens are sampled, or with `--json` one JSON line per
- * event: `start`, a `token` per sampled token, `end`.
+ * with a KV cache (the prompt prefilled in one pass), streaming complete UTF-8 text to stdout as tokens are sampled,
+ * or with `--json` one JSON line per event: `start`, a `token` per sampled token, `end`. `--stop TEXT` ends a sample
+ * where TEXT appears. The time to the first token and the tokens/s go to stderr (and the `end` event).
  *
  * @module
  */
@@ -33,6 +34,7 @@ const SPEC: CommandSpec = {
     { name: "seed", kind: "int", default: 1337, help: "seed of the sampler (and of a random init)" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     { name: "no-cache", kind: "bool", default: false, help: "recompute the whole prefix for every token (reference)" },
+    { name: "stop", kind: "string", default: "", help: "end the sample where this text appears (it is not printed)" },
     { name: "json", kind: "bool", default: false, help: "JSON lines on stdout: start, one token event per token, end" },
   ],
 };
@@ -62,6 +64,7 @@ export const generateCommand: Command = {
     const seed = requireInt("--seed", v["seed"], 0);
     const device = parseDeviceChoice(v["device"] as string);
     const promptText = v["prompt"] as string;
+    const stopText = v["stop"] as string;
 
     const source = await resolveModelSource(spec);
     const cfg = source.config;
@@ -104,29 +107,40 @@ export const generateCommand: Command = {
         write(promptText);
       }
       const decoder = new StreamingDecoder();
+      const stop = new StopText(stopText);
       let text = "";
+      let sampled = 0;
+      let firstTokenSeconds = NaN;
       const start = performance.now();
       await generateTokens(
         model,
         prompt,
         { maxNewTokens: n, seed, temperature, topK, topP, cache },
         (token) => {
-          const piece = decoder.push(token);
+          if (sampled++ === 0) firstTokenSeconds = (performance.now() - start) / 1000;
+          const piece = stop.push(decoder.push(token));
           text += piece;
           if (json) event({ type: "token", token, text: piece });
           else write(piece);
+          return !stop.done;
         },
       );
-      const rest = decoder.flush();
+      const rest = stop.done ? "" : stop.push(decoder.flush()) + stop.flush();
       text += rest;
       const seconds = (performance.now() - start) / 1000;
-      const tokensPerSecond = seconds > 0 ? n / seconds : 0;
+      const tokensPerSecond = seconds > 0 ? sampled / seconds : 0;
       if (json) {
-        event({ type: "end", tokens: n, seconds, tokensPerSecond, text });
+        event({ type: "end", tokens: sampled, seconds, firstTokenSeconds, tokensPerSecond, stopped: stop.done, text });
       } else {
         write(rest + "\n");
+        const first = Number.isFinite(firstTokenSeconds)
+          ? `, first token after ${(firstTokenSeconds * 1000).toFixed(0)} ms`
+          : "";
         console.error(
-          `generate: ${count(n, "token")} in ${seconds.toFixed(2)} s (${tokensPerSecond.toFixed(1)} tok/s)`,
+          `generate: ${count(sampled, "token")} in ${seconds.toFixed(2)} s (${
+            tokensPerSecond.toFixed(1)
+          } tok/s${first})` +
+            (stop.done ? `, stopped at ${JSON.stringify(stopText)}` : ""),
         );
       }
     } finally {
@@ -149,7 +163,64 @@ type GenerateEvent =
     cache: boolean;
   }
   | { type: "token"; token: number; text: string }
-  | { type: "end"; tokens: number; seconds: number; tokensPerSecond: number; text: string };
+  | {
+    type: "end";
+    tokens: number;
+    seconds: number;
+    /** Seconds from the start (prompt included) to the first sampled token. */
+    firstTokenSeconds: number;
+    tokensPerSecond: number;
+    /** Whether the `--stop` text ended the sample (it is not part of `text`). */
+    stopped: boolean;
+    text: string;
+  };
+
+/**
+ * Holds back streamed text while it could be the start of the stop string, so that the stop string itself is never
+ * printed: `push` returns what is safe to print, `done` turns true once the stop string is complete.
+ *
+ * @example
+ * ```ts
+ * const stop = new StopText("END");
+ * const out = stop.push("ab E") + stop.push("N") + stop.push("D tail");
+ * if (out !== "ab " || !stop.done) throw new Error("stops before END");
+ * ```
+ */
+export class StopText {
+  readonly #stop: string;
+  #pending = "";
+  /** Whether the stop string has appeared. */
+  done = false;
+
+  /** @param stop The stop string ("" never stops). */
+  constructor(stop: string) {
+    this.#stop = stop;
+  }
+
+  /** Takes the next piece of text; returns the part that is certainly before any stop string. */
+  push(piece: string): string {
+    if (this.done) return "";
+    if (!this.#stop) return piece;
+    const text = this.#pending + piece;
+    const at = text.indexOf(this.#stop);
+    if (at >= 0) {
+      this.done = true;
+      this.#pending = "";
+      return text.slice(0, at);
+    }
+    let keep = Math.min(this.#stop.length - 1, text.length);
+    while (keep > 0 && !this.#stop.startsWith(text.slice(text.length - keep))) keep--;
+    this.#pending = text.slice(text.length - keep);
+    return text.slice(0, text.length - keep);
+  }
+
+  /** The text held back at the end of a sample that never completed the stop string. */
+  flush(): string {
+    const rest = this.#pending;
+    this.#pending = "";
+    return rest;
+  }
+}
 
 /** "1 token", "2 tokens". */
 function count(n: number, noun: string): string {

@@ -141,7 +141,8 @@ async function stepEach<F, I>(decoder: GPT2Decoder<F, I>, prompt: readonly numbe
  * @param model A GPT-2 at batch size 1.
  * @param prompt At least one token id.
  * @param options Count, seed, sampling settings, cache on or off.
- * @param onToken Called with each sampled token as soon as it is known (for streaming).
+ * @param onToken Called with each sampled token as soon as it is known (for streaming); returning false stops the
+ *   generation after that token (a stop string was completed).
  * @returns The sampled tokens (without the prompt).
  * @example
  * ```ts
@@ -157,7 +158,7 @@ export async function generateTokens<F, I>(
   model: GPT2<F, I>,
   prompt: readonly number[],
   options: GenerateOptions,
-  onToken: (token: number) => void = () => {},
+  onToken: (token: number) => unknown = () => {},
 ): Promise<number[]> {
   const { maxNewTokens: n, cache = true } = options;
   const { vocabSize: V, paddedVocabSize: Vp } = model.config;
@@ -177,8 +178,7 @@ export async function generateTokens<F, I>(
     for (;;) {
       const token = sampleToken(logits, V, rng.nextFloat(), sampling);
       out.push(token);
-      onToken(token);
-      if (out.length === n) return out;
+      if (onToken(token) === false || out.length === n) return out;
       logits = await decoder.step(token);
     }
   }
@@ -190,7 +190,7 @@ export async function generateTokens<F, I>(
     const logits = await exec.read(exec.view(model.tensors.acts.logits, pos * Vp, Vp));
     const token = sampleToken(logits, V, rng.nextFloat(), sampling);
     out.push(token);
-    onToken(token);
+    if (onToken(token) === false) break;
     if (pos + 1 < tokens.length) tokens[pos + 1] = token;
   }
   return out;

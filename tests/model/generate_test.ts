@@ -4,6 +4,8 @@
  * the cache are the same, on the CPU (scalar layers and WebAssembly kernels) and on WebGPU. Then the `generate`
  * command end to end: cached and `--no-cache` output agree, and bad flags are one line and exit 2.
  */
+import assert from "node:assert/strict";
+import { StopText } from "../../commands/generate.ts";
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { gpuAdapterAvailable } from "../../gpu/device.ts";
 import { createGpuModel } from "../../model/gpu_model.ts";
@@ -153,3 +155,36 @@ for (
     }
   });
 }
+
+Deno.test("StopText: holds back a possible start of the stop string, never prints it, flushes the rest", () => {
+  const stop = new StopText("END");
+  assert.equal(stop.push("ab E"), "ab ");
+  assert.equal(stop.push("NX"), "ENX"); // a false start is printed once it cannot be the stop string
+  assert.equal(stop.push("xE"), "x");
+  assert.equal(stop.flush(), "E");
+  const split = new StopText("END");
+  assert.equal(split.push("1E") + split.push("N") + split.push("D2"), "1");
+  assert.ok(split.done);
+  assert.equal(split.push("more"), "");
+  assert.equal(new StopText("").push("anything"), "anything");
+});
+
+Deno.test("gpt2 generate --stop: the text ends where the stop string first appears; stderr says so", async () => {
+  const args = ["-e", SPEC, "--prompt", "a!", "-n", "24", "--seed", "8", "--device", "cpu"];
+  const full = await cli(...args);
+  assert.equal(full.code, 0, full.stderr);
+  assert.match(full.stderr, /24 tokens in .* tok\/s, first token after \d+ ms/);
+  const continuation = full.stdout.slice("a!".length, -1);
+  const stopAt = [...continuation].slice(6, 8).join(""); // two characters from the middle
+  const cut = continuation.indexOf(stopAt);
+  const stopped = await cli(...args, "--stop", stopAt);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.equal(stopped.stdout, "a!" + continuation.slice(0, cut) + "\n");
+  assert.match(stopped.stderr, /stopped at /);
+  const json = await cli(...args, "--stop", stopAt, "--json");
+  const end = JSON.parse(json.stdout.trim().split("\n").pop()!);
+  assert.equal(end.type, "end");
+  assert.equal(end.stopped, true);
+  assert.equal(end.text, continuation.slice(0, cut));
+  assert.ok(end.firstTokenSeconds > 0 && end.firstTokenSeconds <= end.seconds);
+});
