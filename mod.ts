@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { createModel, generateTokens, parseModelDescriptor, randomParameters } from "./mod.ts";
+ * import { createModel, generateTokens, PARAMETER_NAMES, parseModelDescriptor, randomParameters } from "./mod.ts";
  * const cfg = parseModelDescriptor("layers=2,heads=2,channels=32,seq=16,vocab=64")!;
  * const { model } = await createModel(cfg, 2, 16, "cpu");
  * for (const [name, values] of randomParameters(cfg, 42)) model.writeParameter(name, values);
@@ -24,10 +24,13 @@
  *   if (step === 1) first = last;
  *   await model.update({ ...adamw, step });
  * }
- * model.close();
  * if (!(last < first - 1)) throw new Error(`loss ${first} -> ${last}`);
  *
- * const { model: sampler } = await createModel(cfg, 1, 16, "cpu");
+ * // A model for generation only: weights and activations, no gradients or AdamW state.
+ * const { model: sampler } = await createModel(cfg, 1, 16, "cpu", { training: false });
+ * const trained = await model.readParameters();
+ * for (const name of PARAMETER_NAMES) sampler.writeParameter(name, trained[name]);
+ * model.close();
  * const tokens = await generateTokens(sampler, [0], { maxNewTokens: 8, seed: 1337, temperature: 0 });
  * sampler.close();
  * if (tokens.length !== 8) throw new Error("8 tokens");
@@ -59,6 +62,7 @@ export * from "./model/safetensors.ts";
 export * from "./model/huggingface.ts";
 export * from "./model/huggingface_config.ts";
 export * from "./model/gpt2.ts";
+export { type AttentionKind } from "./model/block.ts";
 export * from "./model/layout.ts";
 export * from "./model/backends.ts";
 export * from "./model/cpu_model.ts";

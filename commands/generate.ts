@@ -83,7 +83,7 @@ export const generateCommand: Command = {
     }
     const json = v["json"] === true;
     const cache = !v["no-cache"];
-    const { model, description } = await createModel(cfg, 1, T, device);
+    const { model, description } = await createModel(cfg, 1, T, device, { training: false });
     try {
       await loadParameters(model, source, seed);
       const stdout = new TextEncoder();

@@ -31,7 +31,7 @@ const B = Number(values.batch), T = Number(values.seq);
 const source = await resolveModelSource(values.model!);
 const attention = values.attention === "flash" ? "flash" : "materialized";
 const device = parseDeviceChoice(values.device!);
-const { model, description } = await createModel(source.config, B, T, device, undefined, attention);
+const { model, description } = await createModel(source.config, B, T, device, { attention });
 await loadParameters(model, source, 1);
 const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
 for (let i = 0; i < B * T; i++) {

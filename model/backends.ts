@@ -6,9 +6,8 @@
  */
 import { CpuKernels } from "../cpu/kernels.ts";
 import { getGpuDevice } from "../gpu/device.ts";
-import { createGpuModel } from "./gpu_model.ts";
+import { createGpuModel, type ModelPlanOptions } from "./gpu_model.ts";
 import { UsageError, UserError } from "../util/errors.ts";
-import type { AttentionKind } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import { createCpuModel } from "./cpu_model.ts";
 import type { GPT2 } from "./gpt2.ts";
@@ -47,8 +46,8 @@ export function parseDeviceChoice(value: string): DeviceChoice {
  * @param B Batch size.
  * @param T Sequence length.
  * @param device `--device` value.
- * @param say Receives one line explaining an automatic choice (default: stderr).
- * @param attention How the blocks compute attention ("materialized" by default).
+ * @param options `say` receives one line explaining an automatic choice (default: stderr); `attention` and
+ *   `training` plan the model (`ModelPlanOptions`: materialized attention and a training model by default).
  * @returns The model and where it runs.
  */
 export async function createModel(
@@ -56,10 +55,11 @@ export async function createModel(
   B: number,
   T: number,
   device: DeviceChoice,
-  say: (line: string) => void = (line) => console.error(line),
-  attention: AttentionKind = "materialized",
+  options: ModelPlanOptions & { say?: (line: string) => void } = {},
 ): Promise<PlacedModel> {
-  if (device === "gpu") return await gpuModel(cfg, B, T, attention);
+  const say = options.say ?? ((line: string) => console.error(line));
+  const plan = { attention: options.attention, training: options.training };
+  if (device === "gpu") return await gpuModel(cfg, B, T, plan);
   if (device === "auto") {
     const gpu = await getGpuDevice().catch((err) => err as Error);
     if (gpu instanceof Error) {
@@ -68,7 +68,7 @@ export async function createModel(
       say(`device auto: the WebGPU adapter is a software renderer (${gpu.description}); using the CPU`);
     } else {
       try {
-        return await gpuModel(cfg, B, T, attention);
+        return await gpuModel(cfg, B, T, plan);
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
         say(`device auto: ${err.message}; using the CPU`);
@@ -77,11 +77,11 @@ export async function createModel(
   }
   const threads = navigator.hardwareConcurrency;
   const kernels = (memory: WebAssembly.Memory) => CpuKernels.create(memory, threads);
-  const model = await createCpuModel(cfg, B, T, { kernels, attention });
+  const model = await createCpuModel(cfg, B, T, { kernels, ...plan });
   return { model, device: "cpu", description: model.exec.description };
 }
 
-async function gpuModel(cfg: GPT2Config, B: number, T: number, attention: AttentionKind): Promise<PlacedModel> {
-  const model = await createGpuModel(cfg, B, T, { attention });
+async function gpuModel(cfg: GPT2Config, B: number, T: number, plan: ModelPlanOptions): Promise<PlacedModel> {
+  const model = await createGpuModel(cfg, B, T, plan);
   return { model, device: "gpu", description: model.exec.description };
 }

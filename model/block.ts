@@ -100,13 +100,15 @@ export function blockTensors(d: BlockDims): BlockTensors {
   });
 }
 
-/** The views one block works on: its own parameters, gradients and activations, and the shared buffers. */
+/**
+ * The views one block works on: its own parameters and activations, the shared buffers, and for training its
+ * parameter gradients and the activation-gradient buffers (absent in a model built for inference).
+ */
 export interface BlockViews<F> {
   p: Record<BlockParam, F>;
-  g: Record<BlockParam, F>;
   a: Record<BlockAct, F>;
   shared: Record<BlockShared, F>;
-  d: Record<BlockGrad, F>;
+  training?: { g: Record<BlockParam, F>; d: Record<BlockGrad, F> };
 }
 
 /** Rows `start … start + count - 1` of a B = 1 sequence (incremental decoding); undefined: all B·T rows. */
@@ -194,7 +196,8 @@ export class TransformerBlock<F, I> {
    */
   backward(x: F, scoresHold: boolean): void {
     const { C, NH, B, T } = this.#dims;
-    const { a, shared, d } = this.#v;
+    const { a, shared } = this.#v;
+    const { d } = this.#grads;
     const exec = this.#exec;
     residualBackward(d.dresidual, (dout, dinp) => { // residual3 = residual2 + mlp(ln2(residual2))
       this.#linearBackward("fcproj", dout);
@@ -218,6 +221,12 @@ export class TransformerBlock<F, I> {
       this.#linearBackward("qkv", d.dqkv);
       this.#layernormBackward("ln1", dinp, x);
     });
+  }
+
+  /** The gradient views (a block of an inference model has none). */
+  get #grads(): { g: Record<BlockParam, F>; d: Record<BlockGrad, F> } {
+    if (!this.#v.training) throw new Error("TransformerBlock.backward: this block was built for inference");
+    return this.#v.training;
   }
 
   /** `t` (rows of `width` floats), or its rows of the range. */
@@ -270,7 +279,8 @@ export class TransformerBlock<F, I> {
   /** A linear layer's backward: its input's gradient written, its weight and bias gradients accumulated. */
   #linearBackward(name: Linear, dout: F): void {
     const { C, B, T } = this.#dims;
-    const { p, g, a, d } = this.#v;
+    const { p, a } = this.#v;
+    const { g, d } = this.#grads;
     const l = LINEARS[name];
     this.#exec.run(matmul.backward, {
       dinp: d[l.dinp],
@@ -299,7 +309,8 @@ export class TransformerBlock<F, I> {
   /** A layernorm's backward: d(ln) = d.dln to `dinp` (accumulated), its weight and bias gradients accumulated. */
   #layernormBackward(name: Norm, dinp: F, inp: F): void {
     const { C, B, T } = this.#dims;
-    const { p, g, a, d } = this.#v;
+    const { p, a } = this.#v;
+    const { g, d } = this.#grads;
     this.#exec.run(layernorm.backward, {
       dinp,
       dweight: g[`${name}w`],

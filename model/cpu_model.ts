@@ -22,6 +22,8 @@ export interface CpuModelOptions {
   kernels?: (memory: WebAssembly.Memory) => Promise<CpuKernels>;
   /** How the blocks compute attention; "materialized" (the WASM kernels) when absent. */
   attention?: AttentionKind;
+  /** false: an inference model, without gradients, AdamW state or activation gradients. Default true. */
+  training?: boolean;
 }
 
 /**
@@ -51,15 +53,20 @@ export async function createCpuModel(
   const layout = planModel(cfg, B, T, 16, options.attention);
   const P = layout.params.totalElements;
   const what = `GPT-2 (L=${cfg.numLayers}, C=${cfg.channels}, V=${cfg.vocabSize}) at B=${B}, T=${T}`;
+  const training = options.training ?? true;
   const { memory, arenas } = allocateCpuArenas(
-    [P, P, P, P, layout.acts.totalElements, layout.gradActs.totalElements, 2 * B * T],
+    [P, layout.acts.totalElements, 2 * B * T, ...(training ? [P, P, P, layout.gradActs.totalElements] : [])],
     what,
   );
-  const [params, grads, m, v, acts, gradActs, tokenArena] = arenas;
+  const [params, acts, tokenArena, grads, m, v, gradActs] = arenas;
   const tokens = new Int32Array(memory.buffer, tokenArena.byteOffset, 2 * B * T);
   const kernels = options.kernels ? await options.kernels(memory) : undefined;
   const exec = new CpuExecutor(kernels);
-  const tensors = bindModelTensors(exec, layout, { params, grads, m, v, acts, gradActs }, {
+  const tensors = bindModelTensors(exec, layout, {
+    params,
+    acts,
+    training: training ? { grads, m, v, gradActs } : undefined,
+  }, {
     inputs: tokens.subarray(0, B * T),
     targets: tokens.subarray(B * T),
   });

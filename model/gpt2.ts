@@ -18,7 +18,7 @@ import { UserError } from "../util/errors.ts";
 import { type BlockAct, type BlockParam, type RowRange, TransformerBlock } from "./block.ts";
 import type { GPT2Config } from "./config.ts";
 import type { Executor } from "./executor.ts";
-import type { ModelLayout, ModelTensors } from "./layout.ts";
+import type { ModelLayout, ModelTensors, TrainingTensors } from "./layout.ts";
 import { cut, namesOf } from "./module.ts";
 import { gpt2Tensors, PARAMETER_NAMES, type ParameterName } from "./tensors.ts";
 
@@ -80,16 +80,16 @@ export class GPT2<F, I> {
     const actLengths = new Map(layout.acts.slots.map((s) => [s.name, s.length]));
     const gradLengths = new Map(layout.gradActs.slots.map((s) => [s.name, s.length]));
     const params = namesOf(block.params) as BlockParam[], acts = namesOf(block.acts) as BlockAct[];
-    const { acts: allActs, gradActs } = tensors;
+    const allActs = tensors.acts;
     const shared = cut(view, allActs, namesOf(block.shared), actLengths);
-    const d = cut(view, gradActs, namesOf(block.grads), gradLengths);
+    const t = tensors.training;
+    const d = t && cut(view, t.gradActs, namesOf(block.grads), gradLengths);
     this.#blocks = Array.from({ length: L }, (_, l) =>
       new TransformerBlock(exec, {
         p: cut(view, tensors.params, params, paramLengths, l, L),
-        g: cut(view, tensors.grads, params, paramLengths, l, L),
         a: cut(view, allActs, acts, actLengths, l, L),
         shared,
-        d,
+        training: t && d && { g: cut(view, t.grads, params, paramLengths, l, L), d },
       }, { B, T, C: cfg.channels, NH: cfg.numHeads, attention: layout.attention }));
   }
 
@@ -197,7 +197,19 @@ export class GPT2<F, I> {
 
   /** Sets every parameter gradient to zero (gradients accumulate across backward passes until this is called). */
   zeroGrad(): void {
-    this.exec.run(zero, { out: this.tensors.gradsArena }, { n: this.layout.params.totalElements });
+    this.exec.run(zero, { out: this.#training.gradsArena }, { n: this.layout.params.totalElements });
+  }
+
+  /** Whether the model has gradients and optimizer state (false: built for inference). */
+  get trainable(): boolean {
+    return this.tensors.training !== undefined;
+  }
+
+  /** The training tensors; a UserError in a model built for inference. */
+  get #training(): TrainingTensors<F> {
+    const t = this.tensors.training;
+    if (!t) throw new UserError("This model was built for inference only: it has no gradients or optimizer state");
+    return t;
   }
 
   /**
@@ -216,7 +228,8 @@ export class GPT2<F, I> {
     }
     const { exec, B, T } = this;
     const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
-    const { params, grads, acts, gradActs: d } = this.tensors;
+    const { params, acts } = this.tensors;
+    const { grads, gradActs: d } = this.#training;
     const N = B * T;
     // logits (B,T,Vp) → d loss / d logits, in place; the vocabulary projection's backward then reads them as dout.
     exec.run(softmaxCrossEntropy.backward, { dlogits: acts.logits, lse: acts.lse, targets: this.tensors.targets }, {
@@ -255,8 +268,9 @@ export class GPT2<F, I> {
 
   /** The global L2 norm of all parameter gradients. */
   async gradNorm(): Promise<number> {
-    const out = this.tensors.gradActs.gradNormSquared;
-    this.exec.run(adamw.gradNormSquared, { out, grads: this.tensors.gradsArena }, {
+    const t = this.#training;
+    const out = t.gradActs.gradNormSquared;
+    this.exec.run(adamw.gradNormSquared, { out, grads: t.gradsArena }, {
       n: this.layout.params.totalElements,
     });
     const [hi, lo] = await this.exec.read(out);
@@ -271,12 +285,13 @@ export class GPT2<F, I> {
    */
   async update(options: UpdateOptions): Promise<number | undefined> {
     const { maxGradNorm, ...hyper } = options;
-    const t = this.tensors;
+    const t = this.#training;
+    const params = this.tensors.paramsArena;
     const n = this.layout.params.totalElements;
     const norm = maxGradNorm !== undefined ? t.gradActs.gradNormSquared : undefined;
     if (norm) this.exec.run(adamw.gradNormSquared, { out: norm, grads: t.gradsArena }, { n });
     // The clipping factor is computed where the update runs, so nothing waits for the GPU between the two.
-    this.exec.run(adamw.update, { params: t.paramsArena, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm }, {
+    this.exec.run(adamw.update, { params, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm }, {
       n,
       ...hyper,
       gradScale: 1,
@@ -294,7 +309,7 @@ export class GPT2<F, I> {
 
   /** Copies every parameter gradient to the host, in llm.c's order. */
   async readGradients(): Promise<Record<ParameterName, Float32Array>> {
-    return await this.#readAll(this.tensors.grads);
+    return await this.#readAll(this.#training.grads);
   }
 
   /**

@@ -41,12 +41,12 @@ export async function createGpuModel(
   cfg: GPT2Config,
   B: number,
   T: number,
-  options: GpuExecutorOptions & { exec?: GpuExecutor; attention?: AttentionKind } = {},
+  options: GpuExecutorOptions & { exec?: GpuExecutor } & ModelPlanOptions = {},
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
-  const attention = options.attention ?? "materialized";
-  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, attention);
+  const plan = { attention: options.attention ?? "materialized", training: options.training ?? true } as const;
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, plan.attention);
   const exec = options.exec ?? await createGpuExecutor(options);
-  checkHostMemory(exec, cfg, B, T, attention);
+  checkHostMemory(exec, cfg, B, T, plan);
   const allocated: GpuTensor[] = [];
   const allocate = async (name: string, plan: TensorPlan, mode: "packed" | "perTensor") => {
     const t = await exec.allocatePlan(name, plan, mode);
@@ -57,21 +57,25 @@ export async function createGpuModel(
   try {
     arenas = {
       params: await allocate("params", layout.params, "packed"),
-      grads: await allocate("grads", layout.params, "packed"),
-      m: await allocate("adamw.m", layout.params, "packed"),
-      v: await allocate("adamw.v", layout.params, "packed"),
       acts: await allocate("acts", layout.acts, "perTensor"),
-      gradActs: await allocate("gradActs", layout.gradActs, "perTensor"),
+      training: plan.training
+        ? {
+          grads: await allocate("grads", layout.params, "packed"),
+          m: await allocate("adamw.m", layout.params, "packed"),
+          v: await allocate("adamw.v", layout.params, "packed"),
+          gradActs: await allocate("gradActs", layout.gradActs, "perTensor"),
+        }
+        : undefined,
     };
   } catch (err) {
     if (!(err instanceof GpuOutOfMemory)) throw err;
     // WebGPU does not say how much memory a device has: measure what was free, free everything, say what fits.
     const held = allocated.reduce((sum, t) => sum + 4 * t.arena.length, 0);
-    const need = gpuModelBytes(cfg, B, T, attention);
+    const need = gpuModelBytes(cfg, B, T, plan);
     const free = await exec.runtime.probeFreeBytes(need - held);
     for (const t of allocated) for (const segment of t.arena.segments) segment.buffer.destroy();
     const where = `this GPU (${exec.runtime.ctx.description}) had`;
-    throw new UserError(whatFits(cfg, B, T, held + free, where, attention));
+    throw new UserError(whatFits(cfg, B, T, held + free, where, plan));
   }
   const tokens = await exec.allocate("tokens", 2 * B * T, "i32");
   const tensors = bindModelTensors(exec, layout, arenas, {
@@ -82,23 +86,27 @@ export async function createGpuModel(
 }
 
 /**
- * Bytes of the arenas a GPU model of this shape allocates: parameters, gradients and AdamW m, v, activations and
- * activation gradients (the token buffer aside).
+ * Bytes of the arenas a GPU model of this shape allocates: parameters and activations, and for training the
+ * gradients, AdamW m, v and activation gradients (the token buffer aside).
  *
  * @param cfg Model shape.
  * @param B Batch size.
  * @param T Sequence length.
- * @param attention How the blocks compute attention.
+ * @param options Attention and training (see `ModelPlanOptions`).
  * @returns Bytes.
  */
-export function gpuModelBytes(
-  cfg: GPT2Config,
-  B: number,
-  T: number,
-  attention: AttentionKind = "materialized",
-): number {
-  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, attention);
-  return 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
+export function gpuModelBytes(cfg: GPT2Config, B: number, T: number, options: ModelPlanOptions = {}): number {
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, options.attention);
+  const P = layout.params.totalElements;
+  const training = options.training ?? true ? 3 * P + layout.gradActs.totalElements : 0;
+  return 4 * (P + layout.acts.totalElements + training);
+}
+
+/** How a model is planned: its attention, and whether it trains (false: no gradients or optimizer state). */
+export interface ModelPlanOptions {
+  attention?: AttentionKind;
+  /** Default true. */
+  training?: boolean;
 }
 
 /**
@@ -108,19 +116,14 @@ export function gpuModelBytes(
  * @param cfg Model shape.
  * @param T Sequence length.
  * @param capacity Bytes available.
- * @param attention How the blocks compute attention.
+ * @param options Attention and training (see `ModelPlanOptions`).
  * @returns The batch size.
  */
-export function largestBatch(
-  cfg: GPT2Config,
-  T: number,
-  capacity: number,
-  attention: AttentionKind = "materialized",
-): number {
-  const one = gpuModelBytes(cfg, 1, T, attention);
-  const perRow = gpuModelBytes(cfg, 2, T, attention) - one;
+export function largestBatch(cfg: GPT2Config, T: number, capacity: number, options: ModelPlanOptions = {}): number {
+  const one = gpuModelBytes(cfg, 1, T, options);
+  const perRow = gpuModelBytes(cfg, 2, T, options) - one;
   let B = Math.max(0, Math.floor((capacity - one) / perRow) + 1);
-  while (B > 0 && gpuModelBytes(cfg, B, T, attention) > capacity) B--; // alignment padding can cost a row at the edge
+  while (B > 0 && gpuModelBytes(cfg, B, T, options) > capacity) B--; // alignment padding can cost a row at the edge
   return B;
 }
 
@@ -132,7 +135,7 @@ export function largestBatch(
  * @param T Requested sequence length.
  * @param capacity Bytes available.
  * @param where Who had `capacity`, e.g. "this GPU (NVIDIA H200) had".
- * @param attention How the blocks compute attention.
+ * @param options Attention and training (see `ModelPlanOptions`).
  * @returns The message.
  */
 export function whatFits(
@@ -141,20 +144,24 @@ export function whatFits(
   T: number,
   capacity: number,
   where: string,
-  attention: AttentionKind = "materialized",
+  options: ModelPlanOptions = {},
 ): string {
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
-  const one = gpuModelBytes(cfg, 1, T, attention);
-  const perRow = gpuModelBytes(cfg, 2, T, attention) - one;
-  const fits = largestBatch(cfg, T, capacity, attention);
-  const advice = fits > 0
+  const one = gpuModelBytes(cfg, 1, T, options);
+  const perRow = gpuModelBytes(cfg, 2, T, options) - one;
+  const fits = largestBatch(cfg, T, capacity, options);
+  const training = options.training ?? true;
+  const fixed = training ? "the weights, their gradients and AdamW state" : "the weights (inference only)";
+  const advice = !training
+    ? (fits > 0 ? `${fits} sequences of ${T} positions fit` : `not even one sequence of ${T} positions fits`)
+    : fits > 0
     ? `-b ${fits} fits at -t ${T} (use -d to keep the tokens per step through gradient accumulation)`
     : `not even -b 1 fits at -t ${T}: use a shorter -t or a smaller model`;
-  return `a ${cfg.numLayers}-layer, ${cfg.channels}-channel model at -b ${B} -t ${T} needs ` +
-    `${gib(gpuModelBytes(cfg, B, T, attention))} of GPU memory (${
-      gib(one - perRow)
-    } for the weights, their gradients and ` +
-    `AdamW state, ${gib(perRow)} per sequence of the batch), but ${where} ${gib(capacity)}: ${advice}`;
+  const shape = training ? `-b ${B} -t ${T}` : `${B} × ${T} positions`;
+  const need = gib(gpuModelBytes(cfg, B, T, options));
+  return `a ${cfg.numLayers}-layer, ${cfg.channels}-channel model at ${shape} needs ${need} of GPU memory ` +
+    `(${gib(one - perRow)} for ${fixed}, ${gib(perRow)} per sequence of the batch), but ${where} ` +
+    `${gib(capacity)}: ${advice}`;
 }
 
 /**
@@ -162,7 +169,7 @@ export function whatFits(
  * killed instead. Refuse up front, with a UserError saying what fits, a model whose arenas exceed the host's
  * available memory.
  */
-function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: number, attention: AttentionKind): void {
+function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: number, plan: ModelPlanOptions): void {
   const ctx = exec.runtime.ctx;
   if (!ctx.isFallback) return;
   let available: number;
@@ -171,8 +178,8 @@ function checkHostMemory(exec: GpuExecutor, cfg: GPT2Config, B: number, T: numbe
   } catch {
     return; // no --allow-sys: cannot tell
   }
-  if (gpuModelBytes(cfg, B, T, attention) > available) {
+  if (gpuModelBytes(cfg, B, T, plan) > available) {
     const where = `the software adapter (${ctx.description}) keeps it in host memory, which has`;
-    throw new UserError(whatFits(cfg, B, T, available, where, attention));
+    throw new UserError(whatFits(cfg, B, T, available, where, plan));
   }
 }

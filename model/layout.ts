@@ -75,27 +75,33 @@ export function planModel(
 export interface ModelTensors<F, I> {
   /** The 16 parameter tensors. */
   params: Record<ParameterName, F>;
-  /** Their gradients. */
-  grads: Record<ParameterName, F>;
   /**
-   * The whole parameter arena, for AdamW in one call. This and the next three include the alignment padding between
-   * tensors, which stays zero.
+   * The whole parameter arena, for AdamW in one call. This and the arenas of `training` include the alignment
+   * padding between tensors, which stays zero.
    */
   paramsArena: F;
+  /** Activations by name. */
+  acts: Record<ActivationName, F>;
+  /** Gradients, AdamW state and activation gradients; absent in a model built for inference only. */
+  training?: TrainingTensors<F>;
+  /** Input tokens (B,T). */
+  inputs: I;
+  /** Target tokens (B,T). */
+  targets: I;
+}
+
+/** What only training needs: a model built for inference (generation) allocates none of it. */
+export interface TrainingTensors<F> {
+  /** The parameters' gradients. */
+  grads: Record<ParameterName, F>;
   /** The whole gradient arena (gradient norm, zeroing, AdamW). */
   gradsArena: F;
   /** AdamW first moments, laid out like the parameters. */
   mArena: F;
   /** AdamW second moments, laid out like the parameters. */
   vArena: F;
-  /** Activations by name. */
-  acts: Record<ActivationName, F>;
   /** Activation gradients by name. */
   gradActs: Record<ActivationGradName, F>;
-  /** Input tokens (B,T). */
-  inputs: I;
-  /** Target tokens (B,T). */
-  targets: I;
 }
 
 /**
@@ -103,31 +109,33 @@ export interface ModelTensors<F, I> {
  *
  * @param exec The backend.
  * @param layout The plans the arenas were sized from.
- * @param arenas One handle per role, each at least as long as its plan.
+ * @param arenas One handle per role, each at least as long as its plan; without `training`, an inference model.
  * @param tokens Handles for the input and target tokens, B·T each.
  * @returns The named tensors.
  */
 export function bindModelTensors<F, I>(
   exec: Pick<Executor<F, I>, "view">,
   layout: ModelLayout,
-  arenas: { params: F; grads: F; m: F; v: F; acts: F; gradActs: F },
+  arenas: { params: F; acts: F; training?: { grads: F; m: F; v: F; gradActs: F } },
   tokens: { inputs: I; targets: I },
 ): ModelTensors<F, I> {
   const cut = (arena: F, plan: TensorPlan): Record<string, F> =>
     Object.fromEntries(plan.slots.map((slot) => [slot.name, exec.view(arena, slot.offset, slot.length)]));
   const whole = (arena: F, plan: TensorPlan): F => exec.view(arena, 0, plan.totalElements);
   const params = cut(arenas.params, layout.params) as Record<ParameterName, F>;
-  const grads = cut(arenas.grads, layout.params) as Record<ParameterName, F>;
   for (const name of PARAMETER_NAMES) if (!params[name]) throw new Error(`parameter plan lacks ${name}`);
+  const t = arenas.training;
   return {
     params,
-    grads,
     paramsArena: whole(arenas.params, layout.params),
-    gradsArena: whole(arenas.grads, layout.params),
-    mArena: whole(arenas.m, layout.params),
-    vArena: whole(arenas.v, layout.params),
     acts: cut(arenas.acts, layout.acts) as Record<ActivationName, F>,
-    gradActs: cut(arenas.gradActs, layout.gradActs) as Record<ActivationGradName, F>,
+    training: t && {
+      grads: cut(t.grads, layout.params) as Record<ParameterName, F>,
+      gradsArena: whole(t.grads, layout.params),
+      mArena: whole(t.m, layout.params),
+      vArena: whole(t.v, layout.params),
+      gradActs: cut(t.gradActs, layout.gradActs) as Record<ActivationGradName, F>,
+    },
     inputs: tokens.inputs,
     targets: tokens.targets,
   };

@@ -127,7 +127,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let placed: Awaited<ReturnType<typeof createModel>> | undefined;
   let failed = false;
   try {
-    placed = await createModel(cfg, o.B, o.T, o.device, undefined, o.attention);
+    placed = await createModel(cfg, o.B, o.T, o.device, { attention: o.attention });
     const model = placed.model;
     if (o.profile && !model.exec.profiler) {
       throw new UsageError(
@@ -171,8 +171,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
       }
       for (const name of PARAMETER_NAMES) model.writeParameter(name, resumed.params[name]);
-      model.exec.write(model.tensors.mArena, resumed.m);
-      model.exec.write(model.tensors.vArena, resumed.v);
+      const adam = model.tensors.training!; // a training model: createModel's default
+      model.exec.write(adam.mArena, resumed.m);
+      model.exec.write(adam.vArena, resumed.v);
       trainLoader.restore(meta.loader);
       sampler.rng = new Xorshift64Star(meta.rng);
     } else {
@@ -236,8 +237,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     };
     const save = async (step: number) => {
       const params = await model.readParameters() as ParameterTensors;
-      const m = await model.exec.read(model.tensors.mArena);
-      const v = await model.exec.read(model.tensors.vArena);
+      const m = await model.exec.read(model.tensors.training!.mArena);
+      const v = await model.exec.read(model.tensors.training!.vArena);
       const broken = [...Object.entries(params), ["AdamW m", m], ["AdamW v", v]].find(([, a]) =>
         !allFinite(a as Float32Array)
       );

@@ -123,7 +123,8 @@ Deno.test("flash attention plans no (B,NH,T,T) tensor and needs less memory", ()
   }
   // The four score buffers go; the L per-block log-sum-exps (B,NH,T) come (up to alignment padding).
   const saved = 4 * (4 * (scores - 1) - (perBlockLse - cfg.numLayers));
-  const diff = gpuModelBytes(cfg, B, T, "materialized") - gpuModelBytes(cfg, B, T, "flash");
+  const diff = gpuModelBytes(cfg, B, T, { attention: "materialized" }) -
+    gpuModelBytes(cfg, B, T, { attention: "flash" });
   assert.ok(Math.abs(diff - saved) <= 4 * 64 * 8, `saved ${diff} bytes, expected ${saved} (up to alignment)`);
 });
 

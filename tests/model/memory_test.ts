@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
 import { parseModelDescriptor } from "../../model/config.ts";
-import { gpuModelBytes, largestBatch, whatFits } from "../../model/gpu_model.ts";
+import { createCpuModel } from "../../model/cpu_model.ts";
+import { createGpuModel, gpuModelBytes, largestBatch, whatFits } from "../../model/gpu_model.ts";
+import { randomParameters } from "../../model/init.ts";
+import { planModel } from "../../model/layout.ts";
+import { UserError } from "../../util/errors.ts";
+import { adapterAvailable } from "../gpu/_helpers.ts";
 import { writeShard } from "../../prepro/shard.ts";
 import { gpt2, oneLine, tinyRun } from "../train/_cli.ts";
 
 const d12 = parseModelDescriptor("d12")!;
+const tiny = parseModelDescriptor("layers=2,heads=2,channels=16,seq=8,vocab=50")!;
+const HYPER = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 };
 
 Deno.test("largestBatch: the batch it names fits the capacity and one more does not", () => {
   for (const gib of [3, 19.8, 80, 141]) {
@@ -40,3 +47,49 @@ Deno.test("train --device gpu: a model too big for the adapter stops in one line
   assert.match(line, /(-b \d+ fits at -t 1024|not even -b 1 fits)/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("an inference model plans no gradients, AdamW state or activation gradients", () => {
+  const layout = planModel(d12, 1, 1024, 64);
+  const P = layout.params.totalElements;
+  const saved = gpuModelBytes(d12, 1, 1024) - gpuModelBytes(d12, 1, 1024, { training: false });
+  assert.equal(saved, 4 * (3 * P + layout.gradActs.totalElements));
+  assert.match(
+    whatFits(d12, 4, 1024, 2 ** 30, "this GPU had", { training: false }),
+    /at 4 × 1024 positions needs .* for the weights \(inference only\).*: not even one sequence of 1024 positions fits/,
+  );
+});
+
+for (
+  const [name, create, ignore] of [
+    ["cpu", (training: boolean) => createCpuModel(tiny, 2, 8, { training }), false],
+    ["gpu", (training: boolean) => createGpuModel(tiny, 2, 8, { training }), !adapterAvailable],
+  ] as const
+) {
+  Deno.test({
+    name: `inference model (${name}): the training model's logits; backward, zeroGrad and update refuse in one line`,
+    ignore,
+    async fn() {
+      const [train, infer] = [await create(true), await create(false)];
+      try {
+        for (const [p, data] of randomParameters(tiny, 7)) {
+          train.writeParameter(p, data);
+          infer.writeParameter(p, data);
+        }
+        const inputs = Int32Array.from({ length: 16 }, (_, i) => (i * 5) % tiny.vocabSize);
+        train.forward(inputs);
+        infer.forward(inputs, inputs);
+        // Same weights, same kernels: bit-identical logits.
+        assert.deepEqual(await infer.readLogits(), await train.readLogits());
+        assert.equal(train.trainable, true);
+        assert.equal(infer.trainable, false);
+        const refused = /built for inference only: it has no gradients or optimizer state/;
+        assert.throws(() => infer.backward(), (e) => e instanceof UserError && refused.test(e.message));
+        assert.throws(() => infer.zeroGrad(), refused);
+        await assert.rejects(() => infer.update({ ...HYPER, step: 1 }), refused);
+      } finally {
+        train.close();
+        infer.close();
+      }
+    },
+  });
+}
