@@ -2,7 +2,8 @@
  * `gpt2 generate`: samples text from a model (checkpoint, Hugging Face directory, `dN` preset or shape descriptor)
  * with a KV cache (the prompt prefilled in one pass), streaming complete UTF-8 text to stdout as tokens are sampled,
  * or with `--json` one JSON line per event: `start`, a `token` per sampled token, `end`. `--stop TEXT` ends a sample
- * where TEXT appears. The time to the first token and the tokens/s go to stderr (and the `end` event).
+ * where TEXT appears; `--num-samples N` draws N continuations (sample i with seed + i, one after another, separated
+ * by `---` lines). The time to the first token and the tokens/s go to stderr (and the `end` event).
  *
  * @module
  */
@@ -12,7 +13,7 @@ import { GPT2_EOT } from "../model/config.ts";
 import { generateTokens } from "../model/decoder.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { encode, StreamingDecoder } from "../prepro/tokenizer.ts";
-import { UsageError, UserError } from "../util/errors.ts";
+import { UsageError } from "../util/errors.ts";
 import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
 
 const SPEC: CommandSpec = {
@@ -28,6 +29,12 @@ const SPEC: CommandSpec = {
     },
     { name: "prompt", kind: "string", default: "", help: "text to continue ('' starts from <|endoftext|>)" },
     { name: "tokens", short: "n", kind: "int", default: 64, help: "tokens to sample" },
+    {
+      name: "num-samples",
+      kind: "int",
+      default: 1,
+      help: "independent continuations of the prompt, sample i drawn with seed + i",
+    },
     { name: "temperature", kind: "float", default: 1, help: "softmax temperature (0: greedy)" },
     { name: "top-k", kind: "int", default: 0, help: "sample among the k most likely tokens (0: all)" },
     { name: "top-p", kind: "float", default: 1, help: "sample among the smallest set reaching probability p" },
@@ -55,7 +62,8 @@ export const generateCommand: Command = {
     const v = f.values;
     const spec = v["model"] as string | undefined;
     if (spec === undefined || spec === "") throw new UsageError("-e: give a model; see 'gpt2 generate --help'");
-    const n = requireInt("-n", v["tokens"], 0);
+    const n = requireInt("-n", v["tokens"], 1);
+    const samples = requireInt("--num-samples", v["num-samples"], 1);
     const temperature = v["temperature"] as number;
     if (!(temperature >= 0)) throw new UsageError(`--temperature: must be >= 0, got ${temperature}`);
     const topK = requireInt("--top-k", v["top-k"], 0);
@@ -72,7 +80,9 @@ export const generateCommand: Command = {
     const prompt = promptText === "" ? [GPT2_EOT < cfg.vocabSize ? GPT2_EOT : 0] : encode(promptText);
     const bad = prompt.find((t) => t >= cfg.vocabSize);
     if (bad !== undefined) {
-      throw new UserError(`The prompt encodes to token ${bad}, outside this model's vocabulary of ${cfg.vocabSize}`);
+      throw new UsageError(
+        `--prompt: encodes to token ${bad}, outside this model's vocabulary of ${cfg.vocabSize}`,
+      );
     }
     const T = Math.max(1, prompt.length + n - 1);
     if (T > cfg.maxSeqLen) {
@@ -98,50 +108,60 @@ export const generateCommand: Command = {
           prompt: promptText,
           promptTokens: prompt.length,
           newTokens: n,
+          samples,
         };
         event({ type: "start", ...info, cache });
       } else {
-        console.error(
-          `generate: ${description}, ${count(n, "token")} after ${prompt.length}${cache ? "" : ", no cache"}`,
-        );
-        write(promptText);
+        const what = samples > 1 ? `${samples} samples of ${count(n, "token")}` : count(n, "token");
+        console.error(`generate: ${description}, ${what} after ${prompt.length}${cache ? "" : ", no cache"}`);
       }
-      const decoder = new StreamingDecoder();
-      const stop = new StopText(stopText);
-      let text = "";
-      let sampled = 0;
-      let firstTokenSeconds = NaN;
-      const start = performance.now();
-      await generateTokens(
-        model,
-        prompt,
-        { maxNewTokens: n, seed, temperature, topK, topP, cache },
-        (token) => {
-          if (sampled++ === 0) firstTokenSeconds = (performance.now() - start) / 1000;
-          const piece = stop.push(decoder.push(token));
-          text += piece;
-          if (json) event({ type: "token", token, text: piece });
-          else write(piece);
-          return !stop.done;
-        },
-      );
-      const rest = stop.done ? "" : stop.push(decoder.flush()) + stop.flush();
-      text += rest;
-      const seconds = (performance.now() - start) / 1000;
-      const tokensPerSecond = seconds > 0 ? sampled / seconds : 0;
-      if (json) {
-        event({ type: "end", tokens: sampled, seconds, firstTokenSeconds, tokensPerSecond, stopped: stop.done, text });
-      } else {
+      let total = 0;
+      const started = performance.now();
+      for (let sample = 0; sample < samples; sample++) {
+        if (!json) write((sample > 0 ? "---\n" : "") + promptText);
+        const decoder = new StreamingDecoder();
+        const stop = new StopText(stopText);
+        let text = "";
+        let sampled = 0;
+        let firstTokenSeconds = NaN;
+        const start = performance.now();
+        await generateTokens(
+          model,
+          prompt,
+          { maxNewTokens: n, seed: seed + sample, temperature, topK, topP, cache },
+          (token) => {
+            if (sampled++ === 0) firstTokenSeconds = (performance.now() - start) / 1000;
+            const piece = stop.push(decoder.push(token));
+            text += piece;
+            if (json) event({ type: "token", ...(samples > 1 ? { sample } : {}), token, text: piece });
+            else write(piece);
+            return !stop.done;
+          },
+        );
+        const rest = stop.done ? "" : stop.push(decoder.flush()) + stop.flush();
+        text += rest;
+        total += sampled;
+        const seconds = (performance.now() - start) / 1000;
+        const tokensPerSecond = seconds > 0 ? sampled / seconds : 0;
+        const stopped = stop.done;
+        if (json) {
+          const which = samples > 1 ? { sample } : {};
+          event({ type: "end", ...which, tokens: sampled, seconds, firstTokenSeconds, tokensPerSecond, stopped, text });
+          continue;
+        }
         write(rest + "\n");
         const first = Number.isFinite(firstTokenSeconds)
           ? `, first token after ${(firstTokenSeconds * 1000).toFixed(0)} ms`
           : "";
+        const label = samples > 1 ? `sample ${sample + 1}/${samples}: ` : "";
         console.error(
-          `generate: ${count(sampled, "token")} in ${seconds.toFixed(2)} s (${
-            tokensPerSecond.toFixed(1)
-          } tok/s${first})` +
-            (stop.done ? `, stopped at ${JSON.stringify(stopText)}` : ""),
+          `generate: ${label}${count(sampled, "token")} in ${seconds.toFixed(2)} s (${tokensPerSecond.toFixed(1)} ` +
+            `tok/s${first})${stopped ? `, stopped at ${JSON.stringify(stopText)}` : ""}`,
         );
+      }
+      if (samples > 1 && !json) {
+        const seconds = (performance.now() - started) / 1000;
+        console.error(`generate: ${count(total, "token")} in ${seconds.toFixed(2)} s over ${samples} samples`);
       }
     } finally {
       model.close();
@@ -160,11 +180,14 @@ type GenerateEvent =
     prompt: string;
     promptTokens: number;
     newTokens: number;
+    samples: number;
     cache: boolean;
   }
-  | { type: "token"; token: number; text: string }
+  | { type: "token"; sample?: number; token: number; text: string }
   | {
     type: "end";
+    /** With --num-samples > 1: which sample (from 0); every event of a sample carries it. */
+    sample?: number;
     tokens: number;
     seconds: number;
     /** Seconds from the start (prompt included) to the first sampled token. */

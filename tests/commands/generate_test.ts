@@ -35,13 +35,11 @@ Deno.test("gpt2 generate --json: start, one token event per token, end; every st
   assert.equal(text.stdout, "Hello" + end.text + "\n");
 });
 
-Deno.test("gpt2 generate --json -n 0: start and end only", async () => {
+Deno.test("gpt2 generate --json -n 0: one line saying -n needs a token, exit 2, nothing on stdout", async () => {
   const r = await gpt2("generate", "-e", SPEC, "-n", "0", "--device", "cpu", "--json");
-  assert.equal(r.code, 0, r.stderr);
-  const events = jsonLines(r.stdout);
-  assert.deepEqual(events.map((e) => e.type), ["start", "end"]);
-  assert.equal(events[1].text, "");
-  assert.equal(events[1].tokensPerSecond, 0);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr.trim(), /^gpt2 generate: -n: must be an integer >= 1, got 0$/);
+  assert.equal(r.stdout, "");
 });
 
 Deno.test("gpt2 generate -e a missing path: one line saying so, that nothing is downloaded, exit 1", async () => {

@@ -140,6 +140,11 @@ Deno.test("gpt2 generate: cached and --no-cache output are the same text", async
 for (
   const [args, needle] of [
     [["-e", SPEC, "-n", "-1"], "-n"],
+    [["-e", SPEC, "-n", "0"], "-n"],
+    [["-e", SPEC, "--num-samples", "0"], "--num-samples"],
+    [["-e", SPEC, "--temperature", "-1"], "--temperature"],
+    [["-e", SPEC, "--top-k", "-2"], "--top-k"],
+    [["-e", SPEC, "--prompt", "€"], "vocabulary"],
     [["-e", SPEC, "--top-p", "1.5"], "--top-p"],
     [["-e", SPEC, "--bogus"], "bogus"],
     [["-e", SPEC, "-n", "40"], "-n"],
@@ -187,4 +192,20 @@ Deno.test("gpt2 generate --stop: the text ends where the stop string first appea
   assert.equal(end.stopped, true);
   assert.equal(end.text, continuation.slice(0, cut));
   assert.ok(end.firstTokenSeconds > 0 && end.firstTokenSeconds <= end.seconds);
+});
+
+Deno.test("gpt2 generate --num-samples 3: three continuations, the first as a single run's, own RNG streams", async () => {
+  const args = ["-e", SPEC, "--prompt", "a!", "-n", "10", "--seed", "4", "--device", "cpu"];
+  const [one, three] = [await cli(...args), await cli(...args, "--num-samples", "3")];
+  assert.equal(three.code, 0, three.stderr);
+  const samples = three.stdout.split("---\n");
+  assert.equal(samples.length, 3);
+  assert.equal(samples[0], one.stdout);
+  for (const s of samples) assert.ok(s.startsWith("a!") && s.endsWith("\n"), JSON.stringify(s));
+  assert.equal(new Set(samples).size, 3, "each sample draws from its own stream (seed + i)");
+  assert.match(three.stderr, /30 tokens in .* over 3 samples/);
+  const json = await cli(...args, "--num-samples", "3", "--json");
+  const ends = json.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.type === "end");
+  assert.deepEqual(ends.map((e) => e.sample), [0, 1, 2]);
+  assert.equal("a!" + ends[1].text + "\n", samples[1]);
 });
