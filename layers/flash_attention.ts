@@ -240,15 +240,27 @@ const deltaKernel = wgslKernel(flashBackwardDeltaSrc);
 const dqKernel = wgslKernel(flashBackwardDqSrc + flashSharedSrc + flashBackwardSharedSrc);
 const dkdvKernel = wgslKernel(flashBackwardDkdvSrc + flashSharedSrc + flashBackwardSharedSrc);
 
-/** Head size, its tiles (checked against the device) and the batches per dispatch (bindings, grid limits). */
-function plan(rt: GpuRuntime, s: FlashSizes, inp: GpuTensor) {
-  const { T, C, NH } = s;
+/**
+ * Checks that the GPU kernels take this head size (a multiple of 4 up to 128), before a model is built around them.
+ *
+ * @param C Channels.
+ * @param NH Heads.
+ * @throws UserError naming the head size otherwise.
+ */
+export function checkFlashHeadSize(C: number, NH: number): void {
   const hs = C / NH;
   if (!Number.isInteger(hs) || hs % 4 !== 0 || hs > 128) {
     throw new UserError(
       `Flash attention on the GPU needs a head size C/NH that is a multiple of 4 up to 128, not ${hs}`,
     );
   }
+}
+
+/** Head size, its tiles (checked against the device) and the batches per dispatch (bindings, grid limits). */
+function plan(rt: GpuRuntime, s: FlashSizes, inp: GpuTensor) {
+  const { T, C, NH } = s;
+  const hs = C / NH;
+  checkFlashHeadSize(C, NH);
   const bytes = rt.limits.maxComputeWorkgroupStorageSize;
   const tiles = s.tiles ?? flashTiles(hs, bytes, rt.ctx.isFallback ? FALLBACK_BYTES : bytes);
   for (const k of ["forward", "dq", "dkdv"] as const) {

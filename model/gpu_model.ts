@@ -11,6 +11,7 @@ import { GPT2 } from "./gpt2.ts";
 import { bindModelTensors, planModel } from "./layout.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import { GpuOutOfMemory } from "../gpu/runtime.ts";
+import { checkFlashHeadSize } from "../layers/flash_attention.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import type { TensorPlan } from "./module.ts";
 import { UserError } from "../util/errors.ts";
@@ -44,6 +45,7 @@ export async function createGpuModel(
   options: GpuExecutorOptions & { exec?: GpuExecutor } & ModelPlanOptions = {},
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
   const plan = { attention: options.attention ?? "materialized", training: options.training ?? true } as const;
+  if (plan.attention === "flash") checkFlashHeadSize(cfg.channels, cfg.numHeads);
   const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, plan.attention);
   const exec = options.exec ?? await createGpuExecutor(options);
   checkHostMemory(exec, cfg, B, T, plan);

@@ -150,3 +150,17 @@ Deno.test("train --attention flash: says so at the start and matches the materia
   assert.match(oneLine(bad), /--attention: unknown kind 'sparse'; use materialized or flash/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test({
+  name: "train --attention flash --device gpu with a head size the kernels do not take: one line before the run starts",
+  ignore: !adapter,
+  async fn() {
+    const { dir, flags } = await tinyRun(); // heads=3, channels=30: head size 10
+    const run = await gpt2("train", ...flags, "--device", "gpu", "--attention", "flash", "-o", `${dir}/run`);
+    assert.equal(run.code, 1);
+    assert.match(oneLine(run), /needs a head size C\/NH that is a multiple of 4 up to 128, not 10/);
+    assert.equal(run.stdout, "", "no start line: nothing ran");
+    assert.deepEqual([...Deno.readDirSync(`${dir}/run`)], [], "no log or checkpoint left behind");
+    await Deno.remove(dir, { recursive: true });
+  },
+});
