@@ -5,14 +5,17 @@
  * pass, restricted to those rows: a prompt in one pass (`prefill`: the training attention over its rows), then one
  * position at a time (`step`: N = 1 for layernorm, matmul, GELU and residual, and the attention of the row's query
  * reads the key and value rows 0..pos in place, `attention.decode`). The planned qkv activation is the KV cache;
- * nothing is allocated per step and the only readback is the Vp logits of the newest position. A model with B > 1
- * (a training model, for its periodic samples) decodes in its first batch row.
+ * nothing is allocated per step. With temperature sampling or greedy decoding (no top-k, no top-p) the token is drawn
+ * where the model runs (`sampleOnDevice`, `layers/sample.ts`) and written into the next position's input, and the ids
+ * come back in chunks: no read per token. Top-k and top-p read the newest position's Vp logits and rank on the host.
+ * A model with B > 1 (a training model, for its periodic samples) decodes in its first batch row.
  *
  * @module
  */
 import { UserError } from "../util/errors.ts";
 import { StreamingDecoder } from "../prepro/tokenizer.ts";
 import { sampleToken, type SamplingOptions, Xorshift64Star } from "../train/sampler.ts";
+import { sample } from "../layers/sample.ts";
 import { GPT2_EOT } from "./config.ts";
 import type { GPT2 } from "./gpt2.ts";
 
@@ -91,6 +94,75 @@ export class GPT2Decoder<F, I> {
     this.#feed(tokens, "last");
     const last = this.#pos - 1;
     return await exec.read(exec.view(this.model.tensors.acts.logits, last * Vp, Vp));
+  }
+
+  /**
+   * Samples `n` tokens after `prompt` where the model runs: the prompt in one pass, then each token drawn by
+   * `sample.token` into the next position's input, so nothing waits for the GPU per token. The ids come back in
+   * chunks of 1, 2, 4, … 32 (one read in flight while the next chunk is recorded) and reach `onToken` in order.
+   * Temperature sampling and greedy decoding only (top-k and top-p rank on the host: `generateTokens` does them).
+   *
+   * @param prompt At least one token id.
+   * @param n Tokens to sample (prompt.length + n - 1 ≤ capacity).
+   * @param coins n uniforms in [0, 1), one per token, from the caller's generator.
+   * @param temperature Divides the logits; 0: the argmax.
+   * @param onToken Receives each id in order; returning false stops (work already queued is discarded).
+   * @returns The ids delivered.
+   */
+  async sampleOnDevice(
+    prompt: readonly number[],
+    n: number,
+    coins: Float32Array,
+    temperature: number,
+    onToken: (token: number) => unknown = () => {},
+  ): Promise<number[]> {
+    const { exec, config } = this.model;
+    const { vocabSize: V, paddedVocabSize: Vp } = config;
+    const { acts, inputs } = this.model.tensors;
+    if (coins.length !== n) throw new RangeError(`sampleOnDevice: ${coins.length} coins for ${n} tokens`);
+    exec.write(exec.view(acts.coins, 0, n), coins);
+    this.#feed(prompt, "last");
+    const first = this.#pos; // where the first sampled token goes
+    const out: number[] = [];
+    const reads: Promise<Float32Array>[] = [];
+    let stopped = false;
+    const deliver = async () => {
+      const ids = await reads.shift()!;
+      for (const id of ids) {
+        if (stopped) return;
+        out.push(id);
+        if (first + out.length - 1 < this.capacity) this.#tokens[first + out.length - 1] = id;
+        if (onToken(id) === false) stopped = true;
+      }
+    };
+    let chunkStart = 0, chunk = 1;
+    for (let step = 0; step < n && !stopped; step++) {
+      const pos = this.#pos - 1; // the row whose logits predict this token
+      const writeToken = step + 1 < n;
+      const logits = exec.view(acts.logits, pos * Vp, Vp);
+      exec.run(sample.token, { tokens: inputs, sampled: acts.sampled, logits, coins: acts.coins }, {
+        V,
+        step,
+        tokenAt: pos + 1,
+        writeToken,
+        temperature,
+      });
+      if (writeToken) {
+        this.model.forwardRows(undefined, { start: pos + 1, count: 1 });
+        this.#pos = pos + 2;
+      }
+      if (step + 1 - chunkStart === chunk || step + 1 === n) {
+        reads.push(exec.read(exec.view(acts.sampled, chunkStart, step + 1 - chunkStart)));
+        chunkStart = step + 1;
+        chunk = Math.min(32, 2 * chunk);
+        if (reads.length > 1) await deliver();
+      }
+    }
+    while (reads.length) {
+      if (stopped) await reads.shift(); // let queued reads finish before the buffers are reused
+      else await deliver();
+    }
+    return out;
   }
 
   #feed(tokens: readonly number[], logits: false | "last"): void {
@@ -174,6 +246,11 @@ export async function generateTokens<F, I>(
   if (n === 0) return out;
   if (cache) {
     const decoder = new GPT2Decoder(model);
+    if ((options.topK ?? 0) === 0 && (options.topP ?? 1) >= 1 && options.prefill !== false) {
+      // Where the model runs: no logits row comes back per token.
+      const coins = Float32Array.from({ length: n }, () => rng.nextFloat());
+      return await decoder.sampleOnDevice(prompt, n, coins, options.temperature ?? 1, onToken);
+    }
     let logits = options.prefill === false ? await stepEach(decoder, prompt) : await decoder.prefill(prompt); // the whole prompt in one pass
     for (;;) {
       const token = sampleToken(logits, V, rng.nextFloat(), sampling);

@@ -143,23 +143,26 @@ export class GPT2<F, I> {
    * cache.
    *
    * @param tokens Up to T token ids: the sequence so far, then anything (say zeros); rows before `start` must be
-   *   unchanged since they ran.
+   *   unchanged since they ran. undefined: the rows' tokens are already in the input buffer (sampled on the device
+   *   by `sample.token`).
    * @param rows The rows to compute.
    * @param options `logits: false` skips the final layernorm and the vocabulary projection; "last" computes the
    *   logits of the range's last row only (a prompt's prefill, which needs no other prediction).
    */
-  forwardRows(tokens: Int32Array, rows: RowRange, options: { logits?: boolean | "last" } = {}): void {
+  forwardRows(tokens: Int32Array | undefined, rows: RowRange, options: { logits?: boolean | "last" } = {}): void {
     const { exec, T } = this;
     const C = this.config.channels;
     const end = rows.start + rows.count;
-    if (!(rows.start >= 0 && rows.count >= 1 && end <= T && end <= tokens.length)) {
+    if (!(rows.start >= 0 && rows.count >= 1 && end <= T && end <= (tokens?.length ?? T))) {
       throw new RangeError(`rows [${rows.start}, ${end}) are outside the sequence of ${T} positions`);
     }
     const { params, acts, inputs } = this.tensors;
     const { start, count } = rows;
-    const fed = tokens.subarray(start, end);
-    this.#checkTokens(fed, "input", start);
-    exec.writeInt(exec.viewInt(inputs, start, count), fed);
+    if (tokens) {
+      const fed = tokens.subarray(start, end);
+      this.#checkTokens(fed, "input", start);
+      exec.writeInt(exec.viewInt(inputs, start, count), fed);
+    }
     exec.run(encoder.forward, {
       out: exec.view(acts.encoded, start * C, count * C),
       inp: exec.viewInt(inputs, start, count),

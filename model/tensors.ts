@@ -26,7 +26,7 @@ type EmbeddingTensors = TensorDecls<Record<"wte" | "wpe", Shape>, Record<"encode
 /** What the head declares. */
 type HeadTensors = TensorDecls<
   Record<"lnfw" | "lnfb", Shape>,
-  Record<"lnf" | "lnfMean" | "lnfRstd" | "logits" | "lse" | "losses", Shape>,
+  Record<"lnf" | "lnfMean" | "lnfRstd" | "logits" | "lse" | "losses" | "coins" | "sampled", Shape>,
   Record<never, Shape>,
   Record<"dresidual" | "dln" | "gradNormSquared", Shape>
 >;
@@ -55,6 +55,7 @@ function headTensors(cfg: GPT2Config, B: number, T: number): HeadTensors {
       logits: [B, T, Vp], // d loss / d logits after backward (softmaxCrossEntropy.backward works in place)
       lse: [B, T], // log Σ exp of each logits row, from the loss's forward, for its backward
       losses: [B, T],
+      coins: [B, T], sampled: [B, T], // generation: the sampler's uniforms, and the ids drawn on the device
     },
     grads: {
       dresidual: [B, T, C], // the residual stream's gradient (shared with every block)

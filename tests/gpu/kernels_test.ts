@@ -7,8 +7,8 @@
 import { fileURLToPath } from "node:url";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { KERNELS } from "../../gpu/kernel.ts";
-import "../../model/gpt2.ts"; // imports every layer, whose kernels register themselves in KERNELS
-import "../../layers/flash_attention.ts"; // not used by the model yet
+import "../../model/gpt2.ts"; // imports every training layer, whose kernels register themselves in KERNELS
+import "../../model/decoder.ts"; // and generation's (layers/sample.ts)
 import { adapterAvailable } from "./_helpers.ts";
 
 const ALL_KERNELS = [...KERNELS.values()];

@@ -1,0 +1,81 @@
+/**
+ * Sampling the next token where the logits are, so that generation on the GPU never waits for a logits row: the
+ * chosen id is written into the next position's input token and into a list of sampled ids, read back in chunks.
+ *
+ * Forms: `cpu` is train/sampler.ts's `sampleToken` itself (float64); there is no `wasm` form; `gpu` dispatches
+ * kernels/sample_token.wgsl, one workgroup (float32 sums, so a token can differ from the CPU's only when the coin
+ * falls within float32 rounding of a boundary of the cumulative distribution). Only temperature sampling and
+ * greedy decoding (temperature 0) run here; top-k and top-p need a ranking and stay on the host (`model/decoder.ts`).
+ *
+ * @module
+ */
+import sampleTokenSrc from "../kernels/sample_token.wgsl" with { type: "text" };
+import { wgslKernel } from "../gpu/kernel.ts";
+import { bindRange } from "../gpu/tensor.ts";
+import { sampleToken } from "../train/sampler.ts";
+import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
+
+/**
+ * Sampling: from `logits` (one row, V of Vp used) and the uniform `coins[step]`, the id goes to `sampled[step]` (as a
+ * float) and, with `writeToken`, to `tokens[tokenAt]`.
+ */
+export const SAMPLE_TOKEN = { tokens: "i32", sampled: "f32", logits: "f32", coins: "f32" } as const satisfies BufferSpec;
+
+/** Sizes and settings of one draw. */
+export interface SampleSizes {
+  /** Vocabulary size (columns of the row that can be drawn). */
+  V: number;
+  /** Index into `coins` and `sampled`. */
+  step: number;
+  /** Where in `tokens` the id goes (the next position). */
+  tokenAt: number;
+  /** false: the sampled position is the last one, with no next input to write. */
+  writeToken: boolean;
+  /** 0: the argmax. */
+  temperature: number;
+}
+
+/** One draw on one logits row. */
+const sampleTokenKernel = wgslKernel(sampleTokenSrc);
+
+/**
+ * The scalar form: `sampleToken` on the row with coin `coins[step]`.
+ *
+ * @param b The buffers (see `SAMPLE_TOKEN`).
+ * @param s Sizes and temperature.
+ * @example
+ * ```ts
+ * import { sampleTokenOp } from "./sample.ts";
+ * const tokens = new Int32Array(2), sampled = new Float32Array(1);
+ * sampleTokenOp({ tokens, sampled, logits: new Float32Array([0, 5, 1]), coins: new Float32Array([0.5]) },
+ *   { V: 3, step: 0, tokenAt: 1, writeToken: true, temperature: 0 });
+ * if (tokens[1] !== 1 || sampled[0] !== 1) throw new Error("greedy takes the largest logit");
+ * ```
+ */
+export function sampleTokenOp(b: CpuBuffers<typeof SAMPLE_TOKEN>, s: SampleSizes): void {
+  const token = sampleToken(b.logits, s.V, b.coins[s.step], { temperature: s.temperature });
+  b.sampled[s.step] = token;
+  if (s.writeToken) b.tokens[s.tokenAt] = token;
+}
+
+/** The draw as an op record. */
+export const sample = {
+  token: defineOp({
+    name: "sampleToken",
+    buffers: SAMPLE_TOKEN,
+    cpu: sampleTokenOp,
+    gpu: (g, b, s) =>
+      g.rt.dispatch({
+        kernel: sampleTokenKernel,
+        bindings: [
+          bindRange(b.tokens, s.writeToken ? s.tokenAt : 0, 1, g.rt.limits),
+          bindRange(b.sampled, s.step, 1, g.rt.limits),
+          bindRange(b.logits, 0, s.V, g.rt.limits),
+          bindRange(b.coins, s.step, 1, g.rt.limits),
+        ],
+        params: { V: s.V, step: 0, token_at: 0, write_token: Number(s.writeToken), temperature: s.temperature },
+        groups: [1],
+      }),
+    work: (s) => ({ bytes: 8 * s.V }),
+  }),
+};

@@ -1,0 +1,76 @@
+/**
+ * `sample.token` (layers/sample.ts): the GPU draw against the host sampler (`sampleToken`, float64) on the same
+ * logits and coins, greedy ties, and the token write into the next position's input.
+ */
+import assert from "node:assert/strict";
+import { sample, sampleTokenOp } from "../../layers/sample.ts";
+import { sampleToken } from "../../train/sampler.ts";
+import { rng, uniform } from "../_random.ts";
+import { adapterAvailable, testOps, upload } from "../gpu/_helpers.ts";
+
+Deno.test("sample.token cpu: the host sampler's token, written to sampled[step] and tokens[tokenAt]", () => {
+  const logits = uniform(rng(1), 97, 3);
+  const coins = new Float32Array([0.25, 0.75]);
+  const tokens = new Int32Array(4), sampled = new Float32Array(2);
+  sampleTokenOp({ tokens, sampled, logits, coins }, { V: 97, step: 1, tokenAt: 3, writeToken: true, temperature: 0.8 });
+  const want = sampleToken(logits, 97, 0.75, { temperature: 0.8 });
+  assert.equal(sampled[1], want);
+  assert.equal(tokens[3], want);
+  sampleTokenOp({ tokens, sampled, logits, coins }, { V: 97, step: 0, tokenAt: 0, writeToken: false, temperature: 0 });
+  assert.equal(tokens[0], 0, "writeToken false leaves the inputs alone");
+});
+
+Deno.test({
+  name: "sample.token gpu: the same token as the host sampler for every coin, temperature and vocabulary size",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    let draws = 0;
+    for (const V of [1, 97, 1000, 50257]) {
+      const Vp = V + 47; // padded columns past V are never drawn
+      const logits = uniform(rng(V), Vp, 4);
+      const coinValues = Float32Array.from(uniform(rng(V + 1), 16).map((x) => (x + 1) / 2)); // [0, 1)
+      const g = {
+        tokens: await ops.allocate("tokens", 4, "i32"),
+        sampled: await upload(ops, new Float32Array(16).fill(NaN)),
+        logits: await upload(ops, logits),
+        coins: await upload(ops, coinValues),
+      };
+      // (tokens[tokenAt] cannot be read back here, an int buffer: generate_test.ts shows the next forward pass reading
+      // it, with the tokens of the host-sampled reference.)
+      for (const temperature of [0, 0.7, 1, 1.6]) {
+        for (let step = 0; step < 16; step++) {
+          ops.run(sample.token, g, { V, step, tokenAt: 2, writeToken: step === 15, temperature });
+        }
+        const got = await ops.read(g.sampled);
+        for (let step = 0; step < 16; step++) {
+          const want = sampleToken(logits, V, coinValues[step], { temperature });
+          assert.equal(got[step], want, `V=${V} temperature ${temperature} coin ${coinValues[step]}`);
+          draws++;
+        }
+      }
+    }
+    assert.equal(draws, 4 * 4 * 16);
+  },
+});
+
+Deno.test({
+  name: "sample.token gpu: greedy takes the lowest index among equal maxima, as the host does",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    const logits = new Float32Array(600).fill(-1);
+    logits[450] = 2;
+    logits[7] = 2;
+    logits[300] = 2;
+    const g = {
+      tokens: await ops.allocate("tokens", 1, "i32"),
+      sampled: await upload(ops, new Float32Array(1).fill(NaN)),
+      logits: await upload(ops, logits),
+      coins: await upload(ops, new Float32Array(1)),
+    };
+    ops.run(sample.token, g, { V: 600, step: 0, tokenAt: 0, writeToken: false, temperature: 0 });
+    assert.equal((await ops.read(g.sampled))[0], 7);
+    assert.equal(sampleToken(logits, 600, 0, { temperature: 0 }), 7);
+  },
+});
