@@ -99,7 +99,8 @@ export class GPT2Decoder<F, I> {
   /**
    * Samples `n` tokens after `prompt` where the model runs: the prompt in one pass, then each token drawn by
    * `sample.token` into the next position's input, so nothing waits for the GPU per token. The ids come back in
-   * chunks of 1, 2, 4, … 32 (one read in flight while the next chunk is recorded) and reach `onToken` in order.
+   * chunks of 1, 2, 4, … 32 (the first at once; then one read in flight while the next chunk is recorded) and reach
+   * `onToken` in order.
    * Temperature sampling and greedy decoding only (top-k and top-p rank on the host: `generateTokens` does them).
    *
    * @param prompt At least one token id.
@@ -147,16 +148,18 @@ export class GPT2Decoder<F, I> {
         writeToken,
         temperature,
       });
+      const boundary = step + 1 - chunkStart === chunk || step + 1 === n;
+      if (boundary) {
+        reads.push(exec.read(exec.view(acts.sampled, chunkStart, step + 1 - chunkStart)));
+        chunkStart = step + 1;
+        chunk = Math.min(32, 2 * chunk);
+        if (chunkStart === 1) await deliver(); // the first token at once: the time to first token
+      }
       if (writeToken) {
         this.model.forwardRows(undefined, { start: pos + 1, count: 1 });
         this.#pos = pos + 2;
       }
-      if (step + 1 - chunkStart === chunk || step + 1 === n) {
-        reads.push(exec.read(exec.view(acts.sampled, chunkStart, step + 1 - chunkStart)));
-        chunkStart = step + 1;
-        chunk = Math.min(32, 2 * chunk);
-        if (reads.length > 1) await deliver();
-      }
+      if (boundary && reads.length > 1) await deliver(); // one read stays in flight while more is recorded
     }
     while (reads.length) {
       if (stopped) await reads.shift(); // let queued reads finish before the buffers are reused
