@@ -26,7 +26,13 @@ import { fillZeroKernel } from "./fill.ts";
  * a `maxNorm` > 0, the gradients are clipped to that global norm first, the scale computed where the update runs
  * (on the GPU: no read-back inside the step).
  */
-export const ADAMW_UPDATE = { params: "f32", grads: "f32", m: "f32", v: "f32", norm: "f32?" } as const satisfies BufferSpec;
+export const ADAMW_UPDATE = {
+  params: "f32",
+  grads: "f32",
+  m: "f32",
+  v: "f32",
+  norm: "f32?",
+} as const satisfies BufferSpec;
 /** Σ grads² of grads (n) into out (2 floats, see `adamw.gradNormSquared`). */
 export const GRAD_NORM_SQUARED = { out: "f32", grads: "f32" } as const satisfies BufferSpec;
 

@@ -2,13 +2,16 @@
  * Sampling the next token where the logits are, so that generation on the GPU never waits for a logits row: the
  * chosen id is written into the next position's input token and into a list of sampled ids, read back in chunks.
  *
- * Forms: `cpu` is train/sampler.ts's `sampleToken` itself (float64); there is no `wasm` form; `gpu` dispatches
- * kernels/sample_token.wgsl, one workgroup (float32 sums, so a token can differ from the CPU's only when the coin
- * falls within float32 rounding of a boundary of the cumulative distribution). Only temperature sampling and
- * greedy decoding (temperature 0) run here; top-k and top-p need a ranking and stay on the host (`model/decoder.ts`).
+ * Forms: `cpu` is train/sampler.ts's `sampleToken` itself (float64); there is no `wasm` form; `gpu` dispatches one
+ * workgroup of kernels/sample_token.wgsl (greedy, or temperature alone: one pass for the sum, a scan for the coin) or
+ * of kernels/sample_ranked.wgsl (top-k and top-p: the ranking's cuts found by bisection, no sort). Its sums are
+ * float32, so a token can differ from the CPU's only when a cut or the coin falls within float32 rounding of a
+ * boundary of the cumulative distribution.
  *
  * @module
  */
+import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
+import sampleRankedSrc from "../kernels/sample_ranked.wgsl" with { type: "text" };
 import sampleTokenSrc from "../kernels/sample_token.wgsl" with { type: "text" };
 import { wgslKernel } from "../gpu/kernel.ts";
 import { bindRange } from "../gpu/tensor.ts";
@@ -19,7 +22,12 @@ import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
  * Sampling: from `logits` (one row, V of Vp used) and the uniform `coins[step]`, the id goes to `sampled[step]` (as a
  * float) and, with `writeToken`, to `tokens[tokenAt]`.
  */
-export const SAMPLE_TOKEN = { tokens: "i32", sampled: "f32", logits: "f32", coins: "f32" } as const satisfies BufferSpec;
+export const SAMPLE_TOKEN = {
+  tokens: "i32",
+  sampled: "f32",
+  logits: "f32",
+  coins: "f32",
+} as const satisfies BufferSpec;
 
 /** Sizes and settings of one draw. */
 export interface SampleSizes {
@@ -33,10 +41,21 @@ export interface SampleSizes {
   writeToken: boolean;
   /** 0: the argmax. */
   temperature: number;
+  /** Keep only the k most likely tokens (0: all). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (1: all). */
+  topP?: number;
 }
 
-/** One draw on one logits row. */
+/** One draw on one logits row: greedy or temperature alone. */
 const sampleTokenKernel = wgslKernel(sampleTokenSrc);
+/** One draw with top-k and/or top-p. */
+const sampleRankedKernel = wgslKernel(sampleRankedSrc + reduceSrc);
+
+/** Whether a draw cuts the ranking (top-k below V, or top-p below 1) rather than sampling every token. */
+function ranked(s: SampleSizes): boolean {
+  return s.temperature > 0 && ((s.topK ?? 0) > 0 && (s.topK ?? 0) < s.V || (s.topP ?? 1) < 1);
+}
 
 /**
  * The scalar form: `sampleToken` on the row with coin `coins[step]`.
@@ -53,7 +72,7 @@ const sampleTokenKernel = wgslKernel(sampleTokenSrc);
  * ```
  */
 export function sampleTokenOp(b: CpuBuffers<typeof SAMPLE_TOKEN>, s: SampleSizes): void {
-  const token = sampleToken(b.logits, s.V, b.coins[s.step], { temperature: s.temperature });
+  const token = sampleToken(b.logits, s.V, b.coins[s.step], { temperature: s.temperature, topK: s.topK, topP: s.topP });
   b.sampled[s.step] = token;
   if (s.writeToken) b.tokens[s.tokenAt] = token;
 }
@@ -66,14 +85,21 @@ export const sample = {
     cpu: sampleTokenOp,
     gpu: (g, b, s) =>
       g.rt.dispatch({
-        kernel: sampleTokenKernel,
+        kernel: ranked(s) ? sampleRankedKernel : sampleTokenKernel,
         bindings: [
           bindRange(b.tokens, s.writeToken ? s.tokenAt : 0, 1, g.rt.limits),
           bindRange(b.sampled, s.step, 1, g.rt.limits),
           bindRange(b.logits, 0, s.V, g.rt.limits),
           bindRange(b.coins, s.step, 1, g.rt.limits),
         ],
-        params: { V: s.V, step: 0, token_at: 0, write_token: Number(s.writeToken), temperature: s.temperature },
+        params: {
+          V: s.V,
+          step: 0,
+          token_at: 0,
+          write_token: Number(s.writeToken),
+          temperature: s.temperature,
+          ...(ranked(s) ? { top_k: s.topK ?? 0, top_p: s.topP ?? 1 } : {}),
+        },
         groups: [1],
       }),
     work: (s) => ({ bytes: 8 * s.V }),

@@ -5,9 +5,9 @@
  * pass, restricted to those rows: a prompt in one pass (`prefill`: the training attention over its rows), then one
  * position at a time (`step`: N = 1 for layernorm, matmul, GELU and residual, and the attention of the row's query
  * reads the key and value rows 0..pos in place, `attention.decode`). The planned qkv activation is the KV cache;
- * nothing is allocated per step. With temperature sampling or greedy decoding (no top-k, no top-p) the token is drawn
- * where the model runs (`sampleOnDevice`, `layers/sample.ts`) and written into the next position's input, and the ids
- * come back in chunks: no read per token. Top-k and top-p read the newest position's Vp logits and rank on the host.
+ * nothing is allocated per step. The token is drawn where the model runs (`sampleOnDevice`, `layers/sample.ts`:
+ * greedy, temperature, top-k, top-p) and written into the next position's input, and the ids come back in chunks: no
+ * read per token. (`prefill: false` keeps the host-side loop that reads each logits row, as a reference.)
  * A model with B > 1 (a training model, for its periodic samples) decodes in its first batch row.
  *
  * @module
@@ -101,12 +101,11 @@ export class GPT2Decoder<F, I> {
    * `sample.token` into the next position's input, so nothing waits for the GPU per token. The ids come back in
    * chunks of 1, 2, 4, … 32 (the first at once; then one read in flight while the next chunk is recorded) and reach
    * `onToken` in order.
-   * Temperature sampling and greedy decoding only (top-k and top-p rank on the host: `generateTokens` does them).
    *
    * @param prompt At least one token id.
    * @param n Tokens to sample (prompt.length + n - 1 ≤ capacity).
    * @param coins n uniforms in [0, 1), one per token, from the caller's generator.
-   * @param temperature Divides the logits; 0: the argmax.
+   * @param sampling Temperature (0: the argmax), top-k, top-p.
    * @param onToken Receives each id in order; returning false stops (work already queued is discarded).
    * @returns The ids delivered.
    */
@@ -114,7 +113,7 @@ export class GPT2Decoder<F, I> {
     prompt: readonly number[],
     n: number,
     coins: Float32Array,
-    temperature: number,
+    sampling: SamplingOptions,
     onToken: (token: number) => unknown = () => {},
   ): Promise<number[]> {
     const { exec, config } = this.model;
@@ -146,7 +145,9 @@ export class GPT2Decoder<F, I> {
         step,
         tokenAt: pos + 1,
         writeToken,
-        temperature,
+        temperature: sampling.temperature ?? 1,
+        topK: sampling.topK,
+        topP: sampling.topP,
       });
       const boundary = step + 1 - chunkStart === chunk || step + 1 === n;
       if (boundary) {
@@ -249,10 +250,10 @@ export async function generateTokens<F, I>(
   if (n === 0) return out;
   if (cache) {
     const decoder = new GPT2Decoder(model);
-    if ((options.topK ?? 0) === 0 && (options.topP ?? 1) >= 1 && options.prefill !== false) {
+    if (options.prefill !== false) {
       // Where the model runs: no logits row comes back per token.
       const coins = Float32Array.from({ length: n }, () => rng.nextFloat());
-      return await decoder.sampleOnDevice(prompt, n, coins, options.temperature ?? 1, onToken);
+      return await decoder.sampleOnDevice(prompt, n, coins, sampling, onToken);
     }
     let logits = options.prefill === false ? await stepEach(decoder, prompt) : await decoder.prefill(prompt); // the whole prompt in one pass
     for (;;) {

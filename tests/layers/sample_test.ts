@@ -74,3 +74,41 @@ Deno.test({
     assert.equal(sampleToken(logits, 600, 0, { temperature: 0 }), 7);
   },
 });
+
+Deno.test({
+  name: "sample.token gpu with top-k and top-p: the host sampler's token, ties in the logits included",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    const settings = [{ topK: 1 }, { topK: 5 }, { topK: 40 }, { topP: 0.9 }, { topP: 0.3 }, { topK: 20, topP: 0.8 }];
+    let draws = 0;
+    for (const [V, ties] of [[97, false], [1000, true], [5000, false]] as const) {
+      // With ties: logits rounded to halves, so many tokens share a probability (the ranking breaks them by index).
+      const logits = uniform(rng(V + 2), V + 3, 4).map((x) => ties ? Math.round(2 * x) / 2 : x);
+      const coinValues = Float32Array.from(uniform(rng(V + 3), 8).map((x) => (x + 1) / 2));
+      const g = {
+        tokens: await ops.allocate("tokens", 1, "i32"),
+        sampled: await upload(ops, new Float32Array(8).fill(NaN)),
+        logits: await upload(ops, logits),
+        coins: await upload(ops, coinValues),
+      };
+      for (const setting of settings) {
+        for (const temperature of [0.7, 1.3]) {
+          for (let step = 0; step < 8; step++) {
+            ops.run(sample.token, g, { V, step, tokenAt: 0, writeToken: false, temperature, ...setting });
+          }
+          const got = await ops.read(g.sampled);
+          for (let step = 0; step < 8; step++) {
+            const want = sampleToken(logits, V, coinValues[step], { temperature, ...setting });
+            const what = `V=${V}${ties ? " (ties)" : ""} ${JSON.stringify(setting)} T=${temperature} coin ${
+              coinValues[step]
+            }`;
+            assert.equal(got[step], want, what);
+            draws++;
+          }
+        }
+      }
+    }
+    assert.equal(draws, 3 * 6 * 2 * 8);
+  },
+});
