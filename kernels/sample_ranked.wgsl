@@ -12,25 +12,7 @@
 // and then over the index among equal keys (17), each step one workgroup sum over the V tokens (kernels/_reduce.wgsl).
 //
 // Threads: one workgroup of WG threads; thread l owns the contiguous indices [l·chunk, (l+1)·chunk) ∩ [0, V).
-struct Params {
-  tokens_base: u32,
-  sampled_base: u32,
-  logits_base: u32,
-  coins_base: u32,
-  V: u32,
-  step: u32,
-  token_at: u32,
-  write_token: u32,
-  temperature: f32,
-  top_k: u32,
-  top_p: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> tokens: array<i32>;
-@group(0) @binding(2) var<storage, read_write> sampled: array<f32>;
-@group(0) @binding(3) var<storage, read> logits: array<f32>;
-@group(0) @binding(4) var<storage, read> coins: array<f32>;
+// Params and bindings: kernels/_sample.wgsl.
 
 override WG: u32 = 256;
 
@@ -128,9 +110,6 @@ fn sample_ranked(@builtin(local_invocation_index) lid: u32) {
     pick = cut; // never past the candidates (rounding)
   }
   if (lid == 0u) {
-    sampled[p.sampled_base + p.step] = f32(pick.index);
-    if (p.write_token != 0u) {
-      tokens[p.tokens_base + p.token_at] = i32(pick.index);
-    }
+    choose(pick.index);
   }
 }

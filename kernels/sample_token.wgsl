@@ -10,23 +10,7 @@
 // Threads: one workgroup of WG threads; thread l owns the contiguous indices [l·chunk, (l+1)·chunk) ∩ [0, V),
 // chunk = ceil(V / WG), so the running sum is thread order then index order. Thread 0 finds the chunk where the
 // sum crosses and scans it.
-struct Params {
-  tokens_base: u32,
-  sampled_base: u32,
-  logits_base: u32,
-  coins_base: u32,
-  V: u32,
-  step: u32,
-  token_at: u32,
-  write_token: u32,
-  temperature: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> tokens: array<i32>;
-@group(0) @binding(2) var<storage, read_write> sampled: array<f32>;
-@group(0) @binding(3) var<storage, read> logits: array<f32>;
-@group(0) @binding(4) var<storage, read> coins: array<f32>;
+// Params and bindings: kernels/_sample.wgsl.
 
 override WG: u32 = 256;
 
@@ -36,13 +20,6 @@ var<workgroup> chunk_sum: array<f32, WG>;
 
 fn weight(i: u32, mx: f32) -> f32 {
   return exp((logits[p.logits_base + i] - mx) / p.temperature);
-}
-
-fn choose(token: u32) {
-  sampled[p.sampled_base + p.step] = f32(token);
-  if (p.write_token != 0u) {
-    tokens[p.tokens_base + p.token_at] = i32(token);
-  }
 }
 
 @compute @workgroup_size(WG)

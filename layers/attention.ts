@@ -17,7 +17,7 @@
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import attentionSoftmaxBackwardSrc from "../kernels/attention_softmax_backward.wgsl" with { type: "text" };
 import attentionSoftmaxForwardSrc from "../kernels/attention_softmax_forward.wgsl" with { type: "text" };
-import { gemm, type GemmOptions } from "../gpu/_gemm.ts";
+import { type Gemm, gemm, type GemmOptions } from "../gpu/_gemm.ts";
 import { gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
@@ -212,6 +212,16 @@ function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: number; NH: 
   }
 }
 
+/**
+ * The two per-head products of a batch group: `scoresOf`, (T×hs)·(hs×T) → T×T (q·kᵀ, dout·vᵀ), and `mixOf`,
+ * (T×T)·(T×hs) → T×hs (att·v and the gradients through it); the caller gives operands, scale and mask.
+ */
+function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T: number, hs: number) {
+  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal">;
+  const of = (M: number, N: number, K: number) => (o: Operands) => gemm(rt, { M, N, K, batch, ...o }, opts);
+  return { scoresOf: of(T, T, hs), mixOf: of(T, hs, T) };
+}
+
 /** Causal softmax of attention scores (GPU forward). */
 const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc);
 
@@ -228,18 +238,15 @@ function attentionForwardGpu(
   const { T, C, NH } = s;
   const { hs, C3, TT } = headSizes(s);
   for (const { b0, batch, qkv, sq, product, rows } of batchGroups(rt, s, b.att)) {
+    const { scoresOf, mixOf } = headProducts(rt, opts, batch, T, hs);
     rt.group("q·kᵀ", product, () =>
-      gemm(rt, {
-        M: T,
-        N: T,
-        K: hs,
-        batch,
+      scoresOf({
         a: { t: b.inp, start: qkv, sm: C3, sk: 1, so: T * C3, si: hs },
         b: { t: b.inp, start: qkv + C, sk: 1, sn: C3, so: T * C3, si: hs },
         c: { t: b.preatt, start: sq, sm: T, so: NH * TT, si: TT },
         alpha: 1 / Math.sqrt(hs),
         causal: "lowerC",
-      }, opts));
+      }));
     rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
       rt.dispatch({
         kernel: attentionSoftmaxForwardKernel,
@@ -249,16 +256,12 @@ function attentionForwardGpu(
       }));
     if (s.outHolds) continue; // a recompute for backward: only the scores were needed
     rt.group("att·v", product, () =>
-      gemm(rt, {
-        M: T,
-        N: hs,
-        K: T,
-        batch,
+      mixOf({
         a: { t: b.att, start: sq, sm: T, sk: 1, so: NH * TT, si: TT },
         b: { t: b.inp, start: qkv + 2 * C, sk: C3, sn: 1, so: T * C3, si: hs },
         c: { t: b.out, start: b0 * T * C, sm: C, so: T * C, si: hs },
         causal: "lowerA",
-      }, opts));
+      }));
   }
 }
 
@@ -279,31 +282,24 @@ function attentionBackwardGpu(
   const { hs, C3, TT } = headSizes(s);
   const scale = 1 / Math.sqrt(hs);
   for (const { b0, batch, qkv, sq, product, rows } of batchGroups(rt, s, b.att)) {
+    const { scoresOf, mixOf } = headProducts(rt, opts, batch, T, hs);
     const dy = b0 * T * C;
     const scores = { sm: T, so: NH * TT, si: TT };
     const scoresT = { sm: 1, sk: T, so: NH * TT, si: TT }; // (t2, t) view of a (t, t2) matrix
     rt.group("dout·vᵀ", product, () =>
-      gemm(rt, {
-        M: T,
-        N: T,
-        K: hs,
-        batch,
+      scoresOf({
         a: { t: b.dout, start: dy, sm: C, sk: 1, so: T * C, si: hs },
         b: { t: b.inp, start: qkv + 2 * C, sk: 1, sn: C3, so: T * C3, si: hs },
         c: { t: b.datt, start: sq, ...scores },
         causal: "lowerC",
-      }, opts));
+      }));
     rt.group("attᵀ·dout", product, () =>
-      gemm(rt, {
-        M: T,
-        N: hs,
-        K: T,
-        batch,
+      mixOf({
         a: { t: b.att, start: sq, ...scoresT },
         b: { t: b.dout, start: dy, sk: C, sn: 1, so: T * C, si: hs },
         c: { t: b.dinp, start: qkv + 2 * C, sm: C3, so: T * C3, si: hs },
         causal: "upperA",
-      }, opts));
+      }));
     rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
       rt.dispatch({
         kernel: attentionSoftmaxBackwardKernel,
@@ -316,29 +312,21 @@ function attentionBackwardGpu(
         groups: gridRows(rt, rows),
       }));
     rt.group("dpreatt·k", product, () =>
-      gemm(rt, {
-        M: T,
-        N: hs,
-        K: T,
-        batch,
+      mixOf({
         a: { t: b.dpreatt, start: sq, sm: T, sk: 1, so: NH * TT, si: TT },
         b: { t: b.inp, start: qkv + C, sk: C3, sn: 1, so: T * C3, si: hs },
         c: { t: b.dinp, start: qkv, sm: C3, so: T * C3, si: hs },
         alpha: scale,
         causal: "lowerA",
-      }, opts));
+      }));
     rt.group("dpreattᵀ·q", product, () =>
-      gemm(rt, {
-        M: T,
-        N: hs,
-        K: T,
-        batch,
+      mixOf({
         a: { t: b.dpreatt, start: sq, ...scoresT },
         b: { t: b.inp, start: qkv, sk: C3, sn: 1, so: T * C3, si: hs },
         c: { t: b.dinp, start: qkv + C, sm: C3, so: T * C3, si: hs },
         alpha: scale,
         causal: "upperA",
-      }, opts));
+      }));
   }
 }
 

@@ -11,6 +11,7 @@
  * @module
  */
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
+import sampleSharedSrc from "../kernels/_sample.wgsl" with { type: "text" };
 import sampleRankedSrc from "../kernels/sample_ranked.wgsl" with { type: "text" };
 import sampleTokenSrc from "../kernels/sample_token.wgsl" with { type: "text" };
 import { wgslKernel } from "../gpu/kernel.ts";
@@ -48,9 +49,9 @@ export interface SampleSizes {
 }
 
 /** One draw on one logits row: greedy or temperature alone. */
-const sampleTokenKernel = wgslKernel(sampleTokenSrc);
+const sampleTokenKernel = wgslKernel(sampleTokenSrc + sampleSharedSrc);
 /** One draw with top-k and/or top-p. */
-const sampleRankedKernel = wgslKernel(sampleRankedSrc + reduceSrc);
+const sampleRankedKernel = wgslKernel(sampleRankedSrc + sampleSharedSrc + reduceSrc);
 
 /** Whether a draw cuts the ranking (top-k below V, or top-p below 1) rather than sampling every token. */
 function ranked(s: SampleSizes): boolean {
@@ -98,7 +99,8 @@ export const sample = {
           token_at: 0,
           write_token: Number(s.writeToken),
           temperature: s.temperature,
-          ...(ranked(s) ? { top_k: s.topK ?? 0, top_p: s.topP ?? 1 } : {}),
+          top_k: s.topK ?? 0,
+          top_p: s.topP ?? 1,
         },
         groups: [1],
       }),
