@@ -9,6 +9,7 @@
  */
 import type { Command } from "./_command.ts";
 import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { parseAttentionKind } from "../model/block.ts";
 import { GPT2_EOT } from "../model/config.ts";
 import { generateTokens } from "../model/decoder.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
@@ -40,6 +41,7 @@ const SPEC: CommandSpec = {
     { name: "top-p", kind: "float", default: 1, help: "sample among the smallest set reaching probability p" },
     { name: "seed", kind: "int", default: 1337, help: "seed of the sampler (and of a random init)" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
+    { name: "attention", kind: "string", default: "materialized", help: "materialized | flash (see gpt2 train)" },
     { name: "no-cache", kind: "bool", default: false, help: "recompute the whole prefix for every token (reference)" },
     { name: "stop", kind: "string", default: "", help: "end the sample where this text appears (it is not printed)" },
     { name: "json", kind: "bool", default: false, help: "JSON lines on stdout: start, one token event per token, end" },
@@ -71,6 +73,7 @@ export const generateCommand: Command = {
     if (!(topP > 0 && topP <= 1)) throw new UsageError(`--top-p: must be in (0, 1], got ${topP}`);
     const seed = requireInt("--seed", v["seed"], 0);
     const device = parseDeviceChoice(v["device"] as string);
+    const attention = parseAttentionKind(v["attention"] as string);
     const promptText = v["prompt"] as string;
     const stopText = v["stop"] as string;
 
@@ -93,7 +96,7 @@ export const generateCommand: Command = {
     }
     const json = v["json"] === true;
     const cache = !v["no-cache"];
-    const { model, description } = await createModel(cfg, 1, T, device, { training: false });
+    const { model, description } = await createModel(cfg, 1, T, device, { training: false, attention });
     try {
       await loadParameters(model, source, seed);
       const stdout = new TextEncoder();

@@ -5,7 +5,7 @@
  */
 import type { Command } from "./_command.ts";
 import { parseDeviceChoice } from "../model/backends.ts";
-import type { AttentionKind } from "../model/block.ts";
+import { parseAttentionKind } from "../model/block.ts";
 import { parseScheduleKind } from "../train/schedule.ts";
 import { train } from "../train/trainer.ts";
 import { UsageError } from "../util/errors.ts";
@@ -148,12 +148,6 @@ export const trainCommand: Command = {
     return result.interrupted || result.steps > 0 ? 0 : 1;
   },
 };
-
-/** `--attention`: one of the kinds `model/block.ts` knows. */
-function parseAttentionKind(value: string): AttentionKind {
-  if (value === "materialized" || value === "flash") return value;
-  throw new UsageError(`--attention: unknown kind '${value}'; use materialized or flash`);
-}
 
 /** `-x` and `-d`: -1 picks the default (`meaning`), otherwise a count >= 1. */
 function minusOneOrPositive(label: string, value: unknown, meaning: string): number {

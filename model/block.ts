@@ -19,6 +19,7 @@ import { matmul } from "../layers/matmul.ts";
 import { residual } from "../layers/residual.ts";
 import type { Executor } from "./executor.ts";
 import { declare, type Shape, type TensorDecls } from "./module.ts";
+import { UsageError } from "../util/errors.ts";
 
 /**
  * How a block computes attention: "materialized" keeps the (B,NH,T,T) scores and probabilities (one pair shared by
@@ -26,6 +27,18 @@ import { declare, type Shape, type TensorDecls } from "./module.ts";
  * log-sum-exp kept per block for backward).
  */
 export type AttentionKind = "materialized" | "flash";
+
+/**
+ * Checks an `--attention` value.
+ *
+ * @param value The flag's text.
+ * @returns The kind.
+ * @throws UsageError for anything else.
+ */
+export function parseAttentionKind(value: string): AttentionKind {
+  if (value === "materialized" || value === "flash") return value;
+  throw new UsageError(`--attention: unknown kind '${value}'; use materialized or flash`);
+}
 
 /** Sizes a block is planned for, and its attention. */
 export interface BlockDims {

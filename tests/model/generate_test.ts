@@ -128,9 +128,11 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
 
-Deno.test("gpt2 generate: cached and --no-cache output are the same text", async () => {
+Deno.test("gpt2 generate: cached, --no-cache and --attention flash output are the same text", async () => {
   const args = ["-e", SPEC, "--prompt", "a!", "-n", "12", "--seed", "5", "--device", "cpu", "--top-k", "50"];
   const [cached, reference] = [await cli(...args), await cli(...args, "--no-cache")];
+  const flash = await cli(...args, "--attention", "flash");
+  assert.equal(flash.stdout, cached.stdout, "flash attention samples the same tokens");
   if (cached.code !== 0 || reference.code !== 0) throw new Error(cached.stderr + reference.stderr);
   if (!cached.stdout.startsWith("a!") || cached.stdout !== reference.stdout) {
     throw new Error(`cached ${JSON.stringify(cached.stdout)} vs reference ${JSON.stringify(reference.stdout)}`);
@@ -141,6 +143,7 @@ for (
   const [args, needle] of [
     [["-e", SPEC, "-n", "-1"], "-n"],
     [["-e", SPEC, "-n", "0"], "-n"],
+    [["-e", SPEC, "--attention", "sparse"], "--attention"],
     [["-e", SPEC, "--num-samples", "0"], "--num-samples"],
     [["-e", SPEC, "--temperature", "-1"], "--temperature"],
     [["-e", SPEC, "--top-k", "-2"], "--top-k"],
