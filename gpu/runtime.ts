@@ -138,35 +138,6 @@ export class GpuRuntime {
   }
 
   /**
-   * How many more bytes this device can allocate, up to `limit`: buffers of up to 1 GiB are created until one fails
-   * or `limit` is reached, then all destroyed. For a message after an out-of-memory failure (WebGPU does not report
-   * a device's memory).
-   *
-   * @param limit The most bytes worth probing.
-   * @returns Bytes allocated before the first failure (a multiple of 1 GiB, or `limit`).
-   */
-  async probeFreeBytes(limit: number): Promise<number> {
-    const chunk = Math.min(2 ** 30, this.limits.maxBufferSize);
-    const probes: GPUBuffer[] = [];
-    let bytes = 0;
-    try {
-      while (bytes < limit) {
-        this.device.pushErrorScope("out-of-memory");
-        this.device.pushErrorScope("validation");
-        const buffer = this.device.createBuffer({ label: "memory probe", size: chunk, usage: GPUBufferUsage.STORAGE });
-        const invalid = await this.device.popErrorScope();
-        const oom = await this.device.popErrorScope();
-        probes.push(buffer);
-        if (invalid || oom) break;
-        bytes += chunk;
-      }
-    } finally {
-      for (const b of probes) b.destroy();
-    }
-    return Math.min(bytes, limit);
-  }
-
-  /**
    * `allocate` without waiting for the error check (failures surface at the next flush or read). For small
    * internal buffers made while ops are being recorded.
    */

@@ -271,11 +271,18 @@ export class GPT2<F, I> {
 
   /** The global L2 norm of all parameter gradients. */
   async gradNorm(): Promise<number> {
+    return await this.#readNorm(this.#queueNormSquared());
+  }
+
+  /** Records Σ grad² into the two floats of `gradNormSquared` (see `adamw.gradNormSquared`) and returns them. */
+  #queueNormSquared(): F {
     const t = this.#training;
     const out = t.gradActs.gradNormSquared;
-    this.exec.run(adamw.gradNormSquared, { out, grads: t.gradsArena }, {
-      n: this.layout.params.totalElements,
-    });
+    this.exec.run(adamw.gradNormSquared, { out, grads: t.gradsArena }, { n: this.layout.params.totalElements });
+    return out;
+  }
+
+  async #readNorm(out: F): Promise<number> {
     const [hi, lo] = await this.exec.read(out);
     return Math.sqrt(hi + lo);
   }
@@ -291,8 +298,7 @@ export class GPT2<F, I> {
     const t = this.#training;
     const params = this.tensors.paramsArena;
     const n = this.layout.params.totalElements;
-    const norm = maxGradNorm !== undefined ? t.gradActs.gradNormSquared : undefined;
-    if (norm) this.exec.run(adamw.gradNormSquared, { out: norm, grads: t.gradsArena }, { n });
+    const norm = maxGradNorm !== undefined ? this.#queueNormSquared() : undefined;
     // The clipping factor is computed where the update runs, so nothing waits for the GPU between the two.
     this.exec.run(adamw.update, { params, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm }, {
       n,
@@ -300,9 +306,8 @@ export class GPT2<F, I> {
       gradScale: 1,
       maxNorm: maxGradNorm ?? 0,
     });
-    if (!norm) return undefined;
-    const [hi, lo] = await this.exec.read(norm); // after the update: this one wait covers the whole step
-    return Math.sqrt(hi + lo);
+    // Read after the update: this one wait covers the whole step.
+    return norm ? await this.#readNorm(norm) : undefined;
   }
 
   /** Copies every parameter tensor to the host, in llm.c's order. */

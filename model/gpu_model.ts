@@ -10,6 +10,7 @@ import type { GPT2Config } from "./config.ts";
 import { GPT2 } from "./gpt2.ts";
 import { bindModelTensors, planModel } from "./layout.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
+import { probeFreeBytes } from "../gpu/memory_probe.ts";
 import { GpuOutOfMemory } from "../gpu/runtime.ts";
 import { checkFlashHeadSize } from "../layers/flash_attention.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
@@ -74,7 +75,8 @@ export async function createGpuModel(
     // WebGPU does not say how much memory a device has: measure what was free, free everything, say what fits.
     const held = allocated.reduce((sum, t) => sum + 4 * t.arena.length, 0);
     const need = gpuModelBytes(cfg, B, T, plan);
-    const free = await exec.runtime.probeFreeBytes(need - held);
+    const { device, limits } = exec.runtime;
+    const free = await probeFreeBytes(device, limits.maxBufferSize, need - held);
     for (const t of allocated) for (const segment of t.arena.segments) segment.buffer.destroy();
     const where = `this GPU (${exec.runtime.ctx.description}) had`;
     throw new UserError(whatFits(cfg, B, T, held + free, where, plan));
