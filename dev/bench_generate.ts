@@ -76,6 +76,8 @@ for (const model of values.model!) {
     const ratio = ours && peer
       ? `${((ours.tokensPerSecond as number) / (peer.tokens_per_s as number)).toFixed(2)}x`
       : "-";
+    if (ours) console.error(`${model} × ${samples}: ${JSON.stringify(ours)}`);
+    if (peer) console.error(`${model} × ${samples} transformers: ${JSON.stringify(peer)}`);
     if (ours) {
       lines.push(
         `| ${model} | llm.ts ${ours.device} | ${samples} | ${ours.tokensPerSecond} | ${ours.firstTokenMs} ms | ${ratio} |`,

@@ -9,6 +9,7 @@ import { sumPartials } from "./dispatch.ts";
 import gemmBindingsSrc from "../kernels/_gemm_bindings.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
+import matmulRowsSrc from "../kernels/matmul_rows.wgsl" with { type: "text" };
 import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
 
@@ -16,7 +17,12 @@ import type { GpuRuntime } from "./runtime.ts";
 export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBindingsSrc);
 /** The same product one output per thread, for outputs smaller than one tile. */
 export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc);
+/** The same product for a few rows with both operands contiguous along K (decoding): a 32-lane team per output. */
+export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gemmBindingsSrc);
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
+
+/** Rows up to which `matmul_rows` serves products on GPUs (decoding runs one row, a few samples a few). */
+export const GEMM_ROWS_MAX = 4;
 
 /** Output tile rows of the matmul kernel (fixed by its 16 named accumulators). */
 export const GEMM_TILE = 128;
@@ -83,6 +89,8 @@ export interface GemmOptions {
    * output); 0: never.
    */
   smallMaxOutputs: number;
+  /** Products with at most this many rows, both operands contiguous along K, use `matmul_rows`; 0: never. */
+  rowsMaxRows: number;
 }
 
 /** Binds the span of an operand: `extent` = the largest index it touches, plus one. */
@@ -153,6 +161,11 @@ function launch(
     // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
     m_fastest: Number(N > M),
   };
+  // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
+  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0) {
+    rt.dispatch({ kernel: matmulRowsKernel, bindings, params, groups: [Math.ceil(N / 8), M, z] });
+    return;
+  }
   // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
   if (opts.smallMaxOutputs > 0 && (M * N <= opts.smallMaxOutputs || Math.min(M, N) <= 16)) {
     const { WX, WY } = matmulSmallKernel.overrides as { WX: number; WY: number };

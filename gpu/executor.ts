@@ -8,7 +8,7 @@
 import type { Buffers, BufferSpec, Op } from "../layers/_op.ts";
 import type { Executor, Profiler } from "../model/executor.ts";
 import type { TensorPlan } from "../model/tensors.ts";
-import type { GemmOptions, SplitKOptions } from "./_gemm.ts";
+import { GEMM_ROWS_MAX, type GemmOptions, type SplitKOptions } from "./_gemm.ts";
 import { BucketTables } from "../layers/encoder.ts";
 import { getGpuDevice } from "./device.ts";
 import { GpuRuntime } from "./runtime.ts";
@@ -31,6 +31,11 @@ export interface GpuExecutorOptions {
   matmulBK?: 8 | 16;
   /** Products with at most this many outputs use the one-thread-per-output kernel; default 16384 (one tile), 0: never. */
   smallMatmulMaxOutputs?: number;
+  /**
+   * Products with at most this many rows, both operands contiguous along K, use `matmul_rows` (decoding); default 4,
+   * or 0 (never) on software adapters, where its workgroup barriers make it ~10x slower than `matmul_small`.
+   */
+  rowsMatmulMaxRows?: number;
 }
 
 /**
@@ -74,6 +79,7 @@ export class GpuExecutor implements Executor<F, F> {
       bk: options.matmulBK ?? (runtime.ctx.isFallback ? 8 : 16),
       splitK: { targetWorkgroups: 1024, minChunk: 512, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
+      rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
     };
     this.launch = { rt: runtime, gemm, tables: new BucketTables(runtime) };
     if (runtime.ctx.hasTimestamps) {

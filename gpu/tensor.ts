@@ -1,8 +1,9 @@
 /**
  * GPU tensors. An arena is the GPU form of one planned role (parameters, gradients, activations …): its elements
  * live in one or more GPUBuffers ("segments"), each holding whole planned tensors. A `GpuTensor` is a view of an
- * arena (element offset + length), so per-layer slices cost nothing; binding a view to a kernel binds the
- * 256-byte-aligned range around it and passes the view's start inside that range to the kernel as a uniform.
+ * arena (element offset + length), so per-layer slices cost nothing; binding a view to a kernel binds its whole
+ * buffer (or a fixed window of a buffer larger than one binding) and passes the view's start inside it to the kernel
+ * as a uniform, so the bind groups of moving views are reused.
  *
  * Activations get one segment per planned tensor: a dispatch may write one activation while reading another, and
  * WebGPU forbids a buffer bound read-only and read-write in the same dispatch. Parameters, gradients and the AdamW
@@ -167,7 +168,28 @@ export function segmentOf(arena: GpuArena, start: number, end: number): GpuSegme
 }
 
 /**
- * Binds elements [start, start + count) of `t`: the aligned buffer range around them and their base inside it.
+ * The bound byte range [offset, offset + size) of a segment for a view occupying bytes [begin, end) of it: the whole
+ * buffer when one binding can hold it, else a window starting at a multiple of half the largest binding. Views that
+ * move along a buffer (a decoder's position, a layer's slice) then share a few bind groups instead of making one
+ * each (creating a bind group costs far more than a dispatch). A view too long for its window gets the aligned range
+ * around itself.
+ */
+function bindingWindow(seg: GpuSegment, begin: number, end: number, limits: GpuLimits): [number, number] {
+  const align = limits.minStorageBufferOffsetAlignment;
+  const maxBinding = limits.maxStorageBufferBindingSize - (limits.maxStorageBufferBindingSize % 4);
+  const bytes = seg.length * 4;
+  if (bytes <= maxBinding) return [0, bytes];
+  const quantum = Math.max(align, Math.floor(maxBinding / 2 / align) * align);
+  const offset = Math.floor(begin / quantum) * quantum;
+  const size = Math.min(bytes - offset, maxBinding);
+  if (end <= offset + size) return [offset, size];
+  const exact = begin - (begin % align);
+  return [exact, end - exact];
+}
+
+/**
+ * Binds elements [start, start + count) of `t`: the buffer range around them (see `bindingWindow`) and their base
+ * inside it.
  *
  * @param t The tensor.
  * @param start First element, relative to `t`.
@@ -189,9 +211,8 @@ export function bindRange(t: GpuTensor, start: number, count: number, limits: Gp
         `it in one; use a smaller batch (-b) or sequence (-t), or --device cpu`,
     );
   }
+  const [offset, size] = bindingWindow(seg, (first - seg.start) * 4, (first + count - seg.start) * 4, limits);
   const byte = (first - seg.start) * 4;
-  const offset = byte - (byte % limits.minStorageBufferOffsetAlignment);
-  const size = (first + count - seg.start) * 4 - offset;
   if (size > limits.maxStorageBufferBindingSize) {
     throw new UserError(
       `Tensor ${describe(t)} needs a ${formatBytes(size)} binding; this GPU allows ${

@@ -10,7 +10,7 @@
  */
 import { CpuKernels } from "../../cpu/kernels.ts";
 import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
-import { gemm } from "../../gpu/_gemm.ts";
+import { gemm, GEMM_ROWS_MAX } from "../../gpu/_gemm.ts";
 import { matmul, matmulBackward, matmulForward } from "../../layers/matmul.ts";
 import { assertClose } from "../_assert.ts";
 import { randn, rng, uniform } from "../_random.ts";
@@ -265,16 +265,28 @@ const GPU_SHAPES: [number, number, number, boolean][] = [
   [1, 4, 1, true], // a single row and column
   [130, 64, 200, true], // crosses tile edges in M and N; split-K over N = 130
   [5, 130, 3, false], // K crosses a tile; no bias
+  [3, 77, 130, true], // a few rows (matmul_rows, as decoding runs): K not a multiple of the 32 lanes, N of 8 teams
+  [2, 1000, 9, false], // a few rows over a long K (split along K under the test options)
 ];
 
+let rows: Promise<GpuExecutor> | undefined;
 for (const [N, C, OC, bias] of GPU_SHAPES) {
   Deno.test({
-    name: `gpu matmul N=${N} C=${C} OC=${OC}${bias ? " +bias" : ""}: tiled (BK 8, split-K) and small kernels vs CPU`,
+    name: `gpu matmul N=${N} C=${C} OC=${OC}${
+      bias ? " +bias" : ""
+    }: tiled (BK 8, split-K), small and rows kernels vs CPU`,
     ignore: !adapterAvailable,
     fn: async () => {
       const tiled = await checkGpu(await testOps(), N, C, OC, bias, N + C + OC);
       const small = await checkGpu(await defaultOps(), N, C, OC, bias, N + C + OC);
-      console.log(`  max abs diff: tiled ${tiled.toExponential(1)}, default ${small.toExponential(1)}`);
+      // matmul_rows (off on software adapters by default): the forward product of up to GEMM_ROWS_MAX rows.
+      rows ??= createGpuExecutor({ rowsMatmulMaxRows: GEMM_ROWS_MAX });
+      const few = N <= GEMM_ROWS_MAX ? await checkGpu(await rows, N, C, OC, bias, N + C + OC) : undefined;
+      console.log(
+        `  max abs diff: tiled ${tiled.toExponential(1)}, default ${small.toExponential(1)}, rows ${
+          few?.toExponential(1) ?? "-"
+        }`,
+      );
     },
   });
 }
@@ -286,7 +298,7 @@ Deno.test({
     // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
     // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
     const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
-    const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0 };
+    const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0, rowsMaxRows: 0 };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);
     const weight = uniform(rng(2), OC * C);

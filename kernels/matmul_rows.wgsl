@@ -1,0 +1,49 @@
+// matmul_rows: the same product, operands, batching and split-K as matmul.wgsl (see there; this file shares its
+// Params and bindings; causal and m_fastest are unused), for products with a few rows whose operands are both
+// contiguous along K (a_sk = b_sk = 1): decoding one position, where every matmul is a row vector times a weight
+// matrix stored (N, K). One output per 32-lane team: the team's lanes walk K together (lane l reads k = l, l + 32, …),
+// so each load of a weight row is one coalesced 128-byte line instead of 32 lines a thread apiece (matmul_small's
+// pattern, ~30x slower here), and the 32 partial sums are added in workgroup memory in a fixed tree order.
+//
+// Threads: 256 per workgroup, as 8 teams of 32 lanes; team t of workgroup (gx, m, z) computes c[z][m, 8·gx + t].
+// Dispatch: (ceil(N / 8), M, batches · K slices).
+// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source in gpu/_gemm.ts.
+
+const LANES: u32 = 32u;
+const TEAMS: u32 = 8u;
+
+var<workgroup> partial_sums: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn matmul_rows(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let lane = l % LANES;
+  let n = wid.x * TEAMS + l / LANES;
+  let m = wid.y;
+  let zo = wid.z / p.z_inner;
+  let zi = wid.z % p.z_inner;
+  let k_begin = zo * p.k_zstride;
+  let k_end = min(p.K, k_begin + p.k_chunk);
+  var sum = 0.0;
+  if (n < p.N) {
+    let a_off = p.a_base + zo * p.a_so + zi * p.a_si + m * p.a_sm;
+    let b_off = p.b_base + zo * p.b_so + zi * p.b_si + n * p.b_sn;
+    for (var k = k_begin + lane; k < k_end; k += LANES) {
+      sum = fma(a[a_off + k], b[b_off + k], sum);
+    }
+  }
+  partial_sums[l] = sum;
+  workgroupBarrier();
+  for (var half = LANES / 2u; half > 0u; half /= 2u) {
+    if (lane < half) {
+      partial_sums[l] += partial_sums[l + half];
+    }
+    workgroupBarrier();
+  }
+  if (lane == 0u && n < p.N) {
+    var v = p.alpha * partial_sums[l];
+    if (p.has_bias != 0u) {
+      v += bias[p.bias_base + n];
+    }
+    c[p.c_base + zo * p.c_so + zi * p.c_si + m * p.c_sm + n] = v;
+  }
+}
