@@ -2,8 +2,9 @@
  * `gpt2 generate`: samples text from a model (checkpoint, Hugging Face directory, `dN` preset or shape descriptor)
  * with a KV cache (the prompt prefilled in one pass), streaming complete UTF-8 text to stdout as tokens are sampled,
  * or with `--json` one JSON line per event: `start`, a `token` per sampled token, `end`. `--stop TEXT` ends a sample
- * where TEXT appears; `--num-samples N` draws N continuations (sample i with seed + i, one after another, separated
- * by `---` lines). The time to the first token and the tokens/s go to stderr (and the `end` event).
+ * where TEXT appears; `--num-samples N` draws N continuations in one batched decode (sample i with seed + i; the
+ * first streams, the others follow it, separated by `---` lines). The time to the first token and the tokens/s go to
+ * stderr (and the `end` event).
  *
  * @module
  */
@@ -11,7 +12,7 @@ import type { Command } from "./_command.ts";
 import { createModel, parseDeviceChoice } from "../model/backends.ts";
 import { parseAttentionKind } from "../model/block.ts";
 import { GPT2_EOT } from "../model/config.ts";
-import { generateTokens } from "../model/decoder.ts";
+import { generateSamples, generateTokens } from "../model/decoder.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { encode, StreamingDecoder } from "../prepro/tokenizer.ts";
 import { UsageError } from "../util/errors.ts";
@@ -34,7 +35,7 @@ const SPEC: CommandSpec = {
       name: "num-samples",
       kind: "int",
       default: 1,
-      help: "independent continuations of the prompt, sample i drawn with seed + i",
+      help: "independent continuations of the prompt, decoded together; sample i drawn with seed + i",
     },
     { name: "temperature", kind: "float", default: 1, help: "softmax temperature (0: greedy)" },
     { name: "top-k", kind: "int", default: 0, help: "sample among the k most likely tokens (0: all)" },
@@ -96,7 +97,9 @@ export const generateCommand: Command = {
     }
     const json = v["json"] === true;
     const cache = !v["no-cache"];
-    const { model, description } = await createModel(cfg, 1, T, device, { training: false, attention });
+    // With the cache the samples decode together (one row each per step); without it, one after another.
+    const batch = cache ? samples : 1;
+    const { model, description } = await createModel(cfg, batch, T, device, { training: false, attention });
     try {
       await loadParameters(model, source, seed);
       const stdout = new TextEncoder();
@@ -116,55 +119,58 @@ export const generateCommand: Command = {
         event({ type: "start", ...info, cache });
       } else {
         const what = samples > 1 ? `${samples} samples of ${count(n, "token")}` : count(n, "token");
-        console.error(`generate: ${description}, ${what} after ${prompt.length}${cache ? "" : ", no cache"}`);
+        const how = cache ? (samples > 1 ? ", batched" : "") : ", no cache";
+        console.error(`generate: ${description}, ${what} after ${prompt.length}${how}`);
       }
-      let total = 0;
       const started = performance.now();
-      for (let sample = 0; sample < samples; sample++) {
-        if (!json) write((sample > 0 ? "---\n" : "") + promptText);
-        const decoder = new StreamingDecoder();
-        const stop = new StopText(stopText);
-        let text = "";
-        let sampled = 0;
-        let firstTokenSeconds = NaN;
+      let total = 0;
+      for (let first = 0; first < samples; first += batch) {
+        const runs = Array.from({ length: batch }, (_, i) => new SampleRun(first + i, stopText));
         const start = performance.now();
-        await generateTokens(
-          model,
-          prompt,
-          { maxNewTokens: n, seed: seed + sample, temperature, topK, topP, cache },
-          (token) => {
-            if (sampled++ === 0) firstTokenSeconds = (performance.now() - start) / 1000;
-            const piece = stop.push(decoder.push(token));
-            text += piece;
-            if (json) event({ type: "token", ...(samples > 1 ? { sample } : {}), token, text: piece });
-            else write(piece);
-            return !stop.done;
-          },
-        );
-        const rest = stop.done ? "" : stop.push(decoder.flush()) + stop.flush();
-        text += rest;
-        total += sampled;
-        const seconds = (performance.now() - start) / 1000;
-        const tokensPerSecond = seconds > 0 ? sampled / seconds : 0;
-        const stopped = stop.done;
-        if (json) {
-          const which = samples > 1 ? { sample } : {};
-          event({ type: "end", ...which, tokens: sampled, seconds, firstTokenSeconds, tokensPerSecond, stopped, text });
-          continue;
+        // Sample 0 streams to stdout as it is drawn; the others of a batch print, in order, when it ends.
+        if (!json && first === 0) write(promptText);
+        const onToken = (token: number, i: number) => {
+          const run = runs[i];
+          const piece = run.push(token, (performance.now() - start) / 1000);
+          if (json) event({ type: "token", ...(samples > 1 ? { sample: run.sample } : {}), token, text: piece });
+          else if (run.sample === 0) write(piece);
+          return !run.stop.done;
+        };
+        if (cache) {
+          await generateSamples(model, prompt, { maxNewTokens: n, seed, samples, temperature, topK, topP }, onToken);
+        } else {
+          const options = { maxNewTokens: n, seed: seed + first, temperature, topK, topP, cache };
+          await generateTokens(model, prompt, options, (token) => onToken(token, 0));
         }
-        write(rest + "\n");
-        const first = Number.isFinite(firstTokenSeconds)
-          ? `, first token after ${(firstTokenSeconds * 1000).toFixed(0)} ms`
-          : "";
-        const label = samples > 1 ? `sample ${sample + 1}/${samples}: ` : "";
-        console.error(
-          `generate: ${label}${count(sampled, "token")} in ${seconds.toFixed(2)} s (${tokensPerSecond.toFixed(1)} ` +
-            `tok/s${first})${stopped ? `, stopped at ${JSON.stringify(stopText)}` : ""}`,
-        );
+        const seconds = (performance.now() - start) / 1000;
+        for (const run of runs) {
+          const rest = run.finish();
+          total += run.sampled;
+          const tokensPerSecond = seconds > 0 ? run.sampled / seconds : 0;
+          const { sampled: tokens, firstTokenSeconds, text } = run;
+          const stopped = run.stop.done;
+          if (json) {
+            const which = samples > 1 ? { sample: run.sample } : {};
+            event({ type: "end", ...which, tokens, seconds, firstTokenSeconds, tokensPerSecond, stopped, text });
+            continue;
+          }
+          write(run.sample === 0 ? rest + "\n" : `---\n${promptText}${text}\n`);
+          const firstToken = Number.isFinite(firstTokenSeconds)
+            ? `, first token after ${(firstTokenSeconds * 1000).toFixed(0)} ms`
+            : "";
+          const label = samples > 1 ? `sample ${run.sample + 1}/${samples}: ` : "";
+          console.error(
+            `generate: ${label}${count(tokens, "token")} in ${seconds.toFixed(2)} s (${tokensPerSecond.toFixed(1)} ` +
+              `tok/s${firstToken})${stopped ? `, stopped at ${JSON.stringify(stopText)}` : ""}`,
+          );
+        }
       }
       if (samples > 1 && !json) {
         const seconds = (performance.now() - started) / 1000;
-        console.error(`generate: ${count(total, "token")} in ${seconds.toFixed(2)} s over ${samples} samples`);
+        console.error(
+          `generate: ${count(total, "token")} in ${seconds.toFixed(2)} s over ${samples} samples ` +
+            `(${(total / seconds).toFixed(1)} tok/s)`,
+        );
       }
     } finally {
       model.close();
@@ -172,6 +178,36 @@ export const generateCommand: Command = {
     return 0;
   },
 };
+
+/** One sample's text as its tokens arrive: UTF-8 pieces, the stop string, the first token's time. */
+class SampleRun {
+  readonly sample: number;
+  readonly stop: StopText;
+  readonly #decoder = new StreamingDecoder();
+  text = "";
+  sampled = 0;
+  firstTokenSeconds = NaN;
+
+  constructor(sample: number, stopText: string) {
+    this.sample = sample;
+    this.stop = new StopText(stopText);
+  }
+
+  /** Takes a token drawn `seconds` after the start; returns the text it completes (cut at the stop string). */
+  push(token: number, seconds: number): string {
+    if (this.sampled++ === 0) this.firstTokenSeconds = seconds;
+    const piece = this.stop.push(this.#decoder.push(token));
+    this.text += piece;
+    return piece;
+  }
+
+  /** The text still held back (an incomplete UTF-8 sequence, a possible start of the stop string). */
+  finish(): string {
+    const rest = this.stop.done ? "" : this.stop.push(this.#decoder.flush()) + this.stop.flush();
+    this.text += rest;
+    return rest;
+  }
+}
 
 /** One `--json` line. `token.text` is what the token completes ("" inside a UTF-8 sequence); `end.text` is the
  * whole continuation (the pieces, plus U+FFFD for a sequence left incomplete), without the prompt. */

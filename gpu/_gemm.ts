@@ -22,7 +22,7 @@ export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gem
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
 
 /** Rows up to which `matmul_rows` serves products on GPUs (decoding runs one row, a few samples a few). */
-export const GEMM_ROWS_MAX = 4;
+export const GEMM_ROWS_MAX = 8;
 
 /** Output tile rows of the matmul kernel (fixed by its 16 named accumulators). */
 export const GEMM_TILE = 128;

@@ -32,7 +32,7 @@ export interface GpuExecutorOptions {
   /** Products with at most this many outputs use the one-thread-per-output kernel; default 16384 (one tile), 0: never. */
   smallMatmulMaxOutputs?: number;
   /**
-   * Products with at most this many rows, both operands contiguous along K, use `matmul_rows` (decoding); default 4,
+   * Products with at most this many rows, both operands contiguous along K, use `matmul_rows` (decoding); default 8,
    * or 0 (never) on software adapters, where its workgroup barriers make it ~10x slower than `matmul_small`.
    */
   rowsMatmulMaxRows?: number;

@@ -14,6 +14,7 @@ struct Params {
   temperature: f32,
   top_k: u32,
   top_p: f32,
+  row_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,10 +23,25 @@ struct Params {
 @group(0) @binding(3) var<storage, read> logits: array<f32>;
 @group(0) @binding(4) var<storage, read> coins: array<f32>;
 
-// The draw's result: sampled[step] (as a float: ids are < 2^24) and, when write_token is 1, tokens[token_at].
+// Several samples draw at once, one workgroup each: workgroup s reads logits row s (row_stride apart) and coin
+// step + s, and writes sampled[step + s] and tokens[token_at + s] (the samples' rows of the next position are
+// consecutive). `sample` is set from workgroup_id.x first thing in each entry point.
+var<private> sample: u32;
+
+// The first logit of this workgroup's row.
+fn row_base() -> u32 {
+  return p.logits_base + sample * p.row_stride;
+}
+
+// This workgroup's coin.
+fn coin() -> f32 {
+  return coins[p.coins_base + p.step + sample];
+}
+
+// The draw's result: sampled[step + s] (as a float: ids are < 2^24) and, when write_token is 1, tokens[token_at + s].
 fn choose(token: u32) {
-  sampled[p.sampled_base + p.step] = f32(token);
+  sampled[p.sampled_base + p.step + sample] = f32(token);
   if (p.write_token != 0u) {
-    tokens[p.tokens_base + p.token_at] = i32(token);
+    tokens[p.tokens_base + p.token_at + sample] = i32(token);
   }
 }

@@ -1,17 +1,20 @@
-// attention_decode: causal attention of the single query at position pos over positions 0..pos (one decode step
-// with a KV cache). inp holds the qkv rows (3C each) of positions 0..pos: the query of head h is
-// inp[pos·3C + h·hs …], its keys inp[t2·3C + C + h·hs …], its values inp[t2·3C + 2C + h·hs …], hs = C / NH.
-//   score[t2] = q·k[t2]·scale,  w = softmax(score) over t2 ≤ pos,  out[h·hs + i] = Σ_t2 w[t2]·v[t2][i].
+// attention_decode: causal attention of query rows over the rows before them (decoding with a KV cache; see
+// layers/attention_decode.ts). The rows of inp (3C each: q, k, v) interleave S = samples sequences position-major:
+// row r is position ⌊r / S⌋ of sample r mod S. For query row r = row + j, head h, hs = C / NH, and its sample's rows
+// u(t2) = t2·S + (r mod S), t2 ≤ pos = ⌊r / S⌋:
+//   score[t2] = q_r·k_u(t2)·scale,  w = softmax(score) over t2 ≤ pos,  out[j·C + h·hs + i] = Σ_t2 w[t2]·v_u(t2)[i].
 //
-// Threads: one workgroup of WG threads (a power of two) per head, head = workgroup_id.x. Thread l computes the
-// scores of keys l, l + WG, … into att[h·(pos+1) + t2] (scratch); the max and the sum are reduced with
-// kernels/_reduce.wgsl;
-// then thread l computes output channels l, l + WG, … of the head, reading every weight back from att.
+// Threads: one workgroup of WG threads (a power of two) per (head, query row) = (workgroup_id.x, workgroup_id.y).
+// Thread l computes the scores of keys l, l + WG, … into att[(j·NH + h)·positions + t2] (scratch; positions bounds
+// every row's prefix); the max and the sum are reduced with kernels/_reduce.wgsl; then thread l computes output
+// channels l, l + WG, … of the head, reading every weight back from att.
 struct Params {
   out_base: u32,
   att_base: u32,
   inp_base: u32,
-  pos: u32,
+  row: u32,
+  samples: u32,
+  positions: u32,
   C: u32,
   NH: u32,
   scale: f32,
@@ -27,30 +30,32 @@ override WG: u32 = 128;
 @compute @workgroup_size(WG)
 fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
-  if (h >= p.NH) {
-    return;
-  }
+  let j = wid.y;
+  let r = p.row + j;
+  let S = p.samples;
   let hs = p.C / p.NH;
   let C3 = 3u * p.C;
-  let n = p.pos + 1u;
-  let q = p.inp_base + p.pos * C3 + h * hs;
-  let row = p.att_base + h * n;
+  let n = r / S + 1u;
+  let first_key = p.inp_base + (r % S) * C3 + h * hs; // row u(0), head h
+  let key_stride = S * C3;
+  let q = p.inp_base + r * C3 + h * hs;
+  let weights = p.att_base + (j * p.NH + h) * p.positions;
   var mx = -3.0e38;
   for (var t2 = lid; t2 < n; t2 += WG) {
-    let k = p.inp_base + t2 * C3 + p.C + h * hs;
+    let k = first_key + t2 * key_stride + p.C;
     var dot = 0.0;
     for (var i = 0u; i < hs; i++) {
       dot += inp[q + i] * inp[k + i];
     }
     let score = dot * p.scale;
-    att[row + t2] = score;
+    att[weights + t2] = score;
     mx = max(mx, score);
   }
   mx = workgroup_max(lid, mx);
   var sum = 0.0;
   for (var t2 = lid; t2 < n; t2 += WG) {
-    let e = exp(att[row + t2] - mx);
-    att[row + t2] = e;
+    let e = exp(att[weights + t2] - mx);
+    att[weights + t2] = e;
     sum += e;
   }
   let inv = 1.0 / workgroup_sum(lid, sum);
@@ -59,8 +64,8 @@ fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
   for (var i = lid; i < hs; i += WG) {
     var acc = 0.0;
     for (var t2 = 0u; t2 < n; t2++) {
-      acc += att[row + t2] * inp[p.inp_base + t2 * C3 + 2u * p.C + h * hs + i];
+      acc += att[weights + t2] * inp[first_key + t2 * key_stride + 2u * p.C + i];
     }
-    out[p.out_base + h * hs + i] = acc * inv;
+    out[p.out_base + j * p.C + h * hs + i] = acc * inv;
   }
 }

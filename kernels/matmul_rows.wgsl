@@ -2,7 +2,7 @@
 // Params and bindings; causal and m_fastest are unused), for products with a few rows whose operands are both
 // contiguous along K (a_sk = b_sk = 1): decoding one position, where every matmul is a row vector times a weight
 // matrix stored (N, K). One output per 32-lane team: the team's lanes walk K together (lane l reads k = l, l + 32, …),
-// so each load of a weight row is one coalesced 128-byte line instead of 32 lines a thread apiece (matmul_small's
+// four loads at a time, so each load of a weight row is one coalesced 128-byte line instead of 32 lines a thread apiece (matmul_small's
 // pattern, ~30x slower here), and the 32 partial sums are added in workgroup memory in a fixed tree order.
 //
 // Threads: 256 per workgroup, as 8 teams of 32 lanes; team t of workgroup (gx, m, z) computes c[z][m, 8·gx + t].
@@ -27,9 +27,22 @@ fn matmul_rows(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
   if (n < p.N) {
     let a_off = p.a_base + zo * p.a_so + zi * p.a_si + m * p.a_sm;
     let b_off = p.b_base + zo * p.b_so + zi * p.b_si + n * p.b_sn;
-    for (var k = k_begin + lane; k < k_end; k += LANES) {
-      sum = fma(a[a_off + k], b[b_off + k], sum);
+    // Four independent loads in flight per lane (one chain would wait a memory latency per 32 elements).
+    var s0 = 0.0;
+    var s1 = 0.0;
+    var s2 = 0.0;
+    var s3 = 0.0;
+    var k = k_begin + lane;
+    for (; k + 3u * LANES < k_end; k += 4u * LANES) {
+      s0 = fma(a[a_off + k], b[b_off + k], s0);
+      s1 = fma(a[a_off + k + LANES], b[b_off + k + LANES], s1);
+      s2 = fma(a[a_off + k + 2u * LANES], b[b_off + k + 2u * LANES], s2);
+      s3 = fma(a[a_off + k + 3u * LANES], b[b_off + k + 3u * LANES], s3);
     }
+    for (; k < k_end; k += LANES) {
+      s0 = fma(a[a_off + k], b[b_off + k], s0);
+    }
+    sum = (s0 + s1) + (s2 + s3);
   }
   partial_sums[l] = sum;
   workgroupBarrier();

@@ -11,7 +11,7 @@
 // Every "first rank where a running count or mass reaches x" is found by bisection, first over the key (32 halvings)
 // and then over the index among equal keys (17), each step one workgroup sum over the V tokens (kernels/_reduce.wgsl).
 //
-// Threads: one workgroup of WG threads; thread l owns the contiguous indices [l·chunk, (l+1)·chunk) ∩ [0, V).
+// Threads: one workgroup of WG threads per sample (see _sample.wgsl); thread l owns the contiguous indices [l·chunk, (l+1)·chunk) ∩ [0, V).
 // Params and bindings: kernels/_sample.wgsl.
 
 override WG: u32 = 256;
@@ -33,14 +33,14 @@ fn key_of(x: f32) -> u32 {
 }
 
 fn weight(i: u32) -> f32 {
-  return exp((logits[p.logits_base + i] - top) / p.temperature);
+  return exp((logits[row_base() + i] - top) / p.temperature);
 }
 
 // Σ over the row of 1 (mass false) or p_i (mass true) for the tokens at or before rank r.
 fn upto(lid: u32, r: Rank, mass: bool) -> f32 {
   var s = 0.0;
   for (var i = lo_i; i < hi_i; i++) {
-    let k = key_of(logits[p.logits_base + i]);
+    let k = key_of(logits[row_base() + i]);
     if (k > r.key || (k == r.key && i <= r.index)) {
       s += select(1.0, weight(i), mass);
     }
@@ -83,13 +83,14 @@ fn before(a: Rank, b: Rank) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn sample_ranked(@builtin(local_invocation_index) lid: u32) {
+fn sample_ranked(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  sample = wid.x;
   let chunk = (p.V + WG - 1u) / WG;
   lo_i = min(p.V, lid * chunk);
   hi_i = min(p.V, lo_i + chunk);
   var mx = -3.4e38;
   for (var i = lo_i; i < hi_i; i++) {
-    mx = max(mx, logits[p.logits_base + i]);
+    mx = max(mx, logits[row_base() + i]);
   }
   top = workgroup_max(lid, mx);
   let all = Rank(0u, 0xFFFFFFFFu); // at or after every token
@@ -104,7 +105,7 @@ fn sample_ranked(@builtin(local_invocation_index) lid: u32) {
       cut = by_mass;
     }
   }
-  let goal = coins[p.coins_base + p.step] * upto(lid, cut, true);
+  let goal = coin() * upto(lid, cut, true);
   var pick = first_reaching(lid, goal, true, true); // the first whose running mass exceeds the goal
   if (before(cut, pick)) {
     pick = cut; // never past the candidates (rounding)

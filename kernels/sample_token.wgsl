@@ -7,7 +7,7 @@
 // The sums run in float32 (the host sampler's in float64): a token can differ only when the coin falls within
 // float32 rounding of a boundary of the cumulative distribution.
 //
-// Threads: one workgroup of WG threads; thread l owns the contiguous indices [l·chunk, (l+1)·chunk) ∩ [0, V),
+// Threads: one workgroup of WG threads per sample (see _sample.wgsl); thread l owns the contiguous indices [l·chunk, (l+1)·chunk) ∩ [0, V),
 // chunk = ceil(V / WG), so the running sum is thread order then index order. Thread 0 finds the chunk where the
 // sum crosses and scans it.
 // Params and bindings: kernels/_sample.wgsl.
@@ -19,11 +19,12 @@ var<workgroup> best_index: array<u32, WG>;
 var<workgroup> chunk_sum: array<f32, WG>;
 
 fn weight(i: u32, mx: f32) -> f32 {
-  return exp((logits[p.logits_base + i] - mx) / p.temperature);
+  return exp((logits[row_base() + i] - mx) / p.temperature);
 }
 
 @compute @workgroup_size(WG)
-fn sample_token(@builtin(local_invocation_index) lid: u32) {
+fn sample_token(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  sample = wid.x;
   let chunk = (p.V + WG - 1u) / WG;
   let first = min(p.V, lid * chunk);
   let last = min(p.V, first + chunk);
@@ -31,7 +32,7 @@ fn sample_token(@builtin(local_invocation_index) lid: u32) {
   var mx = -3.4e38;
   var at = p.V;
   for (var i = first; i < last; i++) {
-    let x = logits[p.logits_base + i];
+    let x = logits[row_base() + i];
     if (x > mx) {
       mx = x;
       at = i;
@@ -70,7 +71,7 @@ fn sample_token(@builtin(local_invocation_index) lid: u32) {
   for (var t = 0u; t < WG; t++) {
     total += chunk_sum[t];
   }
-  let goal = coins[p.coins_base + p.step] * total;
+  let goal = coin() * total;
   var cdf = 0.0;
   for (var t = 0u; t < WG; t++) {
     if (cdf + chunk_sum[t] > goal) {

@@ -3,7 +3,7 @@
  * chosen id is written into the next position's input token and into a list of sampled ids, read back in chunks.
  *
  * Forms: `cpu` is train/sampler.ts's `sampleToken` itself (float64); there is no `wasm` form; `gpu` dispatches one
- * workgroup of kernels/sample_token.wgsl (greedy, or temperature alone: one pass for the sum, a scan for the coin) or
+ * workgroup per sample of kernels/sample_token.wgsl (greedy, or temperature alone: one pass for the sum, a scan for the coin) or
  * of kernels/sample_ranked.wgsl (top-k and top-p: the ranking's cuts found by bisection, no sort). Its sums are
  * float32, so a token can differ from the CPU's only when a cut or the coin falls within float32 rounding of a
  * boundary of the cumulative distribution.
@@ -20,8 +20,8 @@ import { sampleToken } from "../train/sampler.ts";
 import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 
 /**
- * Sampling: from `logits` (one row, V of Vp used) and the uniform `coins[step]`, the id goes to `sampled[step]` (as a
- * float) and, with `writeToken`, to `tokens[tokenAt]`.
+ * Sampling: for each of `samples` rows of `logits` (V of each used, `rowStride` apart), with the uniform
+ * `coins[step + s]`, the id goes to `sampled[step + s]` (as a float) and, with `writeToken`, to `tokens[tokenAt + s]`.
  */
 export const SAMPLE_TOKEN = {
   tokens: "i32",
@@ -34,10 +34,14 @@ export const SAMPLE_TOKEN = {
 export interface SampleSizes {
   /** Vocabulary size (columns of the row that can be drawn). */
   V: number;
-  /** Index into `coins` and `sampled`. */
+  /** Index into `coins` and `sampled` of the first row's draw. */
   step: number;
-  /** Where in `tokens` the id goes (the next position). */
+  /** Where in `tokens` the first row's id goes (the next position; the other rows' follow it). */
   tokenAt: number;
+  /** Rows drawn from at once, one per sample (default 1). */
+  samples?: number;
+  /** Elements from one logits row to the next (the padded vocabulary, Vp); needed when samples > 1. */
+  rowStride?: number;
   /** false: the sampled position is the last one, with no next input to write. */
   writeToken: boolean;
   /** 0: the argmax. */
@@ -73,9 +77,20 @@ function ranked(s: SampleSizes): boolean {
  * ```
  */
 export function sampleTokenOp(b: CpuBuffers<typeof SAMPLE_TOKEN>, s: SampleSizes): void {
-  const token = sampleToken(b.logits, s.V, b.coins[s.step], { temperature: s.temperature, topK: s.topK, topP: s.topP });
-  b.sampled[s.step] = token;
-  if (s.writeToken) b.tokens[s.tokenAt] = token;
+  const options = { temperature: s.temperature, topK: s.topK, topP: s.topP };
+  for (let row = 0; row < samplesOf(s); row++) {
+    const logits = b.logits.subarray(row * (s.rowStride ?? 0));
+    const token = sampleToken(logits, s.V, b.coins[s.step + row], options);
+    b.sampled[s.step + row] = token;
+    if (s.writeToken) b.tokens[s.tokenAt + row] = token;
+  }
+}
+
+/** Samples drawn, checked against the row stride they need. */
+function samplesOf(s: SampleSizes): number {
+  const S = s.samples ?? 1;
+  if (S > 1 && !((s.rowStride ?? 0) >= s.V)) throw new RangeError(`sample.token: ${S} rows need a rowStride ≥ V`);
+  return S;
 }
 
 /** The draw as an op record. */
@@ -84,14 +99,15 @@ export const sample = {
     name: "sampleToken",
     buffers: SAMPLE_TOKEN,
     cpu: sampleTokenOp,
-    gpu: (g, b, s) =>
+    gpu: (g, b, s) => {
+      const S = samplesOf(s);
       g.rt.dispatch({
         kernel: ranked(s) ? sampleRankedKernel : sampleTokenKernel,
         bindings: [
-          bindRange(b.tokens, s.writeToken ? s.tokenAt : 0, 1, g.rt.limits),
-          bindRange(b.sampled, s.step, 1, g.rt.limits),
-          bindRange(b.logits, 0, s.V, g.rt.limits),
-          bindRange(b.coins, s.step, 1, g.rt.limits),
+          bindRange(b.tokens, s.writeToken ? s.tokenAt : 0, S, g.rt.limits),
+          bindRange(b.sampled, s.step, S, g.rt.limits),
+          bindRange(b.logits, 0, (S - 1) * (s.rowStride ?? 0) + s.V, g.rt.limits),
+          bindRange(b.coins, s.step, S, g.rt.limits),
         ],
         params: {
           V: s.V,
@@ -101,9 +117,11 @@ export const sample = {
           temperature: s.temperature,
           top_k: s.topK ?? 0,
           top_p: s.topP ?? 1,
+          row_stride: s.rowStride ?? 0,
         },
-        groups: [1],
-      }),
-    work: (s) => ({ bytes: 8 * s.V }),
+        groups: [S],
+      });
+    },
+    work: (s) => ({ bytes: 8 * s.V * (s.samples ?? 1) }),
   }),
 };

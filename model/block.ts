@@ -124,10 +124,16 @@ export interface BlockViews<F> {
   training?: { g: Record<BlockParam, F>; d: Record<BlockGrad, F> };
 }
 
-/** Rows `start … start + count - 1` of a B = 1 sequence (incremental decoding); undefined: all B·T rows. */
+/**
+ * Rows `start … start + count - 1` of a B = 1 sequence (incremental decoding), or of `samples` sequences decoded
+ * together, interleaved position-major (row r is position ⌊r / samples⌋ of sample r mod samples; see
+ * layers/attention_decode.ts); undefined: all B·T rows.
+ */
 export interface RowRange {
   start: number;
   count: number;
+  /** Samples interleaved in the rows (default 1). */
+  samples?: number;
 }
 
 /** What a linear layer of the block reads and writes: activations, and its widths in units of C. */
@@ -257,8 +263,8 @@ export class TransformerBlock<F, I> {
       exec.run(flashAttention.forward, { out: a.atty, lse: a.attLse, inp: a.qkv }, { B, T, C, NH });
     } else if (!rows) {
       exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, { B, T, C, NH });
-    } else if (rows.start === 0) {
-      // A prefix: causal attention over rows 0 … count-1 is the training kernel at T = count.
+    } else if (rows.start === 0 && (rows.samples ?? 1) === 1) {
+      // A prefix of one sequence: causal attention over rows 0 … count-1 is the training kernel at T = count.
       const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows)];
       const sizes = { B: 1, T: rows.count, C, NH };
       if (flash) {
@@ -269,10 +275,9 @@ export class TransformerBlock<F, I> {
         exec.run(attention.forward, { out: atty, preatt, att, inp: qkv }, sizes);
       }
     } else {
-      for (let pos = rows.start; pos < rows.start + rows.count; pos++) {
-        const inp = exec.view(a.qkv, 0, (pos + 1) * 3 * C); // the KV cache: qkv rows 0 … pos
-        exec.run(attention.decode, { out: exec.view(a.atty, pos * C, C), inp }, { pos, C, NH });
-      }
+      const inp = exec.view(a.qkv, 0, (rows.start + rows.count) * 3 * C); // the KV cache: every earlier qkv row
+      const out = this.#rows(a.atty, C, rows);
+      exec.run(attention.decode, { out, inp }, { row: rows.start, count: rows.count, samples: rows.samples, C, NH });
     }
   }
 

@@ -8,7 +8,8 @@
  * nothing is allocated per step. The token is drawn where the model runs (`sampleOnDevice`, `layers/sample.ts`:
  * greedy, temperature, top-k, top-p) and written into the next position's input, and the ids come back in chunks: no
  * read per token. (`prefill: false` keeps the host-side loop that reads each logits row, as a reference.)
- * A model with B > 1 (a training model, for its periodic samples) decodes in its first batch row.
+ * A model with B > 1 (a training model, for its periodic samples) decodes in its first batch row; several samples
+ * decode together in one batched step per position (`generateSamples`: the rows of the samples interleaved).
  *
  * @module
  */
@@ -34,17 +35,26 @@ import type { GPT2 } from "./gpt2.ts";
  * ```
  */
 export class GPT2Decoder<F, I> {
-  /** The model whose parameters and activation arena the decoder uses (B = 1). */
+  /** The model whose parameters and activation arena the decoder uses. */
   readonly model: GPT2<F, I>;
+  /** Sequences decoded together, in lockstep (rows interleaved position-major: see `GPT2.forwardRows`). */
+  readonly samples: number;
   readonly #tokens: Int32Array;
   #pos = 0;
 
   /**
-   * @param model A GPT-2; its sequence length T is the decoder's capacity (batch row 0 is used).
+   * @param model A GPT-2; its sequence length T is the decoder's capacity (batch row 0 is used, or with S samples
+   *   the first S·T rows of the activations, which B ≥ S provides).
+   * @param options `samples`: sequences decoded together (default 1), each row of a step being one sample.
    */
-  constructor(model: GPT2<F, I>) {
+  constructor(model: GPT2<F, I>, options: { samples?: number } = {}) {
+    const S = options.samples ?? 1;
+    if (!(Number.isInteger(S) && S >= 1 && S <= model.B)) {
+      throw new RangeError(`${S} samples need a model of batch size ≥ ${S}; this one has ${model.B}`);
+    }
     this.model = model;
-    this.#tokens = new Int32Array(model.T);
+    this.samples = S;
+    this.#tokens = new Int32Array(S * model.T);
   }
 
   /** The position the next `step` fills (the number of tokens seen so far). */
@@ -64,12 +74,13 @@ export class GPT2Decoder<F, I> {
   }
 
   /**
-   * Feeds `token` at the next position and returns the logits (Vp) predicting the token after it.
+   * Feeds `token` at the next position (of every sample) and returns the logits (Vp per sample) predicting the
+   * token after it.
    *
    * @param token A token id < vocabSize.
    * @param options `logits: false` skips the final layernorm, vocabulary projection and readback (prompt tokens
    *   whose prediction is not needed); the promise then resolves to undefined.
-   * @returns The logits row of this position (padded columns included), copied to the host.
+   * @returns The logits rows of this position (padded columns included), copied to the host.
    */
   step(token: number, options: { logits: false }): Promise<undefined>;
   step(token: number, options?: { logits?: true }): Promise<Float32Array>;
@@ -82,88 +93,100 @@ export class GPT2Decoder<F, I> {
   }
 
   /**
-   * Feeds `tokens` at the next positions in one forward pass over their rows (a prompt) and returns the logits (Vp)
-   * predicting the token after the last of them. Equal, up to float rounding, to feeding them one `step` at a time.
+   * Feeds `tokens` at the next positions (of every sample) in one forward pass over their rows (a prompt) and
+   * returns the logits (Vp per sample) predicting the token after the last of them. Equal, up to float rounding, to
+   * feeding them one `step` at a time.
    *
    * @param tokens At least one token id < vocabSize.
-   * @returns The logits row of the last position (padded columns included), copied to the host.
+   * @returns The logits rows of the last position (padded columns included), copied to the host.
    */
   async prefill(tokens: readonly number[]): Promise<Float32Array> {
     const { exec, config } = this.model;
-    const Vp = config.paddedVocabSize;
+    const [Vp, S] = [config.paddedVocabSize, this.samples];
     this.#feed(tokens, "last");
-    const last = this.#pos - 1;
-    return await exec.read(exec.view(this.model.tensors.acts.logits, last * Vp, Vp));
+    const last = (this.#pos - 1) * S;
+    return await exec.read(exec.view(this.model.tensors.acts.logits, last * Vp, S * Vp));
   }
 
   /**
-   * Samples `n` tokens after `prompt` where the model runs: the prompt in one pass, then each token drawn by
-   * `sample.token` into the next position's input, so nothing waits for the GPU per token. The ids come back in
-   * chunks of 1, 2, 4, … 32 (the first at once; then one read in flight while the next chunk is recorded) and reach
-   * `onToken` in order.
+   * Samples `n` tokens after `prompt`, for every sample, where the model runs: the prompt in one pass, then each
+   * step's tokens drawn by `sample.token` into the next position's inputs, so nothing waits for the GPU per token.
+   * The ids come back in chunks of 1, 2, 4, … 32 steps (the first at once; then one read in flight while the next
+   * chunk is recorded) and reach `onToken` in order, step by step (sample 0 first).
    *
-   * @param prompt At least one token id.
-   * @param n Tokens to sample (prompt.length + n - 1 ≤ capacity).
-   * @param coins n uniforms in [0, 1), one per token, from the caller's generator.
+   * @param prompt At least one token id (every sample starts from it).
+   * @param n Tokens to sample per sample (prompt.length + n - 1 ≤ capacity).
+   * @param coins n·S uniforms in [0, 1): coins[step·S + s] is sample s's draw at that step (each sample's own
+   *   stream, from the caller's generators).
    * @param sampling Temperature (0: the argmax), top-k, top-p.
-   * @param onToken Receives each id in order; returning false stops (work already queued is discarded).
-   * @returns The ids delivered.
+   * @param onToken Receives each id with its sample; returning false stops that sample (its later ids are not
+   *   delivered; when every sample has stopped, work already queued is discarded).
+   * @returns The ids delivered, per sample.
    */
   async sampleOnDevice(
     prompt: readonly number[],
     n: number,
     coins: Float32Array,
     sampling: SamplingOptions,
-    onToken: (token: number) => unknown = () => {},
-  ): Promise<number[]> {
+    onToken: (token: number, sample: number) => unknown = () => {},
+  ): Promise<number[][]> {
     const { exec, config } = this.model;
     const { vocabSize: V, paddedVocabSize: Vp } = config;
     const { acts, inputs } = this.model.tensors;
-    if (coins.length !== n) throw new RangeError(`sampleOnDevice: ${coins.length} coins for ${n} tokens`);
-    exec.write(exec.view(acts.coins, 0, n), coins);
+    const S = this.samples;
+    if (coins.length !== n * S) throw new RangeError(`sampleOnDevice: ${coins.length} coins for ${n}·${S} tokens`);
+    exec.write(exec.view(acts.coins, 0, n * S), coins);
     this.#feed(prompt, "last");
-    const first = this.#pos; // where the first sampled token goes
-    const out: number[] = [];
+    const first = this.#pos; // the position the first sampled tokens go to
+    const out: number[][] = Array.from({ length: S }, () => []);
+    const stopped = new Array<boolean>(S).fill(false);
+    let running = S;
     const reads: Promise<Float32Array>[] = [];
-    let stopped = false;
     const deliver = async () => {
       const ids = await reads.shift()!;
-      for (const id of ids) {
-        if (stopped) return;
-        out.push(id);
-        if (first + out.length - 1 < this.capacity) this.#tokens[first + out.length - 1] = id;
-        if (onToken(id) === false) stopped = true;
+      for (let i = 0; i < ids.length; i++) {
+        const s = i % S;
+        if (stopped[s]) continue;
+        const at = first + out[s].length;
+        out[s].push(ids[i]);
+        if (at < this.capacity) this.#tokens[at * S + s] = ids[i];
+        if (onToken(ids[i], s) === false) {
+          stopped[s] = true;
+          running--;
+        }
       }
     };
     let chunkStart = 0, chunk = 1;
-    for (let step = 0; step < n && !stopped; step++) {
-      const pos = this.#pos - 1; // the row whose logits predict this token
+    for (let step = 0; step < n && running > 0; step++) {
+      const pos = this.#pos - 1; // the position whose logits predict this step's tokens
       const writeToken = step + 1 < n;
-      const logits = exec.view(acts.logits, pos * Vp, Vp);
+      const logits = exec.view(acts.logits, pos * S * Vp, S * Vp);
       exec.run(sample.token, { tokens: inputs, sampled: acts.sampled, logits, coins: acts.coins }, {
         V,
-        step,
-        tokenAt: pos + 1,
+        step: step * S,
+        tokenAt: (pos + 1) * S,
         writeToken,
+        samples: S,
+        rowStride: Vp,
         temperature: sampling.temperature ?? 1,
         topK: sampling.topK,
         topP: sampling.topP,
       });
       const boundary = step + 1 - chunkStart === chunk || step + 1 === n;
       if (boundary) {
-        reads.push(exec.read(exec.view(acts.sampled, chunkStart, step + 1 - chunkStart)));
+        reads.push(exec.read(exec.view(acts.sampled, chunkStart * S, (step + 1 - chunkStart) * S)));
         chunkStart = step + 1;
         chunk = Math.min(32, 2 * chunk);
-        if (chunkStart === 1) await deliver(); // the first token at once: the time to first token
+        if (chunkStart === 1) await deliver(); // the first tokens at once: the time to first token
       }
       if (writeToken) {
-        this.model.forwardRows(undefined, { start: pos + 1, count: 1 });
+        this.model.forwardRows(undefined, { start: (pos + 1) * S, count: S, samples: S });
         this.#pos = pos + 2;
       }
       if (boundary && reads.length > 1) await deliver(); // one read stays in flight while more is recorded
     }
     while (reads.length) {
-      if (stopped) await reads.shift(); // let queued reads finish before the buffers are reused
+      if (running === 0) await reads.shift(); // let queued reads finish before the buffers are reused
       else await deliver();
     }
     return out;
@@ -171,7 +194,7 @@ export class GPT2Decoder<F, I> {
 
   #feed(tokens: readonly number[], logits: false | "last"): void {
     const { T, config } = this.model;
-    const V = config.vocabSize;
+    const [V, S] = [config.vocabSize, this.samples];
     const pos = this.#pos;
     if (tokens.length < 1) throw new RangeError("the decoder needs at least one token to feed");
     if (pos + tokens.length > T) {
@@ -182,8 +205,10 @@ export class GPT2Decoder<F, I> {
         throw new UserError(`Token ${token} is outside the vocabulary [0, ${V})`);
       }
     }
-    this.#tokens.set(tokens, pos);
-    this.model.forwardRows(this.#tokens, { start: pos, count: tokens.length }, { logits });
+    // Every sample's row of each position holds that position's token.
+    tokens.forEach((token, i) => this.#tokens.fill(token, (pos + i) * S, (pos + i + 1) * S));
+    const rows = { start: pos * S, count: tokens.length * S, samples: S };
+    this.model.forwardRows(this.#tokens, rows, { logits });
     this.#pos = pos + tokens.length;
   }
 }
@@ -244,18 +269,17 @@ export async function generateTokens<F, I>(
     const B = cache ? "" : "B = 1, ";
     throw new RangeError(`generateTokens needs a model at ${B}T >= ${needed}; got B = ${model.B}, T = ${model.T}`);
   }
-  const rng = options.rng ?? new Xorshift64Star(options.seed);
   const sampling: SamplingOptions = { temperature: options.temperature, topK: options.topK, topP: options.topP };
   const out: number[] = [];
   if (n === 0) return out;
+  if (cache && options.prefill !== false) {
+    // Where the model runs: no logits row comes back per token.
+    return (await generateSamples(model, prompt, { ...options, samples: 1 }, onToken))[0];
+  }
+  const rng = options.rng ?? new Xorshift64Star(options.seed);
   if (cache) {
     const decoder = new GPT2Decoder(model);
-    if (options.prefill !== false) {
-      // Where the model runs: no logits row comes back per token.
-      const coins = Float32Array.from({ length: n }, () => rng.nextFloat());
-      return await decoder.sampleOnDevice(prompt, n, coins, sampling, onToken);
-    }
-    let logits = options.prefill === false ? await stepEach(decoder, prompt) : await decoder.prefill(prompt); // the whole prompt in one pass
+    let logits = await stepEach(decoder, prompt);
     for (;;) {
       const token = sampleToken(logits, V, rng.nextFloat(), sampling);
       out.push(token);
@@ -275,6 +299,46 @@ export async function generateTokens<F, I>(
     if (pos + 1 < tokens.length) tokens[pos + 1] = token;
   }
   return out;
+}
+
+/**
+ * Samples `maxNewTokens` tokens after `prompt` for each of `samples` independent sequences in one batched decode
+ * (`GPT2Decoder` with that many samples: each step is one forward pass over one row per sample). Sample s draws its
+ * coins from its own xorshift64* stream seeded `seed + s` (or from `rng` when there is one sample), so it picks the
+ * tokens `generateTokens` with seed `seed + s` picks, up to float rounding in products over several rows. The model
+ * needs B ≥ samples and T ≥ prompt.length + maxNewTokens - 1.
+ *
+ * @param model A GPT-2.
+ * @param prompt At least one token id, shared by every sample.
+ * @param options Count, seed, sampling settings, and the number of samples.
+ * @param onToken Called with each sampled token and its sample, step by step; returning false stops that sample.
+ * @returns The sampled tokens of each sample (without the prompt).
+ */
+export async function generateSamples<F, I>(
+  model: GPT2<F, I>,
+  prompt: readonly number[],
+  options: Omit<GenerateOptions, "cache" | "prefill"> & { samples: number },
+  onToken: (token: number, sample: number) => unknown = () => {},
+): Promise<number[][]> {
+  const { maxNewTokens: n, samples: S } = options;
+  if (prompt.length < 1) throw new RangeError("generateSamples needs at least one prompt token");
+  const needed = prompt.length + n - 1;
+  if (model.T < needed || model.B < S) {
+    throw new RangeError(
+      `generateSamples needs a model at B >= ${S}, T >= ${needed}; got B = ${model.B}, T = ${model.T}`,
+    );
+  }
+  if (n === 0) return Array.from({ length: S }, () => []);
+  const streams = S === 1 && options.rng ? [options.rng] : Array.from(
+    { length: S },
+    (_, s) => new Xorshift64Star(options.seed + s),
+  );
+  const coins = new Float32Array(n * S);
+  for (let step = 0; step < n; step++) {
+    for (let s = 0; s < S; s++) coins[step * S + s] = streams[s].nextFloat();
+  }
+  const sampling: SamplingOptions = { temperature: options.temperature, topK: options.topK, topP: options.topP };
+  return await new GPT2Decoder(model, { samples: S }).sampleOnDevice(prompt, n, coins, sampling, onToken);
 }
 
 /**

@@ -140,21 +140,28 @@ export class GPT2<F, I> {
    * Forward pass of rows `start … start + count - 1` of the sequence in batch row 0 (incremental decoding; a model
    * with B > 1, such as a training model, decodes in its first row and leaves the others as they are): the same walk
    * as `forward`, over those rows only. The qkv rows of the earlier positions, left by earlier calls, act as the KV
-   * cache.
+   * cache. With `rows.samples` = S > 1 (at most B), the rows interleave S sequences position-major (row r is
+   * position ⌊r / S⌋ of sample r mod S), so a step of S samples is S consecutive rows.
    *
-   * @param tokens Up to T token ids: the sequence so far, then anything (say zeros); rows before `start` must be
-   *   unchanged since they ran. undefined: the rows' tokens are already in the input buffer (sampled on the device
-   *   by `sample.token`).
+   * @param tokens Up to S·T token ids, one per row: the rows so far, then anything (say zeros); rows before `start`
+   *   must be unchanged since they ran. undefined: the rows' tokens are already in the input buffer (sampled on the
+   *   device by `sample.token`).
    * @param rows The rows to compute.
    * @param options `logits: false` skips the final layernorm and the vocabulary projection; "last" computes the
-   *   logits of the range's last row only (a prompt's prefill, which needs no other prediction).
+   *   logits of the range's last position only (a prompt's prefill, which needs no other prediction): its last row,
+   *   or its last S rows.
    */
   forwardRows(tokens: Int32Array | undefined, rows: RowRange, options: { logits?: boolean | "last" } = {}): void {
     const { exec, T } = this;
     const C = this.config.channels;
+    const S = rows.samples ?? 1;
     const end = rows.start + rows.count;
-    if (!(rows.start >= 0 && rows.count >= 1 && end <= T && end <= (tokens?.length ?? T))) {
-      throw new RangeError(`rows [${rows.start}, ${end}) are outside the sequence of ${T} positions`);
+    if (!(Number.isInteger(S) && S >= 1 && S <= this.B)) {
+      throw new RangeError(`${S} samples do not fit a model of batch size ${this.B}`);
+    }
+    if (!(rows.start >= 0 && rows.count >= 1 && end <= S * T && end <= (tokens?.length ?? S * T))) {
+      const what = S > 1 ? `${S} interleaved sequences` : "the sequence";
+      throw new RangeError(`rows [${rows.start}, ${end}) are outside ${what} of ${T} positions`);
     }
     const { params, acts, inputs } = this.tensors;
     const { start, count } = rows;
@@ -163,15 +170,22 @@ export class GPT2<F, I> {
       this.#checkTokens(fed, "input", start);
       exec.writeInt(exec.viewInt(inputs, start, count), fed);
     }
-    exec.run(encoder.forward, {
-      out: exec.view(acts.encoded, start * C, count * C),
-      inp: exec.viewInt(inputs, start, count),
-      wte: params.wte,
-      wpe: exec.view(params.wpe, start * C, count * C), // positions start … start + count - 1
-    }, { B: 1, T: count, C });
+    // The S rows of one position share its position embedding: one encoder call per position covered.
+    const span = S === 1 ? [{ lo: start, hi: end, pos: start }] : positionsOf(start, end, S);
+    for (const { lo, hi, pos } of span) {
+      const n = hi - lo;
+      exec.run(encoder.forward, {
+        out: exec.view(acts.encoded, lo * C, n * C),
+        inp: exec.viewInt(inputs, lo, n),
+        wte: params.wte,
+        wpe: exec.view(params.wpe, pos * C, (S === 1 ? n : 1) * C), // positions pos … (one sample), or pos
+      }, S === 1 ? { B: 1, T: n, C } : { B: n, T: 1, C });
+    }
     this.#blocksForward(rows);
-    if (options.logits === "last") this.#headForward({ start: end - 1, count: 1 });
-    else if (options.logits !== false) this.#headForward(rows);
+    if (options.logits === "last") {
+      const lo = Math.max(start, Math.floor((end - 1) / S) * S);
+      this.#headForward({ start: lo, count: end - lo, samples: S });
+    } else if (options.logits !== false) this.#headForward(rows);
     this.#logitsOverwritten = false;
     this.#forwardHadTargets = false;
   }
@@ -395,4 +409,13 @@ export class GPT2<F, I> {
       }
     }
   }
+}
+
+/** The positions rows [start, end) of S interleaved sequences cover: each position's rows [lo, hi). */
+function positionsOf(start: number, end: number, S: number): { lo: number; hi: number; pos: number }[] {
+  const out = [];
+  for (let pos = Math.floor(start / S); pos * S < end; pos++) {
+    out.push({ lo: Math.max(start, pos * S), hi: Math.min(end, (pos + 1) * S), pos });
+  }
+  return out;
 }

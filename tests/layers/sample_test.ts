@@ -112,3 +112,45 @@ Deno.test({
     assert.equal(draws, 3 * 6 * 2 * 8);
   },
 });
+
+Deno.test({
+  name: "sample.token: several samples' rows in one draw, each with its own coin, on the CPU and the GPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const [S, V, Vp, step, tokenAt] = [3, 300, 320, 6, 5];
+    const logits = uniform(rng(77), S * Vp, 4);
+    const coins = Float32Array.from(uniform(rng(78), 12).map((x) => (x + 1) / 2));
+    const ops = await testOps();
+    for (const settings of [{ temperature: 0 }, { temperature: 0.9 }, { temperature: 1, topK: 7, topP: 0.8 }]) {
+      const sizes = { V, step, tokenAt, writeToken: true, samples: S, rowStride: Vp, ...settings };
+      const want = Array.from(
+        { length: S },
+        (_, s) => sampleToken(logits.subarray(s * Vp), V, coins[step + s], settings),
+      );
+      const cpu = { tokens: new Int32Array(10), sampled: new Float32Array(12).fill(NaN), logits, coins };
+      sampleTokenOp(cpu, sizes);
+      assert.deepEqual([...cpu.sampled.subarray(step, step + S)], want, `cpu ${JSON.stringify(settings)}`);
+      assert.deepEqual([...cpu.tokens.subarray(tokenAt, tokenAt + S)], want, "cpu: the rows' next inputs");
+      assert.ok(Number.isNaN(cpu.sampled[step - 1]) && Number.isNaN(cpu.sampled[step + S]), "cpu: only S draws");
+      const g = {
+        tokens: await ops.allocate("tokens", 10, "i32"),
+        sampled: await upload(ops, new Float32Array(12).fill(NaN)),
+        logits: await upload(ops, logits),
+        coins: await upload(ops, coins),
+      };
+      ops.run(sample.token, g, sizes);
+      const got = await ops.read(g.sampled);
+      assert.deepEqual([...got.subarray(step, step + S)], want, `gpu ${JSON.stringify(settings)}`);
+      assert.ok(Number.isNaN(got[step - 1]) && Number.isNaN(got[step + S]), "gpu: only S draws");
+    }
+    assert.throws(() =>
+      sampleTokenOp({ tokens: new Int32Array(4), sampled: new Float32Array(4), logits, coins }, {
+        V,
+        step: 0,
+        tokenAt: 0,
+        writeToken: false,
+        temperature: 1,
+        samples: 2,
+      }), /rowStride/);
+  },
+});

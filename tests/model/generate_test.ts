@@ -11,7 +11,7 @@ import { gpuAdapterAvailable } from "../../gpu/device.ts";
 import { createGpuModel } from "../../model/gpu_model.ts";
 import { parseModelDescriptor } from "../../model/config.ts";
 import { createCpuModel } from "../../model/cpu_model.ts";
-import { generateTokens, GPT2Decoder } from "../../model/decoder.ts";
+import { generateSamples, generateTokens, GPT2Decoder } from "../../model/decoder.ts";
 import type { GPT2 } from "../../model/gpt2.ts";
 import { loadParameters, resolveModelSource } from "../../model/source.ts";
 import { assertClose } from "../_assert.ts";
@@ -21,17 +21,17 @@ const adapter = await gpuAdapterAvailable();
 const PROMPT = [5, 17, 96, 0, 42];
 
 // deno-lint-ignore no-explicit-any
-type Factory = (T: number) => Promise<GPT2<any, any>>;
+type Factory = (T: number, B?: number) => Promise<GPT2<any, any>>;
 const cfg = parseModelDescriptor(SPEC)!;
 const BACKENDS: [string, Factory, boolean][] = [
-  ["cpu scalar", (T) => createCpuModel(cfg, 1, T), false],
-  ["cpu kernels", (T) => createCpuModel(cfg, 1, T, { kernels: (m) => CpuKernels.create(m, 2) }), false],
-  ["gpu", (T) => createGpuModel(cfg, 1, T), !adapter],
+  ["cpu scalar", (T, B = 1) => createCpuModel(cfg, B, T), false],
+  ["cpu kernels", (T, B = 1) => createCpuModel(cfg, B, T, { kernels: (m) => CpuKernels.create(m, 2) }), false],
+  ["gpu", (T, B = 1) => createGpuModel(cfg, B, T, { training: false }), !adapter],
 ];
 
 // deno-lint-ignore no-explicit-any
-async function loaded(create: Factory, T: number): Promise<GPT2<any, any>> {
-  const model = await create(T);
+async function loaded(create: Factory, T: number, B = 1): Promise<GPT2<any, any>> {
+  const model = await create(T, B);
   await loadParameters(model, await resolveModelSource(SPEC), 3);
   return model;
 }
@@ -113,6 +113,55 @@ for (const [name, create, ignore] of BACKENDS) {
         }
       } finally {
         model.close();
+      }
+    },
+  });
+}
+
+for (const [name, create, ignore] of BACKENDS) {
+  Deno.test({
+    name: `batched samples: 3 sequences in one decode draw what 3 single runs with seeds s, s+1, s+2 draw (${name})`,
+    ignore,
+    async fn() {
+      const [S, n] = [3, 9];
+      const T = PROMPT.length + n - 1;
+      const [batched, single] = [await loaded(create, T, S), await loaded(create, T)];
+      try {
+        // The prompt's logits, one row per sample: the single decoder's row, S times.
+        const rows = await new GPT2Decoder(batched, { samples: S }).prefill(PROMPT);
+        const one = await new GPT2Decoder(single).prefill(PROMPT);
+        const Vp = cfg.paddedVocabSize;
+        for (let s = 0; s < S; s++) {
+          assertClose(rows.subarray(s * Vp, s * Vp + cfg.vocabSize), one.subarray(0, cfg.vocabSize), {
+            atol: 1e-5,
+            rtol: 1e-5,
+          }, `sample ${s}: prompt logits`);
+        }
+        for (const sampling of [{}, { temperature: 0.7, topK: 10 }, { topP: 0.8 }]) {
+          const seen: string[] = [];
+          const got = await generateSamples(batched, PROMPT, { maxNewTokens: n, seed: 40, samples: S, ...sampling }, (
+            t,
+            s,
+          ) => seen.push(`${s}:${t}`));
+          for (let s = 0; s < S; s++) {
+            const want = await generateTokens(single, PROMPT, { maxNewTokens: n, seed: 40 + s, ...sampling });
+            assert.deepEqual(got[s], want, `${JSON.stringify(sampling)} sample ${s}`);
+          }
+          // Delivered step by step: sample 0, 1, 2 of step 0, then of step 1, …
+          assert.deepEqual(seen, got[0].flatMap((_, i) => got.map((g, s) => `${s}:${g[i]}`)));
+          assert.notDeepEqual(got[0], got[1], "each sample has its own stream");
+        }
+        // A sample whose callback says stop gets no more tokens; the others go on.
+        const stopped = await generateSamples(
+          batched,
+          PROMPT,
+          { maxNewTokens: n, seed: 40, samples: S },
+          (_, s) => s !== 1,
+        );
+        assert.deepEqual(stopped.map((g) => g.length), [n, 1, n]);
+      } finally {
+        batched.close();
+        single.close();
       }
     },
   });
