@@ -111,8 +111,8 @@ export class GPT2Decoder<F, I> {
   /**
    * Samples `n` tokens after `prompt`, for every sample, where the model runs: the prompt in one pass, then each
    * step's tokens drawn by `sample.token` into the next position's inputs, so nothing waits for the GPU per token.
-   * The ids come back in chunks of 1, 2, 4, … 32 steps (the first at once; then one read in flight while the next
-   * chunk is recorded) and reach `onToken` in order, step by step (sample 0 first).
+   * The ids come back in chunks of 1, 2, 4, … 32 steps (the first at once; then each chunk runs on the device while
+   * the next is recorded) and reach `onToken` in order, step by step (sample 0 first).
    *
    * @param prompt At least one token id (every sample starts from it).
    * @param n Tokens to sample per sample (prompt.length + n - 1 ≤ capacity).
@@ -174,6 +174,10 @@ export class GPT2Decoder<F, I> {
       });
       const boundary = step + 1 - chunkStart === chunk || step + 1 === n;
       if (boundary) {
+        // The previous chunk's ids first (it ran while this chunk was recorded), then this chunk is submitted with
+        // its read: a wait never covers work submitted after the chunk it waits for, whether or not the backend's
+        // wait covers everything submitted so far.
+        if (reads.length) await deliver();
         reads.push(exec.read(exec.view(acts.sampled, chunkStart * S, (step + 1 - chunkStart) * S)));
         chunkStart = step + 1;
         chunk = Math.min(32, 2 * chunk);
@@ -183,7 +187,6 @@ export class GPT2Decoder<F, I> {
         this.model.forwardRows(undefined, { start: (pos + 1) * S, count: S, samples: S });
         this.#pos = pos + 2;
       }
-      if (boundary && reads.length > 1) await deliver(); // one read stays in flight while more is recorded
     }
     while (reads.length) {
       if (running === 0) await reads.shift(); // let queued reads finish before the buffers are reused
