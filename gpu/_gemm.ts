@@ -91,6 +91,10 @@ export interface GemmOptions {
   smallMaxOutputs: number;
   /** Products with at most this many rows, both operands contiguous along K, use `matmul_rows`; 0: never. */
   rowsMaxRows: number;
+  /** Whether products whose sizes are whole tiles skip the kernel's bounds checks (`EXACT` in matmul.wgsl). */
+  exact: boolean;
+  /** Whether the kernel reads each k's register fragments while the previous k is multiplied. */
+  pipelineFragments: boolean;
 }
 
 /** Binds the span of an operand: `extent` = the largest index it touches, plus one. */
@@ -179,6 +183,9 @@ function launch(
   }
   const TN = gemmTileWidth(N);
   const [tilesM, tilesN] = [Math.ceil(M / GEMM_TILE), Math.ceil(N / TN)];
+  // Whole tiles and whole K steps in every slice, no mask: nothing to bounds check.
+  const wholeK = K % opts.bk === 0 && batching.k_chunk % opts.bk === 0;
+  const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && params.causal === 0;
   rt.dispatch({
     kernel: matmulKernel,
     overrides: {
@@ -186,6 +193,8 @@ function launch(
       TN,
       A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),
       B_N_CONTIG: Number(g.b.sn === 1 && g.b.sk !== 1),
+      EXACT: Number(exact),
+      PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
     },
     bindings,
     params,

@@ -36,6 +36,10 @@ export interface GpuExecutorOptions {
    * or 0 (never) on software adapters, where its workgroup barriers make it ~10x slower than `matmul_small`.
    */
   rowsMatmulMaxRows?: number;
+  /** Whether whole-tile products skip the matmul kernel's bounds checks (default true; false for comparisons). */
+  matmulExact?: boolean;
+  /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
+  matmulPipelineFragments?: boolean;
 }
 
 /**
@@ -80,6 +84,8 @@ export class GpuExecutor implements Executor<F, F> {
       splitK: { targetWorkgroups: 1024, minChunk: 512, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
+      exact: options.matmulExact ?? true,
+      pipelineFragments: options.matmulPipelineFragments ?? false,
     };
     this.launch = { rt: runtime, gemm, tables: new BucketTables(runtime) };
     if (runtime.ctx.hasTimestamps) {

@@ -21,7 +21,7 @@
 // registers while the current one is multiplied, one k at a time by `mac`, written out four at a time (`mac4`).
 // A_M_CONTIG / B_N_CONTIG say which index has stride 1 in memory, and the 256 loading threads walk that index
 // consecutively so global loads coalesce for either layout (`slot`). Every load and store is bounds checked, so M,
-// N and K need not be multiples of anything.
+// N and K need not be multiples of anything (unless EXACT says they are).
 // Dispatch: (ceil(N / TN), ceil(M / 128), batches · K slices), or (ceil(M / 128), ceil(N / TN), …) with
 // m_fastest, which makes consecutive workgroups share a B tile instead of an A tile: the launcher sets it when B is
 // the larger operand (the classifier's wte), so B streams from memory once while A stays in L2. The tile size is
@@ -38,6 +38,13 @@ override BK: u32 = 16u;
 override A_M_CONTIG: bool = false;
 override B_N_CONTIG: bool = false;
 override TN: u32 = 128u;
+
+// EXACT: the launcher promises that M is a multiple of 128, N of TN, every K slice of BK, and that there is no
+// causal mask, so loads and stores skip their bounds checks (every GPT-2 product at B·T a multiple of 128).
+// PIPELINE_FRAGMENTS: each k's register fragments (two vec4 of A, two of B) are read from workgroup memory while the
+// previous k is multiplied, instead of just before (`mac_pipelined`). Variants compared by dev/bench_matmul.ts.
+override EXACT: bool = false;
+override PIPELINE_FRAGMENTS: bool = false;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
@@ -85,6 +92,9 @@ var<private> n0: u32;
 var<private> k_end: u32;
 
 fn load_a(m: u32, k: u32) -> f32 {
+  if (EXACT) {
+    return a[a_off + m * p.a_sm + k * p.a_sk];
+  }
   var ok = m < p.M && k < k_end;
   if (p.causal == 2u) {
     ok = ok && k <= m;
@@ -99,7 +109,7 @@ fn load_a(m: u32, k: u32) -> f32 {
 }
 
 fn load_b(k: u32, n: u32) -> f32 {
-  if (n < p.N && k < k_end) {
+  if (EXACT || (n < p.N && k < k_end)) {
     return b[b_off + k * p.b_sk + n * p.b_sn];
   }
   return 0.0;
@@ -157,31 +167,87 @@ fn stage(l: u32, v: Staged) {
   }
 }
 
-// One k of the staged tiles: the thread's 8×8 block (8×4 when TN = 64) += A[rows, kk] ⊗ B[kk, columns], from two
-// vec4 of A (rows 4ty …, 64 + 4ty …) and two of B (one when TN = 64).
-fn mac(acc: ptr<function, Acc>, kk: u32, tx: u32, ty: u32) {
-  let a_lo = As[kk * ROW + ty];
-  let a_hi = As[kk * ROW + 16u + ty];
-  let b_lo = Bs[kk * ROW + tx];
-  (*acc).r0a = fma(vec4f(a_lo.x), b_lo, (*acc).r0a);
-  (*acc).r1a = fma(vec4f(a_lo.y), b_lo, (*acc).r1a);
-  (*acc).r2a = fma(vec4f(a_lo.z), b_lo, (*acc).r2a);
-  (*acc).r3a = fma(vec4f(a_lo.w), b_lo, (*acc).r3a);
-  (*acc).r4a = fma(vec4f(a_hi.x), b_lo, (*acc).r4a);
-  (*acc).r5a = fma(vec4f(a_hi.y), b_lo, (*acc).r5a);
-  (*acc).r6a = fma(vec4f(a_hi.z), b_lo, (*acc).r6a);
-  (*acc).r7a = fma(vec4f(a_hi.w), b_lo, (*acc).r7a);
+// One k's register fragments: two vec4 of A (rows 4ty …, 64 + 4ty …) and two of B (columns 4tx …, 64 + 4tx …; the
+// second unused when TN = 64).
+struct Frag {
+  a_lo: vec4f,
+  a_hi: vec4f,
+  b_lo: vec4f,
+  b_hi: vec4f,
+}
+
+fn frag(kk: u32, tx: u32, ty: u32) -> Frag {
+  var f = Frag(As[kk * ROW + ty], As[kk * ROW + 16u + ty], Bs[kk * ROW + tx], vec4f(0.0));
   if (TN == 128u) {
-    let b_hi = Bs[kk * ROW + 16u + tx];
-    (*acc).r0b = fma(vec4f(a_lo.x), b_hi, (*acc).r0b);
-    (*acc).r1b = fma(vec4f(a_lo.y), b_hi, (*acc).r1b);
-    (*acc).r2b = fma(vec4f(a_lo.z), b_hi, (*acc).r2b);
-    (*acc).r3b = fma(vec4f(a_lo.w), b_hi, (*acc).r3b);
-    (*acc).r4b = fma(vec4f(a_hi.x), b_hi, (*acc).r4b);
-    (*acc).r5b = fma(vec4f(a_hi.y), b_hi, (*acc).r5b);
-    (*acc).r6b = fma(vec4f(a_hi.z), b_hi, (*acc).r6b);
-    (*acc).r7b = fma(vec4f(a_hi.w), b_hi, (*acc).r7b);
+    f.b_hi = Bs[kk * ROW + 16u + tx];
   }
+  return f;
+}
+
+// The thread's 8×8 block (8×4 when TN = 64) += A[rows, k] ⊗ B[k, columns] for one k's fragments.
+fn mac_frag(acc: ptr<function, Acc>, f: Frag) {
+  (*acc).r0a = fma(vec4f(f.a_lo.x), f.b_lo, (*acc).r0a);
+  (*acc).r1a = fma(vec4f(f.a_lo.y), f.b_lo, (*acc).r1a);
+  (*acc).r2a = fma(vec4f(f.a_lo.z), f.b_lo, (*acc).r2a);
+  (*acc).r3a = fma(vec4f(f.a_lo.w), f.b_lo, (*acc).r3a);
+  (*acc).r4a = fma(vec4f(f.a_hi.x), f.b_lo, (*acc).r4a);
+  (*acc).r5a = fma(vec4f(f.a_hi.y), f.b_lo, (*acc).r5a);
+  (*acc).r6a = fma(vec4f(f.a_hi.z), f.b_lo, (*acc).r6a);
+  (*acc).r7a = fma(vec4f(f.a_hi.w), f.b_lo, (*acc).r7a);
+  if (TN == 128u) {
+    (*acc).r0b = fma(vec4f(f.a_lo.x), f.b_hi, (*acc).r0b);
+    (*acc).r1b = fma(vec4f(f.a_lo.y), f.b_hi, (*acc).r1b);
+    (*acc).r2b = fma(vec4f(f.a_lo.z), f.b_hi, (*acc).r2b);
+    (*acc).r3b = fma(vec4f(f.a_lo.w), f.b_hi, (*acc).r3b);
+    (*acc).r4b = fma(vec4f(f.a_hi.x), f.b_hi, (*acc).r4b);
+    (*acc).r5b = fma(vec4f(f.a_hi.y), f.b_hi, (*acc).r5b);
+    (*acc).r6b = fma(vec4f(f.a_hi.z), f.b_hi, (*acc).r6b);
+    (*acc).r7b = fma(vec4f(f.a_hi.w), f.b_hi, (*acc).r7b);
+  }
+}
+
+// One k of the staged tiles.
+fn mac(acc: ptr<function, Acc>, kk: u32, tx: u32, ty: u32) {
+  mac_frag(acc, frag(kk, tx, ty));
+}
+
+// Every k of the staged tiles with the next k's fragments read before this one's are multiplied (written out: the
+// indices stay constant offsets).
+fn mac_pipelined(acc: ptr<function, Acc>, tx: u32, ty: u32) {
+  var f = frag(0u, tx, ty);
+  var g = frag(1u, tx, ty);
+  mac_frag(acc, f);
+  f = frag(2u, tx, ty);
+  mac_frag(acc, g);
+  g = frag(3u, tx, ty);
+  mac_frag(acc, f);
+  f = frag(4u, tx, ty);
+  mac_frag(acc, g);
+  g = frag(5u, tx, ty);
+  mac_frag(acc, f);
+  f = frag(6u, tx, ty);
+  mac_frag(acc, g);
+  g = frag(7u, tx, ty);
+  mac_frag(acc, f);
+  if (BK == 16u) {
+    f = frag(8u, tx, ty);
+    mac_frag(acc, g);
+    g = frag(9u, tx, ty);
+    mac_frag(acc, f);
+    f = frag(10u, tx, ty);
+    mac_frag(acc, g);
+    g = frag(11u, tx, ty);
+    mac_frag(acc, f);
+    f = frag(12u, tx, ty);
+    mac_frag(acc, g);
+    g = frag(13u, tx, ty);
+    mac_frag(acc, f);
+    f = frag(14u, tx, ty);
+    mac_frag(acc, g);
+    g = frag(15u, tx, ty);
+    mac_frag(acc, f);
+  }
+  mac_frag(acc, g);
 }
 
 // Four consecutive k from k: written out rather than looped, so that every index into the tiles is a constant
@@ -196,7 +262,7 @@ fn mac4(acc: ptr<function, Acc>, k: u32, tx: u32, ty: u32) {
 // Stores one element if it is inside the output (and, for causal 1, on or below the diagonal). No storage loads
 // here: with 64 predicated bias loads in this epilogue llvmpipe took 3 minutes to compile (bias is preloaded instead).
 fn store1(m: u32, n: u32, value: f32) {
-  if ((m < p.M) & (n < p.N) & ((p.causal != 1u) | (n <= m))) {
+  if (EXACT || ((m < p.M) & (n < p.N) & ((p.causal != 1u) | (n <= m)))) {
     c[c_off + m * p.c_sm + n] = value;
   }
 }
@@ -254,11 +320,15 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
     if (k0 + BK < k_stop) {
       next = fetch(l, k0 + BK); // in flight while this tile is multiplied
     }
-    mac4(&acc, 0u, tx, ty);
-    mac4(&acc, 4u, tx, ty);
-    if (BK == 16u) {
-      mac4(&acc, 8u, tx, ty);
-      mac4(&acc, 12u, tx, ty);
+    if (PIPELINE_FRAGMENTS) {
+      mac_pipelined(&acc, tx, ty);
+    } else {
+      mac4(&acc, 0u, tx, ty);
+      mac4(&acc, 4u, tx, ty);
+      if (BK == 16u) {
+        mac4(&acc, 8u, tx, ty);
+        mac4(&acc, 12u, tx, ty);
+      }
     }
   }
 

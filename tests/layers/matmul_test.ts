@@ -292,13 +292,51 @@ for (const [N, C, OC, bias] of GPU_SHAPES) {
 }
 
 Deno.test({
+  name: "gpu matmul, whole tiles (EXACT: no bounds checks) and pipelined fragments at BK 8 and 16, vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // 256×64×128: forward (256×128 over K = 64), dinp (256×64, the 64-wide tile, K = 128) and dweight (128×64 over
+    // K = 256, split along K in slices of 16) are all whole tiles, so every product takes the unchecked loads;
+    // 200×40×130 is ragged everywhere (the checked loads, in the same pipelines' other specialization).
+    const diffs = [];
+    for (const pipelined of [false, true]) {
+      const ops = await createGpuExecutor({
+        splitK: { targetWorkgroups: 64, minChunk: 16 },
+        smallMatmulMaxOutputs: 0,
+        matmulPipelineFragments: pipelined,
+      });
+      const name = pipelined ? "pipelined" : "exact";
+      diffs.push(`${name} ${(await checkGpu(ops, 256, 64, 128, true, 5)).toExponential(1)}`);
+      diffs.push(`${name} (ragged) ${(await checkGpu(ops, 200, 40, 130, true, 6)).toExponential(1)}`);
+    }
+    // BK = 16 pipelined, the forward product only (each BK = 16 pipeline takes ~14 s to compile on llvmpipe).
+    const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0, matmulPipelineFragments: true });
+    const [N, C, OC] = [256, 48, 128];
+    const inp = uniform(rng(7), N * C), weight = uniform(rng(8), OC * C);
+    const out = new Float32Array(N * OC);
+    matmulForward({ out, inp, weight }, { N, C, OC });
+    const g = { out: await gpuPoisoned(ops, N * OC), inp: await upload(ops, inp), weight: await upload(ops, weight) };
+    ops.run(matmul.forward, g, { N, C, OC });
+    diffs.push(`pipelined BK 16 ${assertClose(await ops.read(g.out), out, tolerance(C), "out").toExponential(1)}`);
+    console.log(`  max abs diff: ${diffs.join(", ")}`);
+  },
+});
+
+Deno.test({
   name: "gpu matmul BK=16 (the GPU tile depth): k-contiguous and m/n-contiguous tile loaders vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
     // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
     // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
     const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
-    const opts = { bk: 16 as const, splitK: { targetWorkgroups: 1, minChunk: 16 }, smallMaxOutputs: 0, rowsMaxRows: 0 };
+    const opts = {
+      bk: 16 as const,
+      splitK: { targetWorkgroups: 1, minChunk: 16 },
+      smallMaxOutputs: 0,
+      rowsMaxRows: 0,
+      exact: false,
+      pipelineFragments: false,
+    };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);
     const weight = uniform(rng(2), OC * C);

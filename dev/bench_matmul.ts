@@ -1,0 +1,92 @@
+/**
+ * Matmul variants side by side: the production launcher and kernel (`gpu/_gemm.ts`, `kernels/matmul.wgsl`) under
+ * each combination of its tuning switches — bounds checks skipped for whole-tile products (`EXACT`) and register
+ * fragments pipelined (`PIPELINE_FRAGMENTS`) — at GPT-2's shapes, forward and both backward products, timed with GPU
+ * timestamps in one process. What it prints says which defaults `GpuExecutorOptions` should have.
+ *
+ *     deno run -A dev/bench_matmul.ts                       # rows 16384 (d12 at B=16, T=1024); 256 on llvmpipe
+ *     deno run -A dev/bench_matmul.ts --rows 16384 --reps 7 --channels 1600   # d48's widths
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { matmul } from "../layers/matmul.ts";
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: "string" },
+    reps: { type: "string", default: "5" },
+    channels: { type: "string", default: "768" },
+  },
+});
+
+const VARIANTS: [string, GpuExecutorOptions][] = [
+  ["checked", { matmulExact: false }],
+  ["exact", { matmulExact: true }],
+  ["checked, pipelined", { matmulExact: false, matmulPipelineFragments: true }],
+  ["exact, pipelined", { matmulExact: true, matmulPipelineFragments: true }],
+];
+const executors = await Promise.all(VARIANTS.map(([, options]) => createGpuExecutor(options)));
+const first = executors[0];
+if (!first.profiler) {
+  console.error(`${first.description}: no timestamp-query, so no per-kernel times`);
+  Deno.exit(1);
+}
+const fallback = first.runtime.ctx.isFallback;
+const N = Number(values.rows ?? (fallback ? 256 : 16384));
+const reps = Number(values.reps);
+const C = Number(values.channels);
+const SHAPES: [string, number, number][] = [
+  ["qkv", C, 3 * C],
+  ["attproj", C, C],
+  ["fc", C, 4 * C],
+  ["fcproj", 4 * C, C],
+  ["classifier", C, 50304],
+];
+
+/** Per product ("forward", "dinp", "dweight"), the median GPU ms of one call over `reps` calls. */
+async function time(ops: GpuExecutor, run: () => void): Promise<Map<string, number>> {
+  run(); // compiles the pipelines
+  const samples = new Map<string, number[]>();
+  for (let i = 0; i < reps; i++) {
+    ops.profiler!.start();
+    run();
+    for (const row of await ops.profiler!.stop()) {
+      const product = row.name.includes("›") ? row.name.split("› ").pop()! : "forward";
+      if (!samples.has(product)) samples.set(product, []);
+      samples.get(product)!.push(row.ms);
+    }
+  }
+  const medians = new Map<string, number>();
+  for (const [product, ms] of samples) medians.set(product, ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)]);
+  return medians;
+}
+
+console.log(`${first.description}; rows N = ${N}, C = ${C}; median of ${reps} calls each, GPU timestamps; TFLOP/s\n`);
+console.log(`| product | N×K×M | ${VARIANTS.map(([name]) => name).join(" | ")} | best |`);
+console.log(`| --- | --- | ${VARIANTS.map(() => "---:").join(" | ")} | --- |`);
+for (const [name, K, OC] of SHAPES) {
+  // One set of operands per shape, shared by the variants (every executor records onto the same device).
+  const t = (n: number): Promise<GpuTensor> => first.allocate("bench", n); // zeros: values do not change times
+  const [inp, weight, bias, out] = [await t(N * K), await t(OC * K), await t(OC), await t(N * OC)];
+  const [dinp, dweight, dbias] = [await t(N * K), await t(OC * K), await t(OC)];
+  const sizes = { N, C: K, OC };
+  const results: Map<string, number>[] = [];
+  for (const ops of executors) {
+    results.push(
+      new Map([
+        ...await time(ops, () => ops.run(matmul.forward, { out, inp, weight, bias }, sizes)),
+        ...await time(ops, () => ops.run(matmul.backward, { dinp, dweight, dbias, dout: out, inp, weight }, sizes)),
+      ]),
+    );
+  }
+  for (const x of [inp, weight, bias, out, dinp, dweight, dbias]) for (const s of x.arena.segments) s.buffer.destroy();
+  for (const product of ["forward", "dinp", "dweight"]) {
+    const tflops = results.map((r) => 2 * N * K * OC / (r.get(product) ?? NaN) / 1e9);
+    const best = tflops.indexOf(Math.max(...tflops));
+    const cells = tflops.map((x) => x.toPrecision(3));
+    console.log(`| ${name} ${product} | ${N}×${K}×${OC} | ${cells.join(" | ")} | ${VARIANTS[best][0]} |`);
+  }
+}
