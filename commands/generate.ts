@@ -99,7 +99,10 @@ export const generateCommand: Command = {
     const cache = !v["no-cache"];
     // With the cache the samples decode together (one row each per step); without it, one after another.
     const batch = cache ? samples : 1;
-    const { model, description } = await createModel(cfg, batch, T, device, { training: false, attention });
+    // Activations for the rows in flight only (the prompt's, then one per sample a step); qkv keeps every position.
+    const rowsInFlight = cache ? batch * prompt.length : undefined;
+    const plan = { training: false, attention, rowsInFlight };
+    const { model, description } = await createModel(cfg, batch, T, device, plan);
     try {
       await loadParameters(model, source, seed);
       const stdout = new TextEncoder();

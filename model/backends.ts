@@ -58,7 +58,7 @@ export async function createModel(
   options: ModelPlanOptions & { say?: (line: string) => void } = {},
 ): Promise<PlacedModel> {
   const say = options.say ?? ((line: string) => console.error(line));
-  const plan = { attention: options.attention, training: options.training };
+  const plan = { attention: options.attention, training: options.training, rowsInFlight: options.rowsInFlight };
   if (device === "gpu") return await gpuModel(cfg, B, T, plan);
   if (device === "auto") {
     const gpu = await getGpuDevice().catch((err) => err as Error);

@@ -48,6 +48,11 @@ export interface BlockDims {
   NH: number;
   /** "materialized" when absent. */
   attention?: AttentionKind;
+  /**
+   * Rows in flight of an inference model (see `ModelPlanOptions.rowsInFlight`): every activation but qkv, the KV
+   * cache, holds this many rows instead of B·T. Absent: all B·T rows.
+   */
+  rows?: number;
 }
 
 // deno-fmt-ignore
@@ -79,10 +84,11 @@ export type BlockTensors = TensorDecls<
  * @returns The declarations.
  */
 export function blockTensors(d: BlockDims): BlockTensors {
-  const { B, T, C, NH } = d;
+  const { B, T, C, NH, rows } = d;
   // Each kind plans what it uses; the other's tensors stay declared (so every name exists) at one element.
   const flash = d.attention === "flash";
-  const scores: Shape = flash ? [1] : [B, NH, T, T];
+  const scores: Shape = flash ? [1] : rows ? [NH, rows, rows] : [B, NH, T, T];
+  const R: Shape = rows ? [rows] : [B, T]; // the rows of every activation but the KV cache
   return declare({
     // deno-fmt-ignore
     params: {
@@ -95,10 +101,11 @@ export function blockTensors(d: BlockDims): BlockTensors {
     },
     // deno-fmt-ignore
     acts: {
-      ln1: [B, T, C], ln1Mean: [B, T], ln1Rstd: [B, T],
-      qkv: [B, T, 3 * C], atty: [B, T, C], attLse: flash ? [B, NH, T] : [1], attproj: [B, T, C], residual2: [B, T, C],
-      ln2: [B, T, C], ln2Mean: [B, T], ln2Rstd: [B, T],
-      fch: [B, T, 4 * C], fchGelu: [B, T, 4 * C], fcproj: [B, T, C], residual3: [B, T, C],
+      ln1: [...R, C], ln1Mean: R, ln1Rstd: R,
+      qkv: [B, T, 3 * C], // every position's: the KV cache when decoding
+      atty: [...R, C], attLse: flash ? (rows ? [NH, rows] : [B, NH, T]) : [1], attproj: [...R, C], residual2: [...R, C],
+      ln2: [...R, C], ln2Mean: R, ln2Rstd: R,
+      fch: [...R, 4 * C], fchGelu: [...R, 4 * C], fcproj: [...R, C], residual3: [...R, C],
     },
     // Materialized attention does not keep the scores per layer: one (B, NH, T, T) pair serves every block, and
     // backward recomputes a block's softmax from its qkv before using it. Flash attention keeps only attLse.
@@ -134,6 +141,11 @@ export interface RowRange {
   count: number;
   /** Samples interleaved in the rows (default 1). */
   samples?: number;
+  /**
+   * The row that activations planned for rows in flight hold first (row r sits at r - base in every activation but
+   * the KV cache); 0 or absent for activations that hold every row.
+   */
+  base?: number;
 }
 
 /** What a linear layer of the block reads and writes: activations, and its widths in units of C. */
@@ -248,9 +260,14 @@ export class TransformerBlock<F, I> {
     return this.#v.training;
   }
 
-  /** `t` (rows of `width` floats), or its rows of the range. */
-  #rows(t: F, width: number, rows?: RowRange): F {
-    return rows ? this.#exec.view(t, rows.start * width, rows.count * width) : t;
+  /**
+   * `t` (rows of `width` floats), or its rows of the range: where the activations in flight hold them (from
+   * `rows.base`), or at their own row for the KV cache (`cache`), which holds every row.
+   */
+  #rows(t: F, width: number, rows?: RowRange, cache = false): F {
+    if (!rows) return t;
+    const first = cache ? rows.start : rows.start - (rows.base ?? 0);
+    return this.#exec.view(t, first * width, rows.count * width);
   }
 
   /** Causal self-attention of the rows: qkv to atty (training, a prefix, or decoding with the KV cache). */
@@ -265,7 +282,7 @@ export class TransformerBlock<F, I> {
       exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, { B, T, C, NH });
     } else if (rows.start === 0 && (rows.samples ?? 1) === 1) {
       // A prefix of one sequence: causal attention over rows 0 … count-1 is the training kernel at T = count.
-      const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows)];
+      const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows, true)];
       const sizes = { B: 1, T: rows.count, C, NH };
       if (flash) {
         exec.run(flashAttention.forward, { out: atty, lse: exec.view(a.attLse, 0, NH * rows.count), inp: qkv }, sizes);
@@ -287,7 +304,7 @@ export class TransformerBlock<F, I> {
     const { p, a } = this.#v;
     const l = LINEARS[name];
     this.#exec.run(matmul.forward, {
-      out: this.#rows(a[l.out], l.outWidth * C, rows),
+      out: this.#rows(a[l.out], l.outWidth * C, rows, l.out === "qkv"), // qkv rows stay: the KV cache
       inp: this.#rows(a[l.inp], l.width * C, rows),
       weight: p[`${name}w`],
       bias: p[`${name}b`],

@@ -24,6 +24,8 @@ export interface CpuModelOptions {
   attention?: AttentionKind;
   /** false: an inference model, without gradients, AdamW state or activation gradients. Default true. */
   training?: boolean;
+  /** An inference model's rows in flight (see `ModelPlanOptions.rowsInFlight`). */
+  rowsInFlight?: number;
 }
 
 /**
@@ -50,10 +52,10 @@ export async function createCpuModel(
   T: number,
   options: CpuModelOptions = {},
 ): Promise<GPT2<Float32Array, Int32Array>> {
-  const layout = planModel(cfg, B, T, 16, options.attention);
+  const training = options.training ?? true;
+  const layout = planModel(cfg, B, T, 16, options.attention, training ? undefined : options.rowsInFlight);
   const P = layout.params.totalElements;
   const what = `GPT-2 (L=${cfg.numLayers}, C=${cfg.channels}, V=${cfg.vocabSize}) at B=${B}, T=${T}`;
-  const training = options.training ?? true;
   const { memory, arenas } = allocateCpuArenas(
     [P, layout.acts.totalElements, 2 * B * T, ...(training ? [P, P, P, layout.gradActs.totalElements] : [])],
     what,

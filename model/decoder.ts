@@ -101,11 +101,9 @@ export class GPT2Decoder<F, I> {
    * @returns The logits rows of the last position (padded columns included), copied to the host.
    */
   async prefill(tokens: readonly number[]): Promise<Float32Array> {
-    const { exec, config } = this.model;
-    const [Vp, S] = [config.paddedVocabSize, this.samples];
+    const S = this.samples;
     this.#feed(tokens, "last");
-    const last = (this.#pos - 1) * S;
-    return await exec.read(exec.view(this.model.tensors.acts.logits, last * Vp, S * Vp));
+    return await this.model.exec.read(this.model.logitsOf((this.#pos - 1) * S, S));
   }
 
   /**
@@ -160,7 +158,7 @@ export class GPT2Decoder<F, I> {
     for (let step = 0; step < n && running > 0; step++) {
       const pos = this.#pos - 1; // the position whose logits predict this step's tokens
       const writeToken = step + 1 < n;
-      const logits = exec.view(acts.logits, pos * S * Vp, S * Vp);
+      const logits = this.model.logitsOf(pos * S, S);
       exec.run(sample.token, { tokens: inputs, sampled: acts.sampled, logits, coins: acts.coins }, {
         V,
         step: step * S,

@@ -50,6 +50,8 @@ export class GPT2<F, I> {
   #forwardHadTargets = false;
   /** Set by `backward`: the logits buffer holds their gradient until the next forward pass. */
   #logitsOverwritten = false;
+  /** The row the logits buffer holds first after the last `forwardRows` (0 unless rows are in flight). */
+  #logitsBase = 0;
 
   /**
    * Wraps a backend's tensors; the parameters are whatever the tensors hold (zeros when freshly allocated).
@@ -108,6 +110,11 @@ export class GPT2<F, I> {
    */
   forward(inputs: Int32Array, targets?: Int32Array): void {
     const { exec, B, T } = this;
+    if (this.layout.rowsInFlight !== undefined) {
+      throw new RangeError(
+        `this inference model holds ${this.layout.rowsInFlight} rows in flight, not a whole batch: use forwardRows`,
+      );
+    }
     const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const { params, acts } = this.tensors;
     this.#checkTokens(inputs, "input");
@@ -124,6 +131,7 @@ export class GPT2<F, I> {
     this.#blocksForward();
     this.#headForward();
     this.#logitsOverwritten = false;
+    this.#logitsBase = 0;
     this.#forwardHadTargets = targets !== undefined;
     if (targets) {
       const N = B * T;
@@ -153,7 +161,6 @@ export class GPT2<F, I> {
    */
   forwardRows(tokens: Int32Array | undefined, rows: RowRange, options: { logits?: boolean | "last" } = {}): void {
     const { exec, T } = this;
-    const C = this.config.channels;
     const S = rows.samples ?? 1;
     const end = rows.start + rows.count;
     if (!(Number.isInteger(S) && S >= 1 && S <= this.B)) {
@@ -163,31 +170,67 @@ export class GPT2<F, I> {
       const what = S > 1 ? `${S} interleaved sequences` : "the sequence";
       throw new RangeError(`rows [${rows.start}, ${end}) are outside ${what} of ${T} positions`);
     }
-    const { params, acts, inputs } = this.tensors;
-    const { start, count } = rows;
     if (tokens) {
-      const fed = tokens.subarray(start, end);
-      this.#checkTokens(fed, "input", start);
-      exec.writeInt(exec.viewInt(inputs, start, count), fed);
+      const fed = tokens.subarray(rows.start, end);
+      this.#checkTokens(fed, "input", rows.start);
+      exec.writeInt(exec.viewInt(this.tensors.inputs, rows.start, rows.count), fed);
     }
+    // An inference model planned for fewer rows in flight runs a longer range in pieces of whole positions.
+    const inFlight = this.layout.rowsInFlight;
+    const piece = inFlight === undefined ? rows.count : Math.floor(inFlight / S) * S;
+    if (piece < Math.min(S, rows.count)) {
+      throw new RangeError(`${S} samples need ${S} rows in flight; this model holds ${inFlight}`);
+    }
+    if (options.logits === true && rows.count > piece) {
+      throw new RangeError(`logits of ${rows.count} rows do not fit ${inFlight} rows in flight`);
+    }
+    for (let start = rows.start; start < end; start += piece) {
+      const count = Math.min(piece, end - start);
+      const last = start + count === end;
+      const base = inFlight === undefined ? 0 : start;
+      this.#forwardPiece({ start, count, samples: S, base }, last ? options.logits : false);
+    }
+    this.#logitsOverwritten = false;
+    this.#forwardHadTargets = false;
+  }
+
+  /**
+   * The logits rows `row … row + count - 1` computed by the last `forwardRows` (where the activations in flight
+   * hold them), for reading or sampling.
+   *
+   * @param row First row (of the range given to `forwardRows`, whose logits were computed).
+   * @param count Rows.
+   * @returns A view of `count` rows of Vp logits.
+   */
+  logitsOf(row: number, count: number): F {
+    const Vp = this.config.paddedVocabSize;
+    return this.exec.view(this.tensors.acts.logits, (row - this.#logitsBase) * Vp, count * Vp);
+  }
+
+  /** One piece of `forwardRows` (all of it, unless the model holds fewer rows in flight). */
+  #forwardPiece(rows: Required<RowRange>, logits: boolean | "last" | undefined): void {
+    const { exec } = this;
+    const C = this.config.channels;
+    const { start, count, samples: S, base } = rows;
+    const end = start + count;
+    const { params, acts, inputs } = this.tensors;
     // The S rows of one position share its position embedding: one encoder call per position covered.
     const span = S === 1 ? [{ lo: start, hi: end, pos: start }] : positionsOf(start, end, S);
     for (const { lo, hi, pos } of span) {
       const n = hi - lo;
       exec.run(encoder.forward, {
-        out: exec.view(acts.encoded, lo * C, n * C),
+        out: exec.view(acts.encoded, (lo - base) * C, n * C),
         inp: exec.viewInt(inputs, lo, n),
         wte: params.wte,
         wpe: exec.view(params.wpe, pos * C, (S === 1 ? n : 1) * C), // positions pos … (one sample), or pos
       }, S === 1 ? { B: 1, T: n, C } : { B: n, T: 1, C });
     }
     this.#blocksForward(rows);
-    if (options.logits === "last") {
+    this.#logitsBase = base;
+    if (logits === "last") {
       const lo = Math.max(start, Math.floor((end - 1) / S) * S);
-      this.#headForward({ start: lo, count: end - lo, samples: S });
-    } else if (options.logits !== false) this.#headForward(rows);
-    this.#logitsOverwritten = false;
-    this.#forwardHadTargets = false;
+      this.#headForward({ start: lo, count: end - lo, samples: S, base });
+    } else if (logits !== false) this.#headForward(rows);
   }
 
   /** The mean loss of the last forward pass (which must have had targets), averaged in float64. */
@@ -358,7 +401,7 @@ export class GPT2<F, I> {
     const C = this.config.channels;
     this.#blocks.forEach((block, l) => {
       const x = this.#blockInput(l);
-      block.forward(rows ? this.exec.view(x, rows.start * C, rows.count * C) : x, rows);
+      block.forward(rows ? this.exec.view(x, (rows.start - (rows.base ?? 0)) * C, rows.count * C) : x, rows);
     });
   }
 
@@ -373,7 +416,8 @@ export class GPT2<F, I> {
     const { channels: C, paddedVocabSize: Vp } = this.config;
     const { params, acts } = this.tensors;
     const N = rows ? rows.count : B * T;
-    const r = (t: F, width: number) => rows ? exec.view(t, rows.start * width, rows.count * width) : t;
+    const first = rows ? rows.start - (rows.base ?? 0) : 0; // where the activations in flight hold the rows
+    const r = (t: F, width: number) => rows ? exec.view(t, first * width, rows.count * width) : t;
     const lnf = r(acts.lnf, C);
     exec.run(layernorm.forward, {
       out: lnf,

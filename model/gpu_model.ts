@@ -45,9 +45,13 @@ export async function createGpuModel(
   T: number,
   options: GpuExecutorOptions & { exec?: GpuExecutor } & ModelPlanOptions = {},
 ): Promise<GPT2<GpuTensor, GpuTensor>> {
-  const plan = { attention: options.attention ?? "materialized", training: options.training ?? true } as const;
+  const plan = {
+    attention: options.attention ?? "materialized",
+    training: options.training ?? true,
+    rowsInFlight: options.rowsInFlight,
+  } as const;
   if (plan.attention === "flash") checkFlashHeadSize(cfg.channels, cfg.numHeads);
-  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, plan.attention);
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, plan.attention, inFlight(plan));
   const exec = options.exec ?? await createGpuExecutor(options);
   checkHostMemory(exec, cfg, B, T, plan);
   const allocated: GpuTensor[] = [];
@@ -100,7 +104,7 @@ export async function createGpuModel(
  * @returns Bytes.
  */
 export function gpuModelBytes(cfg: GPT2Config, B: number, T: number, options: ModelPlanOptions = {}): number {
-  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, options.attention);
+  const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, options.attention, inFlight(options));
   const P = layout.params.totalElements;
   const training = options.training ?? true ? 3 * P + layout.gradActs.totalElements : 0;
   return 4 * (P + layout.acts.totalElements + training);
@@ -111,6 +115,16 @@ export interface ModelPlanOptions {
   attention?: AttentionKind;
   /** Default true. */
   training?: boolean;
+  /**
+   * An inference model's rows in flight (decoding: the samples of one step; a prompt runs in pieces of this many
+   * rows): every activation but the KV cache holds this many rows instead of B·T. Ignored when training.
+   */
+  rowsInFlight?: number;
+}
+
+/** The rows in flight a plan gets: only inference models hold fewer than all rows. */
+export function inFlight(options: ModelPlanOptions): number | undefined {
+  return options.training ?? true ? undefined : options.rowsInFlight;
 }
 
 /**

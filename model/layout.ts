@@ -31,6 +31,11 @@ export interface ModelLayout {
   T: number;
   /** How the blocks compute attention. */
   attention: AttentionKind;
+  /**
+   * An inference model's rows in flight: every activation but the KV cache (qkv) holds this many rows, and
+   * `GPT2.forwardRows` runs longer ranges in pieces. Undefined: activations hold all B·T rows.
+   */
+  rowsInFlight?: number;
   /** Parameters; gradients, AdamW m and v use the same plan. */
   params: TensorPlan;
   /** Activations (the modules' acts and shared tensors). */
@@ -47,6 +52,7 @@ export interface ModelLayout {
  * @param T Sequence length (≤ cfg.maxSeqLen).
  * @param alignElements Alignment of each tensor start, in elements (CPU 16, GPU 64).
  * @param attention How the blocks compute attention (see `AttentionKind`).
+ * @param rowsInFlight Rows in flight of an inference model (see `ModelLayout.rowsInFlight`), from 1 to B·T.
  * @returns The plans.
  * @example
  * ```ts
@@ -62,13 +68,27 @@ export function planModel(
   T: number,
   alignElements: number,
   attention: AttentionKind = "materialized",
+  rowsInFlight?: number,
 ): ModelLayout {
   if (!Number.isInteger(B) || B < 1) throw new RangeError(`batch size must be a positive integer, got ${B}`);
   if (!Number.isInteger(T) || T < 1 || T > cfg.maxSeqLen) {
     throw new RangeError(`sequence length must be an integer in [1, ${cfg.maxSeqLen}], got ${T}`);
   }
-  const plan = planGpt2(cfg, B, T, alignElements, attention);
-  return { config: cfg, B, T, attention, params: plan.params, acts: plan.acts, gradActs: plan.grads };
+  if (rowsInFlight !== undefined && !(Number.isInteger(rowsInFlight) && rowsInFlight >= 1)) {
+    throw new RangeError(`rows in flight must be a positive integer, got ${rowsInFlight}`);
+  }
+  const rows = rowsInFlight !== undefined && rowsInFlight < B * T ? rowsInFlight : undefined;
+  const plan = planGpt2(cfg, B, T, alignElements, attention, rows);
+  return {
+    config: cfg,
+    B,
+    T,
+    attention,
+    ...(rows ? { rowsInFlight: rows } : {}),
+    params: plan.params,
+    acts: plan.acts,
+    gradActs: plan.grads,
+  };
 }
 
 /** A backend's handles for every tensor of a model, made by `bindModelTensors`. */

@@ -32,11 +32,11 @@ type HeadTensors = TensorDecls<
 >;
 
 /** The token and position embeddings. */
-function embeddingTensors(cfg: GPT2Config, B: number, T: number): EmbeddingTensors {
+function embeddingTensors(cfg: GPT2Config, R: Shape): EmbeddingTensors {
   const { paddedVocabSize: Vp, maxSeqLen: maxT, channels: C } = cfg;
   return declare({
     params: { wte: [Vp, C], wpe: [maxT, C] }, // wte rows V..Vp-1 are padding and stay zero
-    acts: { encoded: [B, T, C] },
+    acts: { encoded: [...R, C] },
   });
 }
 
@@ -45,16 +45,16 @@ function embeddingTensors(cfg: GPT2Config, B: number, T: number): EmbeddingTenso
  * probabilities are kept, and backward overwrites `logits` with their gradient in place, so there is no (B,T,Vp)
  * gradient buffer.
  */
-function headTensors(cfg: GPT2Config, B: number, T: number): HeadTensors {
+function headTensors(cfg: GPT2Config, B: number, T: number, R: Shape): HeadTensors {
   const { paddedVocabSize: Vp, channels: C } = cfg;
   // deno-fmt-ignore
   return declare({
     params: { lnfw: [C], lnfb: [C] },
     acts: {
-      lnf: [B, T, C], lnfMean: [B, T], lnfRstd: [B, T],
-      logits: [B, T, Vp], // d loss / d logits after backward (softmaxCrossEntropy.backward works in place)
-      lse: [B, T], // log Σ exp of each logits row, from the loss's forward, for its backward
-      losses: [B, T],
+      lnf: [...R, C], lnfMean: R, lnfRstd: R,
+      logits: [...R, Vp], // d loss / d logits after backward (softmaxCrossEntropy.backward works in place)
+      lse: R, // log Σ exp of each logits row, from the loss's forward, for its backward
+      losses: R,
       coins: [B, T], sampled: [B, T], // generation: the sampler's uniforms, and the ids drawn on the device
     },
     grads: {
@@ -71,6 +71,9 @@ function headTensors(cfg: GPT2Config, B: number, T: number): HeadTensors {
  * @param cfg Model shape.
  * @param B Batch size.
  * @param T Sequence length.
+ * @param attention How the blocks compute attention.
+ * @param rows Rows in flight of an inference model (every activation but the KV cache holds this many rows);
+ *   undefined: all B·T.
  * @returns The modules and their combination, in llm.c's order.
  */
 export function gpt2Tensors(
@@ -78,10 +81,12 @@ export function gpt2Tensors(
   B: number,
   T: number,
   attention: AttentionKind = "materialized",
+  rows?: number,
 ): { embedding: EmbeddingTensors; block: BlockTensors; head: HeadTensors; model: TensorDecls } {
-  const embedding = embeddingTensors(cfg, B, T);
-  const block = blockTensors({ B, T, C: cfg.channels, NH: cfg.numHeads, attention });
-  const head = headTensors(cfg, B, T);
+  const R: Shape = rows ? [rows] : [B, T];
+  const embedding = embeddingTensors(cfg, R);
+  const block = blockTensors({ B, T, C: cfg.channels, NH: cfg.numHeads, attention, rows });
+  const head = headTensors(cfg, B, T, R);
   return { embedding, block, head, model: combine(embedding, stack(cfg.numLayers, block), head) };
 }
 
@@ -148,6 +153,7 @@ export function parameterCount(cfg: GPT2Config): number {
  * @param T Sequence length.
  * @param alignElements Alignment of each tensor start (CPU 16, GPU 64).
  * @param attention How the blocks compute attention (see `AttentionKind`).
+ * @param rows Rows in flight of an inference model (see `gpt2Tensors`).
  * @returns Parameters (also gradients, m, v), activations, activation gradients.
  */
 export function planGpt2(
@@ -156,6 +162,7 @@ export function planGpt2(
   T: number,
   alignElements: number,
   attention: AttentionKind = "materialized",
+  rows?: number,
 ): ModulePlan {
-  return planModule(gpt2Tensors(cfg, B, T, attention).model, alignElements);
+  return planModule(gpt2Tensors(cfg, B, T, attention, rows).model, alignElements);
 }

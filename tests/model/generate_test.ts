@@ -21,17 +21,26 @@ const adapter = await gpuAdapterAvailable();
 const PROMPT = [5, 17, 96, 0, 42];
 
 // deno-lint-ignore no-explicit-any
-type Factory = (T: number, B?: number) => Promise<GPT2<any, any>>;
+type Factory = (T: number, B?: number, rowsInFlight?: number) => Promise<GPT2<any, any>>;
 const cfg = parseModelDescriptor(SPEC)!;
 const BACKENDS: [string, Factory, boolean][] = [
-  ["cpu scalar", (T, B = 1) => createCpuModel(cfg, B, T), false],
-  ["cpu kernels", (T, B = 1) => createCpuModel(cfg, B, T, { kernels: (m) => CpuKernels.create(m, 2) }), false],
-  ["gpu", (T, B = 1) => createGpuModel(cfg, B, T, { training: false }), !adapter],
+  [
+    "cpu scalar",
+    (T, B = 1, rowsInFlight) => createCpuModel(cfg, B, T, { training: !rowsInFlight, rowsInFlight }),
+    false,
+  ],
+  ["cpu kernels", (T, B = 1, rowsInFlight) =>
+    createCpuModel(cfg, B, T, {
+      kernels: (m) => CpuKernels.create(m, 2),
+      training: !rowsInFlight,
+      rowsInFlight,
+    }), false],
+  ["gpu", (T, B = 1, rowsInFlight) => createGpuModel(cfg, B, T, { training: false, rowsInFlight }), !adapter],
 ];
 
 // deno-lint-ignore no-explicit-any
-async function loaded(create: Factory, T: number, B = 1): Promise<GPT2<any, any>> {
-  const model = await create(T, B);
+async function loaded(create: Factory, T: number, B = 1, rowsInFlight?: number): Promise<GPT2<any, any>> {
+  const model = await create(T, B, rowsInFlight);
   await loadParameters(model, await resolveModelSource(SPEC), 3);
   return model;
 }
@@ -162,6 +171,44 @@ for (const [name, create, ignore] of BACKENDS) {
       } finally {
         batched.close();
         single.close();
+      }
+    },
+  });
+}
+
+for (const [name, create, ignore] of BACKENDS) {
+  Deno.test({
+    name: `rows in flight: activations for a few rows decode what full activations decode, prompt in pieces (${name})`,
+    ignore,
+    async fn() {
+      const prompt = [5, 17, 96, 0, 42, 7, 7, 63, 1, 88, 30]; // 11 tokens: pieces of 4 positions, then of 1
+      const n = 7;
+      const T = prompt.length + n - 1;
+      const tol = { atol: 1e-5, rtol: 1e-5 };
+      for (const S of [1, 2]) {
+        const [full, few] = [await loaded(create, T, S), await loaded(create, T, S, 4 * S)];
+        try {
+          assert.equal(few.layout.rowsInFlight, 4 * S);
+          assert.ok(few.layout.acts.totalElements < full.layout.acts.totalElements / 2, "fewer activations planned");
+          assert.throws(() => few.forward(new Int32Array(S * T)), /rows in flight/);
+          const Vp = cfg.paddedVocabSize;
+          const [a, b] = [
+            await new GPT2Decoder(full, { samples: S }).prefill(prompt),
+            await new GPT2Decoder(few, { samples: S }).prefill(prompt),
+          ];
+          for (let s = 0; s < S; s++) {
+            const row = (x: Float32Array) => x.subarray(s * Vp, s * Vp + cfg.vocabSize);
+            assertClose(row(b), row(a), tol, `S=${S} sample ${s}: prompt logits`);
+          }
+          for (const sampling of [{}, { temperature: 0 }, { topK: 5 }]) {
+            const options = { maxNewTokens: n, seed: 12, samples: S, ...sampling };
+            const want = await generateSamples(full, prompt, options);
+            assert.deepEqual(await generateSamples(few, prompt, options), want, `S=${S} ${JSON.stringify(sampling)}`);
+          }
+        } finally {
+          full.close();
+          few.close();
+        }
       }
     },
   });
