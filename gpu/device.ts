@@ -44,6 +44,16 @@ export interface GpuContext {
   hasF16: boolean;
   /** Whether `timestamp-query` was enabled (the profiler needs it). */
   hasTimestamps: boolean;
+  /**
+   * Whether `subgroups` was enabled: kernels with a subgroup form use it (`KernelDescriptor.subgroups`), the others
+   * their workgroup-memory twin.
+   */
+  hasSubgroups: boolean;
+  /**
+   * What a WGSL module that uses subgroup builtins starts with here: `enable subgroups;` in browsers; nothing in
+   * Deno, whose WGSL parser rejects the line although its device runs the builtins.
+   */
+  subgroupPreamble: string;
   /** Whether the adapter is a software fallback (llvmpipe): a correctness device, slow to compile and run. */
   isFallback: boolean;
   /** Throws a UserError if the device was lost or reported an uncaptured error since the last check. */
@@ -104,9 +114,19 @@ export async function requestGpuDevice(gpu: GPU | undefined): Promise<GpuContext
   for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const wanted: GPUFeatureName[] = ["shader-f16", "timestamp-query"];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  // Subgroups: browsers list the feature; Deno's wgpu can grant it without listing it (NVIDIA through Vulkan), so
+  // there it is asked for and, refused (a TypeError: not a subset of the adapter's features), dropped.
+  const inDeno = "Deno" in globalThis;
+  const subgroups: GPUFeatureName[] = adapter.features.has("subgroups") || inDeno
+    ? ["subgroups" as GPUFeatureName]
+    : [];
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: [...requiredFeatures, ...subgroups] })
+      .catch((err) => {
+        if (!(err instanceof TypeError) || subgroups.length === 0) throw err;
+        return adapter.requestDevice({ requiredLimits, requiredFeatures });
+      });
   } catch (err) {
     throw new UserError(`Cannot create a WebGPU device (${(err as Error).message}); use --device cpu`);
   }
@@ -140,6 +160,8 @@ export async function requestGpuDevice(gpu: GPU | undefined): Promise<GpuContext
     limits,
     hasF16: device.features.has("shader-f16"),
     hasTimestamps: device.features.has("timestamp-query"),
+    hasSubgroups: device.features.has("subgroups"),
+    subgroupPreamble: inDeno ? "" : "enable subgroups;\n",
     isFallback: info.isFallbackAdapter ?? false,
     check() {
       if (failure !== undefined) {

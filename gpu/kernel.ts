@@ -31,6 +31,11 @@ export interface KernelDescriptor {
   readonly params: Readonly<Record<string, ParamType>>;
   /** The `override` constants and their defaults (the values the WGSL declares). */
   readonly overrides: Readonly<Record<string, number | boolean>>;
+  /**
+   * Whether the source calls subgroup builtins: the subgroup form of a kernel whose workgroup-memory twin has the
+   * same name, compiled only where the device has `subgroups` (with the device's `subgroupPreamble` first).
+   */
+  readonly subgroups: boolean;
 }
 
 /** Values for a kernel's `override` constants; missing ones keep their defaults. */
@@ -78,7 +83,7 @@ export function packParams(
   }
 }
 
-/** Every descriptor made by `wgslKernel`, by name (tests compile them all). */
+/** Every descriptor made by `wgslKernel`, by name, a subgroup form as "name (subgroups)" (tests compile them all). */
 export const KERNELS: Map<string, KernelDescriptor> = new Map();
 
 /**
@@ -128,13 +133,15 @@ export function wgslKernel(source: string): KernelDescriptor {
   for (const m of source.matchAll(/override (\w+): (\w+) = ([\w.]+);/g)) {
     overrides[m[1]] = m[2] === "bool" ? m[3] === "true" : Number(m[3].replace(/[uif]$/, ""));
   }
+  const subgroups = /\bsubgroup[A-Z]\w*\s*\(|@builtin\(subgroup_(size|invocation_id)\)/.test(source);
   const kernel: KernelDescriptor = {
     name,
     source,
     storage: storage.map(({ name, access }) => ({ name, access })),
     params,
     overrides,
+    subgroups,
   };
-  KERNELS.set(name, kernel);
+  KERNELS.set(subgroups ? `${name} (subgroups)` : name, kernel);
   return kernel;
 }

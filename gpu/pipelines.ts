@@ -24,6 +24,7 @@ interface KernelObjects {
 export class PipelineCache {
   readonly #device: GPUDevice;
   readonly #ring: GPUBuffer;
+  readonly #subgroupPreamble: string;
   readonly #kernels = new Map<KernelDescriptor, KernelObjects>();
   readonly #pipelines = new TupleCache<GPUComputePipeline>();
   readonly #bindGroups = new TupleCache<GPUBindGroup>();
@@ -31,10 +32,12 @@ export class PipelineCache {
   /**
    * @param device The device.
    * @param ring The uniform ring buffer every bind group's binding 0 points into.
+   * @param subgroupPreamble What a kernel using subgroup builtins starts with on this device (see `GpuContext`).
    */
-  constructor(device: GPUDevice, ring: GPUBuffer) {
+  constructor(device: GPUDevice, ring: GPUBuffer, subgroupPreamble = "") {
     this.#device = device;
     this.#ring = ring;
+    this.#subgroupPreamble = subgroupPreamble;
   }
 
   /** Number of pipelines and bind groups made so far. */
@@ -81,7 +84,8 @@ export class PipelineCache {
   #kernelObjects(kernel: KernelDescriptor): KernelObjects {
     let objects = this.#kernels.get(kernel);
     if (!objects) {
-      const module = this.#device.createShaderModule({ label: kernel.name, code: kernel.source });
+      const code = kernel.subgroups ? this.#subgroupPreamble + kernel.source : kernel.source;
+      const module = this.#device.createShaderModule({ label: kernel.name, code });
       const bindGroupLayout = this.#device.createBindGroupLayout({
         label: kernel.name,
         entries: [

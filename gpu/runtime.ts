@@ -85,7 +85,7 @@ export class GpuRuntime {
       size: this.#ringData.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    this.#cache = new PipelineCache(this.device, this.#ring);
+    this.#cache = new PipelineCache(this.device, this.#ring, ctx.subgroupPreamble);
   }
 
   /** Command buffers submitted so far (tests check that a step is one submit). */
@@ -217,6 +217,9 @@ export class GpuRuntime {
   /** Appends one dispatch to the pending pass (see `DispatchSpec`). */
   dispatch(spec: DispatchSpec): void {
     const { kernel, bindings } = spec;
+    if (kernel.subgroups && !this.ctx.hasSubgroups) {
+      throw new Error(`${kernel.name}: its subgroup form needs a device with the subgroups feature`);
+    }
     const { pipeline, bindGroup } = this.#cache.get(kernel, spec.overrides ?? {}, bindings);
     if (this.#pending.length === RING_SLOTS) this.flush();
     const uniformOffset = this.#pending.length * UNIFORM_SLOT;

@@ -7,10 +7,10 @@ fn head_start(base: u32, bh: u32, width: u32) -> u32 {
   return base + (bh / p.NH) * p.T * width + (bh % p.NH) * 4u * HS4;
 }
 
-// The builtins of a query-block kernel (forward, dq): thread lid of workgroup (x, y) = (query blocks after this
-// one, batch·head b·NH + h).
+// The workgroup's builtins in a query-block kernel (forward, dq): workgroup (x, y) = (query blocks after this one,
+// batch·head b·NH + h). Only workgroup-uniform values: a struct that also held local_invocation_index would make
+// every member non-uniform to Tint's uniformity analysis (Chromium), and the loops over key blocks hold barriers.
 struct QueryBlock {
-  @builtin(local_invocation_index) lid: u32,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 }

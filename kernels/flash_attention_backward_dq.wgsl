@@ -44,15 +44,15 @@ fn dscores(g: u32, c: u32, ok: vec4<bool>, lrow: vec4f, drow: vec4f) -> vec4f {
 }
 
 @compute @workgroup_size(4u * BR)
-fn flash_attention_backward_dq(q: QueryBlock) {
+fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: QueryBlock) {
   let bh = q.wid.y;
   let C3 = 3u * p.C;
   let head = head_start(p.inp_base, bh, C3);
   let dhead = head_start(p.dout_base, bh, p.C);
-  let g = q.lid / 16u;
-  let x = q.lid % 16u;
+  let g = lid / 16u;
+  let x = lid % 16u;
   let q0 = first_query(q);
-  for (var i = q.lid; i < BR * HS4; i += 4u * BR) {
+  for (var i = lid; i < BR * HS4; i += 4u * BR) {
     let r = q0 + i / HS4;
     var qv = vec4f(0.0);
     var dv = vec4f(0.0);
@@ -81,7 +81,7 @@ fn flash_attention_backward_dq(q: QueryBlock) {
   for (var j = 0u; j < nkb; j++) {
     let k0 = j * BC;
     workgroupBarrier(); // the previous block's accumulation step is done with Ks and Ss (and Qs, dOs are complete)
-    for (var i = q.lid; i < BC * HS4; i += 4u * BR) {
+    for (var i = lid; i < BC * HS4; i += 4u * BR) {
       let c = i / HS4;
       let d = i % HS4;
       var kv = vec4f(0.0);

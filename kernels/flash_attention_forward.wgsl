@@ -13,7 +13,9 @@
 //   - in the score step, key x of the key block and, when BC = 32, key x + 16: their scores as vec4 over its rows;
 //   - in the output step, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of the head (those < hs), in a Rows4 of
 //     accumulators (kernels/_flash.wgsl).
-// Its running sums cover only its own keys; the 16 threads of a row group add theirs at the end.
+// Its running sums cover only its own keys; the 16 threads of a row group add theirs at the end. The row-group
+// max and sum (`row_max`, `row_sum`) come from kernels/_flash_rows_workgroup.wgsl or, where the device has subgroups,
+// kernels/_flash_rows_subgroup.wgsl.
 // Workgroup memory: Q of the block (BR × HS4 vec4, row-major: read as broadcasts), K then V of the key block (BC
 // rows padded to ROW = HS4 + 1 vec4 against bank conflicts, K and V taking turns), the probabilities
 // Ps[c·BR/4 + g] (a vec4 over rows 4g … 4g+3 at key c, one load in the output step), and one vec4 per thread for
@@ -77,14 +79,14 @@ fn scores(g: u32, c: u32) -> vec4f {
 }
 
 @compute @workgroup_size(4u * BR)
-fn flash_attention_forward(q: QueryBlock) {
+fn flash_attention_forward(@builtin(local_invocation_index) lid: u32, q: QueryBlock) {
   let bh = q.wid.y;
-  let g = q.lid / 16u;
-  let x = q.lid % 16u;
+  let g = lid / 16u;
+  let x = lid % 16u;
   let q0 = first_query(q);
   let C3 = 3u * p.C;
   let head = head_start(p.inp_base, bh, C3);
-  for (var i = q.lid; i < BR * HS4; i += 4u * BR) {
+  for (var i = lid; i < BR * HS4; i += 4u * BR) {
     let r = q0 + i / HS4;
     var v = vec4f(0.0);
     if (r < p.T) {
@@ -106,7 +108,7 @@ fn flash_attention_forward(q: QueryBlock) {
   for (var j = 0u; j < nkb; j++) {
     let k0 = j * BC;
     workgroupBarrier(); // the previous block's output step is done with KV and Ps (and Qs is complete)
-    stage_kv(head + p.C, k0, q.lid);
+    stage_kv(head + p.C, k0, lid);
     workgroupBarrier();
     let oka = (vec4u(k0 + x) <= rows) & vec4<bool>(x < BC && k0 + x < p.T);
     let okb = (vec4u(k0 + x + 16u) <= rows) & vec4<bool>(x + 16u < BC && k0 + x + 16u < p.T);
@@ -115,13 +117,8 @@ fn flash_attention_forward(q: QueryBlock) {
     if (BC > 16u) {
       sb = select(vec4f(NEG), scores(g, cb) * p.scale, okb);
     }
-    red[q.lid] = max(sa, sb);
-    workgroupBarrier(); // every partial max is in red, and every thread is done with K
-    stage_kv(head + 2u * p.C, k0, q.lid);
-    var mb = red[16u * g];
-    for (var i = 1u; i < 16u; i++) {
-      mb = max(mb, red[16u * g + i]);
-    }
+    let mb = row_max(lid, max(sa, sb)); // its barrier also means every thread is done with K
+    stage_kv(head + 2u * p.C, k0, lid);
     let mn = max(m, mb);
     let alpha = exp(m - mn);
     let pa = select(vec4f(0.0), exp(sa - mn), oka);
@@ -141,12 +138,7 @@ fn flash_attention_forward(q: QueryBlock) {
     }
   }
   // Row sums: the 16 threads of a row group add their shares (red was last read before the loop's last barrier).
-  red[q.lid] = l;
-  workgroupBarrier();
-  var sum = red[16u * g];
-  for (var i = 1u; i < 16u; i++) {
-    sum += red[16u * g + i];
-  }
+  let sum = row_sum(lid, l);
   let inv = 1.0 / sum;
   store_rows(head_start(p.out_base, bh, p.C), p.C, rows, x, o, inv);
   if (x == 0u) {

@@ -7,7 +7,8 @@
  * The forms of `flashAttention.forward` and `flashAttention.backward`:
  * - `cpu`: the scalar functions `flashAttentionForward` and `flashAttentionBackward` below, row by row in float64
  *   (the reference; they agree with `attentionForward` / `attentionBackward`);
- * - `gpu`: `kernels/flash_attention_forward.wgsl` (online softmax over key blocks), and for backward
+ * - `gpu`: `kernels/flash_attention_forward.wgsl` (online softmax over key blocks; its row-group max and sum in a
+ *   workgroup-memory form, or a subgroup form where the device has `subgroups`), and for backward
  *   `kernels/flash_attention_backward_delta.wgsl` (D = rowsum(dout∘out), in the runtime's scratch), then
  *   `kernels/flash_attention_backward_dq.wgsl` (parallel over query blocks) and
  *   `kernels/flash_attention_backward_dkdv.wgsl` (parallel over key blocks): every gradient is written by one
@@ -24,6 +25,8 @@ import flashBackwardSharedSrc from "../kernels/_flash_backward.wgsl" with { type
 import flashSharedSrc from "../kernels/_flash.wgsl" with { type: "text" };
 import flashBackwardDqSrc from "../kernels/flash_attention_backward_dq.wgsl" with { type: "text" };
 import flashForwardSrc from "../kernels/flash_attention_forward.wgsl" with { type: "text" };
+import flashRowsSubgroupSrc from "../kernels/_flash_rows_subgroup.wgsl" with { type: "text" };
+import flashRowsWorkgroupSrc from "../kernels/_flash_rows_workgroup.wgsl" with { type: "text" };
 import { grid1d, perBinding, ranges } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
@@ -235,7 +238,9 @@ export function flashAttentionBackward(b: CpuBuffers<typeof FLASH_ATTENTION_BACK
   }
 }
 
-const forwardKernel = wgslKernel(flashForwardSrc + flashSharedSrc);
+/** The forward kernel's two forms: row-group reductions through workgroup memory, or with subgroup shuffles. */
+const forwardKernel = wgslKernel(flashForwardSrc + flashSharedSrc + flashRowsWorkgroupSrc);
+const forwardSubgroupKernel = wgslKernel(flashForwardSrc + flashSharedSrc + flashRowsSubgroupSrc);
 const deltaKernel = wgslKernel(flashBackwardDeltaSrc);
 const dqKernel = wgslKernel(flashBackwardDqSrc + flashSharedSrc + flashBackwardSharedSrc);
 const dkdvKernel = wgslKernel(flashBackwardDkdvSrc + flashSharedSrc + flashBackwardSharedSrc);
@@ -280,7 +285,7 @@ function flashForwardGpu(rt: GpuRuntime, b: GpuBuffers<typeof FLASH_ATTENTION_FO
   const { rows: BR, cols: BC } = tiles.forward;
   for (const [b0, bc] of groups) {
     rt.dispatch({
-      kernel: forwardKernel,
+      kernel: rt.ctx.hasSubgroups ? forwardSubgroupKernel : forwardKernel,
       overrides: { BR, BC, HS4: hs / 4 },
       bindings: [
         bindRange(b.out, b0 * T * C, bc * T * C, rt.limits),

@@ -10,6 +10,7 @@ import { UserError } from "../../util/errors.ts";
 import { adapterAvailable } from "./_helpers.ts";
 
 const broken: KernelDescriptor = {
+  subgroups: false,
   name: "broken_kernel",
   source: "@compute @workgroup_size(1) fn broken_kernel() { let x: f32 = nope; }",
   storage: [{ name: "out", access: "read_write" }],

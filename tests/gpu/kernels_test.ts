@@ -27,7 +27,7 @@ Deno.test("kernels: every kernels/*.wgsl has a descriptor, named like the file, 
 });
 
 for (const k of ALL_KERNELS) {
-  Deno.test(`kernels: ${k.name}.wgsl follows the conventions`, () => {
+  Deno.test(`kernels: ${k.name}.wgsl${k.subgroups ? " (subgroup form)" : ""} follows the conventions`, () => {
     const src = k.source;
     if (!src.startsWith(`// ${k.name}: `)) throw new Error("missing the header comment '// name: what it computes'");
     if (!/\/\/ (Threads|.*Dispatch)/.test(src)) throw new Error("the header does not describe the thread mapping");
@@ -50,13 +50,26 @@ for (const k of ALL_KERNELS) {
   });
 }
 
+Deno.test("kernels: each subgroup form has a workgroup-memory twin of the same name and bindings", () => {
+  const forms = ALL_KERNELS.filter((k) => k.subgroups);
+  if (forms.length === 0) throw new Error("no subgroup forms registered");
+  for (const k of forms) {
+    const twin = KERNELS.get(k.name);
+    if (!twin || twin.subgroups) throw new Error(`${k.name}: no workgroup-memory twin`);
+    const shape = (d: typeof k) => JSON.stringify([d.storage, d.params, d.overrides]);
+    if (shape(twin) !== shape(k)) throw new Error(`${k.name}: the twins' bindings, params or overrides differ`);
+  }
+});
+
 Deno.test({
-  name: "kernels: every kernel compiles on this adapter without errors or warnings",
+  name: "kernels: every kernel this adapter can run compiles without errors or warnings (subgroup forms where granted)",
   ignore: !adapterAvailable,
   fn: async () => {
-    const { device } = await getGpuDevice();
+    const { device, hasSubgroups, subgroupPreamble } = await getGpuDevice();
     for (const k of ALL_KERNELS) {
-      const info = await device.createShaderModule({ code: k.source }).getCompilationInfo();
+      if (k.subgroups && !hasSubgroups) continue; // compiled by tests/browser and on GPUs that grant subgroups
+      const code = k.subgroups ? subgroupPreamble + k.source : k.source;
+      const info = await device.createShaderModule({ code }).getCompilationInfo();
       const messages = info.messages.map((m) => `${k.name}.wgsl:${m.lineNum}: ${m.type}: ${m.message}`);
       if (messages.length > 0) throw new Error(messages.join("\n"));
     }

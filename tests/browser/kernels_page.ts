@@ -1,0 +1,53 @@
+/**
+ * The page side of tests/browser/kernels_test.ts, bundled for the browser: runs GPU ops on the page's WebGPU device
+ * (where Chromium's adapter grants `subgroups`, the kernels' subgroup forms) against their CPU forms on the same
+ * inputs, and reports the largest differences for the Deno side to check. Exposed as `globalThis.kernelChecks`.
+ *
+ * @module
+ */
+import { createGpuExecutor } from "../../gpu/executor.ts";
+import { flashAttention, flashAttentionForward } from "../../layers/flash_attention.ts";
+import { rng, uniform } from "../_random.ts";
+
+/** Largest |a - b| (NaN when an element is not finite: an unwritten, NaN-poisoned output). */
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? NaN : d;
+    if (Number.isNaN(worst)) return NaN;
+  }
+  return worst;
+}
+
+/** One flash forward case: out and lse of the GPU op against the scalar reference. */
+async function flashForward(B: number, T: number, C: number, NH: number) {
+  const ops = await createGpuExecutor();
+  const s = { B, T, C, NH };
+  const inp = uniform(rng(B + 10 * T + C), B * T * 3 * C, 2);
+  const out = new Float32Array(B * T * C), lse = new Float32Array(B * NH * T);
+  flashAttentionForward({ out, lse, inp }, s);
+  const tensor = async (data: Float32Array) => {
+    const t = await ops.allocate("page", data.length);
+    ops.write(t, data);
+    return t;
+  };
+  const g = {
+    out: await tensor(new Float32Array(out.length).fill(NaN)),
+    lse: await tensor(new Float32Array(lse.length).fill(NaN)),
+    inp: await tensor(inp),
+  };
+  ops.run(flashAttention.forward, g, s);
+  return { out: maxDiff(await ops.read(g.out), out), lse: maxDiff(await ops.read(g.lse), lse) };
+}
+
+const checks = {
+  /** The device the page got: its name and whether it has subgroups. */
+  async device() {
+    const ops = await createGpuExecutor();
+    return { description: ops.description, subgroups: ops.runtime.ctx.hasSubgroups };
+  },
+  flashForward,
+};
+(globalThis as unknown as { kernelChecks: typeof checks }).kernelChecks = checks;
+export type KernelChecks = typeof checks;

@@ -1,0 +1,44 @@
+/**
+ * The GPU kernels in a real browser: headless Chromium (tests/browser/_chromium.ts), whose WebGPU adapter here
+ * (SwiftShader) grants `subgroups`, so the kernels' subgroup forms — which neither Deno's llvmpipe nor CI otherwise
+ * can run — are checked against the CPU forms: flash attention forward (its row-group reductions), at three heads,
+ * head sizes 8, 64 and 80 and T = 1, 7, 33, 70 (none a multiple of a tile), outputs NaN-poisoned.
+ */
+import assert from "node:assert/strict";
+import type { KernelChecks } from "./kernels_page.ts";
+import { chromiumPath, withPage } from "./_chromium.ts";
+
+declare const kernelChecks: KernelChecks;
+
+Deno.test({
+  name: `browser (${chromiumPath ? "chromium" : "no chromium: install it"}): subgroup forms of the kernels vs CPU`,
+  // Where chromium is missing the test is skipped, except in CI (.ci/run installs it), where that is a failure.
+  ignore: !chromiumPath && !Deno.env.get("CI"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withPage("./kernels_page.ts", async (page) => {
+      await page.waitForFunction(() => typeof kernelChecks === "object");
+      const device = await page.evaluate(() => kernelChecks.device());
+      console.log(`  ${device.description}, subgroups ${device.subgroups}`);
+      assert.equal(device.subgroups, true, "Chromium's adapter grants subgroups here: the subgroup forms run");
+      // The same bounds as tests/layers/flash_attention_test.ts: float32 sums of hs ≤ 80 products and of ≤ 70 keys
+      // against the CPU's float64.
+      const worst = { out: 0, lse: 0 };
+      for (const hs of [8, 64, 80]) {
+        for (const T of [1, 7, 33, 70]) {
+          const d = await page.evaluate(([T, C]) => kernelChecks.flashForward(2, T, C, 3), [T, 3 * hs]);
+          assert.ok(d.out <= 2e-6 + 1e-5 * 4, `hs=${hs} T=${T}: out differs by ${d.out}`);
+          assert.ok(d.lse <= 4e-6 + 1e-6 * 12, `hs=${hs} T=${T}: lse differs by ${d.lse}`);
+          worst.out = Math.max(worst.out, d.out);
+          worst.lse = Math.max(worst.lse, d.lse);
+        }
+      }
+      console.log(
+        `  flash forward (subgroup form): max abs diff out ${worst.out.toExponential(1)}, lse ${
+          worst.lse.toExponential(1)
+        }`,
+      );
+    });
+  },
+});
