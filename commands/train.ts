@@ -97,6 +97,13 @@ const SPEC: CommandSpec = {
       default: false,
       help: "start afresh in -o even if it holds another run's checkpoints (they are deleted)",
     },
+    {
+      name: "loss-scale",
+      kind: "string",
+      default: "off",
+      help:
+        "off | dynamic (the loss times 2^16, halved and the step skipped on overflow, doubled after 2000 clean steps)",
+    },
     { name: "json", kind: "bool", default: false, help: "print JSON lines instead of text" },
     { name: "profile", kind: "bool", default: false, help: "print a per-kernel GPU time table for the second step" },
   ],
@@ -118,6 +125,10 @@ export const trainCommand: Command = {
     const resume = requireInt("-y", v["resume"], 0);
     if (resume > 1) throw new UsageError(`-y: must be 0 or 1, got ${resume}`);
     const out = v["out"] as string;
+    const lossScale = v["loss-scale"] as string;
+    if (lossScale !== "off" && lossScale !== "dynamic") {
+      throw new UsageError(`--loss-scale: must be off or dynamic, got '${lossScale}'`);
+    }
     const result = await train({
       trainPattern: v["train"] as string,
       valPattern: v["val"] as string,
@@ -144,6 +155,7 @@ export const trainCommand: Command = {
       json: v["json"] as boolean,
       profile: v["profile"] as boolean,
       overwrite: v["overwrite"] as boolean,
+      lossScale: lossScale === "dynamic" ? {} : undefined,
     });
     return result.interrupted || result.steps > 0 ? 0 : 1;
   },

@@ -2,8 +2,10 @@
 //   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;
 //   params -= lr·((m / mCorrection) / (√(v / vCorrection) + eps) + wd·params)
 // where mCorrection = 1 - β1^t and vCorrection = 1 - β2^t are computed on the host in float64. With max_norm > 0,
-// gradScale is first multiplied by min(1, max_norm / ‖g‖), ‖g‖ = √(norm[0] + norm[1]) from adamw.gradNormSquared
-// earlier in the same step: clipping without reading the norm back.
+// gradScale is first multiplied by min(1, max_norm / ‖g‖), ‖g‖ = √(norm[0] + norm[1])·gradScale (the norm of the
+// scaled gradients) from adamw.gradNormSquared earlier in the same step: clipping without reading the norm back.
+// With skip_nonfinite = 1 nothing is written when a word of norm holds Inf or NaN (tested on its bits, which no
+// float optimization can assume away): the step a loss-scale overflow spoils is skipped.
 //
 // Threads: a 1-D grid-stride loop; the launcher dispatches x = min(ceil(n / WG), maxWorkgroups) workgroups of WG
 // threads and thread g handles elements g, g + x·WG, …
@@ -23,6 +25,7 @@ struct Params {
   vCorrection: f32,
   gradScale: f32,
   max_norm: f32,
+  skip_nonfinite: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -36,9 +39,15 @@ override WG: u32 = 256;
 
 @compute @workgroup_size(WG)
 fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  if (p.skip_nonfinite != 0u) {
+    let exponents = vec2u(bitcast<u32>(norm[p.norm_base]), bitcast<u32>(norm[p.norm_base + 1u])) & vec2u(0x7f800000u);
+    if (any(exponents == vec2u(0x7f800000u))) {
+      return;
+    }
+  }
   var scale = p.gradScale;
   if (p.max_norm > 0.0) {
-    let global_norm = sqrt(norm[p.norm_base] + norm[p.norm_base + 1u]);
+    let global_norm = sqrt(norm[p.norm_base] + norm[p.norm_base + 1u]) * p.gradScale;
     if (global_norm > p.max_norm) {
       scale *= p.max_norm / global_norm;
     }

@@ -59,14 +59,19 @@ export interface AdamWHyper {
   gradScale: number;
 }
 
-/** The sizes and scalars of `adamw.update`: `maxNorm` > 0 clips to that global gradient norm (read from `norm`). */
-export type AdamWSizes = { n: number; maxNorm?: number } & AdamWHyper;
+/**
+ * The sizes and scalars of `adamw.update`: `maxNorm` > 0 clips to that global gradient norm (read from `norm`, of the
+ * gradients times `gradScale`: a scaled loss's gradients scaled back); `skipNonFinite` leaves params, m and v as
+ * they are when that norm is Inf or NaN (an overflow under loss scaling: the step is skipped).
+ */
+export type AdamWSizes = { n: number; maxNorm?: number; skipNonFinite?: boolean } & AdamWHyper;
 
 /**
  * The clipping factor min(1, maxNorm / ‖g‖) from the two floats of `adamw.gradNormSquared`; 1 without clipping.
  *
  * @param normSquared out[0] + out[1] = Σ g² (undefined: no clipping).
  * @param maxNorm The norm to clip to (0 or undefined: none).
+ * @param gradScale What the gradients are multiplied by before the update (the norm is theirs times it).
  * @returns The factor.
  * @example
  * ```ts
@@ -74,10 +79,21 @@ export type AdamWSizes = { n: number; maxNorm?: number } & AdamWHyper;
  * if (clipScale(new Float32Array([25, 0]), 1) !== 0.2) throw new Error("a norm of 5 clipped to 1 scales by 1/5");
  * ```
  */
-export function clipScale(normSquared: ArrayLike<number> | undefined, maxNorm = 0): number {
+export function clipScale(normSquared: ArrayLike<number> | undefined, maxNorm = 0, gradScale = 1): number {
   if (!normSquared || !(maxNorm > 0)) return 1;
-  const norm = Math.sqrt(normSquared[0] + normSquared[1]);
+  const norm = Math.sqrt(normSquared[0] + normSquared[1]) * gradScale;
   return norm > maxNorm ? maxNorm / norm : 1;
+}
+
+/** Whether an update skips: asked to, and the norm's words hold Inf or NaN. */
+function skips(normSquared: ArrayLike<number> | undefined, s: AdamWSizes): boolean {
+  return s.skipNonFinite === true && normSquared !== undefined && !Number.isFinite(normSquared[0] + normSquared[1]);
+}
+
+/** The CPU forms' update: skipped, or with the gradient scale times the clipping factor. */
+function cpuUpdate(b: CpuBuffers<typeof ADAMW_UPDATE>, s: AdamWSizes, run: (hyper: AdamWHyper) => void): void {
+  if (skips(b.norm, s)) return;
+  run({ ...s, gradScale: s.gradScale * clipScale(b.norm, s.maxNorm, s.gradScale) });
 }
 
 /**
@@ -175,12 +191,13 @@ export const adamw = {
   update: defineOp({
     name: "adamwUpdate",
     buffers: ADAMW_UPDATE,
-    cpu: (b, s: AdamWSizes) => adamwUpdate(b, s, { ...s, gradScale: s.gradScale * clipScale(b.norm, s.maxNorm) }),
-    wasm: (k, b, s) => k.adamwUpdate(b, s, { ...s, gradScale: s.gradScale * clipScale(b.norm, s.maxNorm) }),
+    cpu: (b, s: AdamWSizes) => cpuUpdate(b, s, (hyper) => adamwUpdate(b, s, hyper)),
+    wasm: (k, b, s) => cpuUpdate(b, s, (hyper) => k.adamwUpdate(b, s, hyper)),
     gpu: (g, b, s) =>
       dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
         ...adamwScalars(s),
         max_norm: b.norm ? s.maxNorm ?? 0 : 0,
+        skip_nonfinite: Number(b.norm !== undefined && s.skipNonFinite === true),
       }, [b.norm ? bindRange(b.norm, 0, 2, g.rt.limits) : g.rt.dummy]),
     work: (s) => ({ bytes: 4 * 7 * s.n }),
   }),

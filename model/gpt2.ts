@@ -26,6 +26,10 @@ import { gpt2Tensors, PARAMETER_NAMES, type ParameterName } from "./tensors.ts";
 export interface UpdateOptions extends Omit<AdamWHyper, "gradScale"> {
   /** Clip the global gradient norm to this value (scale every gradient by min(1, max/norm)); none if undefined. */
   maxGradNorm?: number;
+  /** Multiplies every gradient before the update: 1/S after a backward pass of the loss times S (loss scaling). */
+  gradScale?: number;
+  /** Leave the parameters and AdamW state unchanged when the gradient norm is Inf or NaN (a loss-scale overflow). */
+  skipNonFinite?: boolean;
 }
 
 /**
@@ -347,24 +351,26 @@ export class GPT2<F, I> {
   /**
    * One AdamW step on every parameter (weight decay on all of them, as llm.c's CPU trainer and `test_gpt2` do).
    *
-   * @param options Hyperparameters, 1-based step, optional clipping norm.
-   * @returns The gradient norm before clipping when `maxGradNorm` is set, else undefined.
+   * @param options Hyperparameters, 1-based step, optional clipping norm, gradient scale and skipping.
+   * @returns The norm of the gradients times `gradScale`, before clipping, when `maxGradNorm` or `skipNonFinite` is
+   *   set (Inf or NaN: the step was skipped, if asked), else undefined.
    */
   async update(options: UpdateOptions): Promise<number | undefined> {
-    const { maxGradNorm, ...hyper } = options;
+    const { maxGradNorm, gradScale = 1, skipNonFinite = false, ...hyper } = options;
     const t = this.#training;
     const params = this.tensors.paramsArena;
     const n = this.layout.params.totalElements;
-    const norm = maxGradNorm !== undefined ? this.#queueNormSquared() : undefined;
-    // The clipping factor is computed where the update runs, so nothing waits for the GPU between the two.
+    const norm = maxGradNorm !== undefined || skipNonFinite ? this.#queueNormSquared() : undefined;
+    // The clipping factor and the skip are decided where the update runs, so nothing waits for the GPU between.
     this.exec.run(adamw.update, { params, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm }, {
       n,
       ...hyper,
-      gradScale: 1,
+      gradScale,
       maxNorm: maxGradNorm ?? 0,
+      skipNonFinite,
     });
     // Read after the update: this one wait covers the whole step.
-    return norm ? await this.#readNorm(norm) : undefined;
+    return norm ? await this.#readNorm(norm) * gradScale : undefined;
   }
 
   /** Copies every parameter tensor to the host, in llm.c's order. */

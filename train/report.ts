@@ -22,6 +22,11 @@ export type RunEvent =
     ms: number;
     tokensPerSecond: number;
     etaSeconds: number;
+    /** With dynamic loss scaling: the scale after this step, and whether this step overflowed and was skipped. */
+    lossScale?: number;
+    skipped?: boolean;
+    /** Steps skipped so far. */
+    skippedSteps?: number;
   }
   | { type: "val"; step: number; valLoss: number }
   | { type: "sample"; step: number; text: string }
@@ -154,7 +159,7 @@ export function formatEvent(e: RunEvent): string {
     case "step":
       return `step ${e.step}/${e.steps} | loss ${e.loss.toFixed(6)} | lr ${e.lr.toExponential(2)} | ` +
         `norm ${e.norm.toFixed(4)} | ${e.ms.toFixed(1)} ms | ${Math.round(e.tokensPerSecond)} tok/s | ` +
-        `ETA ${formatDuration(e.etaSeconds)}`;
+        `ETA ${formatDuration(e.etaSeconds)}` + (e.lossScale === undefined ? "" : lossScaleText(e));
     case "val":
       return `val loss ${e.valLoss.toFixed(6)} (step ${e.step})`;
     case "sample":
@@ -184,4 +189,10 @@ export function formatDuration(seconds: number): string {
   if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor(s % 3600 / 60)).padStart(2, "0")}m`;
   if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   return `${s}s`;
+}
+
+/** The step line's loss-scale part: the scale, and the skip (an overflow) with the count so far. */
+function lossScaleText(e: { lossScale?: number; skipped?: boolean; skippedSteps?: number }): string {
+  const skipped = e.skippedSteps ? ` (${e.skippedSteps} skipped)` : "";
+  return ` | loss scale 2^${Math.log2(e.lossScale!)}${e.skipped ? ": overflow, step skipped" : ""}${skipped}`;
 }

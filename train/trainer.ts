@@ -1,7 +1,7 @@
 /**
  * The training loop behind `gpt2 train`, with llm.c's trainer semantics: shuffled train batches, gradient
  * accumulation up to `-d` tokens per step, a learning-rate schedule, AdamW (betas 0.9/0.95, eps 1e-8) with the
- * global gradient norm clipped at 1.0, val loss every `-v` steps, a sample every `-s` steps, checkpoints every `-n`
+ * global gradient norm clipped at 1.0 (optionally dynamic loss scaling: train/loss_scale.ts), val loss every `-v` steps, a sample every `-s` steps, checkpoints every `-n`
  * steps and at the end, exact resume with `-y 1`, and Ctrl-C that finishes the step and saves.
  *
  * Order within iteration `step` (= optimizer steps done so far): checkpoint, val, sample, then the train step.
@@ -24,6 +24,7 @@ import { isRunFileIn, RunDirectory } from "./run_dir.ts";
 import { Xorshift64Star } from "./sampler.ts";
 import { sampleText } from "../model/decoder.ts";
 import { learningRateAt, type ScheduleKind } from "./schedule.ts";
+import { DynamicLossScale, type LossScaleState } from "./loss_scale.ts";
 
 /** Everything `gpt2 train` can be told. Defaults live in `commands/train.ts`. */
 export interface TrainOptions {
@@ -58,6 +59,8 @@ export interface TrainOptions {
   json: boolean;
   /** Print a per-kernel table of the second step (WebGPU timestamp queries). */
   profile?: boolean;
+  /** Dynamic loss scaling (`--loss-scale dynamic`; train/loss_scale.ts), optionally from another initial scale. */
+  lossScale?: { initial?: number };
   /** Called once per step with the step's loss (tests use it; the report prints it). */
   onStep?: (step: number, loss: number) => void;
   /** Called with each val loss. */
@@ -144,6 +147,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       )
       : undefined;
     let startStep = 0;
+    const initial = o.lossScale?.initial;
+    let lossScale = o.lossScale
+      ? new DynamicLossScale(initial ? { scale: initial, cleanSteps: 0, skipped: 0 } : undefined)
+      : undefined;
     if (resumed) {
       const meta = resumed.meta as RunMeta;
       if (meta.B !== o.B || meta.T !== o.T || meta.tokensPerStep !== tokensPerStep) {
@@ -163,6 +170,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         end(startStep, "already complete");
         return { steps: startStep, lastLoss: NaN, interrupted: false };
       }
+      if ((meta.lossScale !== undefined) !== (o.lossScale !== undefined)) {
+        const was = meta.lossScale ? "with" : "without";
+        throw new UsageError(`${resumed.modelPath}: was trained ${was} --loss-scale dynamic; resume the same way`);
+      }
       if (meta.maxSteps !== undefined && meta.maxSteps !== maxSteps) {
         report.emit({
           type: "warning",
@@ -176,6 +187,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       model.exec.write(adam.vArena, resumed.v);
       trainLoader.restore(meta.loader);
       sampler.rng = new Xorshift64Star(meta.rng);
+      if (meta.lossScale) lossScale = new DynamicLossScale(meta.lossScale);
     } else {
       await loadParameters(model, source, o.seed);
     }
@@ -191,6 +203,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       steps: maxSteps,
       trainTokens: trainLoader.numTokens,
       ...(o.attention === "flash" ? { attention: "flash" } : {}),
+      ...(lossScale ? { lossScale: lossScale.scale } : {}),
       ...(resumed ? { resumedFrom: resumed.modelPath } : {}),
     });
 
@@ -251,6 +264,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         maxSteps,
         loader: trainLoader.state(),
         rng: sampler.rng.state(),
+        ...(lossScale ? { lossScale: lossScale.state() } : {}),
       };
       const complete = await saveCheckpoint(runDir!.path, step, { config: cfg, params, m, v, meta }, () => stopNow);
       const files = checkpointFiles(runDir!.path, step);
@@ -307,10 +321,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // Nothing waits for the GPU inside the step: each micro-step's loss read is queued behind its backward pass,
         // and the gradient norm's read behind the update; the two resolve together at the end of the step.
         const losses: Promise<number>[] = [];
+        const scale = lossScale?.scale ?? 1;
         for (let micro = 0; micro < accumSteps; micro++) {
           const batch = trainLoader.next();
           model.forward(batch.inputs, batch.targets);
-          model.backward(1 / accumSteps);
+          model.backward(scale / accumSteps);
           losses.push(model.meanLoss());
         }
         const lr = learningRateAt(step, {
@@ -326,9 +341,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           beta2: 0.95,
           eps: 1e-8,
           weightDecay: o.weightDecay,
-          step: step + 1,
+          step: step + 1 - (lossScale?.skipped ?? 0), // AdamW's own count: skipped steps do not advance it
           maxGradNorm: 1.0,
+          gradScale: 1 / scale,
+          skipNonFinite: lossScale !== undefined,
         });
+        const scaled = lossScale?.observe(norm ?? NaN);
         const lossSum = (await Promise.all(losses)).reduce((a, b) => a + b, 0);
         const ms = performance.now() - t0;
         clock.record("step", ms);
@@ -348,9 +366,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           ms,
           tokensPerSecond: tokensPerStep / (ms / 1000),
           etaSeconds: clock.secondsLeft(step + 1),
+          ...(lossScale
+            ? { lossScale: lossScale.scale, skipped: scaled === "skipped", skippedSteps: lossScale.skipped }
+            : {}),
         });
         if (!Number.isFinite(lastLoss)) diverged(step + 1, `the loss is ${lastLoss}`);
-        if (norm !== undefined && !Number.isFinite(norm)) diverged(step + 1, `the gradient norm is ${norm}`);
+        if (scaled === "diverged") diverged(step + 1, `the gradient norm is ${norm} at every loss scale`);
+        if (!scaled && norm !== undefined && !Number.isFinite(norm)) {
+          diverged(step + 1, `the gradient norm is ${norm}`);
+        }
       }
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
@@ -378,6 +402,8 @@ interface RunMeta {
   maxSteps?: number;
   loader: DataLoaderState;
   rng: string;
+  /** With dynamic loss scaling: its state after this step. */
+  lossScale?: LossScaleState;
 }
 
 function allFinite(a: Float32Array): boolean {

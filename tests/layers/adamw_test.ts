@@ -192,3 +192,57 @@ Deno.test("adamw: the CPU op clips from the norm buffer exactly as a gradScale o
   assert.deepEqual(viaOp.params, direct.params);
   assert.deepEqual(viaOp.m, direct.m);
 });
+
+Deno.test({
+  name: "adamw: a loss-scaled step (gradScale 2⁻¹⁶, clipping on the scaled-back norm) and an overflowed one skipped, " +
+    "cpu and gpu",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await testOps();
+    const n = 777;
+    const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 3 };
+    const S = 2 ** 16;
+    const grads = uniform(rng(21), n), scaled = grads.map((g) => g * S); // exact: a power of two
+    const start = { params: uniform(rng(22), n), m: uniform(rng(23), n, 0.1), v: uniform(rng(24), n, 0.01) };
+    start.v = start.v.map(Math.abs);
+    // The reference: the unscaled gradients, clipped to 1 by their own norm.
+    const want = { params: start.params.slice(), m: start.m.slice(), v: start.v.slice() };
+    const norm = Math.sqrt(gradNormSquared({ grads }, { n }));
+    adamwUpdate({ ...want, grads }, { n }, { ...hyper, gradScale: 1 / norm });
+    const sizes = { n, ...hyper, gradScale: 1 / S, maxNorm: 1, skipNonFinite: true };
+    // CPU op: the same numbers exactly (scaling by 2⁻¹⁶ is exact).
+    const cpu = { params: start.params.slice(), m: start.m.slice(), v: start.v.slice(), grads: scaled };
+    const cpuNorm = new Float32Array(2);
+    adamw.gradNormSquared.cpu({ out: cpuNorm, grads: scaled }, { n });
+    adamw.update.cpu({ ...cpu, norm: cpuNorm }, sizes);
+    assertClose(cpu.params, want.params, { atol: 1e-7, rtol: 1e-7 }, "cpu params");
+    // GPU: f32 norm, ~1e-7 relative from the float64 one.
+    const g = {
+      params: await upload(ops, start.params),
+      grads: await upload(ops, scaled),
+      m: await upload(ops, start.m),
+      v: await upload(ops, start.v),
+      norm: await upload(ops, new Float32Array(2)),
+    };
+    ops.run(adamw.gradNormSquared, { out: g.norm, grads: g.grads }, { n });
+    ops.run(adamw.update, g, sizes);
+    assertClose(await ops.read(g.params), want.params, { atol: 1e-6, rtol: 1e-6 }, "gpu params");
+    assertClose(await ops.read(g.m), want.m, { atol: 1e-6, rtol: 1e-6 }, "gpu m");
+    // An overflow: one gradient is Inf (its square makes the norm Inf): nothing changes, on either backend.
+    const broken = scaled.slice();
+    broken[400] = Infinity;
+    const after = { params: await ops.read(g.params), m: await ops.read(g.m), v: await ops.read(g.v) };
+    ops.write(g.grads, broken);
+    ops.run(adamw.gradNormSquared, { out: g.norm, grads: g.grads }, { n });
+    ops.run(adamw.update, g, sizes);
+    assert.deepEqual(await ops.read(g.params), after.params, "gpu: a skipped step writes nothing");
+    assert.deepEqual(await ops.read(g.v), after.v);
+    const before = cpu.params.slice();
+    adamw.gradNormSquared.cpu({ out: cpuNorm, grads: broken }, { n });
+    adamw.update.cpu({ ...cpu, grads: broken, norm: cpuNorm }, sizes);
+    assert.deepEqual(cpu.params, before, "cpu: a skipped step writes nothing");
+    // Without skipNonFinite the same Inf poisons the update (the skip is what protects it).
+    adamw.update.cpu({ ...cpu, grads: broken, norm: cpuNorm }, { ...sizes, skipNonFinite: false });
+    assert.ok(cpu.params.some((x) => !Number.isFinite(x)));
+  },
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { gpt2 } from "../commands/_cli.ts";
 
 const BAD: [string[], string][] = [
+  [["--loss-scale", "static"], "--loss-scale: must be off or dynamic, got 'static'"],
   [["--bogus"], "Unknown option '--bogus'"],
   [["--batch=-1"], "-b: must be an integer >= 1"],
   [["-b", "-1"], "-b: must be an integer >= 1, got -1"],

@@ -89,3 +89,59 @@ Deno.test("train -y 1 skips a corrupt newest checkpoint with a warning on stderr
   assert.ok(stdout.some((l) => l.includes("model_00000003.bin")), "did not resume from step 3");
   await Deno.remove(dir, { recursive: true });
 });
+
+/** A run's step events (JSON lines), its printing silenced. */
+async function stepEvents(o: TrainOptions): Promise<Record<string, number | boolean>[]> {
+  const events: Record<string, number | boolean>[] = [];
+  const log = console.log;
+  console.log = (line: string) => {
+    const e = JSON.parse(line);
+    if (e.type === "step") events.push(e);
+  };
+  try {
+    await train(o);
+  } finally {
+    console.log = log;
+  }
+  return events;
+}
+
+for (const device of ["cpu", "gpu"] as const) {
+  Deno.test({
+    name:
+      `train --loss-scale dynamic on ${device}: fp32 losses bit-identical to unscaled; an overflow skips and halves; ` +
+      `resume continues the scale`,
+    ignore: device === "gpu" && !adapter,
+    async fn() {
+      const { dir, base } = await setup();
+      const run = { ...base, device, valEvery: 0, sampleEvery: 0, maxSteps: 6, resume: false };
+      // Powers of two scale exactly in float32: the scaled run trains the same weights, step for step.
+      const plain = await losses({ ...run, outDir: `${dir}/plain` });
+      const scaled = await stepEvents({ ...run, outDir: `${dir}/scaled`, lossScale: {} });
+      assert.deepEqual(scaled.map((e) => e.loss), [...plain.values()]);
+      assert.ok(scaled.every((e) => e.lossScale === 2 ** 16 && e.skipped === false));
+      // 2⁸⁰ overflows Σ grad² (a gradient norm of ~1 times 2⁸⁰ squared is beyond float32): each overflow skips the
+      // step (the weights stay: the loss of the next step is the same) and halves the scale until it fits.
+      // 2⁶⁶ overflows Σ grad² (a gradient norm above 1/4, times 2⁶⁶, squared, is beyond float32): each overflow
+      // skips its step and halves the scale, until 2⁶³ fits; then the steps apply (AdamW counting from 1).
+      const forcedRun = { ...run, lossScale: { initial: 2 ** 66 } };
+      const forced = await stepEvents({ ...forcedRun, outDir: `${dir}/forced` });
+      assert.deepEqual(forced.map((e) => e.skipped), [true, true, true, false, false, false]);
+      assert.deepEqual(forced.map((e) => Math.log2(e.lossScale as number)), [65, 64, 63, 63, 63, 63]);
+      assert.equal(forced.at(-1)!.skippedSteps, 3);
+      assert.ok(forced.every((e) => Number.isFinite(e.loss)) && forced.slice(3).every((e) => Number.isFinite(e.norm)));
+      // Stopped after step 4 (checkpoints at 3 and 4; the newest made incomplete) and resumed from step 3: the scale
+      // and the skipped count come back with the checkpoint, so the losses are the uninterrupted run's.
+      await stepEvents({ ...forcedRun, maxSteps: 4, outDir: `${dir}/split`, checkpointEvery: 3 });
+      await Deno.remove(`${dir}/split/DONE_00000004`);
+      const resumed = await stepEvents({ ...forcedRun, outDir: `${dir}/split`, checkpointEvery: 3, resume: true });
+      assert.deepEqual(resumed.map((e) => e.step), [4, 5, 6]);
+      resumed.forEach((e, i) => assert.ok(Object.is(e.loss, forced[3 + i].loss), `step ${e.step} after resume`));
+      await assert.rejects(
+        () => stepEvents({ ...run, maxSteps: 7, outDir: `${dir}/split`, checkpointEvery: 3, resume: true }),
+        /was trained with --loss-scale dynamic; resume the same way/,
+      );
+      await Deno.remove(dir, { recursive: true });
+    },
+  });
+}
