@@ -3,26 +3,23 @@
 // group g; `red` (one vec4 per thread) is the kernel's. Each call writes red, waits on a barrier, then reads it: the
 // caller must pass another barrier before the next call writes red again.
 
-// The lane-wise max of v over the 16 threads of lid's row group, for every one of them.
-fn row_max(lid: u32, v: vec4f) -> vec4f {
+// The lane-wise max (take_max) or sum (in thread order) of v over the 16 threads of lid's row group, for each of them.
+fn row_reduce(lid: u32, v: vec4f, take_max: bool) -> vec4f {
   red[lid] = v;
   workgroupBarrier();
   let g = 16u * (lid / 16u);
-  var m = red[g];
+  var r = red[g];
   for (var i = 1u; i < 16u; i++) {
-    m = max(m, red[g + i]);
+    let x = red[g + i];
+    r = select(r + x, max(r, x), take_max);
   }
-  return m;
+  return r;
 }
 
-// The lane-wise sum of v over the 16 threads of lid's row group (in thread order), for every one of them.
+fn row_max(lid: u32, v: vec4f) -> vec4f {
+  return row_reduce(lid, v, true);
+}
+
 fn row_sum(lid: u32, v: vec4f) -> vec4f {
-  red[lid] = v;
-  workgroupBarrier();
-  let g = 16u * (lid / 16u);
-  var s = red[g];
-  for (var i = 1u; i < 16u; i++) {
-    s += red[g + i];
-  }
-  return s;
+  return row_reduce(lid, v, false);
 }
