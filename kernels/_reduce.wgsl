@@ -35,10 +35,11 @@ fn workgroup_max(lid: u32, value: f32) -> f32 {
   return total;
 }
 
-// A row kernel's thread: one workgroup per row, on a 2-D grid because N may exceed the 65535 workgroups of one
-// dimension (the launcher's gridRows): row = workgroup_id.x + workgroup_id.y · num_workgroups.x.
+// A row kernel's workgroup: one per row, on a 2-D grid because N may exceed the 65535 workgroups of one dimension
+// (the launcher's gridRows): row = workgroup_id.x + workgroup_id.y · num_workgroups.x. Only workgroup-uniform
+// builtins (the thread's local_invocation_index is its own parameter): Tint's uniformity analysis (Chromium) treats
+// a struct holding it as non-uniform as a whole, and rejects the barriers in loops over the row.
 struct RowThread {
-  @builtin(local_invocation_index) lid: u32,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 }

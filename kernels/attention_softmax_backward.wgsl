@@ -22,8 +22,7 @@ struct Params {
 override WG: u32 = 128;
 
 @compute @workgroup_size(WG)
-fn attention_softmax_backward(thread: RowThread) {
-  let lid = thread.lid;
+fn attention_softmax_backward(@builtin(local_invocation_index) lid: u32, thread: RowThread) {
   let row = row_of(thread);
   if (row >= p.rows) {
     return;

@@ -27,8 +27,7 @@ struct Params {
 override WG: u32 = 128;
 
 @compute @workgroup_size(WG)
-fn layernorm_forward(thread: RowThread) {
-  let lid = thread.lid;
+fn layernorm_forward(@builtin(local_invocation_index) lid: u32, thread: RowThread) {
   let row = row_of(thread);
   if (row >= p.N) {
     return;

@@ -24,7 +24,7 @@ struct Params {
 override WG: u32 = 256;
 
 @compute @workgroup_size(WG)
-fn softmax_crossentropy_backward(thread: RowThread) {
+fn softmax_crossentropy_backward(@builtin(local_invocation_index) lid: u32, thread: RowThread) {
   let row = row_of(thread);
   if (row >= p.N) {
     return;
@@ -32,7 +32,7 @@ fn softmax_crossentropy_backward(thread: RowThread) {
   let x0 = p.dlogits_base + row * p.Vp;
   let l = lse[p.lse_base + row];
   let label = u32(targets[p.targets_base + row]);
-  for (var v = thread.lid; v < p.Vp; v += WG) {
+  for (var v = lid; v < p.Vp; v += WG) {
     var d = 0.0;
     if (v < p.V) {
       d = (exp(dlogits[x0 + v] - l) - select(0.0, 1.0, v == label)) * p.dloss;

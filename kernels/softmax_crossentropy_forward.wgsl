@@ -25,8 +25,7 @@ struct Params {
 override WG: u32 = 256;
 
 @compute @workgroup_size(WG)
-fn softmax_crossentropy_forward(thread: RowThread) {
-  let lid = thread.lid;
+fn softmax_crossentropy_forward(@builtin(local_invocation_index) lid: u32, thread: RowThread) {
   let row = row_of(thread);
   if (row >= p.N) {
     return;

@@ -6,6 +6,10 @@
  * @module
  */
 import { createGpuExecutor } from "../../gpu/executor.ts";
+import { getGpuDevice } from "../../gpu/device.ts";
+import { KERNELS } from "../../gpu/kernel.ts";
+import "../../model/gpt2.ts"; // every training layer's kernels register themselves in KERNELS
+import "../../layers/sample.ts"; // and generation's (not model/decoder.ts: its tokenizer reads files)
 import { flashAttention, flashAttentionForward } from "../../layers/flash_attention.ts";
 import { rng, uniform } from "../_random.ts";
 
@@ -41,7 +45,25 @@ async function flashForward(B: number, T: number, C: number, NH: number) {
   return { out: maxDiff(await ops.read(g.out), out), lse: maxDiff(await ops.read(g.lse), lse) };
 }
 
+/** Every registered kernel compiled by the browser's WGSL compiler (Tint): its errors and warnings. */
+async function compileAll(): Promise<{ compiled: number; messages: string[] }> {
+  const { device, hasSubgroups, subgroupPreamble } = await getGpuDevice();
+  const messages: string[] = [];
+  let compiled = 0;
+  for (const k of KERNELS.values()) {
+    if (k.subgroups && !hasSubgroups) continue;
+    const code = k.subgroups ? subgroupPreamble + k.source : k.source;
+    const info = await device.createShaderModule({ code }).getCompilationInfo();
+    for (const m of info.messages) {
+      messages.push(`${k.name}${k.subgroups ? " (subgroups)" : ""}:${m.lineNum}: ${m.type}: ${m.message}`);
+    }
+    compiled++;
+  }
+  return { compiled, messages };
+}
+
 const checks = {
+  compileAll,
   /** The device the page got: its name and whether it has subgroups. */
   async device() {
     const ops = await createGpuExecutor();

@@ -2,7 +2,8 @@
  * The GPU kernels in a real browser: headless Chromium (tests/browser/_chromium.ts), whose WebGPU adapter here
  * (SwiftShader) grants `subgroups`, so the kernels' subgroup forms — which neither Deno's llvmpipe nor CI otherwise
  * can run — are checked against the CPU forms: flash attention forward (its row-group reductions), at three heads,
- * head sizes 8, 64 and 80 and T = 1, 7, 33, 70 (none a multiple of a tile), outputs NaN-poisoned.
+ * head sizes 8, 64 and 80 and T = 1, 7, 33, 70 (none a multiple of a tile), outputs NaN-poisoned. First, every
+ * kernel (both forms where there are two) must compile there without errors or warnings.
  */
 import assert from "node:assert/strict";
 import type { KernelChecks } from "./kernels_page.ts";
@@ -11,7 +12,9 @@ import { chromiumPath, withPage } from "./_chromium.ts";
 declare const kernelChecks: KernelChecks;
 
 Deno.test({
-  name: `browser (${chromiumPath ? "chromium" : "no chromium: install it"}): subgroup forms of the kernels vs CPU`,
+  name: `browser (${
+    chromiumPath ? "chromium" : "no chromium: install it"
+  }): every kernel compiles; subgroup forms vs CPU`,
   // Where chromium is missing the test is skipped, except in CI (.ci/run installs it), where that is a failure.
   ignore: !chromiumPath && !Deno.env.get("CI"),
   sanitizeResources: false,
@@ -22,6 +25,10 @@ Deno.test({
       const device = await page.evaluate(() => kernelChecks.device());
       console.log(`  ${device.description}, subgroups ${device.subgroups}`);
       assert.equal(device.subgroups, true, "Chromium's adapter grants subgroups here: the subgroup forms run");
+      // Chromium's WGSL compiler (Tint) is stricter than Deno's (Naga) in places, uniformity analysis among them.
+      const { compiled, messages } = await page.evaluate(() => kernelChecks.compileAll());
+      assert.deepEqual(messages, [], "every kernel compiles in Chromium without errors or warnings");
+      console.log(`  ${compiled} kernels compiled by Chromium's WGSL compiler, both forms of those with subgroups`);
       // The same bounds as tests/layers/flash_attention_test.ts: float32 sums of hs ≤ 80 products and of ≤ 70 keys
       // against the CPU's float64.
       const worst = { out: 0, lse: 0 };
