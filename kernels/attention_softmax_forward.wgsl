@@ -1,11 +1,13 @@
 // attention_softmax_forward: the causal softmax of attention. For each row (z, t) of the (Z,T,T) score matrices
 // (Z = batch·heads), with scores preatt[z,t,t2] = q·k/√hs already scaled by the matmul:
-//   att[z,t,t2] = exp(preatt - max) / Σ_{t3 ≤ t} exp(preatt[z,t,t3] - max)   for t2 ≤ t,   0 for t2 > t.
-// Only entries t2 ≤ t of preatt are read.
+//   att[z,t,t2] = exp(preatt - max) / Σ_{t3 ≤ t} exp(preatt[z,t,t3] - max)   for t2 ≤ t.
+// Only entries t2 ≤ t of preatt are read, and only entries t2 ≤ t of att are written: the products that read att
+// (att·V, attᵀ·dout) and the softmax's backward mask the rest (the CPU form writes zeros there).
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x
-// (2-D grid: Z·T may exceed 65535), z = row / T, t = row % T. Thread l handles columns l, l + WG, …; the max and
-// the sum are reduced with kernels/_reduce.wgsl.
+// (2-D grid: Z·T may exceed 65535), z = row / T, t = row % T. Thread l handles columns l, l + WG, …, keeping a
+// running max and a sum rescaled to it (an online softmax: one pass for both), then the workgroup combines them
+// (kernels/_reduce.wgsl) and a second pass writes the probabilities.
 struct Params {
   att_base: u32,
   preatt_base: u32,
@@ -28,21 +30,21 @@ fn attention_softmax_forward(@builtin(local_invocation_index) lid: u32, thread: 
   let t = row % p.T;
   let src = p.preatt_base + row * p.T;
   var mx = -3.0e38;
-  for (var t2 = lid; t2 <= t; t2 += WG) {
-    mx = max(mx, preatt[src + t2]);
-  }
-  mx = workgroup_max(lid, mx);
   var sum = 0.0;
   for (var t2 = lid; t2 <= t; t2 += WG) {
-    sum += exp(preatt[src + t2] - mx);
-  }
-  let inv = 1.0 / workgroup_sum(lid, sum);
-  let dst = p.att_base + row * p.T;
-  for (var t2 = lid; t2 < p.T; t2 += WG) {
-    var v = 0.0;
-    if (t2 <= t) {
-      v = exp(preatt[src + t2] - mx) * inv;
+    let x = preatt[src + t2];
+    if (x > mx) {
+      sum = sum * exp(mx - x) + 1.0;
+      mx = x;
+    } else {
+      sum += exp(x - mx);
     }
-    att[dst + t2] = v;
+  }
+  let row_max = workgroup_max(lid, mx);
+  // A thread that saw no column (t < lid) holds sum 0 at the sentinel max: exp() of a huge negative, still 0.
+  let inv = 1.0 / workgroup_sum(lid, sum * exp(mx - row_max));
+  let dst = p.att_base + row * p.T;
+  for (var t2 = lid; t2 <= t; t2 += WG) {
+    att[dst + t2] = exp(preatt[src + t2] - row_max) * inv;
   }
 }

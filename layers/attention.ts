@@ -226,8 +226,8 @@ function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T
 const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc);
 
 /**
- * GPU forward: preatt = q·kᵀ/√hs (lower triangle), att = softmax (zeros above the diagonal),
- * out = att · v, per (batch, head), with q, k, v read in place from qkv (B,T,3C).
+ * GPU forward: preatt = q·kᵀ/√hs and att = softmax, both on and below the diagonal only (whatever reads them masks
+ * the rest), out = att · v, per (batch, head), with q, k, v read in place from qkv (B,T,3C).
  */
 function attentionForwardGpu(
   rt: GpuRuntime,

@@ -4,8 +4,16 @@
  *
  * @module
  */
-import { dirname } from "node:path";
 import { UserError } from "./errors.ts";
+
+/**
+ * The directory part of a file path ("." for a bare name), for "/" and "\\" separators. Not node:path's dirname, so
+ * that modules importing this one (the tokenizer, hence the decoder) also bundle for a browser page.
+ */
+function directoryOf(path: string): string {
+  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return cut < 0 ? "." : cut === 0 ? path.slice(0, 1) : path.slice(0, cut);
+}
 
 /**
  * Writes `data` to `path` atomically: first to `path.tmp-<pid>-<random>`, then renames over `path`.
@@ -22,7 +30,7 @@ import { UserError } from "./errors.ts";
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[]): Promise<void> {
   const chunks = data instanceof Uint8Array ? [data] : data;
-  const dir = dirname(path) || ".";
+  const dir = directoryOf(path);
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (err) {
