@@ -12,6 +12,8 @@
 #   generate  deno task bench:generate (d12 and d48, 1 and 8 samples, transformers beside) and a decode profile
 #   train     deno task bench:gpu at B=16 and 64 with PyTorch beside, then d24 and d48
 #   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes
+#   large     gpt2 train at llm.c's 0.5M-token batches (-d 524288) on synthetic tokens: d24 at B=32, d36 at B=32,
+#             d48 at B=16 (the largest batches the plans fit, with gradient accumulation), one or two steps each
 set -uo pipefail
 out="${OUT:-/tmp/device_run}"
 mkdir -p "$out"
@@ -38,7 +40,20 @@ for which in "$@"; do
     ;;
   train) part train 400 deno task bench:gpu --batches 16,64 --steps 5 ;;
   attention) part attention 120 deno run -A dev/bench_attention.ts --reps 20 ;;
-  *) echo "unknown part '$which' (tests, matmul, generate, train, attention)" >&2 && exit 2 ;;
+  large)
+    data="$out/synthetic"
+    mkdir -p "$data"
+    deno eval "import { writeShard } from './prepro/shard.ts';
+      const n = 1_200_000, t = new Array(n);
+      for (let i = 0; i < n; i++) t[i] = (i * 7919 + (i >> 7) * 104729) % 50257;
+      await writeShard('$data/train.bin', t);"
+    for run in "d24 32 2" "d36 32 1" "d48 16 1"; do
+      set -- $run
+      part "large_$1" 330 deno run -A cli.ts train -i "$data/train.bin" -e "$1" -b "$2" -t 1024 -d 524288 -x "$3" \
+        -v 0 -s 0 -o "" --device gpu
+    done
+    ;;
+  *) echo "unknown part '$which' (tests, matmul, generate, train, attention, large)" >&2 && exit 2 ;;
   esac
 done
 cat "$out/summary.log"
