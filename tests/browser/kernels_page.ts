@@ -12,6 +12,9 @@ import "../../model/gpt2.ts"; // every training layer's kernels register themsel
 import "../../layers/sample.ts"; // and generation's (not model/decoder.ts: its tokenizer reads files)
 import { flashAttention, flashAttentionForward } from "../../layers/flash_attention.ts";
 import { rng, uniform } from "../_random.ts";
+import { createGpuModel } from "../../model/gpu_model.ts";
+import { parseModelDescriptor } from "../../model/config.ts";
+import { STEPS_RUN, trainSteps } from "./_steps.ts";
 
 /** Largest |a - b| (NaN when an element is not finite: an unwritten, NaN-poisoned output). */
 function maxDiff(a: Float32Array, b: Float32Array): number {
@@ -62,8 +65,20 @@ async function compileAll(): Promise<{ compiled: number; messages: string[] }> {
   return { compiled, messages };
 }
 
+/** The comparison run of tests/browser/_steps.ts on this page's WebGPU device: its losses. */
+async function training(): Promise<number[]> {
+  const { model: spec, B, T, steps, seed } = STEPS_RUN;
+  const model = await createGpuModel(parseModelDescriptor(spec)!, B, T);
+  try {
+    return await trainSteps(model, steps, seed);
+  } finally {
+    model.close();
+  }
+}
+
 const checks = {
   compileAll,
+  training,
   /** The device the page got: its name and whether it has subgroups. */
   async device() {
     const ops = await createGpuExecutor();

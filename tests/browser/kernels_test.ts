@@ -3,11 +3,15 @@
  * (SwiftShader) grants `subgroups`, so the kernels' subgroup forms — which neither Deno's llvmpipe nor CI otherwise
  * can run — are checked against the CPU forms: flash attention forward (its row-group reductions), at three heads,
  * head sizes 8, 64 and 80 and T = 1, 7, 33, 70 (none a multiple of a tile), outputs NaN-poisoned. First, every
- * kernel (both forms where there are two) must compile there without errors or warnings.
+ * kernel (both forms where there are two) must compile there without errors or warnings; last, five training steps
+ * of a small model in the tab match the CPU backend's here (tests/browser/_steps.ts).
  */
 import assert from "node:assert/strict";
 import type { KernelChecks } from "./kernels_page.ts";
 import { chromiumPath, withPage } from "./_chromium.ts";
+import { STEPS_RUN, trainSteps } from "./_steps.ts";
+import { createCpuModel } from "../../model/cpu_model.ts";
+import { parseModelDescriptor } from "../../model/config.ts";
 
 declare const kernelChecks: KernelChecks;
 
@@ -44,6 +48,21 @@ Deno.test({
       console.log(
         `  flash forward (subgroup form): max abs diff out ${worst.out.toExponential(1)}, lse ${
           worst.lse.toExponential(1)
+        }`,
+      );
+      // Training in the tab: five steps of a small model on Chromium's WebGPU against the CPU backend here, from the
+      // same init and batches. Both are float32 (2.6e-7 apart when this was written); 1e-5 is the parity tests' loss
+      // tolerance, and inside the 1e-4 the training page must meet against `gpt2 train`.
+      const inTab = await page.evaluate(() => kernelChecks.training());
+      const { model: spec, B, T, steps, seed } = STEPS_RUN;
+      const cpu = await createCpuModel(parseModelDescriptor(spec)!, B, T);
+      const here = await trainSteps(cpu, steps, seed);
+      inTab.forEach((loss, i) => assert.ok(Math.abs(loss - here[i]) <= 1e-5, `step ${i + 1}: ${loss} vs ${here[i]}`));
+      assert.ok(here[steps - 1] < here[0], "the loss falls");
+      const diff = Math.max(...inTab.map((loss, i) => Math.abs(loss - here[i])));
+      console.log(
+        `  training in the tab: losses ${inTab.map((x) => x.toFixed(5)).join(", ")}; max diff to the CPU ${
+          diff.toExponential(1)
         }`,
       );
     });
