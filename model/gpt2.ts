@@ -230,11 +230,12 @@ export class GPT2<F, I> {
       }, S === 1 ? { B: 1, T: n, C } : { B: n, T: 1, C });
     }
     this.#blocksForward(rows);
+    if (logits === false) return;
     this.#logitsBase = base;
     if (logits === "last") {
       const lo = Math.max(start, Math.floor((end - 1) / S) * S);
       this.#headForward({ start: lo, count: end - lo, samples: S, base });
-    } else if (logits !== false) this.#headForward(rows);
+    } else this.#headForward(rows);
   }
 
   /** The mean loss of the last forward pass (which must have had targets), averaged in float64. */

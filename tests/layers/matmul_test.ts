@@ -297,7 +297,7 @@ Deno.test({
   fn: async () => {
     // 256×64×128: forward (256×128 over K = 64), dinp (256×64, the 64-wide tile, K = 128) and dweight (128×64 over
     // K = 256, split along K in slices of 16) are all whole tiles, so every product takes the unchecked loads;
-    // 200×40×130 is ragged everywhere (the checked loads, in the same pipelines' other specialization).
+    // 200×40×130 is ragged everywhere (the checked loads).
     const diffs = [];
     for (const pipelined of [false, true]) {
       const ops = await createGpuExecutor({
@@ -307,7 +307,9 @@ Deno.test({
       });
       const name = pipelined ? "pipelined" : "exact";
       diffs.push(`${name} ${(await checkGpu(ops, 256, 64, 128, true, 5)).toExponential(1)}`);
-      diffs.push(`${name} (ragged) ${(await checkGpu(ops, 200, 40, 130, true, 6)).toExponential(1)}`);
+      // Ragged sizes take the checked loads; their pipelined form differs from the exact one only in those loads,
+      // so it is left out (three more llvmpipe compiles, ~10 s of a cold CI run).
+      if (!pipelined) diffs.push(`${name} (ragged) ${(await checkGpu(ops, 200, 40, 130, true, 6)).toExponential(1)}`);
     }
     // BK = 16 pipelined, the forward product only (each BK = 16 pipeline takes ~14 s to compile on llvmpipe).
     const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0, matmulPipelineFragments: true });

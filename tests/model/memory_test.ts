@@ -39,6 +39,7 @@ Deno.test("train --device gpu: a model too big for the adapter stops in one line
   const tokens = Array.from({ length: 70000 }, (_, i) => (i * 7919) % 97);
   await writeShard(`${dir}/big.bin`, tokens);
   const flags = ["-i", `${dir}/big.bin`, "-j", `${dir}/t_val.bin`, "-v", "0", "-s", "0", "--device", "gpu"];
+  flags.push("-o", `${dir}/out`); // never the default out/ of whatever directory the tests run in
   const run = await gpt2("train", ...flags, "-e", "d48", "-b", "64", "-t", "1024");
   assert.equal(run.code, 1, run.stderr);
   const line = oneLine(run);
