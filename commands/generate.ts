@@ -110,6 +110,8 @@ export const generateCommand: Command = {
         if (text) Deno.stdout.writeSync(stdout.encode(text));
       };
       const event = (e: GenerateEvent) => write(JSON.stringify(e) + "\n");
+      // What the model holds: the weights, the KV cache and the activations in flight (no training state).
+      const tensorBytes = 4 * (model.layout.params.totalElements + model.layout.acts.totalElements);
       if (json) {
         const info = {
           model: spec,
@@ -118,12 +120,14 @@ export const generateCommand: Command = {
           promptTokens: prompt.length,
           newTokens: n,
           samples,
+          tensorBytes,
         };
         event({ type: "start", ...info, cache });
       } else {
         const what = samples > 1 ? `${samples} samples of ${count(n, "token")}` : count(n, "token");
         const how = cache ? (samples > 1 ? ", batched" : "") : ", no cache";
-        console.error(`generate: ${description}, ${what} after ${prompt.length}${how}`);
+        const memory = `${(tensorBytes / 2 ** 30).toFixed(2)} GiB of tensors`;
+        console.error(`generate: ${description}, ${what} after ${prompt.length}${how} (${memory})`);
       }
       decode([0]); // parses the tokenizer's tables now (~0.1 s), not inside the first sample's first token
       const started = performance.now();
@@ -224,6 +228,8 @@ type GenerateEvent =
     promptTokens: number;
     newTokens: number;
     samples: number;
+    /** Bytes of the model's tensors: weights, KV cache and activations in flight. */
+    tensorBytes: number;
     cache: boolean;
   }
   | { type: "token"; sample?: number; token: number; text: string }
