@@ -17,7 +17,14 @@ import { basename, dirname, join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { errorText } from "../util/fs.ts";
 import { MT19937, randomPermutation } from "./_mt19937.ts";
-import { readShardCount, SHARD_HEADER_BYTES } from "./shard.ts";
+import { decodeShard, readShardCount, SHARD_HEADER_BYTES } from "./shard.ts";
+
+/** Where a loader's tokens come from: the shard files, or shards already in memory. */
+interface ShardSource {
+  /** Fills `tokens` (host order) with the shard's tokens from `tokenOffset` on. */
+  read(shard: number, tokenOffset: number, tokens: Uint16Array): void;
+  close(): void;
+}
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -105,15 +112,14 @@ export class DataLoader {
   #sample = 0;
   #order: number[] = [];
   #intra: Int32Array | null = null;
-  #file: Deno.FsFile | null = null;
-  #fileIndex = -1;
-  #bytes: Uint8Array;
+  #source: ShardSource;
   #tokens: Uint16Array;
   #batch: Batch;
   #vocabSize: number;
 
-  private constructor(files: string[], counts: number[], options: Required<DataLoaderOptions>) {
+  private constructor(files: string[], counts: number[], options: Required<DataLoaderOptions>, source: ShardSource) {
     const { B, T, numProcesses, processRank } = options;
+    this.#source = source;
     this.files = files;
     this.shardTokens = counts;
     this.B = B;
@@ -127,8 +133,7 @@ export class DataLoader {
     this.inputs = new Int32Array(B * T);
     this.targets = new Int32Array(B * T);
     this.#batch = { inputs: this.inputs, targets: this.targets };
-    this.#bytes = new Uint8Array(2 * (B * T + 1));
-    this.#tokens = new Uint16Array(this.#bytes.buffer);
+    this.#tokens = new Uint16Array(B * T + 1);
     this.reset();
   }
 
@@ -140,37 +145,39 @@ export class DataLoader {
    * @returns A loader positioned at the first batch.
    */
   static async open(pattern: string, options: DataLoaderOptions): Promise<DataLoader> {
-    const opts: Required<DataLoaderOptions> = {
-      shuffle: false,
-      seed: 42,
-      processRank: 0,
-      numProcesses: 1,
-      vocabSize: 0x10000, // every uint16 token id
-      ...options,
-    };
-    for (const key of ["B", "T", "numProcesses", "vocabSize"] as const) {
-      if (!Number.isInteger(opts[key]) || opts[key] < 1) {
-        throw new UserError(`Data loader: ${key} must be a positive integer, got ${opts[key]}`);
-      }
-    }
-    if (!Number.isInteger(opts.processRank) || opts.processRank < 0 || opts.processRank >= opts.numProcesses) {
-      throw new UserError(`Data loader: processRank must be in [0, ${opts.numProcesses}), got ${opts.processRank}`);
-    }
+    const opts = checkedOptions(options);
     const files = await expandShardPattern(pattern);
-    const need = opts.numProcesses * opts.B * opts.T + 1;
     const counts: number[] = [];
-    for (const file of files) {
-      const n = await readShardCount(file);
-      if (n < need) {
-        const what = opts.numProcesses > 1 ? `P*B*T+1 = ${need} (P=${opts.numProcesses}, ` : `B*T+1 = ${need} (`;
-        throw new UserError(
-          `${file}: ${n} token${n === 1 ? "" : "s"}, fewer than ${what}B=${opts.B}, T=${opts.T}); ` +
-            "use a smaller batch or sequence length",
-        );
-      }
-      counts.push(n);
-    }
-    return new DataLoader(files, counts, opts);
+    for (const file of files) counts.push(checkShardSize(file, await readShardCount(file), opts));
+    return new DataLoader(files, counts, opts, new FileSource(files));
+  }
+
+  /**
+   * A loader over shards already in memory (fetched by a web page, say), with the same order and checks as
+   * {@linkcode DataLoader.open} over the same files: pass them sorted by name, as `open` sorts the files.
+   *
+   * @param shards Each shard's name (for messages) and whole file.
+   * @param options B, T, mode and seed.
+   * @returns A loader positioned at the first batch.
+   * @example
+   * ```ts
+   * import { DataLoader } from "./dataloader.ts";
+   * import { encodeShard } from "./shard.ts";
+   * const bytes = encodeShard(Array.from({ length: 100 }, (_, i) => i));
+   * const loader = DataLoader.fromShards([{ name: "x_train.bin", bytes }], { B: 2, T: 4 });
+   * if (loader.next().targets[0] !== 1) throw new Error("targets are inputs shifted by one");
+   * ```
+   */
+  static fromShards(shards: readonly { name: string; bytes: Uint8Array }[], options: DataLoaderOptions): DataLoader {
+    const opts = checkedOptions(options);
+    if (shards.length === 0) throw new UserError("Data loader: no shards given");
+    const tokens = shards.map((s) => decodeShard(s.name, s.bytes));
+    const counts = tokens.map((t, i) => checkShardSize(shards[i].name, t.length, opts));
+    const source: ShardSource = {
+      read: (shard, offset, into) => into.set(tokens[shard].subarray(offset, offset + into.length)),
+      close: () => {},
+    };
+    return new DataLoader(shards.map((s) => s.name), counts, opts, source);
   }
 
   /** Total tokens in all shards. */
@@ -198,7 +205,7 @@ export class DataLoader {
     const fileIndex = this.#order[this.#shard];
     const window = this.#intra ? this.#intra[this.#sample] : this.#sample;
     const offset = window * this.#stride + this.#rankOffset;
-    this.#readWindow(fileIndex, offset);
+    this.#source.read(fileIndex, offset, this.#tokens);
     const n = this.B * this.T;
     const tokens = this.#tokens;
     for (let i = 0; i <= n; i++) {
@@ -270,9 +277,7 @@ export class DataLoader {
 
   /** Closes the open shard file. */
   close(): void {
-    this.#file?.close();
-    this.#file = null;
-    this.#fileIndex = -1;
+    this.#source.close();
   }
 
   /** Same as `close()`, for `using`. */
@@ -303,20 +308,66 @@ export class DataLoader {
       this.#enterShard(this.#shard + 1);
     }
   }
+}
 
-  #readWindow(fileIndex: number, tokenOffset: number): void {
-    const path = this.files[fileIndex];
+/** The options with their defaults, checked. */
+function checkedOptions(options: DataLoaderOptions): Required<DataLoaderOptions> {
+  const opts: Required<DataLoaderOptions> = {
+    shuffle: false,
+    seed: 42,
+    processRank: 0,
+    numProcesses: 1,
+    vocabSize: 0x10000, // every uint16 token id
+    ...options,
+  };
+  for (const key of ["B", "T", "numProcesses", "vocabSize"] as const) {
+    if (!Number.isInteger(opts[key]) || opts[key] < 1) {
+      throw new UserError(`Data loader: ${key} must be a positive integer, got ${opts[key]}`);
+    }
+  }
+  if (!Number.isInteger(opts.processRank) || opts.processRank < 0 || opts.processRank >= opts.numProcesses) {
+    throw new UserError(`Data loader: processRank must be in [0, ${opts.numProcesses}), got ${opts.processRank}`);
+  }
+  return opts;
+}
+
+/** A shard's token count, if it holds at least one window. */
+function checkShardSize(name: string, n: number, opts: Required<DataLoaderOptions>): number {
+  const need = opts.numProcesses * opts.B * opts.T + 1;
+  if (n < need) {
+    const what = opts.numProcesses > 1 ? `P*B*T+1 = ${need} (P=${opts.numProcesses}, ` : `B*T+1 = ${need} (`;
+    throw new UserError(
+      `${name}: ${n} token${n === 1 ? "" : "s"}, fewer than ${what}B=${opts.B}, T=${opts.T}); ` +
+        "use a smaller batch or sequence length",
+    );
+  }
+  return n;
+}
+
+/** Tokens read from the shard files, one open file at a time. */
+class FileSource implements ShardSource {
+  readonly #files: readonly string[];
+  #file: Deno.FsFile | null = null;
+  #index = -1;
+
+  constructor(files: readonly string[]) {
+    this.#files = files;
+  }
+
+  read(shard: number, tokenOffset: number, tokens: Uint16Array): void {
+    const path = this.#files[shard];
+    const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength);
     try {
-      if (this.#fileIndex !== fileIndex) {
+      if (this.#index !== shard) {
         this.close();
         this.#file = Deno.openSync(path, { read: true });
-        this.#fileIndex = fileIndex;
+        this.#index = shard;
       }
       const file = this.#file!;
       file.seekSync(SHARD_HEADER_BYTES + 2 * tokenOffset, Deno.SeekMode.Start);
       let got = 0;
-      while (got < this.#bytes.length) {
-        const n = file.readSync(this.#bytes.subarray(got));
+      while (got < bytes.length) {
+        const n = file.readSync(bytes.subarray(got));
         if (n === null) throw new Error("unexpected end of file (was it changed?)");
         got += n;
       }
@@ -324,11 +375,17 @@ export class DataLoader {
       throw new UserError(`${path}: cannot read token file (${errorText(err)})`);
     }
     if (!HOST_LITTLE_ENDIAN) { // tokens are little-endian on disk
-      for (let i = 0; i < this.#tokens.length; i++) {
-        const t = this.#tokens[i];
-        this.#tokens[i] = (t >>> 8) | ((t & 0xff) << 8);
+      for (let i = 0; i < tokens.length; i++) {
+        const t = tokens[i];
+        tokens[i] = (t >>> 8) | ((t & 0xff) << 8);
       }
     }
+  }
+
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+    this.#index = -1;
   }
 }
 

@@ -117,8 +117,23 @@ export function checkShardHeader(path: string, header: Uint8Array, fileSize: num
  * ```
  */
 export async function readShard(path: string): Promise<Uint16Array> {
-  const bytes = await readFileOrFail(path, "token file");
-  const count = checkShardHeader(path, bytes, bytes.length);
+  return decodeShard(path, await readFileOrFail(path, "token file"));
+}
+
+/**
+ * Validates a whole shard held in memory (a fetched file, say) and returns its tokens.
+ *
+ * @param name The shard's name, for error messages.
+ * @param bytes The whole file.
+ * @returns Its tokens (a view of `bytes` where the layout allows).
+ * @example
+ * ```ts
+ * import { decodeShard, encodeShard } from "./shard.ts";
+ * if (decodeShard("x.bin", encodeShard([7, 8]))[1] !== 8) throw new Error("round trip");
+ * ```
+ */
+export function decodeShard(name: string, bytes: Uint8Array): Uint16Array {
+  const count = checkShardHeader(name, bytes, bytes.length);
   const body = bytes.subarray(SHARD_HEADER_BYTES);
   if (HOST_LITTLE_ENDIAN && body.byteOffset % 2 === 0) return new Uint16Array(body.buffer, body.byteOffset, count);
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);

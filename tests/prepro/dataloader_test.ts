@@ -177,6 +177,36 @@ Deno.test("state() / restore() continue identically, across shard and epoch boun
   });
 });
 
+Deno.test("fromShards (shards in memory, as a web page has them) gives open()'s batches, state and errors", async () => {
+  await withTempDir(async (dir) => {
+    const pattern = await makeShards(dir, [81, 41, 65]);
+    const files = await expandShardPattern(pattern);
+    const shards = await Promise.all(files.map(async (name) => ({ name, bytes: await Deno.readFile(name) })));
+    for (const shuffle of [true, false]) {
+      using a = await DataLoader.open(pattern, { B: 2, T: 4, shuffle, seed: 5 });
+      const b = DataLoader.fromShards(shards, { B: 2, T: 4, shuffle, seed: 5 });
+      // Three epochs of batches, inputs and targets both.
+      for (let i = 0; i < 60; i++) {
+        const [x, y] = [a.next(), b.next()];
+        assert.deepEqual([[...x.inputs], [...x.targets]], [[...y.inputs], [...y.targets]], `batch ${i}`);
+      }
+      assert.deepEqual(b.state(), a.state());
+    }
+    assert.throws(
+      () => DataLoader.fromShards([{ name: "tiny.bin", bytes: shards[1].bytes }], { B: 8, T: 8 }),
+      /tiny\.bin: 41 tokens, fewer than B\*T\+1 = 65/,
+    );
+    assert.throws(
+      () => DataLoader.fromShards([{ name: "cut.bin", bytes: shards[0].bytes.subarray(0, 1100) }], { B: 2, T: 4 }),
+      /cut\.bin: header says 81 tokens/,
+    );
+    const vocab = DataLoader.fromShards(shards, { B: 2, T: 4, vocabSize: 50 });
+    // Shard 0 holds tokens 0, 1, 2, …: its 7th window (tokens 48 … 56) is the first to hold 50.
+    for (let i = 0; i < 6; i++) vocab.next();
+    assert.throws(() => vocab.next(), /x_train_000\.bin: token 50 at position 50 .*vocabulary \[0, 50\)/);
+  });
+});
+
 Deno.test("processes share a window: rank r reads tokens r*B*T onward", async () => {
   await withTempDir(async (dir) => {
     const pattern = await makeShards(dir, [50]);
