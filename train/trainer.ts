@@ -23,7 +23,8 @@ import { RunReport } from "./report.ts";
 import { isRunFileIn, RunDirectory } from "./run_dir.ts";
 import { Xorshift64Star } from "./sampler.ts";
 import { sampleText } from "../model/decoder.ts";
-import { learningRateAt, type ScheduleKind } from "./schedule.ts";
+import type { ScheduleKind } from "./schedule.ts";
+import { trainStep } from "./step.ts";
 import { DynamicLossScale, type LossScaleState } from "./loss_scale.ts";
 
 /** Everything `gpt2 train` can be told. Defaults live in `commands/train.ts`. */
@@ -317,44 +318,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const profiler = o.profile && step === startStep + 1 ? model.exec.profiler : undefined;
         profiler?.start();
         const t0 = performance.now();
-        model.zeroGrad();
-        // Nothing waits for the GPU inside the step: each micro-step's loss read is queued behind its backward pass,
-        // and the gradient norm's read behind the update; the two resolve together at the end of the step.
-        const losses: Promise<number>[] = [];
-        const scale = lossScale?.scale ?? 1;
-        for (let micro = 0; micro < accumSteps; micro++) {
-          const batch = trainLoader.next();
-          model.forward(batch.inputs, batch.targets);
-          model.backward(scale / accumSteps);
-          losses.push(model.meanLoss());
-        }
-        const lr = learningRateAt(step, {
-          kind: o.schedule,
+        const { loss, norm, lr, scaled } = await trainStep(model, () => trainLoader.next(), step, {
+          accumSteps,
+          schedule: o.schedule,
           learningRate: o.learningRate,
           warmupSteps: o.warmupSteps,
           finalFraction: o.finalFraction,
-          totalSteps: maxSteps,
-        });
-        const norm = await model.update({
-          learningRate: lr,
-          beta1: 0.9,
-          beta2: 0.95,
-          eps: 1e-8,
           weightDecay: o.weightDecay,
-          step: step + 1 - (lossScale?.skipped ?? 0), // AdamW's own count: skipped steps do not advance it
-          maxGradNorm: 1.0,
-          gradScale: 1 / scale,
-          skipNonFinite: lossScale !== undefined,
-        });
-        const scaled = lossScale?.observe(norm ?? NaN);
-        const lossSum = (await Promise.all(losses)).reduce((a, b) => a + b, 0);
+          maxSteps,
+        }, lossScale);
         const ms = performance.now() - t0;
         clock.record("step", ms);
         if (profiler) {
           const table = formatProfile(await profiler.stop());
           report.emit({ type: "info", message: `profile of step ${step + 1}:\n${table}` });
         }
-        lastLoss = lossSum / accumSteps;
+        lastLoss = loss;
         o.onStep?.(step + 1, lastLoss);
         report.emit({
           type: "step",
@@ -362,7 +341,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           steps: maxSteps,
           loss: lastLoss,
           lr,
-          norm: norm ?? NaN,
+          norm,
           ms,
           tokensPerSecond: tokensPerStep / (ms / 1000),
           etaSeconds: clock.secondsLeft(step + 1),
@@ -372,9 +351,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
         if (!Number.isFinite(lastLoss)) diverged(step + 1, `the loss is ${lastLoss}`);
         if (scaled === "diverged") diverged(step + 1, `the gradient norm is ${norm} at every loss scale`);
-        if (!scaled && norm !== undefined && !Number.isFinite(norm)) {
-          diverged(step + 1, `the gradient norm is ${norm}`);
-        }
+        if (!scaled && !Number.isFinite(norm)) diverged(step + 1, `the gradient norm is ${norm}`);
       }
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
