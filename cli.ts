@@ -12,9 +12,10 @@ import { test } from "./commands/test.ts";
 import { trainCommand } from "./commands/train.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { generateCommand } from "./commands/generate.ts";
+import { serveCommand } from "./commands/serve.ts";
 import { inWorker } from "./cpu/worker.ts";
 
-const COMMANDS: Command[] = [prepro, trainCommand, generateCommand, test, convert, demoCommand];
+const COMMANDS: Command[] = [prepro, trainCommand, generateCommand, test, convert, demoCommand, serveCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

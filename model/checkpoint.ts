@@ -159,6 +159,17 @@ export function bf16ToF32(bits: Uint16Array): Float32Array {
  * ```
  */
 export async function writeCheckpoint(path: string, config: GPT2Config, params: ParameterTensors): Promise<void> {
+  await writeFileAtomic(path, encodeCheckpoint(config, params));
+}
+
+/**
+ * An llm.c v3 (fp32) checkpoint's bytes, as chunks in file order (a web page hands them to a Blob).
+ *
+ * @param config Model shape.
+ * @param params The 16 parameter tensors.
+ * @returns The header, then each tensor's bytes (views of the arrays, not copies).
+ */
+export function encodeCheckpoint(config: GPT2Config, params: ParameterTensors): Uint8Array[] {
   const header = new Int32Array(HEADER_BYTES / 4);
   header.set([
     CHECKPOINT_MAGIC,
@@ -177,5 +188,5 @@ export async function writeCheckpoint(path: string, config: GPT2Config, params: 
     if (!t || t.length !== n) throw new RangeError(`${spec.name}: expected ${n} values, got ${t?.length}`);
     chunks.push(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
   }
-  await writeFileAtomic(path, chunks);
+  return chunks;
 }

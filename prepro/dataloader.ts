@@ -13,9 +13,9 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { errorText } from "../util/fs.ts";
+import { directoryOf, fileNameOf, joinPath } from "../util/paths.ts";
 import { MT19937, randomPermutation } from "./_mt19937.ts";
 import { decodeShard, readShardCount, SHARD_HEADER_BYTES } from "./shard.ts";
 
@@ -402,8 +402,8 @@ class FileSource implements ShardSource {
  * ```
  */
 export async function expandShardPattern(pattern: string): Promise<string[]> {
-  const dir = dirname(pattern);
-  const name = basename(pattern);
+  const dir = directoryOf(pattern);
+  const name = fileNameOf(pattern);
   if (!/[*?[]/.test(pattern)) return [pattern];
   if (/[*?[]/.test(dir)) {
     throw new UserError(`${pattern}: wildcards are only supported in the file name, not in directories`);
@@ -412,7 +412,7 @@ export async function expandShardPattern(pattern: string): Promise<string[]> {
   const matches: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
-      if (!entry.isDirectory && re.test(entry.name)) matches.push(join(dir, entry.name));
+      if (!entry.isDirectory && re.test(entry.name)) matches.push(joinPath(dir, entry.name));
     }
   } catch (err) {
     throw new UserError(`${pattern}: no files match (cannot list ${dir}: ${errorText(err)})`);

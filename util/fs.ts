@@ -5,15 +5,7 @@
  * @module
  */
 import { UserError } from "./errors.ts";
-
-/**
- * The directory part of a file path ("." for a bare name), for "/" and "\\" separators. Not node:path's dirname, so
- * that modules importing this one (the tokenizer, hence the decoder) also bundle for a browser page.
- */
-function directoryOf(path: string): string {
-  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return cut < 0 ? "." : cut === 0 ? path.slice(0, 1) : path.slice(0, cut);
-}
+import { directoryOf } from "./paths.ts";
 
 /**
  * Writes `data` to `path` atomically: first to `path.tmp-<pid>-<random>`, then renames over `path`.
