@@ -11,8 +11,7 @@ import { parseDeviceChoice } from "../model/backends.ts";
 import { preproTinyShakespeare } from "../prepro/tinyshakespeare.ts";
 import { makeOutputDirectory } from "../train/run_dir.ts";
 import { train } from "../train/trainer.ts";
-import { UsageError } from "../util/errors.ts";
-import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
+import { type CommandSpec, parseFlagsOnly, requireInt } from "../util/flags.ts";
 
 const SPEC: CommandSpec = {
   usage: "gpt2 demo [options]",
@@ -42,12 +41,8 @@ export const demoCommand: Command = {
   name: "demo",
   summary: "prepro + train a small model for a few minutes + sample (the whole pipeline)",
   async run(argv) {
-    const f = parseFlags(argv, SPEC);
-    if (f.help) {
-      console.log(helpText(SPEC));
-      return 0;
-    }
-    if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 demo --help'`);
+    const f = parseFlagsOnly(argv, SPEC, "demo");
+    if (!f) return 0;
     const outDir = f.values.out as string;
     await makeOutputDirectory(outDir); // a bad -o is reported before the prepro and the training, not after
     const dataDir = join("data", "tinyshakespeare");

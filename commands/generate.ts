@@ -16,7 +16,7 @@ import { generateSamples, generateTokens } from "../model/decoder.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { decode, encode, StreamingDecoder } from "../prepro/tokenizer.ts";
 import { UsageError } from "../util/errors.ts";
-import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
+import { type CommandSpec, parseFlagsOnly, requireInt } from "../util/flags.ts";
 
 const SPEC: CommandSpec = {
   usage: "gpt2 generate -e MODEL [options]",
@@ -54,14 +54,8 @@ export const generateCommand: Command = {
   name: "generate",
   summary: "sample text from a model (KV cache, streamed, temperature / top-k / top-p)",
   async run(argv) {
-    const f = parseFlags(argv, SPEC);
-    if (f.help) {
-      console.log(helpText(SPEC));
-      return 0;
-    }
-    if (f.positionals.length) {
-      throw new UsageError(`Unexpected argument '${f.positionals[0]}'; see 'gpt2 generate --help'`);
-    }
+    const f = parseFlagsOnly(argv, SPEC, "generate");
+    if (!f) return 0;
     const v = f.values;
     const spec = v["model"] as string | undefined;
     if (spec === undefined || spec === "") throw new UsageError("-e: give a model; see 'gpt2 generate --help'");

@@ -9,7 +9,7 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "./_command.ts";
 import { UsageError, UserError } from "../util/errors.ts";
-import { type CommandSpec, helpText, parseFlags, requireInt } from "../util/flags.ts";
+import { type CommandSpec, parseFlagsOnly, requireInt } from "../util/flags.ts";
 
 const SPEC: CommandSpec = {
   usage: "gpt2 serve [options]",
@@ -63,14 +63,8 @@ export const serveCommand: Command = {
   name: "serve",
   summary: "serve the training page (train and sample in a browser tab, on WebGPU)",
   async run(argv) {
-    const f = parseFlags(argv, SPEC);
-    if (f.help) {
-      console.log(helpText(SPEC));
-      return 0;
-    }
-    if (f.positionals.length) {
-      throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 serve --help'`);
-    }
+    const f = parseFlagsOnly(argv, SPEC, "serve");
+    if (!f) return 0;
     const port = requireInt("--port", f.values["port"], 0);
     if (port > 65535) throw new UsageError(`--port: must be at most 65535, got ${port}`);
     const host = f.values["host"] as string;

@@ -9,7 +9,7 @@ import { parseAttentionKind } from "../model/block.ts";
 import { parseScheduleKind } from "../train/schedule.ts";
 import { train } from "../train/trainer.ts";
 import { UsageError } from "../util/errors.ts";
-import { type CommandSpec, helpText, parseFlags, requireInt, requireNumber } from "../util/flags.ts";
+import { type CommandSpec, parseFlagsOnly, requireInt, requireNumber } from "../util/flags.ts";
 
 const SPEC: CommandSpec = {
   usage: "gpt2 train [options]",
@@ -114,12 +114,8 @@ export const trainCommand: Command = {
   name: "train",
   summary: "train a model on llm.c token files (checkpoints, resume, val loss, samples)",
   async run(argv) {
-    const f = parseFlags(argv, SPEC);
-    if (f.help) {
-      console.log(helpText(SPEC));
-      return 0;
-    }
-    if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 train --help'`);
+    const f = parseFlagsOnly(argv, SPEC, "train");
+    if (!f) return 0;
     const v = f.values;
     const lr = requireNumber("-l", v["lr"], { min: 0, minExclusive: true });
     const resume = requireInt("-y", v["resume"], 0);

@@ -257,3 +257,30 @@ export function requireNumber(label: string, value: unknown, range: NumberRange)
     : "finite";
   throw new UsageError(`${label}: must be a number ${want}, got ${value}`);
 }
+
+/**
+ * Parses the arguments of a command that takes flags only: prints the help and returns undefined for `--help`;
+ * refuses a positional argument with a usage error.
+ *
+ * @param argv Arguments after the command name.
+ * @param spec The command's flags.
+ * @param command Its name, for the message.
+ * @returns The flags, or undefined when the help was printed.
+ * @example
+ * ```ts
+ * import { parseFlagsOnly } from "./flags.ts";
+ * const spec = { usage: "x", description: "", flags: [{ name: "n", kind: "int" as const, default: 1, help: "" }] };
+ * if (parseFlagsOnly(["--n", "3"], spec, "x")?.values.n !== 3) throw new Error("parsed");
+ * ```
+ */
+export function parseFlagsOnly(argv: string[], spec: CommandSpec, command: string): ParsedFlags | undefined {
+  const f = parseFlags(argv, spec);
+  if (f.help) {
+    console.log(helpText(spec));
+    return undefined;
+  }
+  if (f.positionals.length) {
+    throw new UsageError(`unexpected argument '${f.positionals[0]}'; see 'gpt2 ${command} --help'`);
+  }
+  return f;
+}
