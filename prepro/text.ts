@@ -6,11 +6,14 @@
  * @module
  */
 import { join } from "node:path";
-import { GPT2_EOT, GPT2_VOCAB_SIZE } from "../model/config.ts";
+import { GPT2_VOCAB_SIZE } from "../model/config.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import { decodeText, readSource, sha256Hex, sourceStem } from "./_source.ts";
 import { writeShard } from "./shard.ts";
-import { encode, writeLlmcTokenizer } from "./tokenizer.ts";
+import { writeLlmcTokenizer } from "./tokenizer.ts";
+import { tokenizeDocuments, valTokenCount } from "./documents.ts";
+
+export { tokenizeDocuments } from "./documents.ts";
 
 /** One output file of a prepro run. */
 export interface PreproFile {
@@ -48,28 +51,6 @@ export interface PreproTextOptions {
   valFraction?: number;
   /** Output directory. Default `data/<stem>/`, where `<stem>` is the file name without its extension. */
   outDir?: string;
-}
-
-/**
- * Tokenizes a text with llm.c's document rule (see the module doc). Sections are encoded one at a time.
- *
- * @param text The whole text.
- * @returns EOT + section tokens, for every section.
- * @example
- * ```ts
- * import { tokenizeDocuments } from "./text.ts";
- * console.log(tokenizeDocuments("Hi\n\nBye")); // [50256, 17250, 628, 50256, 3886, 68]  (628 is "\n\n")
- * ```
- */
-export function tokenizeDocuments(text: string): number[] {
-  const sections = text.split("\n\n");
-  const tokens: number[] = [];
-  for (let i = 0; i < sections.length; i++) {
-    tokens.push(GPT2_EOT);
-    const ids = encode(i < sections.length - 1 ? sections[i] + "\n\n" : sections[i]);
-    for (let j = 0; j < ids.length; j++) tokens.push(ids[j]);
-  }
-  return tokens;
 }
 
 /**
@@ -122,7 +103,7 @@ export async function preproText(source: string, options: PreproTextOptions = {}
   const stem = sourceStem(source);
   const bytes = await readSource(source);
   const tokens = tokenizeDocuments(decodeText(source, bytes));
-  const valTokens = Math.floor(tokens.length * valFraction);
+  const valTokens = valTokenCount(tokens.length, valFraction);
   if (valTokens < 1 || valTokens >= tokens.length) {
     throw new UserError(
       `${source}: only ${tokens.length} token${tokens.length === 1 ? "" : "s"}, too few to split with a val fraction ` +

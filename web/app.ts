@@ -10,7 +10,8 @@
  * `vocab`, GPT-2's 50257 by default, for token files of a smaller vocabulary) fill the form and `autostart=1` starts
  * on load; elements `#train`, `#status` (`idle`, `training`, `done`, or
  * `error: <message>`), `#step`, `#loss`, `#sample`, `#device`, `#download`; `window.trainLog`, one
- * `{ step, loss, ms }` per step (plus `valLoss` where computed).
+ * `{ step, loss, ms }` per step (plus `valLoss` where computed). A text file picked in `#textfile` or dropped on the
+ * page is tokenized as `gpt2 prepro text` does (`window.textTokens`) and trained on instead.
  *
  * @module
  */
@@ -22,6 +23,8 @@ import type { GPT2 } from "../model/gpt2.ts";
 import { createGpuModel } from "../model/gpu_model.ts";
 import { randomParameters } from "../model/init.ts";
 import { DataLoader } from "../prepro/dataloader.ts";
+import { tokenizeDocuments, valTokenCount } from "../prepro/documents.ts";
+import { encodeShard } from "../prepro/shard.ts";
 import { Xorshift64Star } from "../train/sampler.ts";
 import { trainStep } from "../train/step.ts";
 import { lineChartSvg } from "../train/plot.ts";
@@ -53,8 +56,15 @@ interface LogEntry {
   valLoss?: number;
 }
 
-/** The page's log: one entry per step (the contract's `window.trainLog`). */
-const page = globalThis as unknown as { trainLog: LogEntry[] };
+/** A text the user gave the page, tokenized as `gpt2 prepro text` does (val split: its first tenth). */
+interface TextData {
+  name: string;
+  train: number[];
+  val: number[];
+}
+
+/** The page's log, one entry per step (the contract's `window.trainLog`), and the tokens of a text file it was given. */
+const page = globalThis as unknown as { trainLog: LogEntry[]; textTokens?: TextData };
 page.trainLog = [];
 
 const $ = <E extends HTMLElement>(id: string) => document.getElementById(id) as E;
@@ -78,7 +88,26 @@ function fillForm(): void {
   }
 }
 
+/** Tokenizes a text file picked or dropped by the user; training then uses it instead of the served shards. */
+async function useText(file: File): Promise<void> {
+  try {
+    const tokens = tokenizeDocuments(await file.text());
+    const valTokens = valTokenCount(tokens.length, 0.1);
+    if (valTokens < 1) throw new Error(`${file.name}: only ${tokens.length} tokens, too few to split off a val part`);
+    page.textTokens = { name: file.name, val: tokens.slice(0, valTokens), train: tokens.slice(valTokens) };
+    const count = (n: number) => n.toLocaleString("en");
+    $("data").textContent = `${file.name}: ${count(tokens.length)} tokens (train ${
+      count(tokens.length - valTokens)
+    }, val ${count(valTokens)})`;
+  } catch (err) {
+    status(`error: ${(err as Error).message}`);
+  }
+}
+
+/** The train or val shard: of the user's text when there is one, else the server's Tiny Shakespeare. */
 async function fetchShard(split: "train" | "val"): Promise<{ name: string; bytes: Uint8Array }> {
+  const text = page.textTokens;
+  if (text) return { name: `${text.name} (${split})`, bytes: encodeShard(text[split]) };
   const name = `${DATA}_${split}.bin`;
   const response = await fetch(`/${name}`);
   if (!response.ok) throw new Error(`the server has no ${name} (run gpt2 prepro tinyshakespeare, then gpt2 serve)`);
@@ -206,6 +235,16 @@ async function download(): Promise<void> {
 }
 
 fillForm();
+$<HTMLInputElement>("textfile").addEventListener("change", (e) => {
+  const file = (e.target as HTMLInputElement).files?.[0];
+  if (file) void useText(file);
+});
+document.body.addEventListener("dragover", (e) => e.preventDefault());
+document.body.addEventListener("drop", (e) => {
+  e.preventDefault();
+  const file = e.dataTransfer?.files[0];
+  if (file) void useText(file);
+});
 $("train").addEventListener("click", () => void train());
 $("stop").addEventListener("click", () => stopRequested = true);
 $("download").addEventListener("click", () => void download());

@@ -1,11 +1,11 @@
 /**
  * The training page (`gpt2 serve`, web/) in headless Chromium: it trains a small model for 30 steps from the served
  * token files, its first five step losses equal `gpt2 train`'s for the same settings (the CPU backend here, the
- * page on Chromium's WebGPU), its loss falls, its downloaded checkpoint loads in `gpt2 generate`, and a screenshot
- * of the finished page is kept (its path is printed).
+ * page on Chromium's WebGPU), its loss falls, its downloaded checkpoint loads in `gpt2 generate`, a text file given
+ * to it is tokenized as `gpt2 prepro text` does, and a screenshot of the finished page is kept (its path is printed).
  */
 import assert from "node:assert/strict";
-import { writeShard } from "../../prepro/shard.ts";
+import { readShard, writeShard } from "../../prepro/shard.ts";
 import { chromiumPath } from "./_chromium.ts";
 import { chromium } from "playwright-core";
 import { gpt2 } from "../commands/_cli.ts";
@@ -76,6 +76,20 @@ Deno.test({
       await download.saveAs(model);
       const gen = await gpt2("generate", "-e", model, "-n", "4", "--device", "cpu");
       assert.equal(gen.code, 0, gen.stderr);
+      // A text file given to the page is tokenized as `gpt2 prepro text` does (document rule, first tenth val).
+      const text = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n".repeat(
+        20,
+      );
+      await Deno.writeTextFile(`${dir}/speech.txt`, text);
+      await page.setInputFiles("#textfile", `${dir}/speech.txt`);
+      await page.waitForFunction(`document.getElementById("data")?.textContent?.includes("tokens") === true`);
+      const inPage: { train: number[]; val: number[] } = await page.evaluate(() =>
+        (globalThis as unknown as { textTokens: { train: number[]; val: number[] } }).textTokens
+      );
+      const prepro = await gpt2("prepro", "text", `${dir}/speech.txt`, "-o", `${dir}/speech`);
+      assert.equal(prepro.code, 0, prepro.stderr);
+      assert.deepEqual(inPage.val, [...await readShard(`${dir}/speech/speech_val.bin`)]);
+      assert.deepEqual(inPage.train, [...await readShard(`${dir}/speech/speech_train.bin`)]);
       const shot = `${await Deno.makeTempDir({ prefix: "llmts-page-shot-" })}/page.png`;
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`  losses ${log[0].loss.toFixed(3)} → ${log[29].loss.toFixed(3)}; screenshot: ${shot}`);
