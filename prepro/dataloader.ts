@@ -14,19 +14,11 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { errorText } from "../util/fs.ts";
-import { directoryOf, fileNameOf, joinPath } from "../util/paths.ts";
 import { MT19937, randomPermutation } from "./_mt19937.ts";
-import { decodeShard, readShardCount, SHARD_HEADER_BYTES } from "./shard.ts";
+import { decodeShard, readShardCount } from "./shard.ts";
+import { expandShardPattern, FileSource, type ShardSource } from "./shard_files.ts";
 
-/** Where a loader's tokens come from: the shard files, or shards already in memory. */
-interface ShardSource {
-  /** Fills `tokens` (host order) with the shard's tokens from `tokenOffset` on. */
-  read(shard: number, tokenOffset: number, tokens: Uint16Array): void;
-  close(): void;
-}
-
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export { expandShardPattern } from "./shard_files.ts";
 
 /** Options of {@linkcode DataLoader.open}. */
 export interface DataLoaderOptions {
@@ -342,102 +334,4 @@ function checkShardSize(name: string, n: number, opts: Required<DataLoaderOption
     );
   }
   return n;
-}
-
-/** Tokens read from the shard files, one open file at a time. */
-class FileSource implements ShardSource {
-  readonly #files: readonly string[];
-  #file: Deno.FsFile | null = null;
-  #index = -1;
-
-  constructor(files: readonly string[]) {
-    this.#files = files;
-  }
-
-  read(shard: number, tokenOffset: number, tokens: Uint16Array): void {
-    const path = this.#files[shard];
-    const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength);
-    try {
-      if (this.#index !== shard) {
-        this.close();
-        this.#file = Deno.openSync(path, { read: true });
-        this.#index = shard;
-      }
-      const file = this.#file!;
-      file.seekSync(SHARD_HEADER_BYTES + 2 * tokenOffset, Deno.SeekMode.Start);
-      let got = 0;
-      while (got < bytes.length) {
-        const n = file.readSync(bytes.subarray(got));
-        if (n === null) throw new Error("unexpected end of file (was it changed?)");
-        got += n;
-      }
-    } catch (err) {
-      throw new UserError(`${path}: cannot read token file (${errorText(err)})`);
-    }
-    if (!HOST_LITTLE_ENDIAN) { // tokens are little-endian on disk
-      for (let i = 0; i < tokens.length; i++) {
-        const t = tokens[i];
-        tokens[i] = (t >>> 8) | ((t & 0xff) << 8);
-      }
-    }
-  }
-
-  close(): void {
-    this.#file?.close();
-    this.#file = null;
-    this.#index = -1;
-  }
-}
-
-/**
- * Expands a shard pattern: `*`, `?` and `[...]` in the file name (not in directories) match like a shell glob;
- * the matches are sorted. A pattern without those characters is returned as is (reading it reports a missing file).
- *
- * @param pattern e.g. `data/fineweb10B/fineweb_train_*.bin`.
- * @returns Matching files, sorted.
- * @example
- * ```ts
- * import { expandShardPattern } from "./dataloader.ts";
- * console.log(await expandShardPattern("data/x_val.bin")); // ["data/x_val.bin"]
- * ```
- */
-export async function expandShardPattern(pattern: string): Promise<string[]> {
-  const dir = directoryOf(pattern);
-  const name = fileNameOf(pattern);
-  if (!/[*?[]/.test(pattern)) return [pattern];
-  if (/[*?[]/.test(dir)) {
-    throw new UserError(`${pattern}: wildcards are only supported in the file name, not in directories`);
-  }
-  const re = globToRegExp(name);
-  const matches: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(dir)) {
-      if (!entry.isDirectory && re.test(entry.name)) matches.push(joinPath(dir, entry.name));
-    }
-  } catch (err) {
-    throw new UserError(`${pattern}: no files match (cannot list ${dir}: ${errorText(err)})`);
-  }
-  if (matches.length === 0) throw new UserError(`${pattern}: no files match this pattern`);
-  return matches.sort();
-}
-
-function globToRegExp(glob: string): RegExp {
-  let src = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === "*") src += ".*";
-    else if (c === "?") src += ".";
-    else if (c === "[") {
-      const close = glob.indexOf("]", i + 2);
-      if (close < 0) {
-        src += "\\[";
-        continue;
-      }
-      let body = glob.slice(i + 1, close);
-      if (body[0] === "!") body = "^" + body.slice(1);
-      src += `[${body.replace(/\\/g, "\\\\")}]`;
-      i = close;
-    } else src += c.replace(/[.+^${}()|\\\]]/g, "\\$&");
-  }
-  return new RegExp(`^${src}$`);
 }

@@ -15,8 +15,8 @@ export const SHARD_VERSION = 1;
 /** Header size in bytes (256 int32). */
 export const SHARD_HEADER_BYTES = 256 * 4;
 
-// Token arrays are viewed in place as Uint16Array, which uses the host's byte order.
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Whether the host is little-endian (token arrays are viewed in place as Uint16Array, in the host's byte order). */
+export const HOST_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Encodes tokens as the bytes of a shard file.

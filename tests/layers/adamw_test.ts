@@ -116,15 +116,7 @@ Deno.test({
       m: await upload(ops, m),
       v: await upload(ops, v),
     };
-    const hyper = {
-      learningRate: 1e-3,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      weightDecay: 0.01,
-      step: 3,
-      gradScale: 0.5,
-    };
+    const hyper = HYPER;
     adamwUpdate({ params, grads, m, v }, { n }, hyper);
     ops.run(adamw.update, g, { ...{ n }, ...hyper });
     // Parameters move by ~lr per step; f32 vs float64 arithmetic on the update differs by ~1e-7 of the parameter.
