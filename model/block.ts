@@ -19,7 +19,10 @@ import { matmul } from "../layers/matmul.ts";
 import { residual } from "../layers/residual.ts";
 import type { Executor } from "./executor.ts";
 import { declare, type Shape, type TensorDecls } from "./module.ts";
+import type { RowRange } from "./rows.ts";
 import { UsageError } from "../util/errors.ts";
+
+export type { RowRange } from "./rows.ts";
 
 /**
  * How a block computes attention: "materialized" keeps the (B,NH,T,T) scores and probabilities (one pair shared by
@@ -129,23 +132,6 @@ export interface BlockViews<F> {
   a: Record<BlockAct, F>;
   shared: Record<BlockShared, F>;
   training?: { g: Record<BlockParam, F>; d: Record<BlockGrad, F> };
-}
-
-/**
- * Rows `start … start + count - 1` of a B = 1 sequence (incremental decoding), or of `samples` sequences decoded
- * together, interleaved position-major (row r is position ⌊r / samples⌋ of sample r mod samples; see
- * layers/attention_decode.ts); undefined: all B·T rows.
- */
-export interface RowRange {
-  start: number;
-  count: number;
-  /** Samples interleaved in the rows (default 1). */
-  samples?: number;
-  /**
-   * The row that activations planned for rows in flight hold first (row r sits at r - base in every activation but
-   * the KV cache); 0 or absent for activations that hold every row.
-   */
-  base?: number;
 }
 
 /** What a linear layer of the block reads and writes: activations, and its widths in units of C. */

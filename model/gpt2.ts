@@ -15,7 +15,8 @@ import { layernorm } from "../layers/layernorm.ts";
 import { matmul } from "../layers/matmul.ts";
 import { softmaxCrossEntropy } from "../layers/softmax_crossentropy.ts";
 import { UserError } from "../util/errors.ts";
-import { type BlockAct, type BlockParam, type RowRange, TransformerBlock } from "./block.ts";
+import { type BlockAct, type BlockParam, TransformerBlock } from "./block.ts";
+import { lastPosition, positionsOf, rowPieces, type RowRange } from "./rows.ts";
 import type { GPT2Config } from "./config.ts";
 import type { Executor } from "./executor.ts";
 import type { ModelLayout, ModelTensors, TrainingTensors } from "./layout.ts";
@@ -164,36 +165,15 @@ export class GPT2<F, I> {
    *   or its last S rows.
    */
   forwardRows(tokens: Int32Array | undefined, rows: RowRange, options: { logits?: boolean | "last" } = {}): void {
-    const { exec, T } = this;
-    const S = rows.samples ?? 1;
-    const end = rows.start + rows.count;
-    if (!(Number.isInteger(S) && S >= 1 && S <= this.B)) {
-      throw new RangeError(`${S} samples do not fit a model of batch size ${this.B}`);
-    }
-    if (!(rows.start >= 0 && rows.count >= 1 && end <= S * T && end <= (tokens?.length ?? S * T))) {
-      const what = S > 1 ? `${S} interleaved sequences` : "the sequence";
-      throw new RangeError(`rows [${rows.start}, ${end}) are outside ${what} of ${T} positions`);
-    }
+    const { exec } = this;
+    const pieces = rowPieces(rows, this.B, this.T, this.layout.rowsInFlight, { tokens: tokens?.length, ...options });
     if (tokens) {
-      const fed = tokens.subarray(rows.start, end);
+      const fed = tokens.subarray(rows.start, rows.start + rows.count);
       this.#checkTokens(fed, "input", rows.start);
       exec.writeInt(exec.viewInt(this.tensors.inputs, rows.start, rows.count), fed);
     }
     // An inference model planned for fewer rows in flight runs a longer range in pieces of whole positions.
-    const inFlight = this.layout.rowsInFlight;
-    const piece = inFlight === undefined ? rows.count : Math.floor(inFlight / S) * S;
-    if (piece < Math.min(S, rows.count)) {
-      throw new RangeError(`${S} samples need ${S} rows in flight; this model holds ${inFlight}`);
-    }
-    if (options.logits === true && rows.count > piece) {
-      throw new RangeError(`logits of ${rows.count} rows do not fit ${inFlight} rows in flight`);
-    }
-    for (let start = rows.start; start < end; start += piece) {
-      const count = Math.min(piece, end - start);
-      const last = start + count === end;
-      const base = inFlight === undefined ? 0 : start;
-      this.#forwardPiece({ start, count, samples: S, base }, last ? options.logits : false);
-    }
+    for (const { last, ...piece } of pieces) this.#forwardPiece(piece, last ? options.logits : false);
     this.#logitsOverwritten = false;
     this.#forwardHadTargets = false;
   }
@@ -216,11 +196,9 @@ export class GPT2<F, I> {
     const { exec } = this;
     const C = this.config.channels;
     const { start, count, samples: S, base } = rows;
-    const end = start + count;
     const { params, acts, inputs } = this.tensors;
     // The S rows of one position share its position embedding: one encoder call per position covered.
-    const span = S === 1 ? [{ lo: start, hi: end, pos: start }] : positionsOf(start, end, S);
-    for (const { lo, hi, pos } of span) {
+    for (const { lo, hi, pos } of positionsOf(start, start + count, S)) {
       const n = hi - lo;
       exec.run(encoder.forward, {
         out: exec.view(acts.encoded, (lo - base) * C, n * C),
@@ -232,10 +210,7 @@ export class GPT2<F, I> {
     this.#blocksForward(rows);
     if (logits === false) return;
     this.#logitsBase = base;
-    if (logits === "last") {
-      const lo = Math.max(start, Math.floor((end - 1) / S) * S);
-      this.#headForward({ start: lo, count: end - lo, samples: S, base });
-    } else this.#headForward(rows);
+    this.#headForward(logits === "last" ? lastPosition(rows) : rows);
   }
 
   /** The mean loss of the last forward pass (which must have had targets), averaged in float64. */
@@ -460,13 +435,4 @@ export class GPT2<F, I> {
       }
     }
   }
-}
-
-/** The positions rows [start, end) of S interleaved sequences cover: each position's rows [lo, hi). */
-function positionsOf(start: number, end: number, S: number): { lo: number; hi: number; pos: number }[] {
-  const out = [];
-  for (let pos = Math.floor(start / S); pos * S < end; pos++) {
-    out.push({ lo: Math.max(start, pos * S), hi: Math.min(end, (pos + 1) * S), pos });
-  }
-  return out;
 }
