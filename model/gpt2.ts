@@ -11,11 +11,9 @@
 import { adamw, type AdamWHyper } from "../layers/adamw.ts";
 import { encoder } from "../layers/encoder.ts";
 import { zero } from "../layers/fill.ts";
-import { layernorm } from "../layers/layernorm.ts";
-import { matmul } from "../layers/matmul.ts";
-import { softmaxCrossEntropy } from "../layers/softmax_crossentropy.ts";
 import { UserError } from "../util/errors.ts";
 import { type BlockAct, type BlockParam, TransformerBlock } from "./block.ts";
+import { embeddingBackward, headBackward, headForward, headLoss } from "./head.ts";
 import { lastPosition, positionsOf, rowPieces, type RowRange } from "./rows.ts";
 import type { GPT2Config } from "./config.ts";
 import type { Executor } from "./executor.ts";
@@ -120,7 +118,7 @@ export class GPT2<F, I> {
         `this inference model holds ${this.layout.rowsInFlight} rows in flight, not a whole batch: use forwardRows`,
       );
     }
-    const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
+    const C = this.config.channels;
     const { params, acts } = this.tensors;
     this.#checkTokens(inputs, "input");
     exec.writeInt(this.tensors.inputs, inputs);
@@ -138,15 +136,7 @@ export class GPT2<F, I> {
     this.#logitsOverwritten = false;
     this.#logitsBase = 0;
     this.#forwardHadTargets = targets !== undefined;
-    if (targets) {
-      const N = B * T;
-      exec.run(softmaxCrossEntropy.forward, {
-        losses: acts.losses,
-        lse: acts.lse,
-        logits: acts.logits,
-        targets: this.tensors.targets,
-      }, { N, V, Vp });
-    }
+    if (targets) headLoss(exec, this.tensors, this.config, B * T);
   }
 
   /**
@@ -267,43 +257,13 @@ export class GPT2<F, I> {
       throw new Error("backward has already run on this forward pass (it overwrote the logits); run forward again");
     }
     const { exec, B, T } = this;
-    const { channels: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
-    const { params, acts } = this.tensors;
-    const { grads, gradActs: d } = this.#training;
-    const N = B * T;
-    // logits (B,T,Vp) → d loss / d logits, in place; the vocabulary projection's backward then reads them as dout.
-    exec.run(softmaxCrossEntropy.backward, { dlogits: acts.logits, lse: acts.lse, targets: this.tensors.targets }, {
-      N,
-      V,
-      Vp,
-      dloss: lossScale / N,
-    });
-    this.#logitsOverwritten = true;
-    exec.run(matmul.backward, {
-      dinp: d.dln,
-      dweight: grads.wte,
-      dout: acts.logits,
-      inp: acts.lnf,
-      weight: params.wte,
-    }, { N, C, OC: Vp });
-    exec.run(zero, { out: d.dresidual }, { n: N * C });
+    const training = this.#training;
     const blocks = this.#blocks;
-    exec.run(layernorm.backward, {
-      dinp: d.dresidual,
-      dweight: grads.lnfw,
-      dbias: grads.lnfb,
-      dout: d.dln,
-      inp: blocks[blocks.length - 1].output,
-      weight: params.lnfw,
-      mean: acts.lnfMean,
-      rstd: acts.lnfRstd,
-    }, { N, C });
+    const top = blocks[blocks.length - 1].output;
+    headBackward(exec, this.tensors, training, this.config, top, B * T, lossScale);
+    this.#logitsOverwritten = true;
     for (let l = blocks.length - 1; l >= 0; l--) blocks[l].backward(this.#blockInput(l), l === blocks.length - 1);
-    exec.run(encoder.backward, { dwte: grads.wte, dwpe: grads.wpe, dout: d.dresidual, inp: this.tensors.inputs }, {
-      B,
-      T,
-      C,
-    });
+    embeddingBackward(exec, this.tensors, training, { B, T, C: this.config.channels });
   }
 
   /** The global L2 norm of all parameter gradients. */
@@ -394,22 +354,14 @@ export class GPT2<F, I> {
 
   /** Final layernorm and the vocabulary projection (wte, tied) of the last block's output. */
   #headForward(rows?: RowRange): void {
-    const { exec, B, T } = this;
-    const { channels: C, paddedVocabSize: Vp } = this.config;
-    const { params, acts } = this.tensors;
-    const N = rows ? rows.count : B * T;
-    const first = rows ? rows.start - (rows.base ?? 0) : 0; // where the activations in flight hold the rows
-    const r = (t: F, width: number) => rows ? exec.view(t, first * width, rows.count * width) : t;
-    const lnf = r(acts.lnf, C);
-    exec.run(layernorm.forward, {
-      out: lnf,
-      mean: r(acts.lnfMean, 1),
-      rstd: r(acts.lnfRstd, 1),
-      inp: r(this.#blocks[this.#blocks.length - 1].output, C),
-      weight: params.lnfw,
-      bias: params.lnfb,
-    }, { N, C });
-    exec.run(matmul.forward, { out: r(acts.logits, Vp), inp: lnf, weight: params.wte }, { N, C, OC: Vp });
+    headForward(
+      this.exec,
+      this.tensors,
+      this.config,
+      this.#blocks[this.#blocks.length - 1].output,
+      this.B * this.T,
+      rows,
+    );
   }
 
   #length(name: ParameterName): number {
