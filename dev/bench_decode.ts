@@ -34,7 +34,7 @@ const run = async (n: number) => {
   const coins = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000);
   const t0 = performance.now();
   let first = NaN;
-  await decoder.sampleOnDevice([GPT2_EOT], n, coins, { temperature: 1 }, () => {
+  await decoder.sampleOnDevice([Math.min(GPT2_EOT, source.config.vocabSize - 1)], n, coins, { temperature: 1 }, () => {
     if (Number.isNaN(first)) first = performance.now() - t0;
   });
   return { ms: performance.now() - t0, first };
@@ -47,9 +47,18 @@ console.log(
     (n / (timed.ms / 1000)).toFixed(1)
   } tok/s, ${(timed.ms / n).toFixed(2)} ms/token, first token ${timed.first.toFixed(0)} ms)`,
 );
-if (model.exec.profiler) {
+if (model.exec.profiler && Number(values.profiled) > 0) {
+  const profiled = Number(values.profiled);
+  model.exec.profiler.start({ wholePasses: true });
+  const wall = await run(profiled);
+  const [whole] = await model.exec.profiler.stop();
+  console.log(
+    `GPU time of ${profiled} tokens in whole passes: ${(whole.ms / profiled).toFixed(2)} ms/token ` +
+      `(wall ${(wall.ms / profiled).toFixed(2)} ms/token)`,
+  );
+  const perOp = Math.min(profiled, 8); // a timed pass per op call: 2048 calls at most (~14 d12 tokens)
   model.exec.profiler.start();
-  await run(Number(values.profiled));
-  console.log(`profile of ${values.profiled} tokens:\n` + formatProfile(await model.exec.profiler.stop()));
+  await run(perOp);
+  console.log(`profile of ${perOp} tokens, a pass per op:\n` + formatProfile(await model.exec.profiler.stop()));
 }
 model.close();

@@ -38,6 +38,7 @@ const fallback = first.runtime.ctx.isFallback;
 const N = Number(values.rows ?? (fallback ? 256 : 16384));
 const reps = Number(values.reps);
 const C = Number(values.channels);
+const PATTERN = Float32Array.from({ length: 65537 }, () => Math.random() - 0.5); // odd length: no aligned repeats
 const SHAPES: [string, number, number][] = [
   ["qkv", C, 3 * C],
   ["attproj", C, C],
@@ -46,30 +47,39 @@ const SHAPES: [string, number, number][] = [
   ["classifier", C, 50304],
 ];
 
-/** Per product ("forward", "dinp", "dweight"), the median GPU ms of one call over `reps` calls. */
+/**
+ * Per product ("forward", "dinp", "dweight"), the mean GPU ms of one call over `reps` calls made back to back in
+ * one submission (a wait between calls would let the GPU's clocks drop, and the short products would be timed at
+ * idle clocks), after as many untimed calls to warm the clocks up.
+ */
 async function time(ops: GpuExecutor, run: () => void): Promise<Map<string, number>> {
-  run(); // compiles the pipelines
-  const samples = new Map<string, number[]>();
-  for (let i = 0; i < reps; i++) {
-    ops.profiler!.start();
-    run();
-    for (const row of await ops.profiler!.stop()) {
-      const product = row.name.includes("›") ? row.name.split("› ").pop()! : "forward";
-      if (!samples.has(product)) samples.set(product, []);
-      samples.get(product)!.push(row.ms);
-    }
+  for (let i = 0; i < reps; i++) run(); // compiles the pipelines, raises the clocks
+  ops.profiler!.start();
+  for (let i = 0; i < reps; i++) run();
+  const means = new Map<string, number>();
+  for (const row of await ops.profiler!.stop()) {
+    // per op call (a row counts passes: a split-K product makes two per call)
+    means.set(row.name.includes("›") ? row.name.split("› ").pop()! : "forward", row.ms / reps);
   }
-  const medians = new Map<string, number>();
-  for (const [product, ms] of samples) medians.set(product, ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)]);
-  return medians;
+  return means;
 }
 
-console.log(`${first.description}; rows N = ${N}, C = ${C}; median of ${reps} calls each, GPU timestamps; TFLOP/s\n`);
+console.log(
+  `${first.description}; rows N = ${N}, C = ${C}; mean of ${reps} back-to-back calls each, GPU timestamps; TFLOP/s\n`,
+);
 console.log(`| product | N×K×M | ${VARIANTS.map(([name]) => name).join(" | ")} | best |`);
 console.log(`| --- | --- | ${VARIANTS.map(() => "---:").join(" | ")} | --- |`);
 for (const [name, K, OC] of SHAPES) {
   // One set of operands per shape, shared by the variants (every executor records onto the same device).
-  const t = (n: number): Promise<GpuTensor> => first.allocate("bench", n); // zeros: values do not change times
+  // Random operands: zeros would draw less power than real data, and a GPU at its power limit clocks by it.
+  const t = async (n: number): Promise<GpuTensor> => {
+    const x = await first.allocate("bench", n);
+    const data = new Float32Array(n);
+    data.set(PATTERN.subarray(0, Math.min(n, PATTERN.length)));
+    for (let i = PATTERN.length; i < n; i *= 2) data.copyWithin(i, 0, Math.min(i, n - i));
+    first.write(x, data);
+    return x;
+  };
   const [inp, weight, bias, out] = [await t(N * K), await t(OC * K), await t(OC), await t(N * OC)];
   const [dinp, dweight, dbias] = [await t(N * K), await t(OC * K), await t(OC)];
   const sizes = { N, C: K, OC };

@@ -89,7 +89,7 @@ export class GpuExecutor implements Executor<F, F> {
     };
     this.launch = { rt: runtime, gemm, tables: new BucketTables(runtime) };
     if (runtime.ctx.hasTimestamps) {
-      this.profiler = { start: () => runtime.startProfile(), stop: () => runtime.stopProfile() };
+      this.profiler = { start: (options) => runtime.startProfile(options), stop: () => runtime.stopProfile() };
     }
   }
 

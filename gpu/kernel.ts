@@ -47,6 +47,9 @@ export function paramsByteSize(k: KernelDescriptor): number {
   return Math.ceil((4 * fields) / 16) * 16;
 }
 
+/** `Object.entries` of each kernel's `params`, made once (`packParams` runs for every dispatch). */
+const PARAM_FIELDS = new WeakMap<KernelDescriptor, [string, ParamType][]>();
+
 /**
  * Writes a kernel's `Params` into `view` at `byteOffset`: the binding bases, then `values` in `params` order.
  *
@@ -68,7 +71,9 @@ export function packParams(
     view.setUint32(at, base, true);
     at += 4;
   }
-  for (const [field, type] of Object.entries(k.params)) {
+  let fields = PARAM_FIELDS.get(k);
+  if (!fields) PARAM_FIELDS.set(k, fields = Object.entries(k.params));
+  for (const [field, type] of fields) {
     const value = values[field];
     if (value === undefined) throw new Error(`${k.name}: missing parameter ${field}`);
     if (type === "f32") view.setFloat32(at, value, true);

@@ -18,6 +18,8 @@ interface KernelObjects {
   module: GPUShaderModule;
   bindGroupLayout: GPUBindGroupLayout;
   pipelineLayout: GPUPipelineLayout;
+  /** `Object.keys(kernel.overrides)`, made once. */
+  overrideNames: readonly string[];
 }
 
 /** The cache (see the module comment). */
@@ -62,7 +64,7 @@ export class PipelineCache {
     const objects = this.#kernelObjects(kernel);
     checkUsage(kernel, bindings);
     const key: unknown[] = [kernel];
-    for (const name of Object.keys(kernel.overrides)) key.push(overrides[name] ?? kernel.overrides[name]);
+    for (const name of objects.overrideNames) key.push(overrides[name] ?? kernel.overrides[name]);
     const pipeline = this.#pipelines.get(key, () => this.#makePipeline(kernel, objects, overrides));
     const bgKey: unknown[] = [objects.bindGroupLayout];
     for (const b of bindings) bgKey.push(b.buffer, b.offset, b.size);
@@ -102,7 +104,7 @@ export class PipelineCache {
         ],
       });
       const pipelineLayout = this.#device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
-      objects = { module, bindGroupLayout, pipelineLayout };
+      objects = { module, bindGroupLayout, pipelineLayout, overrideNames: Object.keys(kernel.overrides) };
       this.#kernels.set(kernel, objects);
     }
     return objects;

@@ -70,6 +70,7 @@ export class GpuRuntime {
   #copies: Copy[] = [];
   #staging = new Map<number, GPUBuffer[]>();
   #profiler?: GpuProfiler;
+  #profileWholePasses = false;
   #groups: { label: string; work: Work }[] = [];
   #group = -1;
   #scratch?: GpuArena;
@@ -241,11 +242,16 @@ export class GpuRuntime {
       let pass: GPUComputePassEncoder | undefined;
       let passGroup = -2;
       let pipeline: GPUComputePipeline | undefined;
+      const perOp = profiler && !this.#profileWholePasses;
       for (const c of this.#pending) {
-        if (!pass || (profiler && c.group !== passGroup)) {
+        if (!pass || (perOp && c.group !== passGroup)) {
           pass?.end();
           const g = this.#groups[c.group];
-          pass = profiler && g ? profiler.beginPass(encoder, g.label, g.work) : encoder.beginComputePass();
+          pass = perOp && g
+            ? profiler.beginPass(encoder, g.label, g.work)
+            : profiler
+            ? profiler.beginPass(encoder, "whole passes", {})
+            : encoder.beginComputePass();
           passGroup = c.group;
           pipeline = undefined;
         }
@@ -325,9 +331,14 @@ export class GpuRuntime {
     }
   }
 
-  /** Starts timing every op call in its own compute pass (see `profiler.ts`). */
-  startProfile(): void {
+  /**
+   * Starts timing every op call in its own compute pass (see `profiler.ts`), or each flush's one pass as a whole.
+   *
+   * @param options `wholePasses`: one timed pass per flush, recorded under "whole passes".
+   */
+  startProfile(options: { wholePasses?: boolean } = {}): void {
     this.flush();
+    this.#profileWholePasses = options.wholePasses ?? false;
     this.#profiler?.destroy();
     this.#profiler = new GpuProfiler(this.device);
     this.#groups = [];

@@ -6,8 +6,9 @@
 //
 // Threads: one workgroup of WG threads (a power of two) per (head, query row) = (workgroup_id.x, workgroup_id.y).
 // Thread l computes the scores of keys l, l + WG, … into att[(j·NH + h)·positions + t2] (scratch; positions bounds
-// every row's prefix); the max and the sum are reduced with kernels/_reduce.wgsl; then thread l computes output
-// channels l, l + WG, … of the head, reading every weight back from att.
+// every row's prefix); the max and the sum are reduced with kernels/_reduce.wgsl; then the head's hs output channels
+// are weighted sums over the prefix, read back from att: with hs < WG, WG / hs threads per channel split the
+// positions; otherwise thread l computes channels l, l + WG, ….
 struct Params {
   out_base: u32,
   att_base: u32,
@@ -61,11 +62,35 @@ fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
   let inv = 1.0 / workgroup_sum(lid, sum);
   // The exponentials written by other threads must be visible before they are read back.
   storageBarrier();
-  for (var i = lid; i < hs; i += WG) {
-    var acc = 0.0;
-    for (var t2 = 0u; t2 < n; t2++) {
-      acc += att[weights + t2] * inp[first_key + t2 * key_stride + 2u * p.C + i];
+  let first_value = first_key + 2u * p.C;
+  if (hs >= WG) {
+    for (var i = lid; i < hs; i += WG) {
+      var acc = 0.0;
+      for (var t2 = 0u; t2 < n; t2++) {
+        acc += att[weights + t2] * inp[first_value + t2 * key_stride + i];
+      }
+      out[p.out_base + j * p.C + h * hs + i] = acc * inv;
     }
-    out[p.out_base + j * p.C + h * hs + i] = acc * inv;
+    return;
+  }
+  // A head narrower than the workgroup: G = WG / hs groups of hs threads, group g summing the positions t2 ≡ g
+  // (mod G) of channel i (a long prefix is G chains, not one); then the G partial sums of each channel, in g order.
+  let groups = WG / hs;
+  let g = lid / hs;
+  let i = lid % hs;
+  var acc = 0.0;
+  if (g < groups) {
+    for (var t2 = g; t2 < n; t2 += groups) {
+      acc += att[weights + t2] * inp[first_value + t2 * key_stride + i];
+    }
+  }
+  red[lid] = acc;
+  workgroupBarrier();
+  if (lid < hs) {
+    var total = 0.0;
+    for (var k = 0u; k < groups; k++) {
+      total += red[k * hs + lid];
+    }
+    out[p.out_base + j * p.C + h * hs + lid] = total * inv;
   }
 }

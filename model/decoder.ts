@@ -7,7 +7,7 @@
  * reads the key and value rows 0..pos in place, `attention.decode`). The planned qkv activation is the KV cache;
  * nothing is allocated per step. The token is drawn where the model runs (`sampleOnDevice`, `layers/sample.ts`:
  * greedy, temperature, top-k, top-p) and written into the next position's input, and the ids come back in chunks: no
- * read per token. (`prefill: false` keeps the host-side loop that reads each logits row, as a reference.)
+ * read per token, and each step is submitted as soon as it is recorded. (`prefill: false` keeps the host-side loop that reads each logits row, as a reference.)
  * A model with B > 1 (a training model, for its periodic samples) decodes in its first batch row; several samples
  * decode together in one batched step per position (`generateSamples`: the rows of the samples interleaved).
  *
@@ -185,6 +185,10 @@ export class GPT2Decoder<F, I> {
         this.model.forwardRows(undefined, { start: (pos + 1) * S, count: S, samples: S });
         this.#pos = pos + 2;
       }
+      // Each step goes to the GPU as soon as it is recorded: measured on the H200 (d12), submitting 32 steps at a
+      // time left the GPU idle for most of each chunk (4.4 ms/token against 1.1 ms of GPU work); a submit per step
+      // made it 2.9 ms/token.
+      exec.flush?.();
     }
     while (reads.length) {
       if (running === 0) await reads.shift(); // let queued reads finish before the buffers are reused

@@ -16,8 +16,12 @@ import type { ProfileRow } from "../gpu/profiler.ts";
 
 /** Per-op GPU timing (WebGPU timestamp queries). */
 export interface Profiler {
-  /** Starts timing: each op call then runs in its own timestamped pass. */
-  start(): void;
+  /**
+   * Starts timing: each op call then runs in its own timestamped pass, or with `{ wholePasses: true }` every
+   * submission stays one pass, timed as a whole (one row, "whole passes": what the GPU takes for the work, gaps
+   * between dispatches included, which per-op passes hide).
+   */
+  start(options?: { wholePasses?: boolean }): void;
   /** Ends timing and returns one row per op label (see `formatProfile`). */
   stop(): Promise<ProfileRow[]>;
 }
@@ -34,6 +38,11 @@ export interface Executor<F, I> {
   view(t: F, offset: number, length: number): F;
   /** The same for an int tensor (a range of positions of the tokens). */
   viewInt(t: I, offset: number, length: number): I;
+  /**
+   * Hands the work recorded so far to the device now, where the backend queues it (the GPU starts on it while the
+   * host records more); absent where ops run as they are called.
+   */
+  flush?(): void;
   /** Copies a tensor back to the host (the loss, logits, checkpoints). */
   read(t: F): Promise<Float32Array>;
   /** Copies host data into a tensor of the same length. */

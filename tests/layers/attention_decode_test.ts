@@ -47,10 +47,13 @@ Deno.test("attentionDecode rejects a qkv prefix shorter than pos + 1 rows", () =
 
 // ---- gpu ----
 
-// Scores are sums of hs ≤ 64 products, the softmax sums ≤ 301 terms, in f32 against the CPU's float64.
+// Scores are sums of hs ≤ 160 products, the softmax sums ≤ 301 terms, in f32 against the CPU's float64.
 const TOL = { atol: 2e-6, rtol: 1e-5 };
 
-for (const [pos, C, NH] of [[0, 30, 3], [1, 30, 3], [129, 30, 3], [300, 128, 2], [5, 7, 7]]) {
+// Head sizes 10, 64 and 1 split the positions over WG / hs thread groups; 80 leaves one group; 160 > WG loops.
+for (
+  const [pos, C, NH] of [[0, 30, 3], [1, 30, 3], [129, 30, 3], [300, 128, 2], [5, 7, 7], [70, 160, 2], [33, 160, 1]]
+) {
   Deno.test({
     name: `GPU attentionDecode matches the CPU (pos=${pos}, C=${C}, NH=${NH})`,
     ignore: !adapterAvailable,
