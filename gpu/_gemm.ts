@@ -7,6 +7,7 @@
  */
 import { sumPartials } from "./dispatch.ts";
 import gemmBindingsSrc from "../kernels/_gemm_bindings.wgsl" with { type: "text" };
+import gemmBindingsF16bSrc from "../kernels/_gemm_bindings_f16b.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
 import matmulRowsSrc from "../kernels/matmul_rows.wgsl" with { type: "text" };
@@ -19,6 +20,15 @@ export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBinding
 export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc);
 /** The same product for a few rows with both operands contiguous along K (decoding): a 32-lane team per output. */
 export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gemmBindingsSrc);
+
+/** The three kernels again with B read as packed halves (an f16 weight copy), for products whose B is f16. */
+const F16_WEIGHTS = { variant: "f16 weights" };
+const f16Kernels = {
+  tiled: wgslKernel(matmulSrc + gemmBindingsF16bSrc, F16_WEIGHTS),
+  small: wgslKernel(matmulSmallSrc + gemmBindingsF16bSrc, F16_WEIGHTS),
+  rows: wgslKernel(matmulRowsSrc + gemmBindingsF16bSrc, F16_WEIGHTS),
+};
+const f32Kernels = { tiled: matmulKernel, small: matmulSmallKernel, rows: matmulRowsKernel };
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
 
 /** Rows up to which `matmul_rows` serves products on GPUs (decoding runs one row, a few samples a few). */
@@ -165,16 +175,20 @@ function launch(
     // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
     m_fastest: Number(N > M),
   };
+  if (g.a.t.arena.dtype === "f16" || g.c.t.arena.dtype === "f16") {
+    throw new Error("matmul: only B (the weight operand) may be an f16 tensor");
+  }
+  const kernels = g.b.t.arena.dtype === "f16" ? f16Kernels : f32Kernels;
   // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
   if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0) {
-    rt.dispatch({ kernel: matmulRowsKernel, bindings, params, groups: [Math.ceil(N / 8), M, z] });
+    rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
     return;
   }
   // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
   if (opts.smallMaxOutputs > 0 && (M * N <= opts.smallMaxOutputs || Math.min(M, N) <= 16)) {
     const { WX, WY } = matmulSmallKernel.overrides as { WX: number; WY: number };
     rt.dispatch({
-      kernel: matmulSmallKernel,
+      kernel: kernels.small,
       bindings,
       params,
       groups: [Math.ceil(N / WX), Math.ceil(M / WY), z],
@@ -187,7 +201,7 @@ function launch(
   const wholeK = K % opts.bk === 0 && batching.k_chunk % opts.bk === 0;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && params.causal === 0;
   rt.dispatch({
-    kernel: matmulKernel,
+    kernel: kernels.tiled,
     overrides: {
       BK: opts.bk,
       TN,

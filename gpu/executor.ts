@@ -145,7 +145,7 @@ export class GpuExecutor implements Executor<F, F> {
   }
 
   read(t: F): Promise<Float32Array> {
-    if (t.arena.dtype !== "f32") throw new TypeError(`read: ${describe(t)} is not a float tensor`);
+    if (t.arena.dtype === "i32") throw new TypeError(`read: ${describe(t)} is not a float tensor`);
     return this.runtime.read(t);
   }
 

@@ -36,6 +36,11 @@ export interface KernelDescriptor {
    * same name, compiled only where the device has `subgroups` (with the device's `subgroupPreamble` first).
    */
   readonly subgroups: boolean;
+  /**
+   * A form of the same file with other shared declarations appended (e.g. "f16 weights": matmul.wgsl reading B as
+   * packed halves); undefined for the plain form.
+   */
+  readonly variant?: string;
 }
 
 /** Values for a kernel's `override` constants; missing ones keep their defaults. */
@@ -88,7 +93,10 @@ export function packParams(
   }
 }
 
-/** Every descriptor made by `wgslKernel`, by name, a subgroup form as "name (subgroups)" (tests compile them all). */
+/**
+ * Every descriptor made by `wgslKernel`, by name; a variant or subgroup form as "name (variant, subgroups)" (tests
+ * compile them all).
+ */
 export const KERNELS: Map<string, KernelDescriptor> = new Map();
 
 /**
@@ -96,6 +104,7 @@ export const KERNELS: Map<string, KernelDescriptor> = new Map();
  * order with their access, the `Params` fields after the per-binding bases, and the `override` defaults.
  *
  * @param source The WGSL (a `kernels/*.wgsl` file, possibly followed by shared `kernels/_*.wgsl` declarations).
+ * @param options `variant`: names a form of the file made with other shared declarations (its `KERNELS` key).
  * @returns The descriptor, also recorded in `KERNELS`.
  * @throws Error when the source breaks the convention (no single entry point, bases out of order…).
  * @example
@@ -112,7 +121,7 @@ export const KERNELS: Map<string, KernelDescriptor> = new Map();
  * }
  * ```
  */
-export function wgslKernel(source: string): KernelDescriptor {
+export function wgslKernel(source: string, options: { variant?: string } = {}): KernelDescriptor {
   const entries = [...source.matchAll(/@compute[^]*?fn (\w+)\s*\(/g)].map((m) => m[1]);
   if (entries.length !== 1) throw new Error(`A kernel needs exactly one @compute entry point, found ${entries}`);
   const name = entries[0];
@@ -146,7 +155,9 @@ export function wgslKernel(source: string): KernelDescriptor {
     params,
     overrides,
     subgroups,
+    ...(options.variant ? { variant: options.variant } : {}),
   };
-  KERNELS.set(subgroups ? `${name} (subgroups)` : name, kernel);
+  const forms = [options.variant, subgroups ? "subgroups" : undefined].filter(Boolean);
+  KERNELS.set(forms.length ? `${name} (${forms.join(", ")})` : name, kernel);
   return kernel;
 }

@@ -20,7 +20,8 @@ import type { GpuContext, GpuLimits } from "./device.ts";
 import { type KernelDescriptor, type OverrideValues, packParams } from "./kernel.ts";
 import { PipelineCache, UNIFORM_SLOT } from "./pipelines.ts";
 import { GpuProfiler, type Work } from "./profiler.ts";
-import { formatBytes, type GpuArena, type GpuBinding, type GpuTensor, segmentOf } from "./tensor.ts";
+import { formatBytes, type GpuArena, type GpuBinding, type GpuTensor, segmentOf, storageBytes } from "./tensor.ts";
+import { packHalves, unpackHalves } from "../util/f16.ts";
 
 /** An allocation the device refused for lack of memory (not a validation error). */
 export class GpuOutOfMemory extends UserError {}
@@ -130,7 +131,7 @@ export class GpuRuntime {
     const err = oom ?? invalid;
     if (err) {
       for (const segment of arena.segments) segment.buffer.destroy();
-      const message = `Cannot allocate GPU memory for '${name}' (${formatBytes(length * 4)}): ${
+      const message = `Cannot allocate GPU memory for '${name}' (${formatBytes(storageBytes(dtype, length))}): ${
         err.message.split("\n")[0]
       }`;
       throw oom ? new GpuOutOfMemory(message) : new UserError(message);
@@ -158,7 +159,11 @@ export class GpuRuntime {
       segments: segments.map(([start, n]) => ({
         start,
         length: n,
-        buffer: this.device.createBuffer({ label: name, size: Math.max(256, Math.ceil((n * 4) / 256) * 256), usage }),
+        buffer: this.device.createBuffer({
+          label: name,
+          size: Math.max(256, Math.ceil(storageBytes(dtype, n) / 256) * 256),
+          usage,
+        }),
       })),
     };
   }
@@ -275,9 +280,14 @@ export class GpuRuntime {
    * Copies a tensor to the host (flushing pending work first). Alignment gaps of an arena read as zero.
    *
    * @param t The tensor.
-   * @returns Its elements as raw 32-bit words in a Float32Array (reinterpret for i32 arenas).
+   * @returns Its elements as raw 32-bit words in a Float32Array (reinterpret for i32 arenas); an f16 tensor's
+   *   halves as their float values.
    */
   async read(t: GpuTensor): Promise<Float32Array> {
+    if (t.arena.dtype === "f16") {
+      const words = await this.read(halvesAsWords(t));
+      return unpackHalves(new Uint32Array(words.buffer), t.length);
+    }
     const size = t.length * 4;
     if (size === 0) return new Float32Array(0);
     const staging = this.#takeStaging(size);
@@ -314,11 +324,15 @@ export class GpuRuntime {
    * Uploads host data into a tensor, after flushing pending work (so earlier dispatches see the earlier data).
    *
    * @param t The tensor.
-   * @param data Exactly `t.length` elements.
+   * @param data Exactly `t.length` elements (an f16 tensor's values, rounded to the nearest half).
    */
   write(t: GpuTensor, data: Float32Array | Int32Array): void {
     if (data.length !== t.length) {
       throw new RangeError(`write of ${data.length} elements into a tensor of ${t.length}`);
+    }
+    if (t.arena.dtype === "f16") {
+      if (t.length % 2 !== 0) throw new RangeError(`f16 writes cover whole words; ${t.length} halves is odd`);
+      return this.write(halvesAsWords(t), new Float32Array(packHalves(data).buffer));
     }
     this.flush();
     // writeBuffer takes views of plain ArrayBuffers; copy views of shared memory (the CPU backend's) first.
@@ -383,4 +397,20 @@ export class GpuRuntime {
  */
 export function hasMemory(t: GpuTensor, start: number, count: number): boolean {
   return segmentOf(t.arena, t.offset + start, t.offset + start + count) !== undefined;
+}
+
+/**
+ * The 32-bit words holding an f16 view (which starts at an even half: every planned tensor does), as a view of the
+ * same buffers typed as words, for copies; its length covers an odd last half's word.
+ */
+function halvesAsWords(t: GpuTensor): GpuTensor {
+  if (t.offset % 2 !== 0) throw new RangeError(`an f16 view starting at half ${t.offset} splits a word`);
+  const arena = t.arena;
+  const words: GpuArena = {
+    ...arena,
+    dtype: "f32",
+    length: Math.ceil(arena.length / 2),
+    segments: arena.segments.map((s) => ({ buffer: s.buffer, start: s.start / 2, length: Math.ceil(s.length / 2) })),
+  };
+  return { arena: words, offset: t.offset / 2, length: Math.ceil(t.length / 2) };
 }

@@ -16,8 +16,26 @@ import type { TensorPlan, TensorSlot } from "../model/tensors.ts";
 import { UserError } from "../util/errors.ts";
 import type { GpuLimits } from "./device.ts";
 
-/** Element type of an arena. */
-export type GpuDType = "f32" | "i32";
+/**
+ * Element type of an arena. "f16" is IEEE half precision packed two to a 32-bit word (element 2w in the low half of
+ * word w, 2w + 1 in the high half: `pack2x16float`'s order), which every WebGPU device can store and unpack, with or
+ * without `shader-f16`; offsets, lengths and kernel bases count halves.
+ */
+export type GpuDType = "f32" | "i32" | "f16";
+
+/** Bytes per element of each arena type. */
+export const ELEMENT_BYTES: Readonly<Record<GpuDType, number>> = { f32: 4, i32: 4, f16: 2 };
+
+/**
+ * Bytes of `length` elements of `dtype` as stored in a GPUBuffer (whole 32-bit words).
+ *
+ * @param dtype The element type.
+ * @param length Elements.
+ * @returns Bytes, a multiple of 4.
+ */
+export function storageBytes(dtype: GpuDType, length: number): number {
+  return Math.ceil((length * ELEMENT_BYTES[dtype]) / 4) * 4;
+}
 
 /** One GPUBuffer of an arena, holding arena elements [start, start + length). */
 export interface GpuSegment {
@@ -174,17 +192,16 @@ export function segmentOf(arena: GpuArena, start: number, end: number): GpuSegme
  * each (creating a bind group costs far more than a dispatch). A view too long for its window gets the aligned range
  * around itself.
  */
-function bindingWindow(seg: GpuSegment, begin: number, end: number, limits: GpuLimits): [number, number] {
+function bindingWindow(bytes: number, begin: number, end: number, limits: GpuLimits): [number, number] {
   const align = limits.minStorageBufferOffsetAlignment;
   const maxBinding = limits.maxStorageBufferBindingSize - (limits.maxStorageBufferBindingSize % 4);
-  const bytes = seg.length * 4;
   if (bytes <= maxBinding) return [0, bytes];
   const quantum = Math.max(align, Math.floor(maxBinding / 2 / align) * align);
   const offset = Math.floor(begin / quantum) * quantum;
   const size = Math.min(bytes - offset, maxBinding);
   if (end <= offset + size) return [offset, size];
   const exact = begin - (begin % align);
-  return [exact, end - exact];
+  return [exact, Math.ceil(end / 4) * 4 - exact];
 }
 
 /**
@@ -204,15 +221,17 @@ export function bindRange(t: GpuTensor, start: number, count: number, limits: Gp
   }
   const first = t.offset + start;
   const seg = segmentOf(t.arena, first, first + count);
+  const width = ELEMENT_BYTES[t.arena.dtype];
   if (!seg) {
     // A tensor larger than maxBufferSize is split into several buffers; ops that bind it whole cannot run.
     throw new UserError(
-      `Tensor ${describe(t)} (${formatBytes(t.length * 4)}) is split over several GPU buffers and this op needs ` +
-        `it in one; use a smaller batch (-b) or sequence (-t), or --device cpu`,
+      `Tensor ${describe(t)} (${formatBytes(t.length * width)}) is split over several GPU buffers and this op ` +
+        `needs it in one; use a smaller batch (-b) or sequence (-t), or --device cpu`,
     );
   }
-  const [offset, size] = bindingWindow(seg, (first - seg.start) * 4, (first + count - seg.start) * 4, limits);
-  const byte = (first - seg.start) * 4;
+  const byte = (first - seg.start) * width;
+  const segmentBytes = storageBytes(t.arena.dtype, seg.length);
+  const [offset, size] = bindingWindow(segmentBytes, byte, byte + count * width, limits);
   if (size > limits.maxStorageBufferBindingSize) {
     throw new UserError(
       `Tensor ${describe(t)} needs a ${formatBytes(size)} binding; this GPU allows ${
@@ -220,7 +239,7 @@ export function bindRange(t: GpuTensor, start: number, count: number, limits: Gp
       } per binding (use a smaller batch or model, or --device cpu)`,
     );
   }
-  return { buffer: seg.buffer, offset, size, base: (byte - offset) / 4, label: describe(t) };
+  return { buffer: seg.buffer, offset, size, base: (byte - offset) / width, label: describe(t) };
 }
 
 /**

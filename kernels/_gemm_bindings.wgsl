@@ -1,5 +1,7 @@
-// _gemm_bindings: the Params struct and bindings shared by matmul.wgsl and matmul_small.wgsl (see matmul.wgsl for
-// what each field means). Appended to both sources in gpu/_gemm.ts; WGSL declarations may come in any order.
+// _gemm_bindings: the Params struct and bindings shared by matmul.wgsl, matmul_small.wgsl and matmul_rows.wgsl (see
+// matmul.wgsl for what each field means), with float32 operands. Appended to their sources in gpu/_gemm.ts; WGSL
+// declarations may come in any order. The kernels read the operands through a_at / b_at only, so
+// _gemm_bindings_f16b.wgsl (B as packed halves) makes the same kernels read an f16 weight.
 
 struct Params {
   a_base: u32,
@@ -34,3 +36,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+fn a_at(i: u32) -> f32 {
+  return a[i];
+}
+
+fn b_at(i: u32) -> f32 {
+  return b[i];
+}

@@ -93,7 +93,7 @@ var<private> k_end: u32;
 
 fn load_a(m: u32, k: u32) -> f32 {
   if (EXACT) {
-    return a[a_off + m * p.a_sm + k * p.a_sk];
+    return a_at(a_off + m * p.a_sm + k * p.a_sk);
   }
   var ok = m < p.M && k < k_end;
   if (p.causal == 2u) {
@@ -103,14 +103,14 @@ fn load_a(m: u32, k: u32) -> f32 {
     ok = ok && k >= m;
   }
   if (ok) {
-    return a[a_off + m * p.a_sm + k * p.a_sk];
+    return a_at(a_off + m * p.a_sm + k * p.a_sk);
   }
   return 0.0;
 }
 
 fn load_b(k: u32, n: u32) -> f32 {
   if (EXACT || (n < p.N && k < k_end)) {
-    return b[b_off + k * p.b_sk + n * p.b_sn];
+    return b_at(b_off + k * p.b_sk + n * p.b_sn);
   }
   return 0.0;
 }

@@ -34,13 +34,13 @@ fn matmul_rows(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
     var s3 = 0.0;
     var k = k_begin + lane;
     for (; k + 3u * LANES < k_end; k += 4u * LANES) {
-      s0 = fma(a[a_off + k], b[b_off + k], s0);
-      s1 = fma(a[a_off + k + LANES], b[b_off + k + LANES], s1);
-      s2 = fma(a[a_off + k + 2u * LANES], b[b_off + k + 2u * LANES], s2);
-      s3 = fma(a[a_off + k + 3u * LANES], b[b_off + k + 3u * LANES], s3);
+      s0 = fma(a_at(a_off + k), b_at(b_off + k), s0);
+      s1 = fma(a_at(a_off + k + LANES), b_at(b_off + k + LANES), s1);
+      s2 = fma(a_at(a_off + k + 2u * LANES), b_at(b_off + k + 2u * LANES), s2);
+      s3 = fma(a_at(a_off + k + 3u * LANES), b_at(b_off + k + 3u * LANES), s3);
     }
     for (; k < k_end; k += LANES) {
-      s0 = fma(a[a_off + k], b[b_off + k], s0);
+      s0 = fma(a_at(a_off + k), b_at(b_off + k), s0);
     }
     sum = (s0 + s1) + (s2 + s3);
   }

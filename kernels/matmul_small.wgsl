@@ -32,7 +32,7 @@ fn matmul_small(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id
   }
   var sum = 0.0;
   for (var k = k_begin; k < k_end; k++) {
-    sum = fma(a[a_off + k * p.a_sk], b[b_off + k * p.b_sk], sum);
+    sum = fma(a_at(a_off + k * p.a_sk), b_at(b_off + k * p.b_sk), sum);
   }
   var v = p.alpha * sum;
   if (p.has_bias != 0u) {

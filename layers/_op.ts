@@ -16,8 +16,12 @@ import type { GpuLaunch } from "../gpu/executor.ts";
 import type { Work } from "../gpu/profiler.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 
-/** What one buffer of an op holds: float32, optional float32, or int32 (tokens). */
-export type BufferKind = "f32" | "f32?" | "i32";
+/**
+ * What one buffer of an op holds: float32, optional float32, int32 (tokens), or floats stored as halves ("f16": an
+ * f16 `GpuTensor` on the GPU; on the CPU a Float32Array holding half-rounded values, so the CPU twin computes with
+ * the values the GPU stores).
+ */
+export type BufferKind = "f32" | "f32?" | "i32" | "f16";
 
 /** The buffers of an op by name. */
 export type BufferSpec = Readonly<Record<string, BufferKind>>;

@@ -9,6 +9,7 @@ import { createGpuExecutor } from "../../gpu/executor.ts";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { KERNELS } from "../../gpu/kernel.ts";
 import "../../model/gpt2.ts"; // every training layer's kernels register themselves in KERNELS
+import "../../layers/f16_copy.ts"; // not used by the model yet
 import "../../layers/sample.ts"; // and generation's (not model/decoder.ts: its tokenizer reads files)
 import { flashAttention, flashAttentionForward } from "../../layers/flash_attention.ts";
 import { rng, uniform } from "../_random.ts";

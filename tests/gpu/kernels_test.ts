@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { KERNELS } from "../../gpu/kernel.ts";
 import "../../model/gpt2.ts"; // imports every training layer, whose kernels register themselves in KERNELS
+import "../../layers/f16_copy.ts"; // not used by the model yet
 import "../../model/decoder.ts"; // and generation's (layers/sample.ts)
 import { adapterAvailable } from "./_helpers.ts";
 
@@ -27,7 +28,8 @@ Deno.test("kernels: every kernels/*.wgsl has a descriptor, named like the file, 
 });
 
 for (const k of ALL_KERNELS) {
-  Deno.test(`kernels: ${k.name}.wgsl${k.subgroups ? " (subgroup form)" : ""} follows the conventions`, () => {
+  const form = [k.variant, k.subgroups ? "subgroup form" : undefined].filter(Boolean).join(", ");
+  Deno.test(`kernels: ${k.name}.wgsl${form ? ` (${form})` : ""} follows the conventions`, () => {
     const src = k.source;
     if (!src.startsWith(`// ${k.name}: `)) throw new Error("missing the header comment '// name: what it computes'");
     if (!/\/\/ (Threads|.*Dispatch)/.test(src)) throw new Error("the header does not describe the thread mapping");
