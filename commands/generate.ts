@@ -9,7 +9,7 @@
  * @module
  */
 import type { Command } from "./_command.ts";
-import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { createModel, parseDeviceChoice, parsePrecisionChoice } from "../model/backends.ts";
 import { parseAttentionKind } from "../model/block.ts";
 import { GPT2_EOT } from "../model/config.ts";
 import { generateSamples, generateTokens } from "../model/decoder.ts";
@@ -43,6 +43,12 @@ const SPEC: CommandSpec = {
     { name: "seed", kind: "int", default: 1337, help: "seed of the sampler (and of a random init)" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
     { name: "attention", kind: "string", default: "materialized", help: "materialized | flash (see gpt2 train)" },
+    {
+      name: "precision",
+      kind: "string",
+      default: "fp32",
+      help: "fp32 | f16 (the matmuls read an f16 copy of the weights) | auto (f16 where the GPU has shader-f16)",
+    },
     { name: "no-cache", kind: "bool", default: false, help: "recompute the whole prefix for every token (reference)" },
     { name: "stop", kind: "string", default: "", help: "end the sample where this text appears (it is not printed)" },
     { name: "json", kind: "bool", default: false, help: "JSON lines on stdout: start, one token event per token, end" },
@@ -69,6 +75,7 @@ export const generateCommand: Command = {
     const seed = requireInt("--seed", v["seed"], 0);
     const device = parseDeviceChoice(v["device"] as string);
     const attention = parseAttentionKind(v["attention"] as string);
+    const precision = parsePrecisionChoice(v["precision"] as string);
     const promptText = v["prompt"] as string;
     const stopText = v["stop"] as string;
 
@@ -95,8 +102,10 @@ export const generateCommand: Command = {
     const batch = cache ? samples : 1;
     // Activations for the rows in flight only (the prompt's, then one per sample a step); qkv keeps every position.
     const rowsInFlight = cache ? batch * prompt.length : undefined;
-    const plan = { training: false, attention, rowsInFlight };
-    const { model, description } = await createModel(cfg, batch, T, device, plan);
+    const plan = { training: false, attention, rowsInFlight, precision };
+    const placed = await createModel(cfg, batch, T, device, plan);
+    const { model } = placed;
+    const description = placed.precision === "f16" ? `${placed.description}, f16 weights` : placed.description;
     try {
       await loadParameters(model, source, seed);
       const stdout = new TextEncoder();
@@ -105,7 +114,8 @@ export const generateCommand: Command = {
       };
       const event = (e: GenerateEvent) => write(JSON.stringify(e) + "\n");
       // What the model holds: the weights, the KV cache and the activations in flight (no training state).
-      const tensorBytes = 4 * (model.layout.params.totalElements + model.layout.acts.totalElements);
+      const P = model.layout.params.totalElements;
+      const tensorBytes = 4 * (P + model.layout.acts.totalElements) + (placed.precision === "f16" ? 2 * P : 0);
       if (json) {
         const info = {
           model: spec,

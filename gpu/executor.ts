@@ -12,7 +12,7 @@ import { GEMM_ROWS_MAX, type GemmOptions, type SplitKOptions } from "./_gemm.ts"
 import { BucketTables } from "../layers/encoder.ts";
 import { getGpuDevice } from "./device.ts";
 import { GpuRuntime } from "./runtime.ts";
-import { describe, type GpuTensor, planSegments, type SegmentMode, viewOf } from "./tensor.ts";
+import { describe, ELEMENT_BYTES, type GpuTensor, planSegments, type SegmentMode, viewOf } from "./tensor.ts";
 
 type F = GpuTensor;
 
@@ -122,12 +122,13 @@ export class GpuExecutor implements Executor<F, F> {
    * @param name Role name for messages ("params", "acts" …).
    * @param plan The tensor plan (offsets aligned to 64 elements).
    * @param mode How tensors map to buffers.
+   * @param dtype "f32", or "f16" for halves packed two to a word (the plan's offsets then count halves).
    * @returns A view of the whole arena; cut tensors from it with `view`.
    */
-  async allocatePlan(name: string, plan: TensorPlan, mode: SegmentMode): Promise<F> {
-    const maxElements = Math.floor(this.runtime.limits.maxBufferSize / 4);
+  async allocatePlan(name: string, plan: TensorPlan, mode: SegmentMode, dtype: "f32" | "f16" = "f32"): Promise<F> {
+    const maxElements = Math.floor(this.runtime.limits.maxBufferSize / ELEMENT_BYTES[dtype]);
     const segments = planSegments(name, plan, mode, maxElements);
-    const arena = await this.runtime.allocate(name, "f32", plan.totalElements, segments, plan.slots);
+    const arena = await this.runtime.allocate(name, dtype, plan.totalElements, segments, plan.slots);
     return { arena, offset: 0, length: plan.totalElements };
   }
 

@@ -6,7 +6,7 @@
  */
 import { CpuKernels } from "../cpu/kernels.ts";
 import { getGpuDevice } from "../gpu/device.ts";
-import { createGpuModel, type ModelPlanOptions } from "./gpu_model.ts";
+import { createGpuModel, type ModelPlanOptions, type Precision } from "./gpu_model.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import type { GPT2Config } from "./config.ts";
 import { createCpuModel } from "./cpu_model.ts";
@@ -24,6 +24,8 @@ export interface PlacedModel {
   device: "cpu" | "gpu";
   /** e.g. "cpu (2 threads, WebAssembly SIMD)". */
   description: string;
+  /** What the matmuls read the weights as (`--precision`, resolved). */
+  precision: Precision;
 }
 
 /**
@@ -55,11 +57,19 @@ export async function createModel(
   B: number,
   T: number,
   device: DeviceChoice,
-  options: ModelPlanOptions & { say?: (line: string) => void } = {},
+  options: Omit<ModelPlanOptions, "precision"> & { precision?: PrecisionChoice; say?: (line: string) => void } = {},
 ): Promise<PlacedModel> {
   const say = options.say ?? ((line: string) => console.error(line));
   const plan = { attention: options.attention, training: options.training, rowsInFlight: options.rowsInFlight };
-  if (device === "gpu") return await gpuModel(cfg, B, T, plan);
+  const choice = options.precision ?? "fp32";
+  // "auto": f16 where the adapter has shader-f16 (as llm.c defaults to bf16 on a GPU), float32 elsewhere.
+  const precisionOn = async (where: "cpu" | "gpu"): Promise<Precision> =>
+    choice !== "auto" ? choice : where === "gpu" && (await getGpuDevice()).hasF16 ? "f16" : "fp32";
+  const gpuModel = async (): Promise<PlacedModel> => {
+    const model = await createGpuModel(cfg, B, T, { ...plan, precision: await precisionOn("gpu") });
+    return { model, device: "gpu", description: model.exec.description, precision: model.precision };
+  };
+  if (device === "gpu") return await gpuModel();
   if (device === "auto") {
     const gpu = await getGpuDevice().catch((err) => err as Error);
     if (gpu instanceof Error) {
@@ -68,7 +78,7 @@ export async function createModel(
       say(`device auto: the WebGPU adapter is a software renderer (${gpu.description}); using the CPU`);
     } else {
       try {
-        return await gpuModel(cfg, B, T, plan);
+        return await gpuModel();
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
         say(`device auto: ${err.message}; using the CPU`);
@@ -77,11 +87,23 @@ export async function createModel(
   }
   const threads = navigator.hardwareConcurrency;
   const kernels = (memory: WebAssembly.Memory) => CpuKernels.create(memory, threads);
-  const model = await createCpuModel(cfg, B, T, { kernels, ...plan });
-  return { model, device: "cpu", description: model.exec.description };
+  const model = await createCpuModel(cfg, B, T, { kernels, ...plan, precision: await precisionOn("cpu") });
+  return { model, device: "cpu", description: model.exec.description, precision: model.precision };
 }
 
-async function gpuModel(cfg: GPT2Config, B: number, T: number, plan: ModelPlanOptions): Promise<PlacedModel> {
-  const model = await createGpuModel(cfg, B, T, plan);
-  return { model, device: "gpu", description: model.exec.description };
+/** Values of `--precision`. */
+export const PRECISION_CHOICES = ["fp32", "f16", "auto"] as const;
+/** One of the `--precision` values. */
+export type PrecisionChoice = typeof PRECISION_CHOICES[number];
+
+/**
+ * Checks a `--precision` value.
+ *
+ * @param value The flag's value.
+ * @returns The choice.
+ * @throws UsageError for anything but fp32, f16 or auto.
+ */
+export function parsePrecisionChoice(value: string): PrecisionChoice {
+  if ((PRECISION_CHOICES as readonly string[]).includes(value)) return value as PrecisionChoice;
+  throw new UsageError(`--precision: unknown precision '${value}'; use fp32, f16 or auto`);
 }

@@ -124,11 +124,14 @@ export function blockTensors(d: BlockDims): BlockTensors {
 }
 
 /**
- * The views one block works on: its own parameters and activations, the shared buffers, and for training its
- * parameter gradients and the activation-gradient buffers (absent in a model built for inference).
+ * The views one block works on: its own parameters (and their f16 copies in an f16 model) and activations, the
+ * shared buffers, and for training its parameter gradients and the activation-gradient buffers (absent in a model
+ * built for inference).
  */
 export interface BlockViews<F> {
   p: Record<BlockParam, F>;
+  /** The f16 copies of the parameters (the linear layers read their weights from it), in an f16 model. */
+  w16?: Record<BlockParam, F>;
   a: Record<BlockAct, F>;
   shared: Record<BlockShared, F>;
   training?: { g: Record<BlockParam, F>; d: Record<BlockGrad, F> };
@@ -287,12 +290,12 @@ export class TransformerBlock<F, I> {
   /** out = inp·wᵀ + b of one of the block's linear layers, over the rows. */
   #linear(name: Linear, rows?: RowRange): void {
     const { C, B, T } = this.#dims;
-    const { p, a } = this.#v;
+    const { p, w16, a } = this.#v;
     const l = LINEARS[name];
     this.#exec.run(matmul.forward, {
       out: this.#rows(a[l.out], l.outWidth * C, rows, l.out === "qkv"), // qkv rows stay: the KV cache
       inp: this.#rows(a[l.inp], l.width * C, rows),
-      weight: p[`${name}w`],
+      weight: (w16 ?? p)[`${name}w`],
       bias: p[`${name}b`],
     }, { N: rows ? rows.count : B * T, C: l.width * C, OC: l.outWidth * C });
   }
@@ -300,7 +303,7 @@ export class TransformerBlock<F, I> {
   /** A linear layer's backward: its input's gradient written, its weight and bias gradients accumulated. */
   #linearBackward(name: Linear, dout: F): void {
     const { C, B, T } = this.#dims;
-    const { p, a } = this.#v;
+    const { p, w16, a } = this.#v;
     const { g, d } = this.#grads;
     const l = LINEARS[name];
     this.#exec.run(matmul.backward, {
@@ -309,7 +312,7 @@ export class TransformerBlock<F, I> {
       dbias: g[`${name}b`],
       dout,
       inp: a[l.inp],
-      weight: p[`${name}w`],
+      weight: (w16 ?? p)[`${name}w`],
     }, { N: B * T, C: l.width * C, OC: l.outWidth * C });
   }
 

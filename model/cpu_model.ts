@@ -8,6 +8,7 @@ import { CpuExecutor } from "../cpu/executor.ts";
 import type { CpuKernels } from "../cpu/kernels.ts";
 import { allocateCpuArenas } from "../cpu/memory.ts";
 import type { AttentionKind } from "./block.ts";
+import type { Precision } from "./gpu_model.ts";
 import type { GPT2Config } from "./config.ts";
 import { GPT2 } from "./gpt2.ts";
 import { bindModelTensors, planModel } from "./layout.ts";
@@ -26,6 +27,11 @@ export interface CpuModelOptions {
   training?: boolean;
   /** An inference model's rows in flight (see `ModelPlanOptions.rowsInFlight`). */
   rowsInFlight?: number;
+  /**
+   * "f16": the matmuls read a copy of the weights rounded to halves, as an f16 GPU model's do (float32 storage
+   * here: the CPU twin of f16 storage, for comparing the two backends); default "fp32".
+   */
+  precision?: Precision;
 }
 
 /**
@@ -57,16 +63,23 @@ export async function createCpuModel(
   const P = layout.params.totalElements;
   const what = `GPT-2 (L=${cfg.numLayers}, C=${cfg.channels}, V=${cfg.vocabSize}) at B=${B}, T=${T}`;
   const { memory, arenas } = allocateCpuArenas(
-    [P, layout.acts.totalElements, 2 * B * T, ...(training ? [P, P, P, layout.gradActs.totalElements] : [])],
+    [
+      P,
+      layout.acts.totalElements,
+      2 * B * T,
+      options.precision === "f16" ? P : 0,
+      ...(training ? [P, P, P, layout.gradActs.totalElements] : []),
+    ],
     what,
   );
-  const [params, acts, tokenArena, grads, m, v, gradActs] = arenas;
+  const [params, acts, tokenArena, weights16, grads, m, v, gradActs] = arenas;
   const tokens = new Int32Array(memory.buffer, tokenArena.byteOffset, 2 * B * T);
   const kernels = options.kernels ? await options.kernels(memory) : undefined;
   const exec = new CpuExecutor(kernels);
   const tensors = bindModelTensors(exec, layout, {
     params,
     acts,
+    weights16: options.precision === "f16" ? weights16 : undefined,
     training: training ? { grads, m, v, gradActs } : undefined,
   }, {
     inputs: tokens.subarray(0, B * T),

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { f16Copy } from "../layers/f16_copy.ts";
 import { adamw, type AdamWHyper } from "../layers/adamw.ts";
 import { encoder } from "../layers/encoder.ts";
 import { zero } from "../layers/fill.ts";
@@ -92,10 +93,16 @@ export class GPT2<F, I> {
     this.#blocks = Array.from({ length: L }, (_, l) =>
       new TransformerBlock(exec, {
         p: cut(view, tensors.params, params, paramLengths, l, L),
+        w16: tensors.weights16 && cut(view, tensors.weights16.byName, params, paramLengths, l, L),
         a: cut(view, allActs, acts, actLengths, l, L),
         shared,
         training: t && d && { g: cut(view, t.grads, params, paramLengths, l, L), d },
       }, { B, T, C: cfg.channels, NH: cfg.numHeads, attention: layout.attention }));
+  }
+
+  /** What the matmuls read the weights as: "f16" when the model keeps an f16 copy of them. */
+  get precision(): "fp32" | "f16" {
+    return this.tensors.weights16 ? "f16" : "fp32";
   }
 
   /** Number of parameters, with wte's padded rows (llm.c's count). */
@@ -305,6 +312,7 @@ export class GPT2<F, I> {
       maxNorm: maxGradNorm ?? 0,
       skipNonFinite,
     });
+    this.#refreshWeights16(params, this.tensors.weights16?.arena, n);
     // Read after the update: this one wait covers the whole step.
     return norm ? await this.#readNorm(norm) * gradScale : undefined;
   }
@@ -331,6 +339,12 @@ export class GPT2<F, I> {
       throw new RangeError(`parameter ${name} holds ${length} values, got ${data.length}`);
     }
     this.exec.write(this.tensors.params[name], data);
+    this.#refreshWeights16(this.tensors.params[name], this.tensors.weights16?.byName[name], length);
+  }
+
+  /** In an f16 model, rewrites the f16 copy of `n` parameters from the float32 masters (after they change). */
+  #refreshWeights16(master: F, copy: F | undefined, n: number): void {
+    if (copy) this.exec.run(f16Copy.forward, { out: copy, inp: master }, { N: n });
   }
 
   /** Releases backend resources (worker threads). The model must not be used afterwards. */

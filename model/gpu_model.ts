@@ -13,7 +13,7 @@ import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "..
 import { probeFreeBytes } from "../gpu/memory_probe.ts";
 import { GpuOutOfMemory } from "../gpu/runtime.ts";
 import { checkFlashHeadSize } from "../layers/flash_attention.ts";
-import type { GpuTensor } from "../gpu/tensor.ts";
+import { type GpuTensor, storageBytes } from "../gpu/tensor.ts";
 import type { TensorPlan } from "./module.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -49,14 +49,15 @@ export async function createGpuModel(
     attention: options.attention ?? "materialized",
     training: options.training ?? true,
     rowsInFlight: options.rowsInFlight,
+    precision: options.precision ?? "fp32",
   } as const;
   if (plan.attention === "flash") checkFlashHeadSize(cfg.channels, cfg.numHeads);
   const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, plan.attention, inFlight(plan));
   const exec = options.exec ?? await createGpuExecutor(options);
   checkHostMemory(exec, cfg, B, T, plan);
   const allocated: GpuTensor[] = [];
-  const allocate = async (name: string, plan: TensorPlan, mode: "packed" | "perTensor") => {
-    const t = await exec.allocatePlan(name, plan, mode);
+  const allocate = async (name: string, plan: TensorPlan, mode: "packed" | "perTensor", dtype?: "f16") => {
+    const t = await exec.allocatePlan(name, plan, mode, dtype);
     allocated.push(t);
     return t;
   };
@@ -65,6 +66,7 @@ export async function createGpuModel(
     arenas = {
       params: await allocate("params", layout.params, "packed"),
       acts: await allocate("acts", layout.acts, "perTensor"),
+      weights16: plan.precision === "f16" ? await allocate("params.f16", layout.params, "packed", "f16") : undefined,
       training: plan.training
         ? {
           grads: await allocate("grads", layout.params, "packed"),
@@ -77,7 +79,7 @@ export async function createGpuModel(
   } catch (err) {
     if (!(err instanceof GpuOutOfMemory)) throw err;
     // WebGPU does not say how much memory a device has: measure what was free, free everything, say what fits.
-    const held = allocated.reduce((sum, t) => sum + 4 * t.arena.length, 0);
+    const held = allocated.reduce((sum, t) => sum + storageBytes(t.arena.dtype, t.arena.length), 0);
     const need = gpuModelBytes(cfg, B, T, plan);
     const { device, limits } = exec.runtime;
     const free = await probeFreeBytes(device, limits.maxBufferSize, need - held);
@@ -94,8 +96,8 @@ export async function createGpuModel(
 }
 
 /**
- * Bytes of the arenas a GPU model of this shape allocates: parameters and activations, and for training the
- * gradients, AdamW m, v and activation gradients (the token buffer aside).
+ * Bytes of the arenas a GPU model of this shape allocates: parameters (and their f16 copy in an f16 model) and
+ * activations, and for training the gradients, AdamW m, v and activation gradients (the token buffer aside).
  *
  * @param cfg Model shape.
  * @param B Batch size.
@@ -107,7 +109,8 @@ export function gpuModelBytes(cfg: GPT2Config, B: number, T: number, options: Mo
   const layout = planModel(cfg, B, T, GPU_ALIGN_ELEMENTS, options.attention, inFlight(options));
   const P = layout.params.totalElements;
   const training = options.training ?? true ? 3 * P + layout.gradActs.totalElements : 0;
-  return 4 * (P + layout.acts.totalElements + training);
+  const weights16 = options.precision === "f16" ? storageBytes("f16", P) : 0;
+  return 4 * (P + layout.acts.totalElements + training) + weights16;
 }
 
 /** How a model is planned: its attention, and whether it trains (false: no gradients or optimizer state). */
@@ -120,7 +123,15 @@ export interface ModelPlanOptions {
    * rows): every activation but the KV cache holds this many rows instead of B·T. Ignored when training.
    */
   rowsInFlight?: number;
+  /**
+   * "f16": the matmuls read an f16 copy of the weights, refreshed after every update and parameter write, while
+   * the float32 parameters stay the master copy (the arithmetic stays float32); "fp32" (default): no copy.
+   */
+  precision?: Precision;
 }
+
+/** What the matmuls read the weights as: float32, or an f16 copy of the float32 masters. */
+export type Precision = "fp32" | "f16";
 
 /** The rows in flight a plan gets: only inference models hold fewer than all rows. */
 export function inFlight(options: ModelPlanOptions): number | undefined {

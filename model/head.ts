@@ -47,7 +47,8 @@ export function headForward<F, I>(
     weight: params.lnfw,
     bias: params.lnfb,
   }, { N: n, C });
-  exec.run(matmul.forward, { out: r(acts.logits, Vp), inp: lnf, weight: params.wte }, { N: n, C, OC: Vp });
+  const wte = t.weights16?.byName.wte ?? params.wte; // the classifier reads the f16 copy in an f16 model
+  exec.run(matmul.forward, { out: r(acts.logits, Vp), inp: lnf, weight: wte }, { N: n, C, OC: Vp });
 }
 
 /** The per-row losses and log-sum-exps of the N rows' logits against the targets. */
@@ -96,7 +97,8 @@ export function headBackward<F, I>(
     Vp,
     dloss: lossScale / N,
   });
-  exec.run(matmul.backward, { dinp: d.dln, dweight: grads.wte, dout: acts.logits, inp: acts.lnf, weight: params.wte }, {
+  const wte = t.weights16?.byName.wte ?? params.wte;
+  exec.run(matmul.backward, { dinp: d.dln, dweight: grads.wte, dout: acts.logits, inp: acts.lnf, weight: wte }, {
     N,
     C,
     OC: Vp,

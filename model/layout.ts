@@ -102,6 +102,11 @@ export interface ModelTensors<F, I> {
   paramsArena: F;
   /** Activations by name. */
   acts: Record<ActivationName, F>;
+  /**
+   * With `precision: "f16"`, the f16 copy of the parameters the matmuls read (an f16 arena on the GPU; half-rounded
+   * float32 values on the CPU), laid out like `params`; the float32 parameters stay the master copy.
+   */
+  weights16?: { byName: Record<ParameterName, F>; arena: F };
   /** Gradients, AdamW state and activation gradients; absent in a model built for inference only. */
   training?: TrainingTensors<F>;
   /** Input tokens (B,T). */
@@ -136,7 +141,7 @@ export interface TrainingTensors<F> {
 export function bindModelTensors<F, I>(
   exec: Pick<Executor<F, I>, "view">,
   layout: ModelLayout,
-  arenas: { params: F; acts: F; training?: { grads: F; m: F; v: F; gradActs: F } },
+  arenas: { params: F; acts: F; weights16?: F; training?: { grads: F; m: F; v: F; gradActs: F } },
   tokens: { inputs: I; targets: I },
 ): ModelTensors<F, I> {
   const cut = (arena: F, plan: TensorPlan): Record<string, F> =>
@@ -149,6 +154,10 @@ export function bindModelTensors<F, I>(
     params,
     paramsArena: whole(arenas.params, layout.params),
     acts: cut(arenas.acts, layout.acts) as Record<ActivationName, F>,
+    weights16: arenas.weights16 && {
+      byName: cut(arenas.weights16, layout.params) as Record<ParameterName, F>,
+      arena: whole(arenas.weights16, layout.params),
+    },
     training: t && {
       grads: cut(t.grads, layout.params) as Record<ParameterName, F>,
       gradsArena: whole(t.grads, layout.params),
