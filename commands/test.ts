@@ -12,7 +12,7 @@ import { UsageError } from "../util/errors.ts";
 import { readCheckpoint } from "../model/checkpoint.ts";
 import { readDebugState } from "../model/debug_state.ts";
 import { createCpuModel } from "../model/cpu_model.ts";
-import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { createModel, parseDeviceChoice, parsePrecisionChoice } from "../model/backends.ts";
 import type { GPT2 } from "../model/gpt2.ts";
 import { CpuKernels } from "../cpu/kernels.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
@@ -23,6 +23,7 @@ import {
   maxAbsDiffPadded,
   PARITY_ADAMW,
   PARITY_STEPS,
+  PARITY_TOLERANCES,
   TENSOR_TOLERANCE,
 } from "../model/parity.ts";
 import { readExpectedLosses, TestReport } from "./_test_report.ts";
@@ -37,12 +38,20 @@ const SPEC: CommandSpec = {
     `logits and every gradient within ${TENSOR_TOLERANCE} max abs, loss within ${LOSS_TOLERANCE}; then 10 AdamW`,
     "steps on the same batch (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01), printed as `step N: loss X`.",
     `With --losses, each step's loss must be within ${LOSSES_TOLERANCE} of the file's. Exits 0 only if all pass.`,
+    `--precision f16 (f16 weights for the matmuls) allows ${PARITY_TOLERANCES.f16.tensor} on the tensors and ` +
+    `${PARITY_TOLERANCES.f16.losses} on the losses.`,
   ].join("\n"),
   flags: [
     { name: "model", short: "m", kind: "string", help: "llm.c checkpoint, version 3 (fp32) or 5 (bf16)" },
     { name: "state", short: "s", kind: "string", help: "llm.c debug state (magic 20240327) for that model" },
     { name: "losses", kind: "string", help: "JSON file with `losses`: the 10 expected step losses" },
     { name: "device", kind: "string", default: "auto", help: "auto | gpu | cpu" },
+    {
+      name: "precision",
+      kind: "string",
+      default: "fp32",
+      help: "fp32 | f16 (the matmuls read an f16 copy of the weights; f16 tolerances) | auto",
+    },
     {
       name: "threads",
       kind: "int",
@@ -74,6 +83,7 @@ async function run(argv: string[]): Promise<number> {
   const statePath = flags.values.state as string | undefined;
   if (!modelPath || !statePath) throw new UsageError("--model and --state are required; see 'gpt2 test --help'");
   const device = parseDeviceChoice(flags.values.device as string);
+  const precisionChoice = parsePrecisionChoice(flags.values.precision as string);
   const reference = flags.values.reference === true;
   const threads = flags.values.threads === undefined
     ? navigator.hardwareConcurrency
@@ -103,13 +113,15 @@ async function run(argv: string[]): Promise<number> {
   if (device === "cpu" || cpuOnlyFlags) {
     model = await createCpuModel(cfg, B, T, {
       kernels: reference ? undefined : (memory) => CpuKernels.create(memory, threads),
+      precision: precisionChoice === "f16" ? "f16" : "fp32", // auto: fp32 on the CPU
     });
   } else {
-    const placed = await createModel(cfg, B, T, device);
+    const placed = await createModel(cfg, B, T, device, { precision: precisionChoice });
     model = placed.model;
     engine = placed.description;
   }
-  report.info(`state: ${statePath} (B=${B}, T=${T}), device: ${engine}`);
+  const tolerances = PARITY_TOLERANCES[model.precision];
+  report.info(`state: ${statePath} (B=${B}, T=${T}), device: ${engine}, precision: ${model.precision}`);
   try {
     for (const name of PARAMETER_NAMES) model.writeParameter(name, checkpoint.params[name]);
     const check = report.check.bind(report);
@@ -125,12 +137,12 @@ async function run(argv: string[]): Promise<number> {
         check(
           "logits",
           maxAbsDiffPadded(logits, state.logits, { V: cfg.vocabSize, Vp: cfg.paddedVocabSize }),
-          TENSOR_TOLERANCE,
+          tolerances.tensor,
         );
-        check("loss", Math.abs(loss - state.loss), LOSS_TOLERANCE, { got: loss, expected: state.loss });
+        check("loss", Math.abs(loss - state.loss), tolerances.loss, { got: loss, expected: state.loss });
         const grads = await model.readGradients();
         for (const name of PARAMETER_NAMES) {
-          check(`grad ${name}`, maxAbsDiff(grads[name], state.grads[name]), TENSOR_TOLERANCE);
+          check(`grad ${name}`, maxAbsDiff(grads[name], state.grads[name]), tolerances.tensor);
         }
       }
       await model.update({ ...PARITY_ADAMW, step: step + 1 });
@@ -138,7 +150,7 @@ async function run(argv: string[]): Promise<number> {
       report.step(step, loss);
     }
     if (expectedLosses) {
-      check("losses", maxAbsDiff(losses, expectedLosses), LOSSES_TOLERANCE);
+      check("losses", maxAbsDiff(losses, expectedLosses), tolerances.losses);
     }
     const okText = `OK: logits, loss and all ${PARAMETER_NAMES.length} gradients within tolerance` +
       (expectedLosses ? `, and the ${PARITY_STEPS} step losses` : "");

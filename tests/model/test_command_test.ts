@@ -1,4 +1,5 @@
 /** The `gpt2 test` command as a subprocess: exit codes and the lines it prints. */
+import { gpuAdapterAvailable } from "../../gpu/device.ts";
 import { readCheckpointHeader } from "../../model/checkpoint.ts";
 import { readDebugState, writeDebugState } from "../../model/debug_state.ts";
 import { gpt2 } from "../commands/_cli.ts";
@@ -23,6 +24,25 @@ for (const [name, firstLoss, extra] of RUNS) {
     }
     const steps = stdout.match(/^step \d: loss \d+\.\d{6}$/gm) ?? [];
     if (steps.length !== 10 || steps[0] !== `step 0: loss ${firstLoss}`) throw new Error(`step lines: ${steps}`);
+  });
+}
+
+for (const device of ["cpu", "gpu"]) {
+  Deno.test({
+    name: `gpt2 test --precision f16 --device ${device}: within the f16 tolerances, and visibly not fp32`,
+    ignore: device === "gpu" && !(await gpuAdapterAvailable()),
+    async fn() {
+      const [model, state, losses] = ["model.bin", "state.bin", "expected.json"].map((f) => fixturePath("small", f));
+      const { code, stdout, stderr } = await gpt2(
+        "test",
+        ...["-m", model, "-s", state, "--losses", losses, "--precision", "f16", "--device", device],
+      );
+      if (code !== 0) throw new Error(`exit ${code}\n${stdout}\n${stderr}`);
+      if (!/precision: f16/.test(stdout)) throw new Error(`no 'precision: f16' in\n${stdout}`);
+      // fp32 lands near 1e-7 on these logits; weights rounded to halves move them by ~1e-3 (≤ 1e-2 allowed).
+      const logits = Number(/^logits +max abs diff (\S+) +OK$/m.exec(stdout)?.[1]);
+      if (!(logits > 1e-5 && logits <= 1e-2)) throw new Error(`logits max abs diff ${logits}`);
+    },
   });
 }
 
