@@ -5,6 +5,7 @@
  * `--model layers=2,heads=2,channels=64,seq=128 --tokens 64 --device cpu --no-torch`.
  *
  *     deno run -A dev/bench_generate.ts [--model d12 --model d48] [--tokens 512] [--samples 1,8] [--device gpu]
+ *                                       [--precision fp32|f16]
  *                                       [--no-torch]
  *
  * Each run is its own `gpt2 generate --json` process; tokens/s counts the sampled tokens of every sample over the
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "512" },
     samples: { type: "string", default: "1,8" },
     device: { type: "string", default: "gpu" },
+    precision: { type: "string", default: "fp32" },
     "no-torch": { type: "boolean", default: false },
   },
 });
@@ -37,6 +39,7 @@ async function llmts(model: string, samples: number): Promise<Row | undefined> {
   const warm = ["run", "-A", cli, "generate", "-e", model, "-n", "4", "--device", values.device!, "--json"];
   await new Deno.Command(Deno.execPath(), { args: warm, stdout: "null", stderr: "null" }).output();
   const args = ["run", "-A", cli, "generate", "-e", model, "-n", values.tokens!, "--device", values.device!];
+  args.push("--precision", values.precision!);
   args.push("--num-samples", `${samples}`, "--json");
   const out = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
   if (!out.success) {

@@ -6,11 +6,12 @@
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 4 --seq 64 --steps 5 --device cpu
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --profile  # + kernel table
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --attention flash
+ *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --precision f16
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { createModel, parseDeviceChoice } from "../model/backends.ts";
+import { createModel, parseDeviceChoice, parsePrecisionChoice } from "../model/backends.ts";
 import { planModel } from "../model/layout.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
@@ -25,13 +26,15 @@ const { values } = parseArgs({
     device: { type: "string", default: "cpu" },
     profile: { type: "boolean", default: false },
     attention: { type: "string", default: "materialized" },
+    precision: { type: "string", default: "fp32" },
   },
 });
 const B = Number(values.batch), T = Number(values.seq);
 const source = await resolveModelSource(values.model!);
 const attention = values.attention === "flash" ? "flash" : "materialized";
 const device = parseDeviceChoice(values.device!);
-const { model, description } = await createModel(source.config, B, T, device, { attention });
+const precision = parsePrecisionChoice(values.precision!);
+const { model, description } = await createModel(source.config, B, T, device, { attention, precision });
 await loadParameters(model, source, 1);
 const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
 for (let i = 0; i < B * T; i++) {
@@ -70,7 +73,9 @@ model.close();
 times.sort((a, b) => a - b);
 // Bytes of every planned tensor: parameters, gradients, AdamW m and v, activations, activation gradients.
 const layout = planModel(source.config, B, T, 64, attention);
-const tensorBytes = 4 * (4 * layout.params.totalElements + layout.acts.totalElements + layout.gradActs.totalElements);
+const P = layout.params.totalElements;
+const copy16 = model.precision === "f16" ? 2 * P : 0; // the f16 copy of the weights
+const tensorBytes = 4 * (4 * P + layout.acts.totalElements + layout.gradActs.totalElements) + copy16;
 const ms = times[Math.floor(times.length / 2)];
 const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
 const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
@@ -78,6 +83,7 @@ console.log(JSON.stringify({
   model: values.model,
   device: description,
   attention,
+  precision: model.precision,
   B,
   T,
   params: model.parameterCount,
