@@ -37,6 +37,7 @@ type Row = Record<string, string | number>;
  */
 async function llmts(model: string, samples: number): Promise<Row | undefined> {
   const warm = ["run", "-A", cli, "generate", "-e", model, "-n", "4", "--device", values.device!, "--json"];
+  warm.push("--precision", values.precision!);
   await new Deno.Command(Deno.execPath(), { args: warm, stdout: "null", stderr: "null" }).output();
   const args = ["run", "-A", cli, "generate", "-e", model, "-n", values.tokens!, "--device", values.device!];
   args.push("--precision", values.precision!);
