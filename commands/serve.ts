@@ -1,12 +1,18 @@
 /**
- * `gpt2 serve`: serves the training page (`web/`: the page, its stylesheet and one bundle of the library built from
- * these sources with `deno bundle`) and the token files of `--data` under `/data/…`, with the
- * Cross-Origin-Opener-Policy / Cross-Origin-Embedder-Policy headers that `SharedArrayBuffer` needs. Binds to
- * loopback unless `--host` says otherwise and prints the URL.
+ * `gpt2 serve`: serves the training page (`web/`: the page, its stylesheet and one bundle of the library) and the
+ * token files of `--data` under `/data/…`, with the Cross-Origin-Opener-Policy / Cross-Origin-Embedder-Policy
+ * headers that `SharedArrayBuffer` needs. Binds to loopback unless `--host` says otherwise and prints the URL.
+ *
+ * The page's script comes from, in order: `--bundle FILE` (a prebuilt `deno bundle --platform browser` of
+ * web/app.ts); in a `deno compile` executable, the `dist/app.js` that `deno task compile` built and embedded
+ * (`--include`), since an executable cannot run `deno bundle`; otherwise a bundle built now from these sources by
+ * the deno that runs this. The page and its stylesheet are text imports, so every build embeds them.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
+import pageHtml from "../web/index.html" with { type: "text" };
+import pageCss from "../web/style.css" with { type: "text" };
 import type { Command } from "./_command.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import { type CommandSpec, parseFlagsOnly, requireInt } from "../util/flags.ts";
@@ -19,6 +25,12 @@ const SPEC: CommandSpec = {
     { name: "port", kind: "int", default: 8000, help: "TCP port (0: any free one; the URL says which)" },
     { name: "host", kind: "string", default: "127.0.0.1", help: "address to bind (0.0.0.0 exposes the page)" },
     { name: "data", kind: "string", default: "data", help: "directory served under /data (token files)" },
+    {
+      name: "bundle",
+      kind: "string",
+      default: "",
+      help: "serve this prebuilt page script (deno bundle --platform browser web/app.ts) instead of bundling now",
+    },
   ],
 };
 
@@ -29,6 +41,29 @@ const HEADERS = {
 };
 
 const web = (name: string) => fileURLToPath(new URL(`../web/${name}`, import.meta.url));
+/** Where `deno task compile` puts the page's bundle, relative to this file (embedded with `--include`). */
+const EMBEDDED_BUNDLE = new URL("../dist/app.js", import.meta.url);
+/** Whether this runs inside a `deno compile` executable. */
+const COMPILED = Deno.build.standalone;
+
+/** The page's script: `--bundle`'s file, the executable's embedded bundle, or one built now. */
+async function pageScript(bundle: string): Promise<{ script: string; from: string }> {
+  if (bundle) {
+    try {
+      return { script: await Deno.readTextFile(bundle), from: bundle };
+    } catch (err) {
+      throw new UserError(`--bundle: cannot read ${bundle} (${(err as Error).message})`);
+    }
+  }
+  if (COMPILED) {
+    const script = await Deno.readTextFile(EMBEDDED_BUNDLE).catch(() => undefined);
+    if (script !== undefined) return { script, from: "the embedded dist/app.js" };
+    throw new UserError(
+      "gpt2 serve: this executable has no page bundle embedded (build it with deno task compile, or pass --bundle)",
+    );
+  }
+  return { script: await bundlePage(), from: "web/app.ts, bundled now" };
+}
 
 /** Builds the page's script from web/app.ts with the deno that runs this. */
 async function bundlePage(): Promise<string> {
@@ -69,10 +104,11 @@ export const serveCommand: Command = {
     if (port > 65535) throw new UsageError(`--port: must be at most 65535, got ${port}`);
     const host = f.values["host"] as string;
     const root = (f.values["data"] as string).replace(/\/+$/, "") || ".";
+    const { script, from } = await pageScript(f.values["bundle"] as string);
     const files: Record<string, [string, string]> = {
-      "/": [await Deno.readTextFile(web("index.html")), "text/html; charset=utf-8"],
-      "/style.css": [await Deno.readTextFile(web("style.css")), "text/css; charset=utf-8"],
-      "/app.js": [await bundlePage(), "text/javascript; charset=utf-8"],
+      "/": [pageHtml, "text/html; charset=utf-8"],
+      "/style.css": [pageCss, "text/css; charset=utf-8"],
+      "/app.js": [script, "text/javascript; charset=utf-8"],
     };
     let server: Deno.HttpServer<Deno.NetAddr>;
     try {
@@ -92,7 +128,10 @@ export const serveCommand: Command = {
       throw new UserError(`gpt2 serve: cannot listen on ${host}:${port} (${(err as Error).message})`);
     }
     const shown = host === "0.0.0.0" ? "127.0.0.1" : host;
-    console.log(`serving the training page at http://${shown}:${server.addr.port}/ (data from ${root}/; Ctrl-C stops)`);
+    console.log(
+      `serving the training page at http://${shown}:${server.addr.port}/ (data from ${root}/, script from ${from}; ` +
+        "Ctrl-C stops)",
+    );
     await server.finished;
     return 0;
   },

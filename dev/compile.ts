@@ -8,6 +8,10 @@
  * The CPU kernel Workers are started on `cpu/kernels.ts` itself, which is in the module graph, so no
  * `--include` is needed for them; `--include` is passed anyway so the Worker entry is embedded explicitly.
  *
+ * An executable cannot run `deno bundle`, so `gpt2 serve`'s page script is built first, into `dist/app.js`
+ * (`deno bundle --platform browser web/app.ts`), and embedded with `--include`; serve reads it from there when it
+ * runs compiled (commands/serve.ts). The page and its stylesheet are text imports, embedded like the WGSL.
+ *
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -27,7 +31,13 @@ try {
   console.error(`compile: DENORT_BIN=${denort} is not a file; point it at a denort binary v${Deno.version.deno}`);
   Deno.exit(1);
 }
-const args = ["compile", "-A", "--include", "cpu/kernels.ts", "--output", "gpt2", "cli.ts"];
+const page = ["bundle", "--quiet", "--platform", "browser", "-o", "dist/app.js", "web/app.ts"];
+const bundled = await new Deno.Command(Deno.execPath(), { args: page, cwd: ROOT }).spawn().status;
+if (!bundled.success) {
+  console.error(`compile: deno ${page.join(" ")} failed, so ./gpt2 was not built (gpt2 serve needs the page)`);
+  Deno.exit(1);
+}
+const args = ["compile", "-A", "--include", "cpu/kernels.ts", "--include", "dist/app.js", "--output", "gpt2", "cli.ts"];
 const status = await new Deno.Command(Deno.execPath(), { args, cwd: ROOT, env: { DENORT_BIN: denort } }).spawn()
   .status;
 if (!status.success) console.error(`compile: deno ${args.join(" ")} failed with DENORT_BIN=${denort}`);

@@ -100,9 +100,32 @@ function parseHeader(path: string, bytes: Uint8Array, fileSize: number): Checkpo
  * @throws UserError naming the file on a bad header or length (checked before the parameters are read).
  */
 export async function readCheckpoint(path: string): Promise<CheckpointHeader & { params: ParameterTensors }> {
-  const header = await readCheckpointHeader(path);
-  const bytes = await readFileOrFail(path, "model checkpoint");
-  parseHeader(path, bytes, bytes.length); // the file may have changed since the header was read
+  await readCheckpointHeader(path);
+  // The file may have changed since the header was read: decodeCheckpoint checks the bytes again.
+  return decodeCheckpoint(path, await readFileOrFail(path, "model checkpoint"));
+}
+
+/**
+ * Decodes a version-3 (fp32) or version-5 (bf16, widened exactly to fp32) checkpoint already in memory (a file a
+ * browser page was given), with `readCheckpoint`'s checks.
+ *
+ * @param name The file's name, for messages.
+ * @param bytes The whole file.
+ * @returns The header and the 16 parameter tensors in llm.c's order (fp32 ones may be views of `bytes`).
+ * @throws UserError naming the file on a bad header or length (checked before the parameters are read).
+ * @example
+ * ```ts
+ * import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+ * import { parseModelDescriptor } from "./config.ts";
+ * import { randomParameters } from "./init.ts";
+ * const config = parseModelDescriptor("layers=1,heads=1,channels=4,seq=2,vocab=3")!;
+ * const params = Object.fromEntries(randomParameters(config, 1));
+ * const bytes = new Uint8Array(await new Blob(encodeCheckpoint(config, params as never) as BlobPart[]).arrayBuffer());
+ * if (decodeCheckpoint("m.bin", bytes).params.wte[1] !== params.wte[1]) throw new Error("round trip failed");
+ * ```
+ */
+export function decodeCheckpoint(name: string, bytes: Uint8Array): CheckpointHeader & { params: ParameterTensors } {
+  const header = parseHeader(name, bytes, bytes.length);
   const params = {} as ParameterTensors;
   let offset = HEADER_BYTES;
   for (const spec of parameterSpecs(header.config)) {
@@ -116,7 +139,11 @@ export async function readCheckpoint(path: string): Promise<CheckpointHeader & {
         : new Float32Array(bytes.buffer.slice(start, start + 4 * n));
       offset += 4 * n;
     } else {
-      params[name] = bf16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset + offset, n));
+      const start = bytes.byteOffset + offset;
+      const bits = start % 2 === 0
+        ? new Uint16Array(bytes.buffer, start, n)
+        : new Uint16Array(bytes.buffer.slice(start, start + 2 * n));
+      params[name] = bf16ToF32(bits);
       offset += 2 * n;
     }
   }

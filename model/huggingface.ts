@@ -23,9 +23,9 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { errorText, readFileOrFail, writeFileAtomic } from "../util/fs.ts";
+import { directoryOf as dirname, joinPath as join } from "../util/paths.ts";
 import type { ParameterTensors } from "./checkpoint.ts";
 import type { GPT2Config } from "./config.ts";
 import { configFromHuggingFace, huggingFaceConfigJson } from "./huggingface_config.ts";
@@ -140,13 +140,7 @@ async function locate(path: string): Promise<HuggingFaceFiles> {
 export async function loadHuggingFace(path: string): Promise<LoadedModel> {
   const files = await locate(path);
   const configText = new TextDecoder().decode(await readFileOrFail(files.config, "config.json"));
-  let json: unknown;
-  try {
-    json = JSON.parse(configText);
-  } catch (err) {
-    throw new UserError(`${files.config}: not valid JSON (${errorText(err)})`);
-  }
-  const config = configFromHuggingFace(json, files.config);
+  const config = parseConfigJson(files.config, configText);
   const readers: SafetensorsReader[] = [];
   try {
     for (const file of files.weights) readers.push(await SafetensorsReader.open(file));
@@ -154,6 +148,49 @@ export async function loadHuggingFace(path: string): Promise<LoadedModel> {
   } finally {
     for (const r of readers) r.close();
   }
+}
+
+/**
+ * `loadHuggingFace` for files already in memory (a browser page's picked `config.json` and `model.safetensors`).
+ *
+ * @param config The `config.json` file: its name (for messages) and text.
+ * @param weights The `.safetensors` files (one, or the shards), by name and bytes.
+ * @returns The config and the 16 parameters in llm.c's layout, with `loadHuggingFace`'s checks.
+ * @throws UserError naming the file as `loadHuggingFace` does.
+ * @example
+ * ```ts
+ * import { decodeHuggingFace, toHuggingFaceTensors } from "./huggingface.ts";
+ * import { huggingFaceConfigJson } from "./huggingface_config.ts";
+ * import { encodeSafetensors } from "./safetensors.ts";
+ * import { parseModelDescriptor } from "./config.ts";
+ * import { randomParameters } from "./init.ts";
+ * const config = parseModelDescriptor("layers=1,heads=2,channels=8,seq=4,vocab=10")!;
+ * const params = Object.fromEntries(randomParameters(config, 1));
+ * const chunks = encodeSafetensors(toHuggingFaceTensors(config, params as never));
+ * const bytes = new Uint8Array(await new Blob(chunks as BlobPart[]).arrayBuffer());
+ * const text = JSON.stringify(huggingFaceConfigJson(config));
+ * const back = await decodeHuggingFace({ name: "config.json", text }, [{ name: "model.safetensors", bytes }]);
+ * if (back.params.qkvw[5] !== params.qkvw[5]) throw new Error("round trip failed");
+ * ```
+ */
+export async function decodeHuggingFace(
+  config: { name: string; text: string },
+  weights: { name: string; bytes: Uint8Array }[],
+): Promise<LoadedModel> {
+  const parsed = parseConfigJson(config.name, config.text);
+  const readers: SafetensorsReader[] = [];
+  for (const file of weights) readers.push(await SafetensorsReader.fromBytes(file.name, file.bytes));
+  return { config: parsed, params: await readParameters(parsed, readers) };
+}
+
+function parseConfigJson(path: string, text: string): GPT2Config {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${path}: not valid JSON (${errorText(err)})`);
+  }
+  return configFromHuggingFace(json, path);
 }
 
 /** A tensor found in one of the files, under its name without the `transformer.` prefix. */

@@ -152,11 +152,11 @@ export class SafetensorsReader implements Disposable {
   readonly path: string;
   /** The validated header. */
   readonly header: SafetensorsHeader;
-  readonly #file: Deno.FsFile;
+  readonly #source: ByteSource;
 
-  private constructor(path: string, file: Deno.FsFile, header: SafetensorsHeader) {
+  private constructor(path: string, source: ByteSource, header: SafetensorsHeader) {
     this.path = path;
-    this.#file = file;
+    this.#source = source;
     this.header = header;
   }
 
@@ -176,31 +176,70 @@ export class SafetensorsReader implements Disposable {
     } catch (err) {
       throw new UserError(`${path}: cannot read safetensors file (${errorText(err)})`);
     }
+    const source: ByteSource = {
+      read: (position, into) => readAt(path, file, position, into),
+      close: () => file.close(),
+    };
     try {
-      if (size < 8) throw new UserError(`${path}: truncated: ${size} bytes is too short for a safetensors file`);
-      const lengthBytes = await readAt(path, file, 0, new Uint8Array(8));
-      const length = new DataView(lengthBytes.buffer).getBigUint64(0, true);
-      if (length > BigInt(size - 8)) {
-        throw new UserError(
-          `${path}: truncated or not a safetensors file: header length ${length} exceeds the file's ${size} bytes`,
-        );
-      }
-      if (length > BigInt(MAX_HEADER_BYTES)) {
-        throw new UserError(`${path}: not a safetensors file: header length ${length} is over 100 MB`);
-      }
-      const json = await readAt(path, file, 8, new Uint8Array(Number(length)));
-      const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-      let decoded: string;
-      try {
-        decoded = text.decode(json);
-      } catch {
-        throw new UserError(`${path}: not a safetensors file: the header is not UTF-8 text`);
-      }
-      return new SafetensorsReader(path, file, parseSafetensorsHeader(path, decoded, 8 + Number(length), size));
+      return await SafetensorsReader.#fromSource(path, source, size);
     } catch (err) {
       file.close();
       throw err;
     }
+  }
+
+  /**
+   * A reader over a safetensors file already in memory (a browser page's picked file), validated as `open` does.
+   *
+   * @param name The file's name, for messages.
+   * @param bytes The whole file.
+   * @returns The reader (its `close` does nothing).
+   * @throws UserError naming the file when it is not a valid safetensors file.
+   * @example
+   * ```ts
+   * import { encodeSafetensors, SafetensorsReader } from "./safetensors.ts";
+   * const chunks = encodeSafetensors([{ name: "w", shape: [2], data: new Float32Array([1, 2]) }]);
+   * const bytes = new Uint8Array(await new Blob(chunks as BlobPart[]).arrayBuffer());
+   * const reader = await SafetensorsReader.fromBytes("t.safetensors", bytes);
+   * if ((await reader.readFloat32("w"))[1] !== 2) throw new Error("round trip failed");
+   * ```
+   */
+  static async fromBytes(name: string, bytes: Uint8Array): Promise<SafetensorsReader> {
+    const source: ByteSource = {
+      read(position, into) {
+        const end = Math.min(position + into.length, bytes.length);
+        if (end - position < into.length) {
+          return Promise.reject(new UserError(`${name}: truncated: file ended at byte ${Math.max(end, 0)}`));
+        }
+        into.set(bytes.subarray(position, end));
+        return Promise.resolve(into);
+      },
+      close() {},
+    };
+    return await SafetensorsReader.#fromSource(name, source, bytes.length);
+  }
+
+  static async #fromSource(path: string, source: ByteSource, size: number): Promise<SafetensorsReader> {
+    if (size < 8) throw new UserError(`${path}: truncated: ${size} bytes is too short for a safetensors file`);
+    const lengthBytes = await source.read(0, new Uint8Array(8));
+    const length = new DataView(lengthBytes.buffer).getBigUint64(0, true);
+    if (length > BigInt(size - 8)) {
+      throw new UserError(
+        `${path}: truncated or not a safetensors file: header length ${length} exceeds the file's ${size} bytes`,
+      );
+    }
+    if (length > BigInt(MAX_HEADER_BYTES)) {
+      throw new UserError(`${path}: not a safetensors file: header length ${length} is over 100 MB`);
+    }
+    const json = await source.read(8, new Uint8Array(Number(length)));
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    let decoded: string;
+    try {
+      decoded = text.decode(json);
+    } catch {
+      throw new UserError(`${path}: not a safetensors file: the header is not UTF-8 text`);
+    }
+    return new SafetensorsReader(path, source, parseSafetensorsHeader(path, decoded, 8 + Number(length), size));
   }
 
   /**
@@ -237,7 +276,7 @@ export class SafetensorsReader implements Disposable {
 
   /** Closes the file. */
   close(): void {
-    this.#file.close();
+    this.#source.close();
   }
 
   [Symbol.dispose](): void {
@@ -246,9 +285,16 @@ export class SafetensorsReader implements Disposable {
 
   async #readRange(position: number, into: Uint8Array): Promise<void> {
     for (let done = 0; done < into.length; done += CHUNK_BYTES) {
-      await readAt(this.path, this.#file, position + done, into.subarray(done, done + CHUNK_BYTES));
+      await this.#source.read(position + done, into.subarray(done, done + CHUNK_BYTES));
     }
   }
+}
+
+/** Where a reader's bytes come from: an open file, or a file's bytes in memory. */
+interface ByteSource {
+  /** Fills `into` from byte `position`; a short file is reported as truncated. */
+  read(position: number, into: Uint8Array): Promise<Uint8Array>;
+  close(): void;
 }
 
 /** Fills `into` from `position`; a short file is reported as truncated. */

@@ -70,3 +70,48 @@ Deno.test("dist/gpt2.js: one file that runs prepro, CPU train and generate from 
     await Deno.remove(runDir, { recursive: true });
   }
 });
+
+Deno.test("gpt2 serve --bundle: serves a prebuilt page bundle (what a compiled gpt2 embeds) with no node: import", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "llmts_page_bundle_" });
+  try {
+    const bundle = `${dir}/app.js`;
+    const built = await deno(["bundle", "--quiet", "--platform", "browser", "-o", bundle, "web/app.ts"], ROOT);
+    if (built.code !== 0 && OFFLINE.test(built.stderr)) {
+      console.warn(`SKIPPED page bundle test: deno bundle could not fetch esbuild (offline?):\n${built.stderr}`);
+      return;
+    }
+    assert.equal(built.code, 0, built.stderr);
+    const script = await Deno.readTextFile(bundle);
+    // The page loads in a browser: no module of its graph may import node: builtins (util/paths.ts exists for that).
+    assert.doesNotMatch(script, /from\s*["']node:|import\(\s*["']node:|require\(\s*["']node:/);
+    const marker = `\n// prebuilt ${crypto.randomUUID()}\n`;
+    await Deno.writeTextFile(bundle, script + marker);
+    const server = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}cli.ts`, "serve", "--port", "0", "--bundle", bundle, "--data", dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = server.stdout.getReader();
+      const first = decoder.decode((await reader.read()).value);
+      reader.releaseLock();
+      const url = first.match(/http:\/\/[\d.]+:\d+\//)?.[0];
+      assert.ok(url, `serve printed no URL: ${first}`);
+      assert.match(first, new RegExp(`script from ${bundle.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
+      const served = await fetch(`${url}app.js`);
+      assert.equal(served.headers.get("cross-origin-embedder-policy"), "require-corp");
+      assert.ok((await served.text()).endsWith(marker), "the prebuilt file is served as is, not a new bundle");
+      const html = await (await fetch(url)).text();
+      assert.match(html, /<script type="module" src="\/app.js">/);
+    } finally {
+      server.kill();
+      await server.status;
+      await server.stderr.cancel();
+    }
+    const missing = await deno(["run", "-A", "cli.ts", "serve", "--port", "0", "--bundle", `${dir}/none.js`], ROOT);
+    assert.equal(missing.code !== 0, true);
+    assert.match(missing.stderr, /--bundle: cannot read .*none\.js/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,33 +1,35 @@
 /// <reference lib="dom" />
 /**
- * The training page (`gpt2 serve`): trains a GPT-2 in the tab on the served Tiny Shakespeare shards, on WebGPU (or
- * the scalar CPU path without an adapter), with the CLI's step (train/step.ts), data order, initialization and
- * defaults, so `?layers=L&heads=H&channels=C&batch=B&seq=T&steps=S&lr=R&seed=X` trains what
- * `gpt2 train -e layers=L,heads=H,channels=C,seq=T -b B -t T -x S -l R --seed X` trains. Shows the loss chart, step
- * times and samples, and downloads the model as an llm.c checkpoint.
+ * The training page (`gpt2 serve`): trains a GPT-2 in the tab on the served Tiny Shakespeare shards (or a text file
+ * the user gives it), on WebGPU, or on the CPU without an adapter (web/run.ts), with the CLI's step, data order,
+ * initialization and defaults, so `?layers=L&heads=H&channels=C&batch=B&seq=T&steps=S&lr=R&seed=X` trains what
+ * `gpt2 train -e layers=L,heads=H,channels=C,seq=T -b B -t T -x S -l R --seed X` trains. It can start from a
+ * checkpoint the user picks (web/model_files.ts), stop between steps and resume, sample with `gpt2 generate`'s
+ * settings at any time (web/sampling.ts), and download the model as an llm.c checkpoint.
  *
  * The contract for tests and scripts: query parameters `layers, heads, channels, batch, seq, steps, lr, seed` (and
- * `vocab`, GPT-2's 50257 by default, for token files of a smaller vocabulary) fill the form and `autostart=1` starts
- * on load; elements `#train`, `#status` (`idle`, `training`, `done`, or
- * `error: <message>`), `#step`, `#loss`, `#sample`, `#device`, `#download`; `window.trainLog`, one
- * `{ step, loss, ms }` per step (plus `valLoss` where computed). A text file picked in `#textfile` or dropped on the
- * page is tokenized as `gpt2 prepro text` does (`window.textTokens`) and trained on instead.
+ * `vocab`, GPT-2's 50257 by default, for token files of a smaller vocabulary) fill the form, `device=cpu` computes
+ * on the CPU even where WebGPU exists, `stop=N` pauses after step N (as the Stop button does) and `autostart=1`
+ * starts on load. Elements: `#train`, `#stop`, `#resume`, `#download`, `#status` (`idle`, `training`, `stopped`,
+ * `done`, or `error: <message>`), `#step`, `#loss`, `#device`, `#checkpoint` (a file input: one llm.c `.bin`, or
+ * `model.safetensors` with `config.json`) and `#model` (one line on the model loaded from it), `#temperature`,
+ * `#topk`, `#topp`, `#tokens`, `#sample-seed`, `#generate` (the Sample button), `#sample` (the text) and
+ * `#sample-note` (how the last sample went, or why it did not run). `window.trainLog`: one `{ step, loss, ms }` per
+ * step (plus `valLoss` where computed). A text file picked in `#textfile` or dropped on the page is tokenized as
+ * `gpt2 prepro text` does (`window.textTokens`) and trained on instead.
  *
  * @module
  */
-import { encodeCheckpoint, type ParameterTensors } from "../model/checkpoint.ts";
-import { parseModelDescriptor } from "../model/config.ts";
-import { createCpuModel } from "../model/cpu_model.ts";
-import { sampleText } from "../model/decoder.ts";
-import type { GPT2 } from "../model/gpt2.ts";
-import { createGpuModel } from "../model/gpu_model.ts";
-import { randomParameters } from "../model/init.ts";
-import { DataLoader } from "../prepro/dataloader.ts";
+import { encodeCheckpoint } from "../model/checkpoint.ts";
+import { type GPT2Config, parseModelDescriptor } from "../model/config.ts";
 import { tokenizeDocuments, valTokenCount } from "../prepro/documents.ts";
 import { encodeShard } from "../prepro/shard.ts";
-import { Xorshift64Star } from "../train/sampler.ts";
-import { trainStep } from "../train/step.ts";
 import { lineChartSvg } from "../train/plot.ts";
+import { describePickedModel, type PickedModel, readPickedModel } from "./model_files.ts";
+import { type LogEntry, type PageDevice, type PageRun, type RunSettings, TrainingRun } from "./run.ts";
+import { parseSampleSettings, SAMPLE_DEFAULTS } from "./sampling.ts";
+import { RemoteRun, RUN_WORKER_NAME, serveRunWorker } from "./worker_run.ts";
+import { inWorker } from "../cpu/worker.ts";
 
 /** The form's fields, the CLI's defaults for a small Shakespeare model. */
 const FIELDS = {
@@ -42,19 +44,9 @@ const FIELDS = {
   vocab: 50257,
 } as const;
 type Settings = { -readonly [K in keyof typeof FIELDS]: number };
-
-/** What `gpt2 train` does by default beyond the form: val loss and a sample every 20 steps. */
-const EVERY = 20;
-const VAL_BATCHES = 20;
-const GEN_TOKENS = 64;
+/** The model fields, which a picked checkpoint fills and locks. */
+const MODEL_FIELDS = ["layers", "heads", "channels", "vocab"] as const;
 const DATA = "data/tinyshakespeare/tiny_shakespeare";
-
-interface LogEntry {
-  step: number;
-  loss: number;
-  ms: number;
-  valLoss?: number;
-}
 
 /** A text the user gave the page, tokenized as `gpt2 prepro text` does (val split: its first tenth). */
 interface TextData {
@@ -67,14 +59,35 @@ interface TextData {
 const page = globalThis as unknown as { trainLog: LogEntry[]; textTokens?: TextData };
 page.trainLog = [];
 
+const query = new URLSearchParams(location.search);
 const $ = <E extends HTMLElement>(id: string) => document.getElementById(id) as E;
+const input = (id: string) => $<HTMLInputElement>(id);
+const button = (id: string) => $<HTMLButtonElement>(id);
 const status = (text: string) => $("status").textContent = text;
+const failure = (err: unknown) => status(`error: ${err instanceof Error ? err.message : String(err)}`);
+
+/** The checkpoint the user picked, if any: training starts from it and its shape fills the model fields. */
+let picked: PickedModel | undefined;
+/** The current run: trained, paused or done. */
+let run: PageRun | undefined;
+let looping = false;
+let stopRequested = false;
+let stopAt = Number(query.get("stop") ?? 0);
+let samplesDrawn = 0;
+
+/** Runs model work one piece at a time: a sample clicked during training runs between two steps. */
+let modelQueue: Promise<unknown> = Promise.resolve();
+function exclusive<T>(work: () => Promise<T>): Promise<T> {
+  const result = modelQueue.then(work);
+  modelQueue = result.catch(() => {});
+  return result;
+}
 
 /** The form's values (query parameters first, then what the user typed). */
 function readSettings(): Settings {
   const out = {} as Settings;
   for (const name of Object.keys(FIELDS) as (keyof Settings)[]) {
-    const value = Number(($(name) as HTMLInputElement).value);
+    const value = Number(input(name).value);
     if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
     out[name] = value;
   }
@@ -82,10 +95,26 @@ function readSettings(): Settings {
 }
 
 function fillForm(): void {
-  const query = new URLSearchParams(location.search);
-  for (const [name, value] of Object.entries(FIELDS)) {
-    ($(name) as HTMLInputElement).value = query.get(name) ?? String(value);
+  for (const [name, value] of Object.entries(FIELDS)) input(name).value = query.get(name) ?? String(value);
+  input("temperature").value = String(SAMPLE_DEFAULTS.temperature);
+  input("topk").value = String(SAMPLE_DEFAULTS.topK);
+  input("topp").value = String(SAMPLE_DEFAULTS.topP);
+  input("tokens").value = String(SAMPLE_DEFAULTS.tokens);
+  input("sample-seed").value = String(SAMPLE_DEFAULTS.seed);
+}
+
+/** The shape to train: the picked checkpoint's, else the form's. */
+function modelConfig(s: Settings): GPT2Config {
+  if (picked) {
+    if (s.seq > picked.config.maxSeqLen) {
+      throw new Error(`sequence ${s.seq} is longer than the checkpoint's maximum ${picked.config.maxSeqLen}`);
+    }
+    return picked.config;
   }
+  const spec = `layers=${s.layers},heads=${s.heads},channels=${s.channels},seq=${s.seq},vocab=${s.vocab}`;
+  const cfg = parseModelDescriptor(spec);
+  if (!cfg) throw new Error(`not a model: ${spec}`);
+  return cfg;
 }
 
 /** Tokenizes a text file picked or dropped by the user; training then uses it instead of the served shards. */
@@ -100,115 +129,186 @@ async function useText(file: File): Promise<void> {
       count(tokens.length - valTokens)
     }, val ${count(valTokens)})`;
   } catch (err) {
-    status(`error: ${(err as Error).message}`);
+    failure(err);
   }
 }
 
-/** The train or val shard: of the user's text when there is one, else the server's Tiny Shakespeare. */
-async function fetchShard(split: "train" | "val"): Promise<{ name: string; bytes: Uint8Array }> {
+/** Loads a checkpoint picked in #checkpoint: fills and locks the model fields, says what it is in #model. */
+async function useCheckpoint(files: File[]): Promise<void> {
+  try {
+    status("loading the model");
+    picked = await readPickedModel(files);
+    const c = picked.config;
+    const values = { layers: c.numLayers, heads: c.numHeads, channels: c.channels, vocab: c.vocabSize };
+    for (const name of MODEL_FIELDS) {
+      input(name).value = String(values[name]);
+      input(name).disabled = true;
+    }
+    if (Number(input("seq").value) > c.maxSeqLen) input("seq").value = String(c.maxSeqLen);
+    $("model").textContent = describePickedModel(picked);
+    const old = run; // the next sample or training starts from the picked weights
+    run = undefined;
+    await exclusive(() => Promise.resolve(old?.close()));
+    setButtons("idle");
+    button("train").textContent = "Fine-tune";
+    status("idle");
+  } catch (err) {
+    picked = undefined;
+    for (const name of MODEL_FIELDS) input(name).disabled = false;
+    $("model").textContent = "random init (seeded, as gpt2 train)";
+    button("train").textContent = "Train";
+    failure(err);
+  }
+}
+
+/** The train and val tokens: of the user's text when there is one, else the server's Tiny Shakespeare. */
+async function fetchShards(): Promise<{ name: string; train: Uint8Array; val: Uint8Array }> {
   const text = page.textTokens;
-  if (text) return { name: `${text.name} (${split})`, bytes: encodeShard(text[split]) };
-  const name = `${DATA}_${split}.bin`;
-  const response = await fetch(`/${name}`);
-  if (!response.ok) throw new Error(`the server has no ${name} (run gpt2 prepro tinyshakespeare, then gpt2 serve)`);
-  return { name, bytes: new Uint8Array(await response.arrayBuffer()) };
+  if (text) return { name: text.name, train: encodeShard(text.train), val: encodeShard(text.val) };
+  const fetchOne = async (split: string) => {
+    const name = `${DATA}_${split}.bin`;
+    const response = await fetch(`/${name}`);
+    if (!response.ok) throw new Error(`the server has no ${name} (run gpt2 prepro tinyshakespeare, then gpt2 serve)`);
+    return new Uint8Array(await response.arrayBuffer());
+  };
+  const [train, val] = await Promise.all([fetchOne("train"), fetchOne("val")]);
+  return { name: DATA, train, val };
 }
 
-// deno-lint-ignore no-explicit-any
-type Model = GPT2<any, any>;
+function setButtons(state: "busy" | "training" | "stopped" | "idle"): void {
+  button("train").disabled = state === "training" || state === "busy";
+  button("stop").disabled = state !== "training";
+  button("resume").disabled = state !== "stopped";
+  button("download").disabled = !run || state === "training" || state === "busy";
+  input("checkpoint").disabled = state === "training" || state === "busy";
+}
 
-/** A model on WebGPU when the browser has an adapter, else on the scalar CPU path. */
-async function buildModel(s: Settings): Promise<{ model: Model; device: string }> {
-  const spec = `layers=${s.layers},heads=${s.heads},channels=${s.channels},seq=${s.seq},vocab=${s.vocab}`;
-  const cfg = parseModelDescriptor(spec);
-  if (!cfg) throw new Error(`not a model: ${spec}`);
-  if (await navigator.gpu?.requestAdapter()) {
-    const model = await createGpuModel(cfg, s.batch, s.seq);
-    return { model, device: model.exec.description };
+/**
+ * A new run: on the page's thread with WebGPU; on the CPU, in a Worker on every core where the page is
+ * cross-origin isolated and has more than one (web/worker_run.ts), else here on one thread.
+ */
+async function startRun(settings: RunSettings, shards: Awaited<ReturnType<typeof fetchShards>>): Promise<PageRun> {
+  const gpu = settings.device === "auto" && await navigator.gpu?.requestAdapter();
+  if (gpu || !globalThis.crossOriginIsolated || navigator.hardwareConcurrency < 2) {
+    return await TrainingRun.create(settings, shards);
   }
-  const model = await createCpuModel(cfg, s.batch, s.seq);
-  return { model, device: "CPU (no WebGPU adapter in this browser)" };
+  try {
+    return await RemoteRun.create(settings, shards);
+  } catch (err) {
+    console.warn(`the CPU worker failed (${(err as Error).message}); training on this thread`);
+    return await TrainingRun.create(settings, shards);
+  }
 }
 
-let stopRequested = false;
-let trained: Model | undefined;
-
-async function train(): Promise<void> {
-  stopRequested = false;
-  $<HTMLButtonElement>("train").disabled = true;
-  $<HTMLButtonElement>("stop").disabled = false;
-  $<HTMLButtonElement>("download").disabled = true;
-  trained?.close();
-  trained = undefined;
+/** Replaces the current run by a new one at step 0 from the form (and the picked checkpoint). */
+async function newRun(): Promise<PageRun> {
+  const s = readSettings();
+  const config = modelConfig(s);
+  const shards = await fetchShards();
+  const old = run;
+  run = undefined;
+  await exclusive(() => Promise.resolve(old?.close()));
   page.trainLog = [];
+  const device: PageDevice = query.get("device") === "cpu" ? "cpu" : "auto";
+  const { batch, seq, steps, lr, seed } = s;
+  const fresh = await startRun({ config, batch, seq, steps, lr, seed, device, params: picked?.params }, shards);
+  $("device").textContent = fresh.device;
+  page.trainLog = fresh.log;
+  run = fresh;
+  return fresh;
+}
+
+/** Starts a new run, then trains it. */
+async function train(): Promise<void> {
+  setButtons("busy");
+  stopRequested = false;
   status("training");
   try {
-    const s = readSettings();
-    const [trainShard, valShard] = await Promise.all([fetchShard("train"), fetchShard("val")]);
-    const { model, device } = await buildModel(s);
-    trained = model;
-    $("device").textContent = device;
-    const vocabSize = model.config.vocabSize;
-    const loader = DataLoader.fromShards([trainShard], {
-      B: s.batch,
-      T: s.seq,
-      shuffle: true,
-      seed: s.seed,
-      vocabSize,
-    });
-    const val = DataLoader.fromShards([valShard], { B: s.batch, T: s.seq, vocabSize });
-    for (const [name, data] of randomParameters(model.config, s.seed)) model.writeParameter(name, data);
-    const rng = new Xorshift64Star(1337 + s.seed);
-    const settings = {
-      accumSteps: 1,
-      schedule: "cosine" as const,
-      learningRate: s.lr,
-      warmupSteps: 0,
-      finalFraction: 1,
-      weightDecay: 0,
-      maxSteps: s.steps,
-    };
-    const started = performance.now();
-    for (let step = 0; step < s.steps && !stopRequested; step++) {
-      const t0 = performance.now();
-      const result = await trainStep(model, () => loader.next(), step, settings);
-      const entry: LogEntry = { step: step + 1, loss: result.loss, ms: performance.now() - t0 };
-      if (!Number.isFinite(result.loss)) throw new Error(`step ${step + 1}: the loss is ${result.loss}`);
-      const last = step + 1 === s.steps;
-      if ((step + 1) % EVERY === 0 || last) {
-        val.reset();
-        let sum = 0;
-        const batches = Math.min(VAL_BATCHES, val.windowsPerEpoch);
-        for (let i = 0; i < batches; i++) {
-          const batch = val.next();
-          model.forward(batch.inputs, batch.targets);
-          sum += await model.meanLoss();
-        }
-        entry.valLoss = sum / batches;
-        $("sample").textContent = await sampleText(model, Math.min(GEN_TOKENS, s.seq), rng);
-      }
-      page.trainLog.push(entry);
-      show(entry, s, performance.now() - started);
+    await newRun();
+  } catch (err) {
+    failure(err);
+    setButtons("idle");
+    return;
+  }
+  await loop();
+}
+
+/** Trains the current run's remaining steps until it is done or stopped. */
+async function loop(): Promise<void> {
+  const r = run;
+  if (!r || looping) return;
+  looping = true;
+  stopRequested = false;
+  status("training");
+  setButtons("training");
+  const started = performance.now() - r.log.reduce((t, e) => t + e.ms, 0);
+  try {
+    while (!r.finished && !stopRequested) {
+      const { entry, sample } = await exclusive(() => r.step());
+      if (sample !== undefined) $("sample").textContent = sample;
+      show(entry, r, performance.now() - started);
+      if (entry.step === stopAt) stopRequested = true;
       await new Promise((resolve) => setTimeout(resolve, 0)); // let the page paint and the buttons work
     }
-    status("done");
-    $<HTMLButtonElement>("download").disabled = false;
+    status(r.finished ? "done" : "stopped");
+    setButtons(r.finished ? "idle" : "stopped");
   } catch (err) {
-    status(`error: ${(err as Error).message}`);
+    failure(err);
+    setButtons("idle");
   } finally {
-    $<HTMLButtonElement>("train").disabled = false;
-    $<HTMLButtonElement>("stop").disabled = true;
+    looping = false;
   }
 }
 
-function show(e: LogEntry, s: Settings, elapsed: number): void {
-  const log = page.trainLog;
-  const tokens = s.batch * s.seq;
-  $("step").textContent = `${e.step}/${s.steps}`;
+/** Samples with the sampling fields' settings from the current run's model, streaming into #sample. */
+async function sample(): Promise<void> {
+  const note = $("sample-note");
+  let settings;
+  try {
+    settings = parseSampleSettings({
+      temperature: input("temperature").value,
+      topK: input("topk").value,
+      topP: input("topp").value,
+      tokens: input("tokens").value,
+      seed: input("sample-seed").value,
+    });
+  } catch (err) {
+    note.textContent = `${(err as Error).message}; nothing was sampled.`;
+    return;
+  }
+  if (!run && !picked) {
+    note.textContent = "Train a model or pick a checkpoint first, then sample.";
+    return;
+  }
+  button("generate").disabled = true;
+  note.textContent = "sampling…";
+  try {
+    // A picked checkpoint not trained yet: a run at step 0 holds it (Train starts another).
+    const r = run ?? await newRun();
+    if (!looping) setButtons(r.stepsDone > 0 && !r.finished ? "stopped" : "idle");
+    const seed = settings.seed + samplesDrawn++;
+    const out = $("sample");
+    out.textContent = "";
+    const t0 = performance.now();
+    const n = await exclusive(() => r.sample({ ...settings, seed }, (piece) => out.append(piece)));
+    const seconds = (performance.now() - t0) / 1000;
+    note.textContent = `${n} tokens after step ${r.stepsDone} in ${seconds.toFixed(2)} s (seed ${seed}` +
+      `${n < settings.tokens ? `; at most T = ${r.T} tokens` : ""})`;
+  } catch (err) {
+    note.textContent = `sampling failed: ${(err as Error).message}`;
+  } finally {
+    button("generate").disabled = false;
+  }
+}
+
+function show(e: LogEntry, r: PageRun, elapsed: number): void {
+  const log = r.log;
+  const { batch, seq, steps } = r.settings;
+  $("step").textContent = `${e.step}/${steps}`;
   $("loss").textContent = e.loss.toFixed(4);
   $("ms").textContent = e.ms.toFixed(0);
-  $("toks").textContent = Math.round(tokens / (e.ms / 1000)).toLocaleString("en");
-  const eta = (elapsed / e.step) * (s.steps - e.step) / 1000;
+  $("toks").textContent = Math.round(batch * seq / (e.ms / 1000)).toLocaleString("en");
+  const eta = (elapsed / e.step) * (steps - e.step) / 1000;
   $("eta").textContent = eta >= 60 ? `${Math.floor(eta / 60)}m ${Math.round(eta % 60)}s` : `${eta.toFixed(0)}s`;
   const val = log.filter((x) => x.valLoss !== undefined).at(-1)?.valLoss;
   $("val").textContent = val === undefined ? "–" : val.toFixed(4);
@@ -225,28 +325,46 @@ function show(e: LogEntry, s: Settings, elapsed: number): void {
 }
 
 async function download(): Promise<void> {
-  if (!trained) return;
-  const params = await trained.readParameters() as ParameterTensors;
-  const chunks = encodeCheckpoint(trained.config, params) as BlobPart[];
+  const r = run;
+  if (!r) return;
+  const params = await exclusive(() => r.readParameters());
+  const chunks = encodeCheckpoint(r.settings.config, params) as BlobPart[];
   const a = document.createElement("a");
   a.href = URL.createObjectURL(new Blob(chunks, { type: "application/octet-stream" }));
-  a.download = `model_${String(page.trainLog.length).padStart(8, "0")}.bin`;
+  a.download = `model_${String(r.stepsDone).padStart(8, "0")}.bin`;
   a.click();
 }
 
-fillForm();
-$<HTMLInputElement>("textfile").addEventListener("change", (e) => {
-  const file = (e.target as HTMLInputElement).files?.[0];
-  if (file) void useText(file);
-});
-document.body.addEventListener("dragover", (e) => e.preventDefault());
-document.body.addEventListener("drop", (e) => {
-  e.preventDefault();
-  const file = e.dataTransfer?.files[0];
-  if (file) void useText(file);
-});
-$("train").addEventListener("click", () => void train());
-$("stop").addEventListener("click", () => stopRequested = true);
-$("download").addEventListener("click", () => void download());
-status("idle");
-if (new URLSearchParams(location.search).get("autostart") === "1") void train();
+/** Fills the form and wires the buttons (on the main thread; in a Worker the bundle serves a CPU run instead). */
+function startPage(): void {
+  fillForm();
+  input("textfile").addEventListener("change", (e) => {
+    const file = (e.target as HTMLInputElement).files?.[0];
+    if (file) void useText(file);
+  });
+  input("checkpoint").addEventListener("change", (e) => {
+    const files = [...(e.target as HTMLInputElement).files ?? []];
+    if (files.length) void useCheckpoint(files);
+  });
+  document.body.addEventListener("dragover", (e) => e.preventDefault());
+  document.body.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files[0];
+    if (file) void useText(file);
+  });
+  button("train").addEventListener("click", () => void train());
+  button("stop").addEventListener("click", () => stopRequested = true);
+  button("resume").addEventListener("click", () => {
+    stopAt = 0;
+    void loop();
+  });
+  button("download").addEventListener("click", () => void download().catch(failure));
+  button("generate").addEventListener("click", () => void sample());
+  globalThis.addEventListener("unhandledrejection", (e) => failure(e.reason));
+  status("idle");
+  setButtons("idle");
+  if (query.get("autostart") === "1") void train();
+}
+
+if (!inWorker()) startPage();
+else if ((globalThis as { name?: string }).name === RUN_WORKER_NAME) serveRunWorker();
