@@ -9,17 +9,22 @@ import { type CommandSpec, helpText, parseFlags } from "../util/flags.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import { preproTinyShakespeare, TINYSHAKESPEARE_URL } from "../prepro/tinyshakespeare.ts";
 import { type PreproResult, preproText } from "../prepro/text.ts";
+import { type DatasetResult, preproTinyStories, TINYSTORIES_URL } from "../prepro/tinystories.ts";
+import { FINEWEB_SHARD_SIZE, preproFineWeb } from "../prepro/fineweb.ts";
 
 const DATASETS: Record<string, string> = {
   tinyshakespeare: "Tiny Shakespeare, byte-identical to llm.c's dev/data/tinyshakespeare.py",
   text: "any UTF-8 text file: prepro text FILE",
+  tinystories: "TinyStories (Hugging Face archive) as llm.c's dev/data/tinystories.py makes it for GPT-2",
+  fineweb: "FineWeb / FineWeb-Edu Parquet or JSON Lines files, as llm.c's dev/data/fineweb.py",
 };
 
 const SPEC: CommandSpec = {
   usage: "gpt2 prepro <dataset> [FILE] [options]",
   description: [
     "Tokenizes a dataset with GPT-2's BPE into llm.c token files (magic 20240520): <name>_val.bin and",
-    "<name>_train.bin, plus gpt2_tokenizer.bin. Sections are split on blank lines, each preceded by <|endoftext|>.",
+    "<name>_train.bin, plus gpt2_tokenizer.bin. Each document (for text files: each section between blank lines)",
+    "is preceded by <|endoftext|>.",
     "",
     "Datasets:",
     ...Object.entries(DATASETS).map(([name, text]) => `  ${name.padEnd(17)}${text}`),
@@ -28,20 +33,42 @@ const SPEC: CommandSpec = {
     "  gpt2 prepro tinyshakespeare                      (downloads input.txt, see below)",
     "  gpt2 prepro tinyshakespeare --from input.txt     (a local copy, or a URL)",
     "  gpt2 prepro text notes.txt --val-fraction 0.05   (writes data/notes/notes_{val,train}.bin)",
+    "  gpt2 prepro tinystories --from TinyStories_all_data.tar.gz   (or a directory of its data*.json)",
+    "  gpt2 prepro fineweb --from 'fineweb/sample/10BT/*.parquet' --shard-size 100000000",
+    "",
+    "tinystories writes TinyStories_val.bin (the first *.json shard) and TinyStories_train.bin (the others), each",
+    "shard shuffled as random.Random(1337 + i).shuffle does and every story str.strip()ped, as llm.c does.",
+    "fineweb reads the text column of Parquet files (or the text field of .jsonl / .jsonl.gz lines); files,",
+    "directories and patterns may be given with --from and as arguments; fineweb_val_000000.bin is the first",
+    "shard, then fineweb_train_000001.bin...; a document that crosses a shard boundary continues in the next.",
+    "Both tokenize on --workers Workers and draw a progress line on stderr when it is a terminal.",
     "",
     `Tiny Shakespeare comes from ${TINYSHAKESPEARE_URL}`,
+    `TinyStories comes from ${TINYSTORIES_URL}`,
   ].join("\n"),
   flags: [
     {
       name: "from",
       kind: "string",
-      help: "tinyshakespeare: local path or URL of input.txt (default: download it)",
+      help: "input: input.txt, or TinyStories' .tar.gz or *.json directory (path or URL; default: download), " +
+        "or FineWeb files (a file, directory or pattern)",
     },
     {
       name: "out",
       short: "o",
       kind: "string",
-      help: "output directory (default: data/tinyshakespeare/, or data/<FILE stem>/)",
+      help: "output directory (default: data/<dataset>/, or data/<FILE stem>/ for text)",
+    },
+    {
+      name: "shard-size",
+      kind: "int",
+      default: FINEWEB_SHARD_SIZE,
+      help: "fineweb: tokens per shard",
+    },
+    {
+      name: "workers",
+      kind: "int",
+      help: "tinystories, fineweb: tokenizing Workers (default: one per CPU core)",
     },
     {
       name: "val-fraction",
@@ -66,7 +93,11 @@ export const prepro: Command = {
     const [dataset, ...rest] = flags.positionals;
     const from = flags.values.from as string | undefined;
     const outDir = flags.values.out as string | undefined;
-    let result: PreproResult;
+    let result: PreproResult | DatasetResult;
+    const workers = flags.values.workers as number | undefined;
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
+      throw new UsageError(`--workers must be at least 1, got ${workers}`);
+    }
     if (dataset === undefined) {
       throw new UsageError(`Missing dataset; one of: ${Object.keys(DATASETS).join(", ")} (see 'gpt2 prepro --help')`);
     } else if (dataset === "tinyshakespeare") {
@@ -78,10 +109,21 @@ export const prepro: Command = {
         throw new UsageError("--from is for tinyshakespeare; give the file as 'prepro text FILE'");
       }
       result = await preproText(rest[0], { valFraction: flags.values["val-fraction"] as number, outDir });
+    } else if (dataset === "tinystories") {
+      if (rest.length > 0) throw new UsageError(`Unexpected argument '${rest[0]}'; pass the archive with --from`);
+      result = await preproTinyStories({ from, outDir, workers });
+    } else if (dataset === "fineweb") {
+      const inputs = [...(from === undefined ? [] : [from]), ...rest];
+      if (inputs.length === 0) {
+        throw new UsageError("The fineweb dataset needs its files: --from FILE|DIR|PATTERN, or FILEs as arguments");
+      }
+      result = await preproFineWeb(inputs, { outDir, workers, shardSize: flags.values["shard-size"] as number });
     } else {
       throw new UserError(`Unknown dataset '${dataset}'; known datasets: ${Object.keys(DATASETS).join(", ")}`);
     }
-    console.log(flags.values.json ? JSON.stringify(result) : report(result));
+    console.log(
+      flags.values.json ? JSON.stringify(result) : "shards" in result ? datasetReport(result) : report(result),
+    );
     return 0;
   },
 };
@@ -96,5 +138,21 @@ function report(r: PreproResult): string {
     `  ${r.val.path.padEnd(width)}${n(r.val.tokens).padStart(9)} tokens (val)`,
     `  ${r.train.path.padEnd(width)}${n(r.train.tokens).padStart(9)} tokens (train)`,
     `  ${r.tokenizer.path.padEnd(width)}${n(r.tokenizer.tokens).padStart(9)} token vocabulary (llm.c tokenizer)`,
+  ].join("\n");
+}
+
+function datasetReport(r: DatasetResult): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const source = r.sources.length === 1 ? r.sources[0] : `${r.sources.length} files`;
+  const width = Math.max(...[...r.shards, r.tokenizer].map((f) => f.path.length)) + 2;
+  const tokensWidth = Math.max(9, ...r.shards.map((f) => n(f.tokens).length));
+  const rate = r.seconds > 0 ? `, ${n(Math.round(r.tokens / r.seconds))} tokens/s` : "";
+  return [
+    `${r.dataset}: ${n(r.tokens)} tokens, ${n(r.documents)} documents from ${source} (${n(r.bytes)} bytes) ` +
+    `in ${r.seconds.toFixed(2)} s on ${r.workers} worker${r.workers === 1 ? "" : "s"}${rate}`,
+    ...r.shards.map((f) => `  ${f.path.padEnd(width)}${n(f.tokens).padStart(tokensWidth)} tokens (${f.split})`),
+    `  ${r.tokenizer.path.padEnd(width)}${
+      n(r.tokenizer.tokens).padStart(tokensWidth)
+    } token vocabulary (llm.c tokenizer)`,
   ].join("\n");
 }

@@ -2,6 +2,7 @@
  * The 32-bit Mersenne Twister (Matsumoto & Nishimura), seeded the way PyTorch's `torch.manual_seed` and llm.c's
  * `manual_seed` seed it, so `nextU32()` gives the same numbers as `randint32` in llm.c for the same seed.
  * Private to `prepro/` (the data loader's shuffle); the position is `{ seed, draws }`, which is JSON-friendly.
+ * `MT19937.fromKey` seeds it instead with `init_by_array`, as CPython's `random` does (`_python.ts`).
  *
  * @module
  */
@@ -26,6 +27,48 @@ export class MT19937 {
     const mt = this.#mt;
     mt[0] = this.seed;
     for (let j = 1; j < N; j++) mt[j] = Math.imul(1812433253, mt[j - 1] ^ (mt[j - 1] >>> 30)) + j;
+  }
+
+  /**
+   * A generator seeded with MT19937's `init_by_array` (what CPython's `random.seed(int)` does with the 32-bit words
+   * of the seed's absolute value, least significant first). Its `seed` is 19650218, the `init_genrand` seed that
+   * `init_by_array` starts from, so `{ seed, draws }` does not replay it; only {@linkcode MT19937}'s own constructor does.
+   *
+   * @param key The key: uint32 words, at least one.
+   * @returns A generator whose first `nextU32()` equals CPython's first `getrandbits(32)` for that key.
+   * @example
+   * ```ts
+   * import { MT19937 } from "./_mt19937.ts";
+   * console.log(MT19937.fromKey([1337]).nextU32()); // 2653228291, as random.Random(1337).getrandbits(32)
+   * ```
+   */
+  static fromKey(key: ArrayLike<number>): MT19937 {
+    if (key.length < 1) throw new RangeError("An init_by_array key needs at least one word");
+    const rng = new MT19937(19650218);
+    const mt = rng.#mt;
+    let i = 1, j = 0;
+    for (let k = Math.max(N, key.length); k > 0; k--) {
+      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      mt[i] = (mt[i] ^ Math.imul(prev, 1664525)) + (key[j] >>> 0) + j;
+      i++;
+      j++;
+      if (i >= N) {
+        mt[0] = mt[N - 1];
+        i = 1;
+      }
+      if (j >= key.length) j = 0;
+    }
+    for (let k = N - 1; k > 0; k--) {
+      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      mt[i] = (mt[i] ^ Math.imul(prev, 1566083941)) - i;
+      i++;
+      if (i >= N) {
+        mt[0] = mt[N - 1];
+        i = 1;
+      }
+    }
+    mt[0] = 0x80000000;
+    return rng;
   }
 
   /** Numbers drawn since seeding. */

@@ -36,7 +36,7 @@ Deno.test("gpt2 prepro: bad input exits 1 with one line and no stack trace", asy
     );
     assertOneLineError(
       await gpt2("prepro", "wikitext"),
-      /^gpt2 prepro: Unknown dataset 'wikitext'; known datasets: tinyshakespeare, text$/,
+      /^gpt2 prepro: Unknown dataset 'wikitext'; known datasets: tinyshakespeare, text, tinystories, fineweb$/,
     );
     // An output directory that cannot be created (its parent is a file): a one-line error, not an OS stack trace.
     assertOneLineError(

@@ -1,0 +1,146 @@
+/**
+ * Throughput of `gpt2 prepro tinystories` and `gpt2 prepro fineweb` on synthetic inputs: a TinyStories-like
+ * `.tar.gz` of JSON shards, a FineWeb-like Parquet file (snappy, several row groups) and the same documents as
+ * `.jsonl.gz`, each tokenized with 1 Worker and with one per core. Every run is its own process, so its peak RSS
+ * (VmHWM, Workers included) is its own. Prints input MB/s (uncompressed text), tokens/s, peak RSS, and the CPU
+ * seconds of all the run's threads (on a shared machine, wall time alone does not show whether Workers scale).
+ *
+ *     deno run -A dev/bench_prepro.ts            # 24 MB of text per input (default)
+ *     deno run -A dev/bench_prepro.ts --mb 8     # smaller
+ *
+ * @module
+ */
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { preproTinyStories } from "../prepro/tinystories.ts";
+import { preproFineWeb } from "../prepro/fineweb.ts";
+
+const args = Deno.args;
+if (args[0] === "--child") {
+  // --child <dataset> <workers> <input> <out>
+  const [, dataset, workers, input, out] = args;
+  const r = dataset === "tinystories"
+    ? await preproTinyStories({ from: input, outDir: out, workers: Number(workers), progress: false })
+    : await preproFineWeb([input], { outDir: out, workers: Number(workers), progress: false });
+  const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
+  const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  // utime + stime of all threads: fields 14 and 15 of /proc/self/stat, in clock ticks of 1/100 s
+  const stat = (await Deno.readTextFile("/proc/self/stat").catch(() => "")).split(") ").pop()!.split(" ");
+  const cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
+  console.log(JSON.stringify({ tokens: r.tokens, seconds: r.seconds, peakRssMB: hwm, cpuSeconds }));
+  Deno.exit(0);
+}
+
+const mbIndex = args.indexOf("--mb");
+const targetBytes = (mbIndex >= 0 ? Number(args[mbIndex + 1]) : 24) * 1e6;
+
+/** Zipf-like words from a fixed vocabulary (seeded LCG), so BPE sees repeats and rare words as real text does. */
+let seed = 1;
+const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+const letters = "etaoinshrdlucmfwypvbgkjqxz";
+const VOCAB = Array.from({ length: 20_000 }, () => {
+  const n = 1 + Math.floor(rand() * 9);
+  return Array.from({ length: n }, () => letters[Math.floor(rand() ** 1.5 * letters.length)]).join("");
+});
+function sentence(): string {
+  const n = 5 + Math.floor(rand() * 15);
+  const words = Array.from({ length: n }, () => VOCAB[Math.floor(VOCAB.length * rand() ** 3)]);
+  words[0] = words[0][0].toUpperCase() + words[0].slice(1);
+  return words.join(" ") + (rand() < 0.2 ? "!" : ".");
+}
+function documents(bytes: number, sentences: number): string[] {
+  const docs: string[] = [];
+  for (let total = 0; total < bytes;) {
+    const d = Array.from({ length: 1 + Math.floor(rand() * sentences) }, sentence).join(rand() < 0.3 ? "\n\n" : " ");
+    docs.push(d);
+    total += d.length;
+  }
+  return docs;
+}
+
+/** A ustar header + padded body for one file. */
+function tarEntry(name: string, data: Uint8Array): Uint8Array[] {
+  const h = new Uint8Array(512);
+  const put = (s: string, at: number) => h.set(new TextEncoder().encode(s), at);
+  put(name, 0);
+  put("0000644\0", 100);
+  put("0000000\0", 108);
+  put("0000000\0", 116);
+  put(data.length.toString(8).padStart(11, "0") + "\0", 124);
+  put("00000000000\0", 136);
+  put("        ", 148);
+  put("0", 156);
+  put("ustar\x0000", 257);
+  put((h.reduce((a, b) => a + b, 0)).toString(8).padStart(6, "0") + "\0 ", 148);
+  return [h, data, new Uint8Array((512 - data.length % 512) % 512)];
+}
+
+async function gzip(parts: Uint8Array[]): Promise<Uint8Array> {
+  const stream = new Blob(parts as BlobPart[]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const dir = await Deno.makeTempDir({ prefix: "bench_prepro_" });
+try {
+  const shards = 8;
+  const parts: Uint8Array[] = [];
+  let storyBytes = 0;
+  for (let i = 0; i < shards; i++) {
+    const stories = documents(targetBytes / shards, 6).map((story) => ({ story }));
+    const json = new TextEncoder().encode(JSON.stringify(stories));
+    storyBytes += stories.reduce((n, s) => n + s.story.length, 0);
+    parts.push(...tarEntry(`data${String(i).padStart(2, "0")}.json`, json));
+  }
+  parts.push(new Uint8Array(1024));
+  await Deno.writeFile(`${dir}/stories.tar.gz`, await gzip(parts));
+
+  const docs = documents(targetBytes, 40);
+  const textBytes = docs.reduce((n, d) => n + d.length, 0);
+  const rowGroupSize = Math.ceil(docs.length / 12);
+  await Deno.writeFile(
+    `${dir}/web.parquet`,
+    new Uint8Array(parquetWriteBuffer({ columnData: [{ name: "text", data: docs, type: "STRING" }], rowGroupSize })),
+  );
+  await Deno.writeFile(
+    `${dir}/web.jsonl.gz`,
+    await gzip([new TextEncoder().encode(docs.map((text) => JSON.stringify({ text })).join("\n"))]),
+  );
+
+  const inputs: [string, string, number][] = [
+    ["tinystories", "stories.tar.gz", storyBytes],
+    ["fineweb", "web.parquet", textBytes],
+    ["fineweb", "web.jsonl.gz", textBytes],
+  ];
+  const cores = navigator.hardwareConcurrency;
+  const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
+  console.log(
+    `prepro throughput, ~${targetBytes / 1e6} MB of synthetic text per input, ${cores} cores, load ${load}\n`,
+  );
+  console.log(
+    "| dataset | input | file MB | text MB | workers | wall s | CPU s | text MB/s | tokens/s | peak RSS MB |",
+  );
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const [dataset, file, bytes] of inputs) {
+    for (const workers of [...new Set([1, cores])]) {
+      const child = ["run", "-A", new URL(import.meta.url).pathname, "--child", dataset, String(workers)];
+      child.push(`${dir}/${file}`, `${dir}/out_${file}_${workers}`);
+      const out = await new Deno.Command(Deno.execPath(), { args: child, stderr: "inherit" }).output();
+      if (!out.success) Deno.exit(1);
+      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+      const cells = [
+        dataset,
+        file,
+        ((await Deno.stat(`${dir}/${file}`)).size / 1e6).toFixed(1),
+        (bytes / 1e6).toFixed(1),
+        workers,
+        r.seconds.toFixed(2),
+        r.cpuSeconds.toFixed(1),
+        (bytes / 1e6 / r.seconds).toFixed(2),
+        Math.round(r.tokens / r.seconds).toLocaleString("en-US"),
+        r.peakRssMB.toFixed(0),
+      ];
+      console.log(`| ${cells.join(" | ")} |`);
+    }
+  }
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
