@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # What a device session (the H200 through the `device` tool) runs, in parts that each fit one call's 10 minutes,
 # every part bounded by its own timeout so one slow part cannot eat the call, and every log written to $OUT as it
-# goes (the output tail of a call is short). Run from the repository root with `.gpu` and `node_modules` carried:
+# goes (the output tail of a call is short). `.gpu` (30 MiB) and `node_modules` (31+ MiB with playwright-core and
+# hyparquet) together pass the 64 MiB a call may carry, so pack node_modules into .gpu first, here:
 #
-#     source .gpu/prelude.sh && bash dev/device_run.sh tests matmul      # call 1: ~5 min
-#     source .gpu/prelude.sh && bash dev/device_run.sh generate train    # call 2: ~8 min
+#     tar -cJf .gpu/node_modules.tar.xz node_modules                     # ~4 MiB; redo when deno.json changes
+#
+# and carry only `.gpu`, unpacking it there:
+#
+#     source .gpu/prelude.sh && tar -xJf .gpu/node_modules.tar.xz && bash dev/device_run.sh tests matmul    # ~5 min
+#     source .gpu/prelude.sh && tar -xJf .gpu/node_modules.tar.xz && bash dev/device_run.sh generate     # ~5 min
+#     source .gpu/prelude.sh && tar -xJf .gpu/node_modules.tar.xz && bash dev/device_run.sh train        # ~7 min
 #
 # Parts:
 #   tests     the GPU test files: kernels (both forms where the GPU has subgroups), layers, generation, resume
 #   matmul    dev/bench_matmul.ts: every matmul variant at d12's shapes
-#   generate  deno task bench:generate (d12 and d48, 1 and 8 samples, transformers beside) and a decode profile
-#   train     deno task bench:gpu at B=16 and 64 with PyTorch beside, then d24 and d48
+#   generate  dev/bench_generate.ts, d12 and d48 at batch 1 with transformers beside, and a decode profile
+#   generate8 the same with --num-samples 8
+#   generate16 both with --precision f16 (no transformers: compare with the fp32 rows)
+#   train     deno task bench:gpu, d12 at B=16 and 64 with PyTorch beside
+#   train16   the same with --precision f16 (no PyTorch)
+#   trainlarge d24 at B=16 and d48 at B=8 with PyTorch beside
 #   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes
 #   large     gpt2 train at llm.c's 0.5M-token batches (-d 524288) on synthetic tokens: d24 at B=32, d36 at B=32,
 #             d48 at B=16 (the largest batches the plans fit, with gradient accumulation), one or two steps each
@@ -31,14 +41,18 @@ for which in "$@"; do
   case "$which" in
   tests)
     part tests 240 deno task test tests/gpu tests/layers tests/model/generate_test.ts tests/model/flash_model_test.ts \
-      tests/train/resume_test.ts
+      tests/model/f16_model_test.ts tests/train/resume_test.ts
     ;;
   matmul) part matmul 200 deno run -A dev/bench_matmul.ts --reps 5 ;;
   generate)
-    part generate 300 deno run -A dev/bench_generate.ts
+    part generate 330 deno run -A dev/bench_generate.ts --samples 1
     part decode 60 deno run -A dev/bench_decode.ts --model d12 --tokens 512 --profiled 16
     ;;
-  train) part train 400 deno task bench:gpu --batches 16,64 --steps 5 ;;
+  generate8) part generate8 330 deno run -A dev/bench_generate.ts --samples 8 ;;
+  generate16) part generate16 240 deno run -A dev/bench_generate.ts --samples 1,8 --precision f16 --no-torch ;;
+  train) part train 450 deno task bench:gpu --batches 16,64 --steps 5 --large "" ;;
+  train16) part train16 300 deno task bench:gpu --batches 16,64 --steps 5 --large "" --precision f16 --no-torch ;;
+  trainlarge) part trainlarge 450 deno task bench:gpu --batches 16 --steps 3 --large d24:16,d48:8 ;;
   attention) part attention 120 deno run -A dev/bench_attention.ts --reps 20 ;;
   large)
     data="$out/synthetic"
@@ -53,7 +67,10 @@ for which in "$@"; do
         -v 0 -s 0 -o "" --device gpu
     done
     ;;
-  *) echo "unknown part '$which' (tests, matmul, generate, train, attention, large)" >&2 && exit 2 ;;
+  *)
+    echo "unknown part '$which' (tests, matmul, generate, generate8, generate16, train, train16, trainlarge," \
+      "attention, large)" >&2 && exit 2
+    ;;
   esac
 done
 cat "$out/summary.log"
