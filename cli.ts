@@ -13,9 +13,19 @@ import { trainCommand } from "./commands/train.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { generateCommand } from "./commands/generate.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { evalCommand } from "./commands/eval.ts";
 import { inWorker } from "./cpu/worker.ts";
 
-const COMMANDS: Command[] = [prepro, trainCommand, generateCommand, test, convert, demoCommand, serveCommand];
+const COMMANDS: Command[] = [
+  prepro,
+  trainCommand,
+  generateCommand,
+  evalCommand,
+  test,
+  convert,
+  demoCommand,
+  serveCommand,
+];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -11,12 +11,14 @@ import { preproTinyShakespeare, TINYSHAKESPEARE_URL } from "../prepro/tinyshakes
 import { type PreproResult, preproText } from "../prepro/text.ts";
 import { type DatasetResult, preproTinyStories, TINYSTORIES_URL } from "../prepro/tinystories.ts";
 import { FINEWEB_SHARD_SIZE, preproFineWeb } from "../prepro/fineweb.ts";
+import { formatPreproHellaswag, HELLASWAG_VAL_URL, preproHellaswag } from "../prepro/hellaswag.ts";
 
 const DATASETS: Record<string, string> = {
   tinyshakespeare: "Tiny Shakespeare, byte-identical to llm.c's dev/data/tinyshakespeare.py",
   text: "any UTF-8 text file: prepro text FILE",
   tinystories: "TinyStories (Hugging Face archive) as llm.c's dev/data/tinystories.py makes it for GPT-2",
   fineweb: "FineWeb / FineWeb-Edu Parquet or JSON Lines files, as llm.c's dev/data/fineweb.py",
+  hellaswag: "HellaSwag val -> llm.c's eval file hellaswag_val.bin (for gpt2 eval), as dev/data/hellaswag.py",
 };
 
 const SPEC: CommandSpec = {
@@ -35,6 +37,7 @@ const SPEC: CommandSpec = {
     "  gpt2 prepro text notes.txt --val-fraction 0.05   (writes data/notes/notes_{val,train}.bin)",
     "  gpt2 prepro tinystories --from TinyStories_all_data.tar.gz   (or a directory of its data*.json)",
     "  gpt2 prepro fineweb --from 'fineweb/sample/10BT/*.parquet' --shard-size 100000000",
+    "  gpt2 prepro hellaswag --from hellaswag_val.jsonl   (writes data/hellaswag/hellaswag_val.bin)",
     "",
     "tinystories writes TinyStories_val.bin (the first *.json shard) and TinyStories_train.bin (the others), each",
     "shard shuffled as random.Random(1337 + i).shuffle does and every story str.strip()ped, as llm.c does.",
@@ -45,13 +48,14 @@ const SPEC: CommandSpec = {
     "",
     `Tiny Shakespeare comes from ${TINYSHAKESPEARE_URL}`,
     `TinyStories comes from ${TINYSTORIES_URL}`,
+    `HellaSwag comes from ${HELLASWAG_VAL_URL}`,
   ].join("\n"),
   flags: [
     {
       name: "from",
       kind: "string",
-      help: "input: input.txt, or TinyStories' .tar.gz or *.json directory (path or URL; default: download), " +
-        "or FineWeb files (a file, directory or pattern)",
+      help: "input: input.txt, TinyStories' .tar.gz or *.json directory, or hellaswag_val.jsonl (path or URL; " +
+        "default: download), or FineWeb files (a file, directory or pattern)",
     },
     {
       name: "out",
@@ -112,6 +116,11 @@ export const prepro: Command = {
     } else if (dataset === "tinystories") {
       if (rest.length > 0) throw new UsageError(`Unexpected argument '${rest[0]}'; pass the archive with --from`);
       result = await preproTinyStories({ from, outDir, workers });
+    } else if (dataset === "hellaswag") {
+      if (rest.length > 0) throw new UsageError(`Unexpected argument '${rest[0]}'; pass a local copy with --from`);
+      const r = await preproHellaswag({ from, outDir });
+      console.log(flags.values.json ? JSON.stringify(r) : formatPreproHellaswag(r));
+      return 0;
     } else if (dataset === "fineweb") {
       const inputs = [...(from === undefined ? [] : [from]), ...rest];
       if (inputs.length === 0) {

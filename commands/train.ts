@@ -6,6 +6,7 @@
 import type { Command } from "./_command.ts";
 import { parseDeviceChoice } from "../model/backends.ts";
 import { parseAttentionKind } from "../model/block.ts";
+import { HELLASWAG_VAL_FILE } from "../prepro/hellaswag.ts";
 import { parseScheduleKind } from "../train/schedule.ts";
 import { train } from "../train/trainer.ts";
 import { UsageError } from "../util/errors.ts";
@@ -104,6 +105,19 @@ const SPEC: CommandSpec = {
       help:
         "off | dynamic (the loss times 2^16, halved and the step skipped on overflow, doubled after 2000 clean steps)",
     },
+    {
+      name: "hellaswag-every",
+      kind: "int",
+      default: 0,
+      help: "HellaSwag acc_norm every N steps and at the end (0: never; llm.c's -h)",
+    },
+    {
+      name: "hellaswag",
+      kind: "string",
+      default: HELLASWAG_VAL_FILE,
+      help: "HellaSwag eval file (gpt2 prepro hellaswag)",
+    },
+    { name: "hellaswag-examples", kind: "int", default: 0, help: "evaluate the first N HellaSwag examples (0: all)" },
     { name: "json", kind: "bool", default: false, help: "print JSON lines instead of text" },
     { name: "profile", kind: "bool", default: false, help: "print a per-kernel GPU time table for the second step" },
   ],
@@ -152,6 +166,11 @@ export const trainCommand: Command = {
       profile: v["profile"] as boolean,
       overwrite: v["overwrite"] as boolean,
       lossScale: lossScale === "dynamic" ? {} : undefined,
+      hellaswag: {
+        every: requireInt("--hellaswag-every", v["hellaswag-every"], 0),
+        path: v["hellaswag"] as string,
+        examples: requireInt("--hellaswag-examples", v["hellaswag-examples"], 0) || undefined,
+      },
     });
     return result.interrupted || result.steps > 0 ? 0 : 1;
   },

@@ -26,6 +26,7 @@ import { sampleText } from "../model/decoder.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import { trainStep } from "./step.ts";
 import { DynamicLossScale, type LossScaleState } from "./loss_scale.ts";
+import { hellaswagEvent, HellaswagProbe } from "./hellaswag.ts";
 
 /** Everything `gpt2 train` can be told. Defaults live in `commands/train.ts`. */
 export interface TrainOptions {
@@ -60,6 +61,8 @@ export interface TrainOptions {
   json: boolean;
   /** Print a per-kernel table of the second step (WebGPU timestamp queries). */
   profile?: boolean;
+  /** HellaSwag accuracy every N steps and at the end (0 or absent: never), on `hellaswag.path`'s first `examples`. */
+  hellaswag?: { every: number; path: string; examples?: number };
   /** Dynamic loss scaling (`--loss-scale dynamic`; train/loss_scale.ts), optionally from another initial scale. */
   lossScale?: { initial?: number };
   /** Called once per step with the step's loss (tests use it; the report prints it). */
@@ -129,10 +132,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       ...extra,
     });
   let placed: Awaited<ReturnType<typeof createModel>> | undefined;
+  let probe: HellaswagProbe | undefined; // its own inference model: the trained model, loader and RNG stay as they are
   let failed = false;
   try {
     placed = await createModel(cfg, o.B, o.T, o.device, { attention: o.attention });
     const model = placed.model;
+    const hs = o.hellaswag?.every ? o.hellaswag : undefined;
+    const probeOptions = { examples: hs?.examples, device: placed.device, attention: o.attention };
+    if (hs) probe = await HellaswagProbe.open(hs.path, cfg, probeOptions);
     if (o.profile && !model.exec.profiler) {
       throw new UsageError(
         "--profile: per-kernel timing needs the WebGPU backend with timestamp queries (--device gpu)",
@@ -299,6 +306,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           o.onVal?.(step, lastValLoss);
           report.emit({ type: "val", step, valLoss: lastValLoss });
         }
+        if (probe && hs && !interrupted && ((step > 0 && step % hs.every === 0) || step === maxSteps)) {
+          report.emit(hellaswagEvent(step, await probe.run(model)));
+        }
         const sampleDue = o.sampleEvery > 0 && genTokens > 1 &&
           ((step > 0 && step % o.sampleEvery === 0) || step === maxSteps);
         if (sampleDue && !interrupted) {
@@ -364,6 +374,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     await report.close().catch((err) => {
       if (!failed) throw err;
     });
+    probe?.close();
     placed?.model.close();
   }
 }

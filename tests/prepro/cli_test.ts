@@ -36,7 +36,7 @@ Deno.test("gpt2 prepro: bad input exits 1 with one line and no stack trace", asy
     );
     assertOneLineError(
       await gpt2("prepro", "wikitext"),
-      /^gpt2 prepro: Unknown dataset 'wikitext'; known datasets: tinyshakespeare, text, tinystories, fineweb$/,
+      /^gpt2 prepro: Unknown dataset 'wikitext'; known datasets: tinyshakespeare, text, tinystories, fineweb, hellaswag$/,
     );
     // An output directory that cannot be created (its parent is a file): a one-line error, not an OS stack trace.
     assertOneLineError(
@@ -90,4 +90,30 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("gpt2 prepro hellaswag --from FILE --json: writes the fixture's eval file byte for byte", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await gpt2(
+      "prepro",
+      "hellaswag",
+      "--from",
+      "tests/testdata/hellaswag/mini_val.jsonl",
+      "--out",
+      dir,
+      "--json",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    JSON.parse(r.stdout); // one JSON object
+    const [got, want] = await Promise.all([
+      Deno.readFile(`${dir}/hellaswag_val.bin`),
+      Deno.readFile(`${ROOT}tests/testdata/hellaswag/mini_val.bin`),
+    ]);
+    assert.deepEqual(got, want);
+    const extra = await gpt2("prepro", "hellaswag", "stray", "--out", dir);
+    assert.equal(extra.code, 2, extra.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
