@@ -4,7 +4,7 @@
  * @module
  */
 import type { Command } from "./_command.ts";
-import { parseDeviceChoice } from "../model/backends.ts";
+import { parseDeviceChoice, parsePrecisionChoice } from "../model/backends.ts";
 import { parseAttentionKind } from "../model/block.ts";
 import { HELLASWAG_VAL_FILE } from "../prepro/hellaswag.ts";
 import { parseScheduleKind } from "../train/schedule.ts";
@@ -93,6 +93,12 @@ const SPEC: CommandSpec = {
       help: "materialized | flash (no B·NH·T·T tensors: less memory; slower on the H200 so far)",
     },
     {
+      name: "precision",
+      kind: "string",
+      default: "fp32",
+      help: "fp32 | f16 (the matmuls read an f16 copy of the float32 master weights) | auto (f16 with shader-f16)",
+    },
+    {
       name: "overwrite",
       kind: "bool",
       default: false,
@@ -162,6 +168,7 @@ export const trainCommand: Command = {
       seed: requireSeed(v["seed"]),
       device: parseDeviceChoice(v["device"] as string),
       attention: parseAttentionKind(v["attention"] as string),
+      precision: parsePrecisionChoice(v["precision"] as string),
       json: v["json"] as boolean,
       profile: v["profile"] as boolean,
       overwrite: v["overwrite"] as boolean,

@@ -10,7 +10,7 @@
  * @module
  */
 import type { ParameterTensors } from "../model/checkpoint.ts";
-import { createModel, type DeviceChoice } from "../model/backends.ts";
+import { createModel, type DeviceChoice, type PrecisionChoice } from "../model/backends.ts";
 import type { AttentionKind } from "../model/block.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
@@ -58,6 +58,8 @@ export interface TrainOptions {
   device: DeviceChoice;
   /** How the blocks compute attention ("materialized" when absent; "flash" keeps no (B,NH,T,T) tensor). */
   attention?: AttentionKind;
+  /** "f16": the matmuls read an f16 copy of the float32 weights ("auto": where the GPU has shader-f16). */
+  precision?: PrecisionChoice;
   json: boolean;
   /** Print a per-kernel table of the second step (WebGPU timestamp queries). */
   profile?: boolean;
@@ -135,7 +137,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let probe: HellaswagProbe | undefined; // its own inference model: the trained model, loader and RNG stay as they are
   let failed = false;
   try {
-    placed = await createModel(cfg, o.B, o.T, o.device, { attention: o.attention });
+    placed = await createModel(cfg, o.B, o.T, o.device, { attention: o.attention, precision: o.precision });
     const model = placed.model;
     const hs = o.hellaswag?.every ? o.hellaswag : undefined;
     const probeOptions = { examples: hs?.examples, device: placed.device, attention: o.attention };
@@ -211,6 +213,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       steps: maxSteps,
       trainTokens: trainLoader.numTokens,
       ...(o.attention === "flash" ? { attention: "flash" } : {}),
+      precision: placed.precision,
       ...(lossScale ? { lossScale: lossScale.scale } : {}),
       ...(resumed ? { resumedFrom: resumed.modelPath } : {}),
     });

@@ -48,12 +48,18 @@ async function losses(o: TrainOptions): Promise<Map<number, number>> {
   return seen;
 }
 
-for (const device of ["cpu", "gpu"] as const) {
+for (
+  const [device, precision] of [["cpu", "fp32"], ["gpu", "fp32"], ["cpu", "f16"], ["gpu", "f16"]] as const
+) {
   Deno.test({
-    name: `train -y 1 on ${device}: losses after resuming are bit-identical to an uninterrupted run`,
+    name: `train -y 1 on ${device}${
+      precision === "f16" ? " --precision f16" : ""
+    }: losses after resuming are bit-identical to an uninterrupted run`,
     ignore: device === "gpu" && !adapter,
     async fn() {
-      const { dir, base } = await setup();
+      const setUp = await setup();
+      // f16: the checkpoint holds the float32 masters; the resumed run rebuilds the f16 copy from them.
+      const [dir, base] = [setUp.dir, { ...setUp.base, precision }];
       const whole = await losses({ ...base, device, outDir: `${dir}/whole`, maxSteps: 7, resume: false });
       // The interrupted run stops after step 4 (checkpoints at 3 and 4); drop step 4's DONE marker so the resume
       // must skip the incomplete newest checkpoint and restart from step 3.
