@@ -29,7 +29,7 @@ export const HELLASWAG_VAL_URL = "https://raw.githubusercontent.com/rowanz/hella
 /** Examples in HellaSwag's validation split. */
 export const HELLASWAG_VAL_EXAMPLES = 10_042;
 /** Default output directory and file name, the file `gpt2 eval hellaswag` and `train --hellaswag-every` read. */
-export const HELLASWAG_VAL_FILE = join("data", "hellaswag", "hellaswag_val.bin");
+export const HELLASWAG_VAL_FILE: string = join("data", "hellaswag", "hellaswag_val.bin");
 
 /** The fields of a HellaSwag jsonl line that the eval uses (the others, `ind`, `ctx_a`, … are ignored). */
 export interface HellaswagItem {
