@@ -1,6 +1,7 @@
 /**
  * Progress output of a training run: human-readable lines on stdout (or JSON lines with `--json`), every event
- * also appended to `OUT/log.jsonl`, and `OUT/loss.svg` drawn from the logged losses at the end.
+ * also appended to `OUT/log.jsonl`, and `OUT/loss.svg` drawn from the logged losses at the end (and
+ * `OUT/hellaswag.svg` from the HellaSwag accuracies, where the run measured them).
  *
  * @module
  */
@@ -47,6 +48,8 @@ export class RunReport {
   readonly #previous: RunEvent[] = [];
   readonly #train: [number, number][] = [];
   readonly #val: [number, number][] = [];
+  /** (step, acc_norm) of the HellaSwag evaluations (`train --hellaswag-every`), for `hellaswag.svg`. */
+  readonly #hellaswag: [number, number][] = [];
   readonly #encoder = new TextEncoder();
   #logBytes = 0;
   /** Lines emitted before `begin`. */
@@ -104,6 +107,8 @@ export class RunReport {
   emit(event: RunEvent): void {
     if (event.type === "step") this.#train.push([event.step, event.loss]);
     if (event.type === "val") this.#val.push([event.step, event.valLoss]);
+    const accuracy = hellaswagPoint(event);
+    if (accuracy) this.#hellaswag.push(accuracy);
     const line = JSON.stringify(event);
     this.#appendToLog(line + "\n");
     if (event.type === "warning") console.error(this.#json ? line : event.message);
@@ -120,6 +125,8 @@ export class RunReport {
     const val = this.#previous.filter((e) => e.type === "val" && e.step < step) as { step: number; valLoss: number }[];
     this.#train.unshift(...train.map((e) => [e.step, e.loss] as [number, number]));
     this.#val.unshift(...val.map((e) => [e.step, e.valLoss] as [number, number]));
+    const accuracy = this.#previous.map(hellaswagPoint).filter((p): p is [number, number] => !!p && p[0] < step);
+    this.#hellaswag.unshift(...accuracy);
   }
 
   /** Writes `loss.svg` and closes the log. */
@@ -132,6 +139,11 @@ export class RunReport {
       { label: "val", color: "#d62728", points: this.#val, markers: true },
     ]);
     await writeFileAtomic(join(this.#outDir, "loss.svg"), this.#encoder.encode(svg));
+    if (this.#hellaswag.length === 0) return;
+    const accuracy = lineChartSvg("HellaSwag (completion style)", [
+      { label: "acc_norm", color: "#2ca02c", points: this.#hellaswag, markers: true },
+    ], { yLabel: "accuracy" });
+    await writeFileAtomic(join(this.#outDir, "hellaswag.svg"), this.#encoder.encode(accuracy));
   }
 
   #appendToLog(text: string): void {
@@ -151,6 +163,13 @@ export class RunReport {
       throw new UserError(`${this.#logPath}: cannot write the run log (${errorText(err)})`);
     }
   }
+}
+
+/** (step, acc_norm) of an info event that carries a HellaSwag result (`hellaswagEvent`), else undefined. */
+function hellaswagPoint(e: RunEvent): [number, number] | undefined {
+  const r = e as { type: string; step?: unknown; hellaswag?: { accNorm?: unknown } };
+  if (r.type !== "info" || typeof r.step !== "number" || typeof r.hellaswag?.accNorm !== "number") return undefined;
+  return [r.step, r.hellaswag.accNorm];
 }
 
 /** The terminal line of an event. */

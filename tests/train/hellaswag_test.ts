@@ -293,6 +293,11 @@ Deno.test("train --hellaswag-every: accuracies logged at steps N, 2N and the end
     const direct = await evaluateHellaswag(model, synthetic);
     model.close();
     assert.deepEqual(found.at(-1)!.hellaswag, { accNorm: direct.accNorm, acc: direct.acc, n: 40 });
+    // The accuracy chart: one marker per evaluation, plus the legend's (the plain run draws no chart).
+    const chart = await Deno.readTextFile(`${dir}/probed/hellaswag.svg`);
+    assert.match(chart, /acc_norm/);
+    assert.equal(chart.match(/<circle/g)?.length, found.length + 1);
+    await assert.rejects(Deno.stat(`${dir}/plain/hellaswag.svg`));
 
     // Checkpoints at 3 and 5; without step 5's DONE marker a resume redoes steps 4 and 5: the same losses and
     // the same step-4 and step-5 accuracies.
