@@ -9,6 +9,7 @@
  */
 import { errorText, readFileOrFail, writeFileAtomic } from "../util/fs.ts";
 import { UserError } from "../util/errors.ts";
+import { bf16BitsToF32 } from "../util/f16.ts";
 import { type GPT2Config, validateConfig } from "./config.ts";
 import { type ParameterName, parameterSpecs } from "./tensors.ts";
 
@@ -143,28 +144,11 @@ export function decodeCheckpoint(name: string, bytes: Uint8Array): CheckpointHea
       const bits = start % 2 === 0
         ? new Uint16Array(bytes.buffer, start, n)
         : new Uint16Array(bytes.buffer.slice(start, start + 2 * n));
-      params[name] = bf16ToF32(bits);
+      params[name] = bf16BitsToF32(bits);
       offset += 2 * n;
     }
   }
   return { ...header, params };
-}
-
-/**
- * Widens bfloat16 bit patterns to float32 (exact: bf16 is the top half of an fp32).
- *
- * @param bits bf16 values as uint16.
- * @returns The fp32 values.
- * @example
- * ```ts
- * import { bf16ToF32 } from "./checkpoint.ts";
- * if (bf16ToF32(new Uint16Array([0x3f80]))[0] !== 1) throw new Error("0x3f80 is 1.0");
- * ```
- */
-export function bf16ToF32(bits: Uint16Array): Float32Array {
-  const wide = new Uint32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) wide[i] = bits[i] << 16;
-  return new Float32Array(wide.buffer);
 }
 
 /**

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { bf16BitsToF32, f16ToF32, f32ToBf16Bits } from "../util/f16.ts";
 import { UserError } from "../util/errors.ts";
 import { errorText, writeFileAtomic } from "../util/fs.ts";
 
@@ -378,69 +379,5 @@ export async function writeSafetensors(
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-let f16Table: Float32Array | undefined;
-
-/**
- * Widens IEEE half-precision bit patterns to float32 (exact), through a 65,536-entry table built on first use.
- *
- * @param bits F16 values as uint16.
- * @param out Destination, same length.
- * @example
- * ```ts
- * import { f16ToF32 } from "./safetensors.ts";
- * const out = new Float32Array(2);
- * f16ToF32(new Uint16Array([0x3c00, 0x0001]), out); // 1 and the smallest subnormal
- * if (out[0] !== 1 || out[1] !== 2 ** -24) throw new Error("bad f16");
- * ```
- */
-export function f16ToF32(bits: Uint16Array, out: Float32Array): void {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1;
-      const exp = (h >> 10) & 0x1f;
-      const frac = h & 0x3ff;
-      f16Table[h] = exp === 0
-        ? sign * frac * 2 ** -24 // subnormal
-        : exp === 31
-        ? (frac ? NaN : sign * Infinity)
-        : sign * (1 + frac / 1024) * 2 ** (exp - 15);
-    }
-  }
-  for (let i = 0; i < bits.length; i++) out[i] = f16Table[bits[i]];
-}
-
-/**
- * Widens bfloat16 bit patterns to float32 (exact: bf16 is the top half of an fp32).
- *
- * @param bits BF16 values as uint16.
- * @param out Destination, same length.
- */
-export function bf16BitsToF32(bits: Uint16Array, out: Float32Array): void {
-  const wide = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < bits.length; i++) wide[i] = bits[i] << 16;
-}
-
-/**
- * Rounds float32 values to bfloat16 bit patterns, to nearest with ties to even (as PyTorch and llm.c do); NaN stays
- * a quiet NaN.
- *
- * @param values float32 values.
- * @returns BF16 bits.
- * @example
- * ```ts
- * import { f32ToBf16Bits } from "./safetensors.ts";
- * // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties go to the even mantissa, 1.
- * if (f32ToBf16Bits(new Float32Array([1 + 2 ** -8]))[0] !== 0x3f80) throw new Error("ties to even");
- * ```
- */
-export function f32ToBf16Bits(values: Float32Array): Uint16Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < bits.length; i++) {
-    const b = bits[i];
-    if ((b & 0x7fffffff) > 0x7f800000) out[i] = (b >>> 16) | 0x40;
-    else out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-  }
-  return out;
-}
+// The 16-bit float conversions live with the others in util/f16.ts; exported here too, where they were first.
+export { bf16BitsToF32, f16ToF32, f32ToBf16Bits };

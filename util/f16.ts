@@ -1,5 +1,6 @@
 /**
- * IEEE 754 half precision (binary16) on the host: float32 ↔ half bits, and rounding a float32 to the nearest half.
+ * 16-bit floats on the host: IEEE 754 half precision (binary16: float32 ↔ half bits, rounding a float32 to the
+ * nearest half, packing halves two to a word) and bfloat16 (the top half of a float32: checkpoints v5, safetensors).
  * The GPU's f16 tensors hold halves packed two to a word (`GpuDType` "f16"); the CPU twin of a kernel that stores
  * f16 computes with the same rounded values (`roundToHalf`), so the two are compared at float32 tolerances.
  *
@@ -108,5 +109,70 @@ export function packHalves(values: ArrayLike<number>): Uint32Array {
 export function unpackHalves(words: Uint32Array, count: number): Float32Array {
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = halfValue((words[i >> 1] >>> (16 * (i & 1))) & 0xffff);
+  return out;
+}
+
+let f16Table: Float32Array | undefined;
+
+/**
+ * Widens IEEE half-precision bit patterns to float32 (exact), through a 65,536-entry table built on first use.
+ *
+ * @param bits F16 values as uint16.
+ * @param out Destination, same length.
+ * @example
+ * ```ts
+ * import { f16ToF32 } from "./f16.ts";
+ * const out = new Float32Array(2);
+ * f16ToF32(new Uint16Array([0x3c00, 0x0001]), out); // 1 and the smallest subnormal
+ * if (out[0] !== 1 || out[1] !== 2 ** -24) throw new Error("bad f16");
+ * ```
+ */
+export function f16ToF32(bits: Uint16Array, out: Float32Array): void {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = halfValue(h);
+  }
+  for (let i = 0; i < bits.length; i++) out[i] = f16Table[bits[i]];
+}
+
+/**
+ * Widens bfloat16 bit patterns to float32 (exact: bf16 is the top half of an fp32).
+ *
+ * @param bits BF16 values as uint16.
+ * @param out Destination, same length (a new array by default).
+ * @returns `out`.
+ * @example
+ * ```ts
+ * import { bf16BitsToF32 } from "./f16.ts";
+ * if (bf16BitsToF32(new Uint16Array([0x3f80]))[0] !== 1) throw new Error("0x3f80 is 1.0");
+ * ```
+ */
+export function bf16BitsToF32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+  const wide = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < bits.length; i++) wide[i] = bits[i] << 16;
+  return out;
+}
+
+/**
+ * Rounds float32 values to bfloat16 bit patterns, to nearest with ties to even (as PyTorch and llm.c do); NaN stays
+ * a quiet NaN.
+ *
+ * @param values float32 values.
+ * @returns BF16 bits.
+ * @example
+ * ```ts
+ * import { f32ToBf16Bits } from "./f16.ts";
+ * // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties go to the even mantissa, 1.
+ * if (f32ToBf16Bits(new Float32Array([1 + 2 ** -8]))[0] !== 0x3f80) throw new Error("ties to even");
+ * ```
+ */
+export function f32ToBf16Bits(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    if ((b & 0x7fffffff) > 0x7f800000) out[i] = (b >>> 16) | 0x40;
+    else out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
   return out;
 }
