@@ -22,6 +22,8 @@
 #   train16   the same with --precision f16 (no PyTorch)
 #   trainlarge d24 at B=16 and d48 at B=8 with PyTorch beside
 #   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes
+#   hellaswag transformers' HellaSwag scores of a small random model (tests/testdata/make_hellaswag_reference.py),
+#             and dev/bench_hellaswag.ts on the GPU
 #   large     gpt2 train at llm.c's 0.5M-token batches (-d 524288) on synthetic tokens: d24 at B=32, d36 at B=32,
 #             d48 at B=16 (the largest batches the plans fit, with gradient accumulation), one or two steps each
 set -uo pipefail
@@ -54,6 +56,14 @@ for which in "$@"; do
   train16) part train16 300 deno task bench:gpu --batches 16,64 --steps 5 --large "" --precision f16 --no-torch ;;
   trainlarge) part trainlarge 450 deno task bench:gpu --batches 16 --steps 3 --large d24:16,d48:8 ;;
   attention) part attention 120 deno run -A dev/bench_attention.ts --reps 20 ;;
+  hellaswag)
+    # transformers' scores for the eval test (bring back $OUT/hsref: commit it as tests/testdata/hellaswag/hf/),
+    # then eval throughput on the GPU
+    part hellaswag_reference 120 python3 tests/testdata/make_hellaswag_reference.py \
+      --eval tests/testdata/hellaswag/mini_val.bin --out "$out/hsref"
+    part hellaswag 240 deno run -A dev/bench_hellaswag.ts --model d12 --model d48 --batch 4,16 --examples 1000 \
+      --device gpu
+    ;;
   large)
     data="$out/synthetic"
     mkdir -p "$data"
@@ -69,7 +79,7 @@ for which in "$@"; do
     ;;
   *)
     echo "unknown part '$which' (tests, matmul, generate, generate8, generate16, train, train16, trainlarge," \
-      "attention, large)" >&2 && exit 2
+      "attention, hellaswag, large)" >&2 && exit 2
     ;;
   esac
 done
