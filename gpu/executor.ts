@@ -21,6 +21,8 @@ export interface GpuLaunch {
   readonly rt: GpuRuntime;
   readonly gemm: GemmOptions;
   readonly tables: BucketTables;
+  /** Positions per workgroup of `attention.decode` over a long prefix (see `GpuExecutorOptions`). */
+  readonly decodeChunk: number;
 }
 
 /** Tuning of the GPU backend (defaults suit large GPUs; tests shrink them to exercise every path). */
@@ -40,6 +42,11 @@ export interface GpuExecutorOptions {
   matmulExact?: boolean;
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
+  /**
+   * Decoding: a query row's prefix longer than this many positions is split over several workgroups per head, whose
+   * partial softmax sums a second kernel combines (default 256; 0: never split).
+   */
+  attentionDecodeChunk?: number;
 }
 
 /**
@@ -87,7 +94,12 @@ export class GpuExecutor implements Executor<F, F> {
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
     };
-    this.launch = { rt: runtime, gemm, tables: new BucketTables(runtime) };
+    this.launch = {
+      rt: runtime,
+      gemm,
+      tables: new BucketTables(runtime),
+      decodeChunk: options.attentionDecodeChunk ?? 256,
+    };
     if (runtime.ctx.hasTimestamps) {
       this.profiler = { start: (options) => runtime.startProfile(options), stop: () => runtime.stopProfile() };
     }

@@ -4,11 +4,16 @@
 // u(t2) = t2·S + (r mod S), t2 ≤ pos = ⌊r / S⌋:
 //   score[t2] = q_r·k_u(t2)·scale,  w = softmax(score) over t2 ≤ pos,  out[j·C + h·hs + i] = Σ_t2 w[t2]·v_u(t2)[i].
 //
-// Threads: one workgroup of WG threads (a power of two) per (head, query row) = (workgroup_id.x, workgroup_id.y).
-// Thread l computes the scores of keys l, l + WG, … into att[(j·NH + h)·positions + t2] (scratch; positions bounds
-// every row's prefix); the max and the sum are reduced with kernels/_reduce.wgsl; then the head's hs output channels
-// are weighted sums over the prefix, read back from att: with hs < WG, WG / hs threads per channel split the
-// positions; otherwise thread l computes channels l, l + WG, ….
+// Threads: one workgroup of WG threads (a power of two) per (head, query row, chunk) = workgroup_id (x, y, z). Chunk
+// c covers the positions t2 in [c·chunk, min(n, (c + 1)·chunk)) of the row's prefix of n = pos + 1 positions (one
+// chunk unless the launcher splits a long prefix: num_workgroups.z chunks). Thread l computes the scores of keys
+// l, l + WG, … of the chunk into att[(j·NH + h)·positions + t2] (scratch; positions bounds every row's prefix); the
+// max and the sum are reduced with kernels/_reduce.wgsl; then the head's hs output channels are weighted sums over
+// the chunk, read back from att: with hs < WG, WG / hs threads per channel split the positions; otherwise thread l
+// computes channels l, l + WG, …. With one chunk the normalized result goes to out; with several, chunk c writes
+// its max m, its exponential sum s and its unnormalized sums acc[0 … hs) to att[partials + ((j·NH + h)·Z + c)·(hs + 2)
+// + …] (m, s, then acc; an empty chunk writes m = -3e38, s = 0, acc = 0), and attention_decode_combine.wgsl merges
+// the chunks: out = Σ_c acc_c·e^(m_c − M) / Σ_c s_c·e^(m_c − M), M = max_c m_c.
 struct Params {
   out_base: u32,
   att_base: u32,
@@ -19,6 +24,8 @@ struct Params {
   C: u32,
   NH: u32,
   scale: f32,
+  chunk: u32,
+  partials: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,9 +36,14 @@ struct Params {
 override WG: u32 = 128;
 
 @compute @workgroup_size(WG)
-fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+fn attention_decode(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
   let h = wid.x;
   let j = wid.y;
+  let chunks = nwg.z;
   let r = p.row + j;
   let S = p.samples;
   let hs = p.C / p.NH;
@@ -41,8 +53,10 @@ fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
   let key_stride = S * C3;
   let q = p.inp_base + r * C3 + h * hs;
   let weights = p.att_base + (j * p.NH + h) * p.positions;
+  let begin = wid.z * p.chunk;
+  let end = min(n, begin + p.chunk);
   var mx = -3.0e38;
-  for (var t2 = lid; t2 < n; t2 += WG) {
+  for (var t2 = begin + lid; t2 < end; t2 += WG) {
     let k = first_key + t2 * key_stride + p.C;
     var dot = 0.0;
     for (var i = 0u; i < hs; i++) {
@@ -54,22 +68,29 @@ fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
   }
   mx = workgroup_max(lid, mx);
   var sum = 0.0;
-  for (var t2 = lid; t2 < n; t2 += WG) {
+  for (var t2 = begin + lid; t2 < end; t2 += WG) {
     let e = exp(att[weights + t2] - mx);
     att[weights + t2] = e;
     sum += e;
   }
-  let inv = 1.0 / workgroup_sum(lid, sum);
+  let total = workgroup_sum(lid, sum);
+  // One chunk: normalized here; several: unnormalized, with this chunk's max and sum for the combine kernel.
+  let inv = select(1.0, 1.0 / total, chunks == 1u);
+  let partial = p.att_base + p.partials + ((j * p.NH + h) * chunks + wid.z) * (hs + 2u);
+  if (chunks > 1u && lid == 0u) {
+    att[partial] = mx;
+    att[partial + 1u] = total;
+  }
   // The exponentials written by other threads must be visible before they are read back.
   storageBarrier();
   let first_value = first_key + 2u * p.C;
   if (hs >= WG) {
     for (var i = lid; i < hs; i += WG) {
       var acc = 0.0;
-      for (var t2 = 0u; t2 < n; t2++) {
+      for (var t2 = begin; t2 < end; t2++) {
         acc += att[weights + t2] * inp[first_value + t2 * key_stride + i];
       }
-      out[p.out_base + j * p.C + h * hs + i] = acc * inv;
+      write_output(chunks, partial, j * p.C + h * hs + i, i, acc * inv);
     }
     return;
   }
@@ -80,17 +101,27 @@ fn attention_decode(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
   let i = lid % hs;
   var acc = 0.0;
   if (g < groups) {
-    for (var t2 = g; t2 < n; t2 += groups) {
+    for (var t2 = begin + g; t2 < end; t2 += groups) {
       acc += att[weights + t2] * inp[first_value + t2 * key_stride + i];
     }
   }
   red[lid] = acc;
   workgroupBarrier();
   if (lid < hs) {
-    var total = 0.0;
+    var channel = 0.0;
     for (var k = 0u; k < groups; k++) {
-      total += red[k * hs + lid];
+      channel += red[k * hs + lid];
     }
-    out[p.out_base + j * p.C + h * hs + lid] = total * inv;
+    write_output(chunks, partial, j * p.C + h * hs + lid, lid, channel * inv);
+  }
+}
+
+// Output channel i of the row's head: to out (offset `at` inside it) when there is one chunk, else into the chunk's
+// partial sums.
+fn write_output(chunks: u32, partial: u32, at: u32, i: u32, value: f32) {
+  if (chunks == 1u) {
+    out[p.out_base + at] = value;
+  } else {
+    att[partial + 2u + i] = value;
   }
 }

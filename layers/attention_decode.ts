@@ -5,12 +5,14 @@
  * S consecutive rows (one batched step), and the query in row r attends to rows q·S + (r mod S), q ≤ ⌊r / S⌋.
  *
  * Forms: `cpu` is `attentionDecode` below (with S = 1, row `pos` of the reference `attentionForward` without the
- * saved scores); `gpu` is `kernels/attention_decode.wgsl`, one workgroup per (query row, head). The CPU backend runs
- * the scalar form.
+ * saved scores); `gpu` is `kernels/attention_decode.wgsl`, one workgroup per (query row, head), or per (query row,
+ * head, chunk of positions) over a long prefix with `kernels/attention_decode_combine.wgsl` merging the chunks. The
+ * CPU backend runs the scalar form.
  *
  * @module
  */
 import attentionDecodeSrc from "../kernels/attention_decode.wgsl" with { type: "text" };
+import attentionDecodeCombineSrc from "../kernels/attention_decode_combine.wgsl" with { type: "text" };
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
@@ -35,6 +37,8 @@ export interface AttentionDecodeSizes {
 
 /** Decoding: causal attention of query rows over the qkv rows of their sample's earlier positions (the KV cache). */
 const attentionDecodeKernel = wgslKernel(attentionDecodeSrc + reduceSrc);
+/** The merge of a long prefix's chunks (one workgroup per query row and head). */
+const attentionDecodeCombineKernel = wgslKernel(attentionDecodeCombineSrc);
 
 /** Largest scratch a GPU decode dispatch uses for its attention weights (floats); more query rows take more calls. */
 const SCRATCH_FLOATS = 1 << 24;
@@ -103,25 +107,54 @@ export function attentionDecode(b: CpuBuffers<typeof ATTENTION_DECODE>, s: Atten
 /**
  * GPU decoding: one dispatch per group of query rows whose attention weights fit the scratch bound (one dispatch
  * when decoding; a long prompt of several samples takes a few). The weights pass through the runtime's scratch
- * buffer (NH·(positions) floats per query row).
+ * buffer (NH·(positions) floats per query row). A prefix longer than `chunk` positions is split into ⌈positions /
+ * chunk⌉ chunks, one workgroup each per head (a few heads' serial loops over ~1,000 positions would leave most of a
+ * large GPU idle), and `attention_decode_combine.wgsl` merges their partial sums, also kept in the scratch buffer.
  */
-function attentionDecodeGpu(rt: GpuRuntime, b: GpuBuffers<typeof ATTENTION_DECODE>, s: AttentionDecodeSizes): void {
+function attentionDecodeGpu(
+  rt: GpuRuntime,
+  b: GpuBuffers<typeof ATTENTION_DECODE>,
+  s: AttentionDecodeSizes,
+  chunk: number,
+): void {
   const { row, count = 1, samples: S = 1, C, NH } = s;
+  const hs = C / NH;
   const maxGroups = rt.limits.maxComputeWorkgroupsPerDimension;
+  const positions = Math.floor((row + count - 1) / S) + 1; // the longest prefix any of these rows reads
+  const chunks = chunk > 0 && positions > chunk ? Math.ceil(positions / chunk) : 1;
+  const perRow = NH * positions + (chunks > 1 ? NH * chunks * (hs + 2) : 0); // weights, then the chunks' partials
   for (let first = 0; first < count;) {
-    const positions = Math.floor((row + count - 1) / S) + 1; // the longest prefix any of these rows reads
-    const rows = Math.max(1, Math.min(count - first, Math.floor(SCRATCH_FLOATS / (NH * positions)), maxGroups));
-    const att = rt.scratch(rows * NH * positions);
+    const rows = Math.max(1, Math.min(count - first, Math.floor(SCRATCH_FLOATS / perRow), maxGroups));
+    const att = rt.scratch(rows * perRow);
+    const partials = rows * NH * positions;
+    const out = bindRange(b.out, first * C, rows * C, rt.limits);
     rt.dispatch({
       kernel: attentionDecodeKernel,
       bindings: [
-        bindRange(b.out, first * C, rows * C, rt.limits),
-        bindRange(att, 0, rows * NH * positions, rt.limits),
+        out,
+        bindRange(att, 0, rows * perRow, rt.limits),
         bindRange(b.inp, 0, (row + first + rows) * 3 * C, rt.limits),
       ],
-      params: { row: row + first, samples: S, positions, C, NH, scale: 1 / Math.sqrt(C / NH) },
-      groups: [NH, rows],
+      params: {
+        row: row + first,
+        samples: S,
+        positions,
+        C,
+        NH,
+        scale: 1 / Math.sqrt(hs),
+        chunk: chunks > 1 ? chunk : positions,
+        partials,
+      },
+      groups: [NH, rows, chunks],
     });
+    if (chunks > 1) {
+      rt.dispatch({
+        kernel: attentionDecodeCombineKernel,
+        bindings: [out, bindRange(att, 0, rows * perRow, rt.limits)],
+        params: { chunks, partials, C, NH },
+        groups: [NH, rows],
+      });
+    }
     first += rows;
   }
 }
@@ -131,7 +164,7 @@ export const attentionDecodeOp = defineOp({
   name: "attentionDecode",
   buffers: ATTENTION_DECODE,
   cpu: attentionDecode,
-  gpu: (g, b, s) => attentionDecodeGpu(g.rt, b, s),
+  gpu: (g, b, s) => attentionDecodeGpu(g.rt, b, s, g.decodeChunk),
   work: (s) => {
     // q·k and w·v over each query row's prefix
     let flops = 0;

@@ -8,6 +8,7 @@
  *   heads) and 64 (GPT-2's), prefixes shorter and longer than the 128-thread workgroup, inputs at unaligned
  *   offsets, the output NaN-poisoned.
  */
+import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
 import { attention, attentionForward } from "../../layers/attention.ts";
 import { attentionDecode } from "../../layers/attention_decode.ts";
 import { assertClose } from "../_assert.ts";
@@ -50,21 +51,27 @@ Deno.test("attentionDecode rejects a qkv prefix shorter than pos + 1 rows", () =
 // Scores are sums of hs ≤ 160 products, the softmax sums ≤ 301 terms, in f32 against the CPU's float64.
 const TOL = { atol: 2e-6, rtol: 1e-5 };
 
-// Head sizes 10, 64 and 1 split the positions over WG / hs thread groups; 80 leaves one group; 160 > WG loops.
+/** A backend that splits every prefix longer than 16 positions into chunks of 16 (the production split: 256). */
+let chunked: Promise<GpuExecutor> | undefined;
+const chunkedOps = () => chunked ??= createGpuExecutor({ attentionDecodeChunk: 16 });
+
+// Head sizes 10, 64 and 1 split the positions over WG / hs thread groups; 80 leaves one group; 160 > WG loops. The
+// chunked backend splits pos 70, 129 and 300 into 5, 9 and 19 chunks (the last ones partly filled).
 for (
   const [pos, C, NH] of [[0, 30, 3], [1, 30, 3], [129, 30, 3], [300, 128, 2], [5, 7, 7], [70, 160, 2], [33, 160, 1]]
 ) {
   Deno.test({
-    name: `GPU attentionDecode matches the CPU (pos=${pos}, C=${C}, NH=${NH})`,
+    name: `GPU attentionDecode matches the CPU (pos=${pos}, C=${C}, NH=${NH}), whole and in chunks of 16 positions`,
     ignore: !adapterAvailable,
     async fn() {
-      const ops = await defaultOps();
       const inp = uniform(rng(pos * 31 + C), (pos + 1) * 3 * C);
       const expected = new Float32Array(C);
       attentionDecode({ out: expected, inp }, { row: pos, C, NH });
-      const out = await poisoned(ops, C);
-      ops.run(attention.decode, { out, inp: await upload(ops, inp) }, { row: pos, C, NH });
-      assertClose(await ops.read(out), expected, TOL, "out");
+      for (const ops of [await defaultOps(), await chunkedOps()]) {
+        const out = await poisoned(ops, C);
+        ops.run(attention.decode, { out, inp: await upload(ops, inp) }, { row: pos, C, NH });
+        assertClose(await ops.read(out), expected, TOL, "out");
+      }
     },
   });
 }
@@ -95,10 +102,11 @@ for (const [S, T, C, NH] of [[3, 7, 30, 3], [2, 130, 16, 2], [4, 1, 12, 1]]) {
         attentionDecode({ out, inp }, { row, count, samples: S, C, NH });
         assertClose(out, want.subarray(row * C, (row + count) * C), { atol: 1e-6 }, `cpu rows ${row}+${count}`);
         if (!adapterAvailable) continue;
-        const ops = await defaultOps();
-        const g = await poisoned(ops, count * C);
-        ops.run(attention.decode, { out: g, inp: await upload(ops, inp, 5) }, { row, count, samples: S, C, NH });
-        assertClose(await ops.read(g), want.subarray(row * C, (row + count) * C), TOL, `gpu rows ${row}+${count}`);
+        for (const ops of [await defaultOps(), await chunkedOps()]) {
+          const g = await poisoned(ops, count * C);
+          ops.run(attention.decode, { out: g, inp: await upload(ops, inp, 5) }, { row, count, samples: S, C, NH });
+          assertClose(await ops.read(g), want.subarray(row * C, (row + count) * C), TOL, `gpu rows ${row}+${count}`);
+        }
       }
     },
   });
