@@ -21,8 +21,8 @@ export interface GpuLaunch {
   readonly rt: GpuRuntime;
   readonly gemm: GemmOptions;
   readonly tables: BucketTables;
-  /** Positions per workgroup of `attention.decode` over a long prefix (see `GpuExecutorOptions`). */
-  readonly decodeChunk: number;
+  /** When and how `attention.decode` splits a long prefix over workgroups (see `GpuExecutorOptions`). */
+  readonly decodeSplit: DecodeSplit;
 }
 
 /** Tuning of the GPU backend (defaults suit large GPUs; tests shrink them to exercise every path). */
@@ -43,10 +43,17 @@ export interface GpuExecutorOptions {
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
   /**
-   * Decoding: a query row's prefix longer than this many positions is split over several workgroups per head, whose
-   * partial softmax sums a second kernel combines (default 256; 0: never split).
+   * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
+   * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
+   * prefixes up to 512, where decoding was measured, keep one workgroup per head; `above: Infinity` never splits).
    */
-  attentionDecodeChunk?: number;
+  attentionDecodeSplit?: DecodeSplit;
+}
+
+/** When (`above` positions) and how finely (`chunk` positions a workgroup) decoding splits a long prefix. */
+export interface DecodeSplit {
+  above: number;
+  chunk: number;
 }
 
 /**
@@ -98,7 +105,7 @@ export class GpuExecutor implements Executor<F, F> {
       rt: runtime,
       gemm,
       tables: new BucketTables(runtime),
-      decodeChunk: options.attentionDecodeChunk ?? 256,
+      decodeSplit: options.attentionDecodeSplit ?? { above: 512, chunk: 128 },
     };
     if (runtime.ctx.hasTimestamps) {
       this.profiler = { start: (options) => runtime.startProfile(options), stop: () => runtime.stopProfile() };

@@ -16,6 +16,7 @@ import attentionDecodeCombineSrc from "../kernels/attention_decode_combine.wgsl"
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
+import type { DecodeSplit } from "../gpu/executor.ts";
 import { bindRange } from "../gpu/tensor.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
@@ -107,21 +108,22 @@ export function attentionDecode(b: CpuBuffers<typeof ATTENTION_DECODE>, s: Atten
 /**
  * GPU decoding: one dispatch per group of query rows whose attention weights fit the scratch bound (one dispatch
  * when decoding; a long prompt of several samples takes a few). The weights pass through the runtime's scratch
- * buffer (NH·(positions) floats per query row). A prefix longer than `chunk` positions is split into ⌈positions /
- * chunk⌉ chunks, one workgroup each per head (a few heads' serial loops over ~1,000 positions would leave most of a
+ * buffer (NH·(positions) floats per query row). A prefix longer than `split.above` positions is split into
+ * ⌈positions / split.chunk⌉ chunks, one workgroup each per head (a few heads' serial loops over ~1,000 positions would leave most of a
  * large GPU idle), and `attention_decode_combine.wgsl` merges their partial sums, also kept in the scratch buffer.
  */
 function attentionDecodeGpu(
   rt: GpuRuntime,
   b: GpuBuffers<typeof ATTENTION_DECODE>,
   s: AttentionDecodeSizes,
-  chunk: number,
+  split: DecodeSplit,
 ): void {
   const { row, count = 1, samples: S = 1, C, NH } = s;
   const hs = C / NH;
   const maxGroups = rt.limits.maxComputeWorkgroupsPerDimension;
   const positions = Math.floor((row + count - 1) / S) + 1; // the longest prefix any of these rows reads
-  const chunks = chunk > 0 && positions > chunk ? Math.ceil(positions / chunk) : 1;
+  const chunk = split.chunk;
+  const chunks = positions > split.above ? Math.ceil(positions / chunk) : 1;
   const perRow = NH * positions + (chunks > 1 ? NH * chunks * (hs + 2) : 0); // weights, then the chunks' partials
   for (let first = 0; first < count;) {
     const rows = Math.max(1, Math.min(count - first, Math.floor(SCRATCH_FLOATS / perRow), maxGroups));
@@ -164,7 +166,7 @@ export const attentionDecodeOp = defineOp({
   name: "attentionDecode",
   buffers: ATTENTION_DECODE,
   cpu: attentionDecode,
-  gpu: (g, b, s) => attentionDecodeGpu(g.rt, b, s, g.decodeChunk),
+  gpu: (g, b, s) => attentionDecodeGpu(g.rt, b, s, g.decodeSplit),
   work: (s) => {
     // q·k and w·v over each query row's prefix
     let flops = 0;

@@ -51,9 +51,9 @@ Deno.test("attentionDecode rejects a qkv prefix shorter than pos + 1 rows", () =
 // Scores are sums of hs ≤ 160 products, the softmax sums ≤ 301 terms, in f32 against the CPU's float64.
 const TOL = { atol: 2e-6, rtol: 1e-5 };
 
-/** A backend that splits every prefix longer than 16 positions into chunks of 16 (the production split: 256). */
+/** A backend that splits every prefix longer than 16 positions into chunks of 16 (in production: above 512, 128). */
 let chunked: Promise<GpuExecutor> | undefined;
-const chunkedOps = () => chunked ??= createGpuExecutor({ attentionDecodeChunk: 16 });
+const chunkedOps = () => chunked ??= createGpuExecutor({ attentionDecodeSplit: { above: 16, chunk: 16 } });
 
 // Head sizes 10, 64 and 1 split the positions over WG / hs thread groups; 80 leaves one group; 160 > WG loops. The
 // chunked backend splits pos 70, 129 and 300 into 5, 9 and 19 chunks (the last ones partly filled).
