@@ -1,11 +1,12 @@
 /**
  * What the streaming dataset commands (`prepro tinystories`, `prepro fineweb`) share: their result, the in-order
- * queue of tokenizing jobs that bounds how much is in flight, and strict UTF-8 decoding that names the input.
- * Private to `prepro/`.
+ * queue of tokenizing jobs that bounds how much is in flight, strict UTF-8 decoding that names the input, and the
+ * decoding of a TinyStories shard (which the tokenizing Workers run). Private to `prepro/`.
  *
  * @module
  */
 import { UserError } from "../util/errors.ts";
+import { PythonRandom } from "./_python.ts";
 import type { PreproFile } from "./text.ts";
 
 /** One token shard a dataset command wrote. */
@@ -43,6 +44,7 @@ export interface DatasetResult {
  */
 export class OrderedJobs<T> {
   #limit: number;
+  #consumeFailed = false;
   #queue: { settled: Promise<{ ok: true; value: T } | { ok: false; error: unknown }>; use: (v: T) => unknown }[] = [];
 
   /** @param limit Jobs allowed in flight before `add` waits. */
@@ -67,6 +69,22 @@ export class OrderedJobs<T> {
     while (this.#queue.length > 0) await this.#next();
   }
 
+  /**
+   * After a failure outside the jobs (say, a corrupt stream), the error of the oldest queued job that failed, if
+   * any: it concerns earlier input, so it is the one to report. Undefined when none did, or when the failure was
+   * a job's own (reported in order, so nothing queued came before it). Results are not consumed.
+   *
+   * @returns That job's error, or undefined.
+   */
+  async firstError(): Promise<unknown> {
+    if (this.#consumeFailed) return undefined;
+    for (const { settled } of this.#queue) {
+      const r = await settled;
+      if (!r.ok) return r.error;
+    }
+    return undefined;
+  }
+
   /** Forgets the queued jobs (after a failure); their results are dropped. */
   clear(): void {
     this.#queue = [];
@@ -75,32 +93,14 @@ export class OrderedJobs<T> {
   async #next(): Promise<void> {
     const { settled, use } = this.#queue.shift()!;
     const r = await settled;
-    if (!r.ok) throw r.error;
-    await use(r.value);
-  }
-}
-
-/** Documents of one tokenizing job are cut at about this many UTF-16 code units. */
-export const JOB_CHARS = 1 << 20;
-
-/**
- * Cuts `texts` into runs of consecutive texts of about `maxChars` code units each (at least one text per run).
- *
- * @param texts The documents.
- * @param maxChars Where a run is cut.
- * @returns The runs, in order.
- */
-export function* textChunks(texts: string[], maxChars: number): Generator<string[]> {
-  let begin = 0, chars = 0;
-  for (let i = 0; i < texts.length; i++) {
-    chars += texts[i].length;
-    if (chars >= maxChars) {
-      yield texts.slice(begin, i + 1);
-      begin = i + 1;
-      chars = 0;
+    try {
+      if (!r.ok) throw r.error;
+      await use(r.value);
+    } catch (err) {
+      this.#consumeFailed = true;
+      throw err;
     }
   }
-  if (begin < texts.length) yield texts.slice(begin);
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -140,4 +140,41 @@ export function decodeUtf8(bytes: Uint8Array, where: string): string {
  */
 export function jsonType(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+}
+
+/**
+ * Decodes one TinyStories shard (a JSON array of objects with a `story` string), checks every element, and
+ * shuffles the stories as `random.Random(seed).shuffle(data)` would shuffle the elements.
+ *
+ * @param bytes The shard's file.
+ * @param label The file, as messages name it (`dir/data00.json` or `archive.tar.gz:data00.json`).
+ * @param seed The shuffle's seed.
+ * @returns The stories, shuffled (not yet stripped).
+ */
+export function shuffledStories(bytes: Uint8Array, label: string, seed: number): string[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(decodeUtf8(bytes, label));
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${label}: invalid JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(data)) {
+    throw new UserError(`${label}: expected a JSON array of {"story": ...} objects, got ${jsonType(data)}`);
+  }
+  const stories: string[] = new Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const story = (data[i] as { story?: unknown } | null)?.story;
+    if (typeof story !== "string") {
+      const what = data[i] === null || typeof data[i] !== "object" || Array.isArray(data[i])
+        ? `is ${jsonType(data[i])}, not an object`
+        : story === undefined
+        ? `has no "story" field`
+        : `has a "story" that is ${jsonType(story)}, not a string`;
+      throw new UserError(`${label}: element ${i} of the array ${what}`);
+    }
+    stories[i] = story;
+  }
+  new PythonRandom(seed).shuffle(stories);
+  return stories;
 }

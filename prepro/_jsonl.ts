@@ -1,7 +1,9 @@
 /**
- * The `text` field of each line of a JSON Lines file (`.jsonl`, or `.jsonl.gz` decompressed as it streams), read
- * line by line: memory holds one batch of texts. Blank lines are skipped; anything else that is not a JSON object
- * with a string `text` is a UserError naming the file and the line. Private to `prepro/`.
+ * JSON Lines files (`.jsonl`, or `.jsonl.gz` decompressed as it streams) with a `text` field on each line, read in
+ * two halves: {@linkcode jsonlChunks} (the main thread) cuts the byte stream into runs of whole lines, and
+ * {@linkcode jsonlChunkTexts} (a tokenizing Worker) decodes one run into its texts. Memory holds a few runs.
+ * Blank lines are skipped; anything else that is not a JSON object with a string `text` is a UserError naming the
+ * file and the line. Private to `prepro/`.
  *
  * @module
  */
@@ -9,22 +11,28 @@ import { UserError } from "../util/errors.ts";
 import { errorText } from "../util/fs.ts";
 import { jsonType } from "./_dataset.ts";
 
-/** A batch of texts from consecutive lines. */
-export interface LineTexts {
-  /** The `text` values, in line order. */
-  texts: string[];
+/** JSON Lines are handed to a Worker in runs of about this many bytes (whole lines, so a long line makes more). */
+export const JSONL_CHUNK_BYTES = 2 << 20;
+
+/** A run of whole lines of a JSON Lines file. */
+export interface LineChunk {
+  /** The lines' bytes, each line ending in `\n` (but perhaps the file's last); a fresh buffer of this size. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** Lines of the file before these. */
+  firstLine: number;
   /** Bytes of the file (compressed, for `.gz`) read so far. */
   bytesRead: number;
 }
 
 /**
- * Streams the texts of a `.jsonl` or `.jsonl.gz` file in batches of about `batchChars` UTF-16 code units.
+ * Streams a `.jsonl` or `.jsonl.gz` file as runs of whole lines of at least `chunkBytes` bytes (the last run may
+ * be shorter). Only line ends are looked for here; decoding is {@linkcode jsonlChunkTexts}'s.
  *
  * @param path The file; a name ending in `.gz` is gunzipped.
- * @param batchChars Batch size.
- * @returns The batches, in line order.
+ * @param chunkBytes Where a run is cut (at the next line end).
+ * @returns The runs, in file order.
  */
-export async function* jsonlTexts(path: string, batchChars: number): AsyncGenerator<LineTexts> {
+export async function* jsonlChunks(path: string, chunkBytes: number = JSONL_CHUNK_BYTES): AsyncGenerator<LineChunk> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);
@@ -44,19 +52,69 @@ export async function* jsonlTexts(path: string, batchChars: number): AsyncGenera
   );
   const stream = gz ? counted.pipeThrough(new DecompressionStream("gzip")) : counted;
   const reader = stream.getReader();
-  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  let line = 0, chars = 0;
-  let texts: string[] = [];
-  let rest: Uint8Array[] = []; // the start of a line that continues in the next chunk
-  const take = (bytes: Uint8Array) => {
-    line++;
-    let s: string;
-    try {
-      s = utf8.decode(bytes);
-    } catch {
-      throw new UserError(`${path}: line ${line}: not valid UTF-8 text`);
+  let parts: Uint8Array[] = []; // bytes read and not yet handed out, in order
+  let held = 0;
+  let firstLine = 0;
+  try {
+    for (;;) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (err) {
+        throw new UserError(`${path}: ${gz ? "corrupt gzip data" : "cannot read"} (${errorText(err)})`);
+      }
+      if (r.done) break;
+      parts.push(r.value);
+      held += r.value.length;
+      if (held < chunkBytes) continue;
+      // Cut after the last line end held (searching back from the newest part).
+      for (let p = parts.length - 1; p >= 0; p--) {
+        const nl = parts[p].lastIndexOf(0x0a);
+        if (nl < 0) continue;
+        const tail = parts[p].subarray(nl + 1);
+        const bytes = concat([...parts.slice(0, p), parts[p].subarray(0, nl + 1)]);
+        parts = [...(tail.length > 0 ? [tail.slice()] : []), ...parts.slice(p + 1)];
+        held -= bytes.length;
+        const lines = countLineEnds(bytes); // counted first: the consumer may transfer the bytes away
+        yield { bytes, firstLine, bytesRead };
+        firstLine += lines;
+        break;
+      }
     }
-    if (/^\s*$/.test(s)) return;
+    if (held > 0) yield { bytes: concat(parts), firstLine, bytesRead };
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * The `text` values of a run of JSON Lines (from {@linkcode jsonlChunks}), checked line by line.
+ *
+ * @param bytes Whole lines.
+ * @param path The file, for messages.
+ * @param firstLine Lines of the file before these (so messages give the file's line number).
+ * @returns The texts, in line order; blank lines give none.
+ * @example
+ * ```ts
+ * import { jsonlChunkTexts } from "./_jsonl.ts";
+ * const bytes = new TextEncoder().encode('{"text": "a"}\n\n{"text": "b"}\n');
+ * console.log(jsonlChunkTexts(bytes, "x.jsonl", 0)); // ["a", "b"]
+ * ```
+ */
+export function jsonlChunkTexts(bytes: Uint8Array, path: string, firstLine: number): string[] {
+  let all: string;
+  try {
+    all = strictUtf8.decode(bytes);
+  } catch {
+    throw new UserError(`${path}: line ${firstLine + firstBadLine(bytes)}: not valid UTF-8 text`);
+  }
+  const lines = all.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop(); // the last line's end
+  const texts: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const s = lines[i];
+    if (/^\s*$/.test(s)) continue;
+    const line = firstLine + i + 1;
     let doc: unknown;
     try {
       doc = JSON.parse(s);
@@ -72,45 +130,35 @@ export async function* jsonlTexts(path: string, batchChars: number): AsyncGenera
       throw new UserError(`${path}: line ${line}: the object ${what}, not a string`);
     }
     texts.push(text);
-    chars += text.length;
-  };
-  try {
-    for (;;) {
-      let r: ReadableStreamReadResult<Uint8Array>;
-      try {
-        r = await reader.read();
-      } catch (err) {
-        throw new UserError(`${path}: ${gz ? "corrupt gzip data" : "cannot read"} (${errorText(err)})`);
-      }
-      if (r.done) break;
-      let chunk = r.value;
-      let nl = chunk.indexOf(0x0a);
-      if (nl >= 0 && rest.length > 0) {
-        take(concat([...rest, chunk.subarray(0, nl)]));
-        rest = [];
-        chunk = chunk.subarray(nl + 1);
-        nl = chunk.indexOf(0x0a);
-      }
-      let start = 0;
-      for (; nl >= 0; nl = chunk.indexOf(0x0a, start)) {
-        take(chunk.subarray(start, nl));
-        start = nl + 1;
-      }
-      if (start < chunk.length) rest.push(chunk.slice(start));
-      if (chars >= batchChars) {
-        yield { texts, bytesRead };
-        texts = [];
-        chars = 0;
-      }
-    }
-    if (rest.length > 0) take(concat(rest));
-    if (texts.length > 0) yield { texts, bytesRead };
-  } finally {
-    await reader.cancel().catch(() => {});
   }
+  return texts;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The number (from 1) of the first line of `bytes` that is not valid UTF-8. */
+function firstBadLine(bytes: Uint8Array): number {
+  let line = 1;
+  for (let start = 0; start <= bytes.length; line++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    try {
+      strictUtf8.decode(bytes.subarray(start, end));
+    } catch {
+      break;
+    }
+    start = end + 1;
+  }
+  return line;
+}
+
+function countLineEnds(bytes: Uint8Array): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) n++;
+  return n;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

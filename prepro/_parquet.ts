@@ -1,8 +1,9 @@
 /**
  * The `text` column of a Parquet file (FineWeb's layout), read one row group at a time with `hyparquet` (and
  * `hyparquet-compressors` for gzip, zstd, brotli, lz4 pages) over positioned reads of the file, so memory holds one
- * row group's column chunk. Strings are decoded here, strictly, so invalid UTF-8 names its row instead of turning
- * into U+FFFD. Private to `prepro/`.
+ * row group's column chunk per reader. The main thread opens a file for its footer; each tokenizing Worker opens
+ * it again and decodes the row groups it is given. Strings are decoded here, strictly, so invalid UTF-8 names its
+ * row instead of turning into U+FFFD. Private to `prepro/`.
  *
  * @module
  */
@@ -25,14 +26,6 @@ export interface ParquetTextFile {
   buffer: AsyncBuffer;
   /** Closes the file. */
   close(): void;
-}
-
-/** The texts of one row group. */
-export interface RowGroupTexts {
-  /** Row number (in the file, from 0) of the first text. */
-  firstRow: number;
-  /** The `text` values, in row order. */
-  texts: string[];
 }
 
 /**
@@ -75,54 +68,53 @@ export async function openParquetText(path: string): Promise<ParquetTextFile> {
 }
 
 /**
- * The `text` values of each row group in turn. A null text, invalid UTF-8 or a damaged page is a UserError naming
- * the file and the row (or row group).
+ * The `text` values of one row group (the tokenizing Workers call this, each on its own open file). A null text,
+ * invalid UTF-8 or a damaged page is a UserError naming the file and the row (or row group).
  *
  * @param pf An open file from {@linkcode openParquetText}.
- * @returns One entry per row group.
+ * @param rowGroup The row group's index.
+ * @param firstRow Its first row's number in the file (the rows of the row groups before it).
+ * @returns Its texts, in row order.
  */
-export async function* parquetTexts(pf: ParquetTextFile): AsyncGenerator<RowGroupTexts> {
-  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  let firstRow = 0;
-  for (let g = 0; g < pf.metadata.row_groups.length; g++) {
-    const rows = Number(pf.metadata.row_groups[g].num_rows);
-    let values: unknown[] = [];
-    try {
-      await parquetRead({
-        file: pf.buffer,
-        metadata: pf.metadata,
-        columns: ["text"],
-        rowStart: firstRow,
-        rowEnd: firstRow + rows,
-        compressors,
-        parsers: { stringFromBytes: (bytes: Uint8Array) => bytes }, // decoded below, strictly
-        onComplete: (r: unknown[][]) => (values = r.map((row) => row[0])),
-      });
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      throw new UserError(`${pf.path}: corrupt Parquet data in row group ${g} (${errorText(err)})`);
-    }
-    if (values.length !== rows) {
-      throw new UserError(`${pf.path}: row group ${g} should hold ${rows} rows but ${values.length} were read`);
-    }
-    const texts: string[] = new Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const v = values[i];
-      if (typeof v === "string") texts[i] = v;
-      else if (v instanceof Uint8Array) {
-        try {
-          texts[i] = utf8.decode(v);
-        } catch {
-          throw new UserError(`${pf.path}: row ${firstRow + i}: the text is not valid UTF-8`);
-        }
-      } else {
-        throw new UserError(`${pf.path}: row ${firstRow + i}: the text is ${v === null ? "null" : typeof v}`);
-      }
-    }
-    yield { firstRow, texts };
-    firstRow += rows;
+export async function rowGroupTexts(pf: ParquetTextFile, rowGroup: number, firstRow: number): Promise<string[]> {
+  const rows = Number(pf.metadata.row_groups[rowGroup].num_rows);
+  let values: unknown[] = [];
+  try {
+    await parquetRead({
+      file: pf.buffer,
+      metadata: pf.metadata,
+      columns: ["text"],
+      rowStart: firstRow,
+      rowEnd: firstRow + rows,
+      compressors,
+      parsers: { stringFromBytes: (bytes: Uint8Array) => bytes }, // decoded below, strictly
+      onComplete: (r: unknown[][]) => (values = r.map((row) => row[0])),
+    });
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${pf.path}: corrupt Parquet data in row group ${rowGroup} (${errorText(err)})`);
   }
+  if (values.length !== rows) {
+    throw new UserError(`${pf.path}: row group ${rowGroup} should hold ${rows} rows but ${values.length} were read`);
+  }
+  const texts: string[] = new Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (typeof v === "string") texts[i] = v;
+    else if (v instanceof Uint8Array) {
+      try {
+        texts[i] = strictUtf8.decode(v);
+      } catch {
+        throw new UserError(`${pf.path}: row ${firstRow + i}: the text is not valid UTF-8`);
+      }
+    } else {
+      throw new UserError(`${pf.path}: row ${firstRow + i}: the text is ${v === null ? "null" : typeof v}`);
+    }
+  }
+  return texts;
 }
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** hyparquet's AsyncBuffer over one open file; reads are queued so that seek + read pairs never interleave. */
 function fileBuffer(file: Deno.FsFile, size: number, path: string): AsyncBuffer {

@@ -1,31 +1,56 @@
 /**
- * The tokenizing Worker's side of {@linkcode TokenPool} (`_token_pool.ts`), and the one function both sides run:
- * documents -> EOT + tokens for each. The pool starts its Workers on `_token_pool.ts` itself, which imports this
- * module; evaluated in a Worker named {@linkcode TOKEN_WORKER_NAME}, this module installs the message handler.
- * (As with the CPU kernels, this keeps one code path for a checkout, a URL import, the single-file bundle and
- * `deno compile`: no second file to ship or `--include`.) Private to `prepro/`.
+ * The tokenizing Worker's side of {@linkcode TokenPool} (`_token_pool.ts`): a job names its input (a TinyStories
+ * shard's bytes, a run of JSON Lines as bytes, a Parquet row group by file and index, or plain texts), and the
+ * Worker decodes, checks and tokenizes it and answers with the tokens, so the main thread only streams bytes and
+ * writes shards. The pool starts its Workers on `_token_pool.ts` itself, which imports this module; evaluated in a
+ * Worker named {@linkcode TOKEN_WORKER_NAME}, this module installs the message handler. (As with the CPU kernels,
+ * this keeps one code path for a checkout, a URL import, the single-file bundle and `deno compile`: no second file
+ * to ship or `--include`.) Private to `prepro/`.
  *
  * @module
  */
 import { GPT2_EOT } from "../model/config.ts";
-import { encodeOrdinaryInto } from "./_bpe.ts";
+import { UserError } from "../util/errors.ts";
+import { bpeTables, encodeOrdinaryInto } from "./_bpe.ts";
+import { shuffledStories } from "./_dataset.ts";
+import { jsonlChunkTexts } from "./_jsonl.ts";
+import { openParquetText, type ParquetTextFile, rowGroupTexts } from "./_parquet.ts";
 import { pythonStrip } from "./_python.ts";
+import { llmcTokenizerBytes } from "./tokenizer.ts";
 
 /** The `name` of tokenizing Workers; a Worker of another name is left alone. */
 export const TOKEN_WORKER_NAME = "llmts-prepro-tokens";
 
-/** A job: documents to tokenize, and whether to strip each with Python's `str.strip()` first. */
-export interface TokenJob {
-  /** The pool's job number, echoed in the reply. */
-  id: number;
-  /** The documents, in order. */
-  texts: string[];
-  /** Strip Python whitespace from both ends of each document first (TinyStories does). */
-  strip: boolean;
+/** What one job tokenizes; every kind gives EOT + tokens for each of its documents, in order. */
+export type TokenTask =
+  /** Documents as strings, stripped with Python's `str.strip()` first when `strip` is set. */
+  | { kind: "texts"; texts: string[]; strip: boolean }
+  /** A TinyStories `*.json` shard: parsed, its stories shuffled with `random.Random(seed)` and stripped. */
+  | { kind: "stories"; label: string; bytes: Uint8Array; seed: number }
+  /** Whole lines of a JSON Lines file; `firstLine` lines of the file come before them (for messages). */
+  | { kind: "jsonl"; path: string; bytes: Uint8Array; firstLine: number }
+  /** One row group's `text` column, read by the Worker from the file; `firstRow` is its first row's number. */
+  | { kind: "parquet"; path: string; rowGroup: number; firstRow: number };
+
+/** A task with the pool's job number, echoed in the reply; `tokenizer` asks for llm.c's `gpt2_tokenizer.bin`. */
+export type TokenJob = (TokenTask | { kind: "tokenizer" }) & { id: number };
+
+/** The tokens of a job and how many documents they hold. */
+export interface TokenResult {
+  /** EOT + tokens of each document, in order. */
+  tokens: Uint16Array<ArrayBuffer>;
+  /** Documents tokenized. */
+  documents: number;
 }
 
-/** A Worker's answer: the tokens of a job, or why it failed. */
-export type TokenReply = { id: number; tokens: Uint16Array } | { id: number; error: string };
+/**
+ * A Worker's answer: the result of a job (`bytes` for the tokenizer file), or why it failed (`user`: a bad-input
+ * message, shown as it is).
+ */
+export type TokenReply =
+  | ({ id: number } & TokenResult)
+  | { id: number; bytes: Uint8Array<ArrayBuffer> }
+  | { id: number; error: string; user: boolean };
 
 /**
  * Tokenizes documents the way llm.c's prepro scripts do: for each, EOT (50256) and then its ordinary-text tokens
@@ -41,12 +66,68 @@ export type TokenReply = { id: number; tokens: Uint16Array } | { id: number; err
  * ```
  */
 export function tokenizeTexts(texts: string[], strip: boolean): Uint16Array<ArrayBuffer> {
-  const ids: number[] = [];
+  // Each document's ids go to a small array that dies young, then into one typed array grown by doubling: one
+  // array of millions of numbers, regrown as it fills, would keep the garbage collector's helper threads busy.
+  let out = new Uint16Array(1 << 16);
+  let length = 0;
   for (const text of texts) {
-    ids.push(GPT2_EOT);
+    const ids = [GPT2_EOT];
     encodeOrdinaryInto(strip ? pythonStrip(text) : text, ids);
+    if (length + ids.length > out.length) {
+      const grown = new Uint16Array(Math.max(2 * out.length, length + ids.length));
+      grown.set(out.subarray(0, length));
+      out = grown;
+    }
+    for (let i = 0; i < ids.length; i++) out[length + i] = ids[i];
+    length += ids.length;
   }
-  return Uint16Array.from(ids);
+  return out.slice(0, length);
+}
+
+/** Open Parquet files of this Worker, by path; the oldest is closed when a third is opened. */
+const parquetFiles = new Map<string, Promise<ParquetTextFile>>();
+
+function parquetFile(path: string): Promise<ParquetTextFile> {
+  let pf = parquetFiles.get(path);
+  if (pf === undefined) {
+    if (parquetFiles.size >= 2) {
+      const [oldest, file] = parquetFiles.entries().next().value!;
+      parquetFiles.delete(oldest);
+      file.then((f) => f.close(), () => {});
+    }
+    pf = openParquetText(path);
+    parquetFiles.set(path, pf);
+  }
+  return pf;
+}
+
+/**
+ * Runs one task in this thread: decodes its input, then tokenizes. Bad input throws the UserError that names the
+ * file and the line, row or element.
+ *
+ * @param task What to tokenize.
+ * @returns The tokens and the document count.
+ */
+export async function runTokenTask(task: TokenTask): Promise<TokenResult> {
+  let texts: string[];
+  let strip = false;
+  switch (task.kind) {
+    case "texts":
+      texts = task.texts;
+      strip = task.strip;
+      break;
+    case "stories":
+      texts = shuffledStories(task.bytes, task.label, task.seed);
+      strip = true;
+      break;
+    case "jsonl":
+      texts = jsonlChunkTexts(task.bytes, task.path, task.firstLine);
+      break;
+    case "parquet":
+      texts = await rowGroupTexts(await parquetFile(task.path), task.rowGroup, task.firstRow);
+      break;
+  }
+  return { tokens: tokenizeTexts(texts, strip), documents: texts.length };
 }
 
 interface WorkerScope {
@@ -63,13 +144,24 @@ function inTokenWorker(): boolean {
 
 if (inTokenWorker()) {
   const self = globalThis as unknown as WorkerScope;
+  // Jobs run one at a time, in the order they came (a Parquet job awaits file reads).
+  let queue: Promise<void> = Promise.resolve();
   self.onmessage = (e) => {
-    const { id, texts, strip } = e.data;
-    try {
-      const tokens = tokenizeTexts(texts, strip);
-      self.postMessage({ id, tokens } satisfies TokenReply, [tokens.buffer]);
-    } catch (err) {
-      self.postMessage({ id, error: err instanceof Error ? err.message : String(err) } satisfies TokenReply);
-    }
+    const job = e.data;
+    queue = queue.then(async () => {
+      try {
+        if (job.kind === "tokenizer") {
+          const bytes = llmcTokenizerBytes() as Uint8Array<ArrayBuffer>;
+          self.postMessage({ id: job.id, bytes } satisfies TokenReply, [bytes.buffer]);
+          return;
+        }
+        const { tokens, documents } = await runTokenTask(job);
+        self.postMessage({ id: job.id, tokens, documents } satisfies TokenReply, [tokens.buffer]);
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        self.postMessage({ id: job.id, error, user: err instanceof UserError } satisfies TokenReply);
+      }
+    });
   };
+  bpeTables(); // parsed while the main thread is still reading its first input
 }

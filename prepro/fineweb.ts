@@ -6,8 +6,10 @@
  * (`fineweb_val_000000.bin`), the others train (`fineweb_train_000001.bin`, …). (llm.c assumes no document is
  * longer than a shard; here one that is simply spans several.)
  *
- * Inputs stream through: Parquet row group by row group, JSON Lines line by line; tokenizing runs on a pool of
- * Workers. Each shard is written to a temporary name and renamed when complete; if the run fails on bad input,
+ * Inputs stream through, decoded and tokenized on a pool of Workers: each Worker reads and decodes the Parquet
+ * row groups it is given from the file itself; JSON Lines are gunzipped and cut into runs of whole lines here and
+ * parsed by the Workers. This thread only writes the tokens, in input order, with a bounded number of jobs in
+ * flight. Each shard is written to a temporary name and renamed when complete; if the run fails on bad input,
  * the shards it already completed are removed too, so a failed run leaves nothing behind.
  *
  * @module
@@ -15,15 +17,14 @@
 import { join } from "node:path";
 import { GPT2_VOCAB_SIZE } from "../model/config.ts";
 import { UsageError, UserError } from "../util/errors.ts";
-import { errorText } from "../util/fs.ts";
-import { type DatasetResult, type DatasetShard, JOB_CHARS, OrderedJobs, textChunks } from "./_dataset.ts";
-import { jsonlTexts } from "./_jsonl.ts";
-import { openParquetText, parquetTexts } from "./_parquet.ts";
+import { errorText, writeFileAtomic } from "../util/fs.ts";
+import { type DatasetResult, type DatasetShard, OrderedJobs } from "./_dataset.ts";
+import { jsonlChunks } from "./_jsonl.ts";
+import { openParquetText } from "./_parquet.ts";
 import { ProgressLine } from "./_progress.ts";
 import { ShardWriter } from "./_shard_writer.ts";
-import { TokenPool } from "./_token_pool.ts";
+import { TokenPool, type TokenResult, type TokenTask } from "./_token_pool.ts";
 import { expandShardPattern } from "./shard_files.ts";
-import { writeLlmcTokenizer } from "./tokenizer.ts";
 
 export type { DatasetResult, DatasetShard } from "./_dataset.ts";
 
@@ -109,27 +110,38 @@ export async function preproFineWeb(inputs: string[], options: PreproFineWebOpti
   const outDir = options.outDir ?? join("data", "fineweb");
   const files = await fineWebInputs(inputs);
   if (files.length === 0) throw new UsageError("No FineWeb inputs given; pass files, a directory or a pattern");
+  const pool = new TokenPool(options.workers); // its Workers load the tokenizer while the footers are read
+  const tokenizerFile = pool.llmcTokenizerBytes();
+  tokenizerFile.catch(() => {}); // awaited below; a failed run closes the pool first
   // Every Parquet footer is read first: a missing column fails before any work, and the sizes give an ETA.
   const sizes: number[] = [];
+  const rowGroups: number[][] = []; // rows of each row group of each Parquet file
   let rows = 0;
-  for (const f of files) {
-    if (f.endsWith(".parquet")) {
-      const pf = await openParquetText(f);
-      pf.close();
-      sizes.push(pf.bytes);
-      rows += pf.rows;
-    } else {
-      sizes.push((await Deno.stat(f).catch(() => ({ size: 0 }))).size);
+  try {
+    for (const f of files) {
+      if (f.endsWith(".parquet")) {
+        const pf = await openParquetText(f);
+        pf.close();
+        sizes.push(pf.bytes);
+        rows += pf.rows;
+        rowGroups.push(pf.metadata.row_groups.map((g) => Number(g.num_rows)));
+      } else {
+        sizes.push((await Deno.stat(f).catch(() => ({ size: 0 }))).size);
+        rowGroups.push([]);
+      }
     }
+  } catch (err) {
+    pool.close();
+    throw err;
   }
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
 
-  const pool = new TokenPool(options.workers);
   const progress = new ProgressLine(options.progress);
-  const jobs = new OrderedJobs<Uint16Array>(2 * pool.size);
+  const jobs = new OrderedJobs<TokenResult>(2 * pool.size);
   const shards: DatasetShard[] = [];
   let writer: ShardWriter | undefined;
   let documents = 0, tokens = 0, doneBytes = 0, fileIndex = 0;
+  let tokenizerBytes: Uint8Array;
   const show = (fileFraction: number) =>
     progress.update(
       `${fileIndex}/${files.length} files, ${documents.toLocaleString("en-US")} documents` +
@@ -158,35 +170,40 @@ export async function preproFineWeb(inputs: string[], options: PreproFineWebOpti
     await w.finish();
     shards.push({ path: w.path, tokens: w.tokens, split: shards.length === 0 ? "val" : "train" });
   };
-  const submit = async (texts: string[], fraction: number) => {
-    documents += texts.length;
-    for (const chunk of textChunks(texts, JOB_CHARS)) {
-      await jobs.add(pool.tokenize(chunk, false), async (t) => {
-        await put(t);
-        show(fraction);
-      });
-    }
-  };
+  const submit = (task: TokenTask, fraction: number) =>
+    jobs.add(pool.run(task), async (r: TokenResult) => {
+      documents += r.documents;
+      await put(r.tokens);
+      show(fraction);
+    });
   try {
-    for (; fileIndex < files.length; fileIndex++) {
-      const f = files[fileIndex];
-      if (f.endsWith(".parquet")) {
-        const pf = await openParquetText(f);
-        try {
-          for await (const g of parquetTexts(pf)) {
-            await submit(g.texts, pf.rows > 0 ? (g.firstRow + g.texts.length) / pf.rows : 1);
+    try {
+      for (; fileIndex < files.length; fileIndex++) {
+        const path = files[fileIndex];
+        if (path.endsWith(".parquet")) {
+          const groups = rowGroups[fileIndex];
+          const fileRows = groups.reduce((a, b) => a + b, 0);
+          for (let rowGroup = 0, firstRow = 0; rowGroup < groups.length; firstRow += groups[rowGroup++]) {
+            const fraction = fileRows > 0 ? (firstRow + groups[rowGroup]) / fileRows : 1;
+            await submit({ kind: "parquet", path, rowGroup, firstRow }, fraction);
           }
-        } finally {
-          pf.close();
+        } else {
+          for await (const c of jsonlChunks(path)) {
+            await submit(
+              { kind: "jsonl", path, bytes: c.bytes, firstLine: c.firstLine },
+              c.bytesRead / (sizes[fileIndex] || 1),
+            );
+          }
         }
-      } else {
-        for await (const b of jsonlTexts(f, JOB_CHARS)) await submit(b.texts, b.bytesRead / (sizes[fileIndex] || 1));
+        doneBytes += sizes[fileIndex];
       }
-      doneBytes += sizes[fileIndex];
+    } catch (err) {
+      throw (await jobs.firstError()) ?? err; // an earlier input's error comes first
     }
     await jobs.drain();
     if (documents === 0) throw new UserError(`${files.join(", ")}: no documents found`);
     if (writer) await closeShard();
+    tokenizerBytes = await tokenizerFile;
   } catch (err) {
     jobs.clear();
     await writer?.abort();
@@ -197,7 +214,7 @@ export async function preproFineWeb(inputs: string[], options: PreproFineWebOpti
     progress.done();
   }
   const tokenizer = { path: join(outDir, "gpt2_tokenizer.bin"), tokens: GPT2_VOCAB_SIZE };
-  await writeLlmcTokenizer(tokenizer.path);
+  await writeFileAtomic(tokenizer.path, tokenizerBytes);
   return {
     dataset: "fineweb",
     sources: files,

@@ -210,3 +210,41 @@ Deno.test("gpt2 prepro fineweb: prints its shards; bad input exits 1 with one li
     assertOneLineError(await gpt2("prepro", "fineweb", FW, "--shard-size", "0"), 2, "--shard-size must be an integer");
   });
 });
+
+Deno.test("prepro fineweb: JSON Lines longer than one Worker job give the same bytes on 1 and 2 workers, and global line numbers", async () => {
+  await withTempDir(async (dir) => {
+    // About 3 MB of lines: more than one run of lines handed to a Worker (JSONL_CHUNK_BYTES, 2 MiB).
+    const lines = Array.from(
+      { length: 30_000 },
+      (_, i) => JSON.stringify({ text: `Story ${i % 97}: ${"ab ".repeat(30)}` }),
+    );
+    const text = lines.join("\n") + "\n";
+    assert.ok(text.length > (2 << 20), "the file spans more than one job");
+    await Deno.writeTextFile(`${dir}/docs.jsonl`, text);
+    const one = await preproFineWeb([`${dir}/docs.jsonl`], { outDir: `${dir}/one`, shardSize: 100_000, workers: 1 });
+    const two = await preproFineWeb([`${dir}/docs.jsonl`], { outDir: `${dir}/two`, shardSize: 100_000, workers: 2 });
+    assert.equal(one.documents, lines.length);
+    assert.equal(two.documents, lines.length);
+    assert.ok(one.shards.length > 2);
+    const bytes = (r: typeof one) => Promise.all(r.shards.map((s) => Deno.readFile(s.path)));
+    assert.deepEqual(await bytes(two), await bytes(one));
+    assert.deepEqual(
+      [...await readShard(one.shards[0].path)].slice(0, 5),
+      [GPT2_EOT, ...encode(JSON.parse(lines[0]).text)].slice(0, 5),
+    );
+    // A bad line far past the first job is named by its line in the file.
+    const bad = [...lines.slice(0, 25_000), '{"text": 5}', ...lines.slice(25_000)].join("\n");
+    await Deno.writeFile(
+      `${dir}/bad.jsonl.gz`,
+      new Uint8Array(
+        await new Response(new Blob([bad]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+      ),
+    );
+    await rejectsFineWeb(
+      [`${dir}/bad.jsonl.gz`],
+      `${dir}/out`,
+      /bad\.jsonl\.gz: line 25001: the object has a "text" that is number, not a string$/,
+      1_000_000,
+    );
+  });
+});

@@ -184,3 +184,59 @@ Deno.test("gpt2 prepro tinystories: prints its shards, --json, and one-line erro
     ]);
   });
 });
+
+/** A ustar archive of `files` in the order given; a name over 100 bytes goes in a GNU long-name entry first. */
+function tarOf(files: [string, Uint8Array][]): Uint8Array {
+  const blocks: Uint8Array[] = [];
+  const entry = (name: string, type: string, data: Uint8Array) => {
+    const h = new Uint8Array(512);
+    const put = (s: string, at: number) => h.set(new TextEncoder().encode(s), at);
+    put(name, 0);
+    put("0000644\0", 100);
+    put(data.length.toString(8).padStart(11, "0") + "\0", 124);
+    put(type, 156);
+    put("ustar\x0000", 257);
+    put("        ", 148);
+    put(h.reduce((a, b) => a + b, 0).toString(8).padStart(6, "0") + "\0 ", 148);
+    blocks.push(h, data, new Uint8Array((512 - data.length % 512) % 512));
+  };
+  for (const [name, data] of files) {
+    if (name.length > 100) entry("././@LongLink", "L", new TextEncoder().encode(name + "\0"));
+    entry(name.slice(0, 100), "0", data);
+  }
+  blocks.push(new Uint8Array(1024));
+  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of blocks) out.set(b, (at += b.length) - b.length);
+  return out;
+}
+
+Deno.test("prepro tinystories: an archive in name order is read once; out of order, twice; same bytes on 1 or 2 workers", async () => {
+  await withTempDir(async (dir) => {
+    const names = [...Deno.readDirSync(`${DATA}tinystories`)].map((e) => e.name).filter((n) => n.endsWith(".json"));
+    const files = await Promise.all(
+      names.sort().map(async (n) => [n, await Deno.readFile(`${DATA}tinystories/${n}`)] as [string, Uint8Array]),
+    );
+    assert.ok(files.length >= 3, "the fixture has a val shard and several train shards");
+    await Deno.writeFile(`${dir}/sorted.tar`, tarOf(files));
+    await Deno.writeFile(`${dir}/reversed.tar`, tarOf([...files].reverse()));
+    const outputs: Uint8Array[][] = [];
+    for (const [archive, workers] of [["sorted", 1], ["sorted", 2], ["reversed", 2]] as const) {
+      const out = `${dir}/out_${archive}_${workers}`;
+      const r = await preproTinyStories({ from: `${dir}/${archive}.tar`, outDir: out, workers });
+      assert.equal(r.documents, EXPECTED.val.length + EXPECTED.train.length);
+      outputs.push([await Deno.readFile(r.shards[0].path), await Deno.readFile(r.shards[1].path)]);
+      assert.deepEqual([...await readShard(r.shards[0].path)], tokensOf(EXPECTED.val), `${archive}, ${workers}: val`);
+    }
+    assert.deepEqual(outputs[1], outputs[0], "2 workers write the bytes 1 worker writes");
+    assert.deepEqual(outputs[2], outputs[0], "archive order does not matter");
+    // A bad shard in an archive read once is still named, and nothing is left.
+    files[1] = [files[1][0], new TextEncoder().encode('[{"story": 7}]')];
+    await Deno.writeFile(`${dir}/bad.tar`, tarOf(files));
+    await rejectsTinyStories(
+      `${dir}/bad.tar`,
+      `${dir}/out_bad`,
+      new RegExp(`bad\\.tar:${files[1][0]}: element 0 of the array has a "story" that is number, not a string$`),
+    );
+  });
+});
