@@ -7,8 +7,15 @@
  *
  * @module
  */
-import { type AsyncBuffer, type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet";
-import { compressors } from "hyparquet-compressors";
+// Full `npm:` specifiers, not the import map: this module must resolve where no deno.json applies (imported by URL).
+import {
+  type AsyncBuffer,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetRead,
+  parquetSchema,
+} from "npm:hyparquet@1.33.0";
+import { compressors } from "npm:hyparquet-compressors@1.1.2";
 import { UserError } from "../util/errors.ts";
 import { errorText } from "../util/fs.ts";
 

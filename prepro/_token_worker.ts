@@ -14,7 +14,7 @@ import { UserError } from "../util/errors.ts";
 import { bpeTables, encodeOrdinaryInto } from "./_bpe.ts";
 import { shuffledStories } from "./_dataset.ts";
 import { jsonlChunkTexts } from "./_jsonl.ts";
-import { openParquetText, type ParquetTextFile, rowGroupTexts } from "./_parquet.ts";
+import type { ParquetTextFile } from "./_parquet.ts";
 import { pythonStrip } from "./_python.ts";
 import { llmcTokenizerBytes } from "./tokenizer.ts";
 
@@ -95,7 +95,9 @@ function parquetFile(path: string): Promise<ParquetTextFile> {
       parquetFiles.delete(oldest);
       file.then((f) => f.close(), () => {});
     }
-    pf = openParquetText(path);
+    // Loaded on the first Parquet job: the Parquet reader's npm packages are fetched only by those who read Parquet
+    // (mod.ts, imported from a URL, reaches this Worker through the TinyStories prepro).
+    pf = import("./_parquet.ts").then((m) => m.openParquetText(path));
     parquetFiles.set(path, pf);
   }
   return pf;
@@ -124,7 +126,11 @@ export async function runTokenTask(task: TokenTask): Promise<TokenResult> {
       texts = jsonlChunkTexts(task.bytes, task.path, task.firstLine);
       break;
     case "parquet":
-      texts = await rowGroupTexts(await parquetFile(task.path), task.rowGroup, task.firstRow);
+      texts = await (await import("./_parquet.ts")).rowGroupTexts(
+        await parquetFile(task.path),
+        task.rowGroup,
+        task.firstRow,
+      );
       break;
   }
   return { tokens: tokenizeTexts(texts, strip), documents: texts.length };
