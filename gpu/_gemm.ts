@@ -7,7 +7,8 @@
  */
 import { sumPartials } from "./dispatch.ts";
 import gemmBindingsSrc from "../kernels/_gemm_bindings.wgsl" with { type: "text" };
-import gemmBindingsF16bSrc from "../kernels/_gemm_bindings_f16b.wgsl" with { type: "text" };
+import gemmBF32Src from "../kernels/_gemm_b_f32.wgsl" with { type: "text" };
+import gemmBF16Src from "../kernels/_gemm_b_f16.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
 import matmulRowsSrc from "../kernels/matmul_rows.wgsl" with { type: "text" };
@@ -15,18 +16,18 @@ import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
 
 /** The batched strided SGEMM behind every dense product (128×128 tiles, 16 named vec4f accumulators). */
-export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBindingsSrc);
+export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBindingsSrc + gemmBF32Src);
 /** The same product one output per thread, for outputs smaller than one tile. */
-export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc);
+export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc + gemmBF32Src);
 /** The same product for a few rows with both operands contiguous along K (decoding): a 32-lane team per output. */
-export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gemmBindingsSrc);
+export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gemmBindingsSrc + gemmBF32Src);
 
 /** The three kernels again with B read as packed halves (an f16 weight copy), for products whose B is f16. */
 const F16_WEIGHTS = { variant: "f16 weights" };
 const f16Kernels = {
-  tiled: wgslKernel(matmulSrc + gemmBindingsF16bSrc, F16_WEIGHTS),
-  small: wgslKernel(matmulSmallSrc + gemmBindingsF16bSrc, F16_WEIGHTS),
-  rows: wgslKernel(matmulRowsSrc + gemmBindingsF16bSrc, F16_WEIGHTS),
+  tiled: wgslKernel(matmulSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
+  small: wgslKernel(matmulSmallSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
+  rows: wgslKernel(matmulRowsSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
 };
 const f32Kernels = { tiled: matmulKernel, small: matmulSmallKernel, rows: matmulRowsKernel };
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";

@@ -20,7 +20,15 @@ import type { GpuContext, GpuLimits } from "./device.ts";
 import { type KernelDescriptor, type OverrideValues, packParams } from "./kernel.ts";
 import { PipelineCache, UNIFORM_SLOT } from "./pipelines.ts";
 import { GpuProfiler, type Work } from "./profiler.ts";
-import { formatBytes, type GpuArena, type GpuBinding, type GpuTensor, segmentOf, storageBytes } from "./tensor.ts";
+import {
+  formatBytes,
+  type GpuArena,
+  type GpuBinding,
+  type GpuTensor,
+  segmentOf,
+  storageBytes,
+  wordsOfHalves,
+} from "./tensor.ts";
 import { packHalves, unpackHalves } from "../util/f16.ts";
 
 /** An allocation the device refused for lack of memory (not a validation error). */
@@ -285,7 +293,7 @@ export class GpuRuntime {
    */
   async read(t: GpuTensor): Promise<Float32Array> {
     if (t.arena.dtype === "f16") {
-      const words = await this.read(halvesAsWords(t));
+      const words = await this.read(wordsOfHalves(t));
       return unpackHalves(new Uint32Array(words.buffer), t.length);
     }
     const size = t.length * 4;
@@ -332,7 +340,7 @@ export class GpuRuntime {
     }
     if (t.arena.dtype === "f16") {
       if (t.length % 2 !== 0) throw new RangeError(`f16 writes cover whole words; ${t.length} halves is odd`);
-      return this.write(halvesAsWords(t), new Float32Array(packHalves(data).buffer));
+      return this.write(wordsOfHalves(t), new Float32Array(packHalves(data).buffer));
     }
     this.flush();
     // writeBuffer takes views of plain ArrayBuffers; copy views of shared memory (the CPU backend's) first.
@@ -397,20 +405,4 @@ export class GpuRuntime {
  */
 export function hasMemory(t: GpuTensor, start: number, count: number): boolean {
   return segmentOf(t.arena, t.offset + start, t.offset + start + count) !== undefined;
-}
-
-/**
- * The 32-bit words holding an f16 view (which starts at an even half: every planned tensor does), as a view of the
- * same buffers typed as words, for copies; its length covers an odd last half's word.
- */
-function halvesAsWords(t: GpuTensor): GpuTensor {
-  if (t.offset % 2 !== 0) throw new RangeError(`an f16 view starting at half ${t.offset} splits a word`);
-  const arena = t.arena;
-  const words: GpuArena = {
-    ...arena,
-    dtype: "f32",
-    length: Math.ceil(arena.length / 2),
-    segments: arena.segments.map((s) => ({ buffer: s.buffer, start: s.start / 2, length: Math.ceil(s.length / 2) })),
-  };
-  return { arena: words, offset: t.offset / 2, length: Math.ceil(t.length / 2) };
 }

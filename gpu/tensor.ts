@@ -278,3 +278,22 @@ export function lockstepPieces(ts: readonly GpuTensor[], n: number, maxElements:
   }
   return out;
 }
+
+/**
+ * The 32-bit words holding an f16 view (which starts at an even half: every planned tensor does), as a view of the
+ * same buffers typed as words, for copies; its length covers an odd last half's word.
+ *
+ * @param t A view of an f16 arena.
+ * @returns The view of its words.
+ */
+export function wordsOfHalves(t: GpuTensor): GpuTensor {
+  if (t.offset % 2 !== 0) throw new RangeError(`an f16 view starting at half ${t.offset} splits a word`);
+  const arena = t.arena;
+  const words: GpuArena = {
+    ...arena,
+    dtype: "f32",
+    length: Math.ceil(arena.length / 2),
+    segments: arena.segments.map((s) => ({ buffer: s.buffer, start: s.start / 2, length: Math.ceil(s.length / 2) })),
+  };
+  return { arena: words, offset: t.offset / 2, length: Math.ceil(t.length / 2) };
+}

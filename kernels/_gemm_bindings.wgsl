@@ -1,7 +1,7 @@
-// _gemm_bindings: the Params struct and bindings shared by matmul.wgsl, matmul_small.wgsl and matmul_rows.wgsl (see
-// matmul.wgsl for what each field means), with float32 operands. Appended to their sources in gpu/_gemm.ts; WGSL
-// declarations may come in any order. The kernels read the operands through a_at / b_at only, so
-// _gemm_bindings_f16b.wgsl (B as packed halves) makes the same kernels read an f16 weight.
+// _gemm_bindings: the Params struct and the bindings shared by matmul.wgsl, matmul_small.wgsl and matmul_rows.wgsl
+// (see matmul.wgsl for what each field means), all but B's. Appended to their sources in gpu/_gemm.ts, followed by
+// one of _gemm_b_f32.wgsl (B as float32) or _gemm_b_f16.wgsl (B as packed halves: an f16 weight); WGSL declarations
+// may come in any order. The kernels read the operands through a_at / b_at only.
 
 struct Params {
   a_base: u32,
@@ -33,14 +33,9 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 fn a_at(i: u32) -> f32 {
   return a[i];
-}
-
-fn b_at(i: u32) -> f32 {
-  return b[i];
 }

@@ -26,7 +26,7 @@
 // m_fastest, which makes consecutive workgroups share a B tile instead of an A tile: the launcher sets it when B is
 // the larger operand (the classifier's wte), so B streams from memory once while A stays in L2. The tile size is
 // fixed by the accumulators.
-// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source in gpu/_gemm.ts.
+// Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16), appended in gpu/_gemm.ts.
 
 // K-tile depth: 16 on GPUs; 8 on CPU adapters (llvmpipe), whose shader compile time grows with the square of the
 // workgroup memory (16.9 KB at BK = 16 takes ~15 s to compile there, 8.4 KB ~4 s). Must be 8 or 16.

@@ -7,7 +7,7 @@
 //
 // Threads: 256 per workgroup, as 8 teams of 32 lanes; team t of workgroup (gx, m, z) computes c[z][m, 8·gx + t].
 // Dispatch: (ceil(N / 8), M, batches · K slices).
-// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source in gpu/_gemm.ts.
+// Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16), appended in gpu/_gemm.ts.
 
 const LANES: u32 = 32u;
 const TEAMS: u32 = 8u;

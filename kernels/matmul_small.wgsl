@@ -6,7 +6,7 @@
 //
 // Threads: workgroups of WX×WY threads; thread (x, y) of workgroup (gx, gy, z) computes c[z][gy·WY + y, gx·WX + x].
 // Dispatch: (ceil(N / WX), ceil(M / WY), batches · K slices).
-// Params and bindings: kernels/_gemm_bindings.wgsl, appended to this source in gpu/_gemm.ts.
+// Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16), appended in gpu/_gemm.ts.
 
 override WX: u32 = 16;
 override WY: u32 = 16;

@@ -117,19 +117,29 @@ export function decodeUtf8(bytes: Uint8Array, where: string): string {
   try {
     return strictUtf8.decode(bytes);
   } catch {
-    let line = 1;
-    for (let start = 0; start <= bytes.length; line++) {
-      let end = bytes.indexOf(0x0a, start);
-      if (end < 0) end = bytes.length;
-      try {
-        strictUtf8.decode(bytes.subarray(start, end));
-      } catch {
-        break;
-      }
-      start = end + 1;
-    }
-    throw new UserError(`${where}: not valid UTF-8 text (line ${line})`);
+    throw new UserError(`${where}: not valid UTF-8 text (line ${firstBadLine(bytes)})`);
   }
+}
+
+/**
+ * The number (from 1) of the first line of `bytes` that is not valid UTF-8 (for error messages).
+ *
+ * @param bytes Text that failed to decode.
+ * @returns The line number.
+ */
+export function firstBadLine(bytes: Uint8Array): number {
+  let line = 1;
+  for (let start = 0; start <= bytes.length; line++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    try {
+      strictUtf8.decode(bytes.subarray(start, end));
+    } catch {
+      break;
+    }
+    start = end + 1;
+  }
+  return line;
 }
 
 /**

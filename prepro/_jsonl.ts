@@ -9,7 +9,7 @@
  */
 import { UserError } from "../util/errors.ts";
 import { errorText } from "../util/fs.ts";
-import { jsonType } from "./_dataset.ts";
+import { firstBadLine, jsonType } from "./_dataset.ts";
 
 /** JSON Lines are handed to a Worker in runs of about this many bytes (whole lines, so a long line makes more). */
 export const JSONL_CHUNK_BYTES = 2 << 20;
@@ -135,22 +135,6 @@ export function jsonlChunkTexts(bytes: Uint8Array, path: string, firstLine: numb
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** The number (from 1) of the first line of `bytes` that is not valid UTF-8. */
-function firstBadLine(bytes: Uint8Array): number {
-  let line = 1;
-  for (let start = 0; start <= bytes.length; line++) {
-    let end = bytes.indexOf(0x0a, start);
-    if (end < 0) end = bytes.length;
-    try {
-      strictUtf8.decode(bytes.subarray(start, end));
-    } catch {
-      break;
-    }
-    start = end + 1;
-  }
-  return line;
-}
 
 function countLineEnds(bytes: Uint8Array): number {
   let n = 0;

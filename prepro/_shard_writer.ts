@@ -7,8 +7,7 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { errorText } from "../util/fs.ts";
-import { directoryOf } from "../util/paths.ts";
+import { errorText, openTempFor } from "../util/fs.ts";
 import { encodeShard, HOST_LITTLE_ENDIAN } from "./shard.ts";
 
 /** A shard being written (see the module doc). */
@@ -32,19 +31,7 @@ export class ShardWriter {
    * @returns The writer.
    */
   static async create(path: string): Promise<ShardWriter> {
-    const dir = directoryOf(path);
-    try {
-      await Deno.mkdir(dir, { recursive: true });
-    } catch (err) {
-      throw new UserError(`${path}: cannot create directory ${dir} (${errorText(err)})`);
-    }
-    const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    } catch (err) {
-      throw new UserError(`${path}: cannot write (${errorText(err)})`);
-    }
+    const { tmp, file } = await openTempFor(path);
     const w = new ShardWriter(path, tmp, file);
     await w.#write(encodeShard([]));
     return w;

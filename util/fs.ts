@@ -22,15 +22,9 @@ import { directoryOf } from "./paths.ts";
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[]): Promise<void> {
   const chunks = data instanceof Uint8Array ? [data] : data;
-  const dir = directoryOf(path);
+  const { tmp, file: opened } = await openTempFor(path);
   try {
-    await Deno.mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw new UserError(`${path}: cannot create directory ${dir} (${errorText(err)})`);
-  }
-  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    using file = opened;
     for (const chunk of chunks) {
       let written = 0;
       while (written < chunk.length) written += await file.write(chunk.subarray(written));
@@ -44,6 +38,29 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
     await Deno.rename(tmp, path);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
+    throw new UserError(`${path}: cannot write (${errorText(err)})`);
+  }
+}
+
+/**
+ * Opens a new temporary file beside `path` (its directory created if missing), to be renamed to `path` once
+ * complete: how every file here is written.
+ *
+ * @param path The final name.
+ * @returns The temporary name and the open file (the caller closes, renames or removes it).
+ * @throws UserError naming `path` when the directory or the file cannot be created.
+ */
+export async function openTempFor(path: string): Promise<{ tmp: string; file: Deno.FsFile }> {
+  const dir = directoryOf(path);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new UserError(`${path}: cannot create directory ${dir} (${errorText(err)})`);
+  }
+  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    return { tmp, file: await Deno.open(tmp, { write: true, create: true, truncate: true }) };
+  } catch (err) {
     throw new UserError(`${path}: cannot write (${errorText(err)})`);
   }
 }

@@ -4,7 +4,7 @@
  *   nearest half with ties to even, overflow and underflow land where IEEE 754 puts them;
  * - `f16Copy` (layers/f16_copy.ts): the GPU's packed copy against the CPU's rounding, on awkward lengths, placed at
  *   unaligned offsets of its buffer, with its neighbours untouched;
- * - the matmuls reading an f16 weight (`kernels/_gemm_bindings_f16b.wgsl`): the tiled kernel (bounds checked and
+ * - the matmuls reading an f16 weight (`kernels/_gemm_b_f16.wgsl`): the tiled kernel (bounds checked and
  *   EXACT), `matmul_small` and `matmul_rows`, forward and both backward products, against the CPU matmul given the
  *   same half-rounded weights (so the tolerances are float32's, as in matmul_test.ts).
  */
