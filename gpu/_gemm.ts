@@ -106,6 +106,8 @@ export interface GemmOptions {
   exact: boolean;
   /** Whether the kernel reads each k's register fragments while the previous k is multiplied. */
   pipelineFragments: boolean;
+  /** Whether the kernel stages two K tiles in workgroup memory by turns (one barrier per K step instead of two). */
+  doubleBuffer: boolean;
 }
 
 /** Binds the span of an operand: `extent` = the largest index it touches, plus one. */
@@ -210,6 +212,7 @@ function launch(
       B_N_CONTIG: Number(g.b.sn === 1 && g.b.sk !== 1),
       EXACT: Number(exact),
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
+      DOUBLE_BUFFER: Number(opts.doubleBuffer),
     },
     bindings,
     params,

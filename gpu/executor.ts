@@ -42,6 +42,8 @@ export interface GpuExecutorOptions {
   matmulExact?: boolean;
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
+  /** Whether the matmul kernel stages two K tiles by turns, one barrier per K step (default false). */
+  matmulDoubleBuffer?: boolean;
   /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
@@ -100,6 +102,7 @@ export class GpuExecutor implements Executor<F, F> {
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
+      doubleBuffer: options.matmulDoubleBuffer ?? false,
     };
     this.launch = {
       rt: runtime,

@@ -45,12 +45,17 @@ override TN: u32 = 128u;
 // previous k is multiplied, instead of just before (`mac_pipelined`). Variants compared by dev/bench_matmul.ts.
 override EXACT: bool = false;
 override PIPELINE_FRAGMENTS: bool = false;
+// DOUBLE_BUFFER: two staged tiles in workgroup memory, taking turns, so one barrier per K step instead of two (the
+// tile being staged is never the one another thread may still be multiplying: every thread has passed this step's
+// barrier, after its multiply of the previous step's tile, before anyone stages over the tile before that).
+override DOUBLE_BUFFER: bool = false;
+override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
 
-var<workgroup> As: array<vec4f, BK * ROW>;
-var<workgroup> Bs: array<vec4f, BK * ROW>;
+var<workgroup> As: array<vec4f, STAGES * BK * ROW>;
+var<workgroup> Bs: array<vec4f, STAGES * BK * ROW>;
 
 // A thread's share of the next A and B tiles, in flight in registers: slot l of each, and slot l + 256 when BK = 16
 // (named fields, not an indexed array).
@@ -90,6 +95,8 @@ var<private> c_off: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> k_end: u32;
+// Where the staged tile being filled or multiplied starts in As and Bs: 0, or BK·ROW for the second of two.
+var<private> tile_at: u32;
 
 fn load_a(m: u32, k: u32) -> f32 {
   if (EXACT) {
@@ -153,10 +160,10 @@ fn fetch(l: u32, k0: u32) -> Staged {
 
 fn stage_slot(s: u32, va: vec4f, vb: vec4f) {
   let at_a = slot(s, A_M_CONTIG, 32u);
-  As[at_a.y * ROW + at_a.x] = va;
+  As[tile_at + at_a.y * ROW + at_a.x] = va;
   if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
     let at_b = slot(s, B_N_CONTIG, TN / 4u);
-    Bs[at_b.y * ROW + at_b.x] = vb;
+    Bs[tile_at + at_b.y * ROW + at_b.x] = vb;
   }
 }
 
@@ -177,9 +184,10 @@ struct Frag {
 }
 
 fn frag(kk: u32, tx: u32, ty: u32) -> Frag {
-  var f = Frag(As[kk * ROW + ty], As[kk * ROW + 16u + ty], Bs[kk * ROW + tx], vec4f(0.0));
+  let at = tile_at + kk * ROW;
+  var f = Frag(As[at + ty], As[at + 16u + ty], Bs[at + tx], vec4f(0.0));
   if (TN == 128u) {
-    f.b_hi = Bs[kk * ROW + 16u + tx];
+    f.b_hi = Bs[at + 16u + tx];
   }
   return f;
 }
@@ -314,7 +322,9 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   var acc = Acc();
   var next = fetch(l, k_begin);
   for (var k0 = k_begin; k0 < k_stop; k0 += BK) {
-    workgroupBarrier(); // everyone is done reading the previous tile
+    if (!DOUBLE_BUFFER) {
+      workgroupBarrier(); // everyone is done reading the previous tile
+    }
     stage(l, next);
     workgroupBarrier();
     if (k0 + BK < k_stop) {
@@ -329,6 +339,9 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
         mac4(&acc, 8u, tx, ty);
         mac4(&acc, 12u, tx, ty);
       }
+    }
+    if (DOUBLE_BUFFER) {
+      tile_at = BK * ROW - tile_at;
     }
   }
 

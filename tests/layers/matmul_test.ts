@@ -292,7 +292,8 @@ for (const [N, C, OC, bias] of GPU_SHAPES) {
 }
 
 Deno.test({
-  name: "gpu matmul, whole tiles (EXACT: no bounds checks) and pipelined fragments at BK 8 and 16, vs CPU",
+  name:
+    "gpu matmul, whole tiles (EXACT: no bounds checks), pipelined fragments at BK 8 and 16, two staged tiles, vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
     // 256×64×128: forward (256×128 over K = 64), dinp (256×64, the 64-wide tile, K = 128) and dweight (128×64 over
@@ -320,6 +321,12 @@ Deno.test({
     const g = { out: await gpuPoisoned(ops, N * OC), inp: await upload(ops, inp), weight: await upload(ops, weight) };
     ops.run(matmul.forward, g, { N, C, OC });
     diffs.push(`pipelined BK 16 ${assertClose(await ops.read(g.out), out, tolerance(C), "out").toExponential(1)}`);
+    // Two staged tiles by turns, at the adapter's BK (16 on GPUs, 8 here: K = 48 is 3 or 6 K steps, so both tiles
+    // are filled and reused), the forward product.
+    const db = await createGpuExecutor({ smallMatmulMaxOutputs: 0, matmulDoubleBuffer: true });
+    const g2 = { out: await gpuPoisoned(db, N * OC), inp: await upload(db, inp), weight: await upload(db, weight) };
+    db.run(matmul.forward, g2, { N, C, OC });
+    diffs.push(`double-buffered ${assertClose(await db.read(g2.out), out, tolerance(C), "out").toExponential(1)}`);
     console.log(`  max abs diff: ${diffs.join(", ")}`);
   },
 });
@@ -338,6 +345,7 @@ Deno.test({
       rowsMaxRows: 0,
       exact: false,
       pipelineFragments: false,
+      doubleBuffer: false,
     };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);
