@@ -2,15 +2,22 @@
  * Causal attention on the GPU, materialized against flash: the production `attention.forward` / `attention.backward`
  * (layers/attention.ts: (B,NH,T,T) scores through the tiled SGEMM and the row softmax kernels) and
  * `flashAttention.forward` / `flashAttention.backward` (layers/flash_attention.ts), at GPT-2 d12's attention shape by
- * default, through `GpuExecutor` (the launchers and WGSL the trainer uses). Times are GPU timestamps per call
- * (median of the repetitions; wall clock where the adapter has no `timestamp-query`). TFLOP/s count the model's
- * FLOPs for both, 2·B·T²·C forward and 4·B·T²·C backward (the causal halves of the T×T×hs products), so the rates
- * compare like the times; flash's backward does 7·B·T²·C (it recomputes the scores and dout·vᵀ in both kernels).
- * It also prints the largest differences between the two, and the flash backward's kernels.
+ * default, through `GpuExecutor` (the launchers and WGSL the trainer uses). Times are GPU timestamps per call (the
+ * mean of back-to-back repetitions after as many warm-up calls; wall clock where the adapter has no
+ * `timestamp-query`). TFLOP/s count the model's FLOPs for both, 2·B·T²·C forward and 4·B·T²·C backward (the causal
+ * halves of the T×T×hs products), so the rates compare like the times; flash's backward does 7·B·T²·C (it
+ * recomputes the scores and dout·vᵀ in both kernels). It also prints the largest differences between the two, and
+ * the flash backward's kernels.
+ *
+ * `--sweep` then times every candidate tile of `FLASH_CANDIDATES` that fits the device, for each of the three tiled
+ * kernels (forward alone; dq and dk·dv from the backward's profile rows, both taking the candidate where it fits,
+ * else the default), and prints a table with the best of each and the `--tiles` flag that selects them. To make
+ * that the default, move those tiles to the front of their kernel's list in `FLASH_CANDIDATES`.
  *
  *     deno run -A dev/bench_attention.ts                       # B=16 T=1024 NH=12 hs=64 (d12)
  *     deno run -A dev/bench_attention.ts --batch 1 --seq 64    # a quick run on llvmpipe
  *     deno run -A dev/bench_attention.ts --tiles forward=64x16,dq=32x16,dkdv=32x16 --reps 20
+ *     deno run -A dev/bench_attention.ts --reps 20 --sweep     # every candidate tile, one table
  *
  * @module
  */
@@ -19,7 +26,14 @@ import { createGpuExecutor } from "../gpu/executor.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { attention } from "../layers/attention.ts";
-import { flashAttention, type FlashTiles } from "../layers/flash_attention.ts";
+import {
+  FLASH_CANDIDATES,
+  flashAttention,
+  type FlashTile,
+  flashTileBytes,
+  type FlashTiles,
+  flashTiles,
+} from "../layers/flash_attention.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -30,6 +44,7 @@ const { values } = parseArgs({
     hs: { type: "string", default: "64" },
     reps: { type: "string", default: "10" },
     tiles: { type: "string" },
+    sweep: { type: "boolean", default: false },
   },
 });
 const [B, T, NH, hs, reps] = [values.batch, values.seq, values.heads, values.hs, values.reps].map(Number);
@@ -60,25 +75,33 @@ async function tensor(n: number, random = false): Promise<GpuTensor> {
 
 const probe = await tensor(1); // a read of it waits for everything submitted before
 
-/** Median GPU milliseconds of one call of `run` (after one warm-up call, which also compiles the pipelines). */
-async function measure(run: () => void): Promise<number> {
+/**
+ * Mean GPU milliseconds of one call of `run` over `reps` calls made back to back (no wait between them: a ~10 ms
+ * wait before each call let the GPU's clocks drop, and timed the materialized forward at 8.7 ms against 2.3 warm),
+ * after one call that compiles the pipelines and `reps` untimed calls that raise the clocks: in total, and per
+ * profile row whose name ends with one of `parts` (GPU timestamps only).
+ */
+async function measureParts(run: () => void, parts: string[] = []): Promise<{ total: number; parts: number[] }> {
   run();
   await ops.read(probe);
+  for (let i = 0; i < reps; i++) run();
   if (timed) {
-    const times: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      ops.profiler!.start();
-      run();
-      const rows = await ops.profiler!.stop();
-      times.push(rows.reduce((s, r) => s + r.ms, 0));
-    }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)];
+    ops.profiler!.start();
+    for (let i = 0; i < reps; i++) run();
+    const rows = await ops.profiler!.stop();
+    const sum = (rs: typeof rows) => rs.reduce((s, r) => s + r.ms, 0) / reps;
+    return { total: sum(rows), parts: parts.map((p) => sum(rows.filter((r) => r.name.endsWith(p)))) };
   }
+  await ops.read(probe);
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) run();
   await ops.read(probe);
-  return (performance.now() - t0) / reps;
+  return { total: (performance.now() - t0) / reps, parts: parts.map(() => NaN) };
+}
+
+/** Median milliseconds of one call of `run`. */
+async function measure(run: () => void): Promise<number> {
+  return (await measureParts(run)).total;
 }
 
 /** max |a - b|. */
@@ -105,15 +128,15 @@ const f = { out: await tensor(B * T * C), lse: await tensor(B * NH * T), dinp: a
 const mFwd = () => ops.run(attention.forward, { out: m.out, preatt: m.preatt, att: m.att, inp }, s);
 const mBwd = () =>
   ops.run(attention.backward, { dinp: m.dinp, dpreatt: m.dpreatt, datt: m.datt, dout, inp, att: m.att }, s);
-const fFwd = () => ops.run(flashAttention.forward, { out: f.out, lse: f.lse, inp }, { ...s, tiles });
-const fBwd = () =>
-  ops.run(flashAttention.backward, { dinp: f.dinp, dout, inp, out: f.out, lse: f.lse }, { ...s, tiles });
+const fFwd = (t = tiles) => ops.run(flashAttention.forward, { out: f.out, lse: f.lse, inp }, { ...s, tiles: t });
+const fBwd = (t = tiles) =>
+  ops.run(flashAttention.backward, { dinp: f.dinp, dout, inp, out: f.out, lse: f.lse }, { ...s, tiles: t });
 
 const times = {
   mFwd: await measure(mFwd),
-  fFwd: await measure(fFwd),
+  fFwd: await measure(() => fFwd()),
   mBwd: await measure(mBwd),
-  fBwd: await measure(fBwd),
+  fBwd: await measure(() => fBwd()),
 };
 const rate = (flops: number, ms: number) => (flops / ms / 1e9).toPrecision(3);
 const fwdFlops = 2 * B * T * T * C;
@@ -141,4 +164,47 @@ if (timed) {
   ops.profiler!.start();
   fBwd();
   console.log(`\nflash backward by kernel:\n${formatProfile(await ops.profiler!.stop())}`);
+}
+
+if (values.sweep) await sweep();
+
+/** Times each candidate tile of each kernel (see the module doc) and prints the table and the best choice. */
+async function sweep(): Promise<void> {
+  const bytes = ops.runtime.limits.maxComputeWorkgroupStorageSize;
+  const base = tiles ?? flashTiles(hs, bytes, ops.runtime.ctx.isFallback ? 8192 : bytes);
+  const text = (t: FlashTile) => `${t.rows}x${t.cols}`;
+  const all = [...new Set(Object.values(FLASH_CANDIDATES).flat().map(text))].map((x) => {
+    const [rows, cols] = x.split("x").map(Number);
+    return { rows, cols };
+  });
+  const fits = (k: keyof FlashTiles, t: FlashTile) => flashTileBytes(k, t, hs) <= bytes;
+  const kernels = ["forward", "dq", "dkdv"] as const;
+  const best: Record<string, { tile: FlashTile; ms: number }> = {};
+  const cell = (k: keyof FlashTiles, t: FlashTile, ms: number) => {
+    if (!fits(k, t)) return "—";
+    if (!(ms >= best[k]?.ms)) best[k] = { tile: t, ms };
+    return `${ms.toFixed(3)} (${(flashTileBytes(k, t, hs) / 1024).toFixed(1)} KiB)`;
+  };
+  console.log(
+    `\nflash tile sweep (rows x cols; ${bytes} bytes of workgroup memory; ms per call, mean of ${reps} back to back):`,
+  );
+  console.log("| tile | forward ms | dq ms | dk·dv ms |");
+  console.log("| --- | ---: | ---: | ---: |");
+  for (const t of all) {
+    if (!kernels.some((k) => fits(k, t))) continue;
+    const fwd = fits("forward", t) ? await measure(() => fFwd({ ...base, forward: t })) : NaN;
+    let dq = NaN, dkdv = NaN;
+    if (fits("dq", t) || fits("dkdv", t)) {
+      const bt = { ...base, dq: fits("dq", t) ? t : base.dq, dkdv: fits("dkdv", t) ? t : base.dkdv };
+      const r = await measureParts(() => fBwd(bt), ["dq", "dk·dv"]);
+      [dq, dkdv] = timed ? r.parts : [r.total, r.total];
+    }
+    console.log(`| ${text(t)} | ${cell("forward", t, fwd)} | ${cell("dq", t, dq)} | ${cell("dkdv", t, dkdv)} |`);
+  }
+  const flag = kernels.map((k) => `${k}=${text(best[k]?.tile ?? base[k])}`).join(",");
+  const total = kernels.reduce((s, k) => s + (best[k]?.ms ?? NaN), 0);
+  console.log(
+    `best: --tiles ${flag}${timed ? ` (${total.toFixed(3)} ms per layer, forward + backward without D)` : ""}`,
+  );
+  if (!timed) console.log("(no timestamp-query: the dq and dk·dv columns are the whole backward, by wall clock)");
 }

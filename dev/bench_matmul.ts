@@ -23,10 +23,10 @@ const { values } = parseArgs({
 });
 
 const VARIANTS: [string, GpuExecutorOptions][] = [
-  ["checked", { matmulExact: false }],
-  ["exact", { matmulExact: true }],
-  ["checked, pipelined", { matmulExact: false, matmulPipelineFragments: true }],
-  ["exact, pipelined", { matmulExact: true, matmulPipelineFragments: true }],
+  ["checked", { matmulExact: false, matmulDoubleBuffer: false }],
+  ["exact", { matmulExact: true, matmulDoubleBuffer: false }],
+  ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
+  ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
   ["exact, double-buffered, pipelined", { matmulExact: true, matmulDoubleBuffer: true, matmulPipelineFragments: true }],
 ];

@@ -71,7 +71,7 @@ for which in "$@"; do
       const n = 1_200_000, t = new Array(n);
       for (let i = 0; i < n; i++) t[i] = (i * 7919 + (i >> 7) * 104729) % 50257;
       await writeShard('$data/train.bin', t);"
-    for run in "d24 32 2" "d36 32 1" "d48 16 1"; do
+    for run in "d24 32 1" "d36 32 1" "d48 16 1"; do
       set -- $run
       part "large_$1" 330 deno run -A cli.ts train -i "$data/train.bin" -e "$1" -b "$2" -t 1024 -d 524288 -x "$3" \
         -v 0 -s 0 -o "" --device gpu

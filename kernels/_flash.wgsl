@@ -1,6 +1,16 @@
 // _flash: what the three flash attention kernels (flash_attention_forward.wgsl, flash_attention_backward_dq.wgsl,
-// flash_attention_backward_dkdv.wgsl) share: where a head starts, and each thread's accumulators. Appended to their
-// sources in layers/flash_attention.ts; each of them declares Params p (with T, C, NH), BR, HS4 and `write4`.
+// flash_attention_backward_dkdv.wgsl) share: where a head starts, and each thread's register blocks. Appended to their
+// sources in layers/flash_attention.ts; each of them declares Params p (with T, C, NH), BR, HS4, CPT and `write4`.
+//
+// All three are register-blocked small GEMMs with the same thread shape: thread l = 8·g + x of the workgroup owns 4
+// rows (4g … 4g+3: query rows in forward and dq, keys in dkdv) and, of the 8 threads x = 0 … 7 sharing those rows,
+//   - in a score step, the block's columns x, x + 8, x + 16, … (KPT of them): a Scores of vec4 over its 4 rows;
+//   - in an accumulation step, the channel groups (vec4) x, x + 8, x + 16, x + 24 of the head (CPT = ⌈HS4/8⌉ ≤ 4 of
+//     them, those < HS4): a Block of 4 rows × CPT vec4.
+// Named fields, not arrays: local arrays are bounds-checked, and dynamically indexed ones are ~30× slower.
+
+// Threads sharing a row group.
+const TX: u32 = 8u;
 
 // Where head h = bh % NH of batch b = bh / NH starts in a (B, T, width) tensor at `base`.
 fn head_start(base: u32, bh: u32, width: u32) -> u32 {
@@ -20,62 +30,116 @@ fn first_query(q: QueryBlock) -> u32 {
   return (q.nwg.x - 1u - q.wid.x) * BR;
 }
 
-// One thread's share of a block product: rows (or keys) 0 … 3 of its group, each over channels 4x … 4x+3 (a) and
-// 64 + 4x … 64 + 4x+3 (b, used when hs > 64). Named fields, not an array: local arrays are bounds-checked.
-struct Rows4 {
-  r0a: vec4f,
-  r1a: vec4f,
-  r2a: vec4f,
-  r3a: vec4f,
-  r0b: vec4f,
-  r1b: vec4f,
-  r2b: vec4f,
-  r3b: vec4f,
+// s + a·b as four fused multiply-adds (dot() would add a separate sum).
+fn dot_add(s: f32, a: vec4f, b: vec4f) -> f32 {
+  return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, s))));
 }
 
-// acc.r<i> += w[i] · (a, b): one term of P·V, dS·K or dSᵀ·Q.
-fn rows4_add(acc: ptr<function, Rows4>, w: vec4f, a: vec4f, b: vec4f) {
-  (*acc).r0a += w.x * a;
-  (*acc).r1a += w.y * a;
-  (*acc).r2a += w.z * a;
-  (*acc).r3a += w.w * a;
-  if (HS4 > 16u) {
-    (*acc).r0b += w.x * b;
-    (*acc).r1b += w.y * b;
-    (*acc).r2b += w.z * b;
-    (*acc).r3b += w.w * b;
+// One channel group (vec4) of a thread's 4 rows.
+struct Rows {
+  r0: vec4f,
+  r1: vec4f,
+  r2: vec4f,
+  r3: vec4f,
+}
+
+// s + (r0·k, r1·k, r2·k, r3·k): one channel group's term of 4 rows' scores against one column.
+fn score4(s: vec4f, r: Rows, k: vec4f) -> vec4f {
+  return vec4f(dot_add(s.x, r.r0, k), dot_add(s.y, r.r1, k), dot_add(s.z, r.r2, k), dot_add(s.w, r.r3, k));
+}
+
+// A thread's scores (or probabilities, dP, dS): column x + 8j of the block in s<j>, a vec4 over its 4 rows.
+struct Scores {
+  s0: vec4f,
+  s1: vec4f,
+  s2: vec4f,
+  s3: vec4f,
+  s4: vec4f,
+  s5: vec4f,
+  s6: vec4f,
+  s7: vec4f,
+}
+
+// A thread's accumulators: channel group x + 8k of its 4 rows in c<k>.
+struct Block {
+  c0: Rows,
+  c1: Rows,
+  c2: Rows,
+  c3: Rows,
+}
+
+// r<i> += w[i] · v.
+fn rows_add(r: Rows, w: vec4f, v: vec4f) -> Rows {
+  return Rows(r.r0 + w.x * v, r.r1 + w.y * v, r.r2 + w.z * v, r.r3 + w.w * v);
+}
+
+fn rows_scale(r: Rows, s: vec4f) -> Rows {
+  return Rows(r.r0 * s.x, r.r1 * s.y, r.r2 * s.z, r.r3 * s.w);
+}
+
+// acc += w ⊗ (v0, v1, v2, v3): one column's term of P·V, dS·K, Pᵀ·dO or dSᵀ·Q (w over the rows, v<k> channel
+// group x + 8k of that column's row).
+fn block_add(acc: ptr<function, Block>, w: vec4f, v0: vec4f, v1: vec4f, v2: vec4f, v3: vec4f) {
+  (*acc).c0 = rows_add((*acc).c0, w, v0);
+  if (CPT > 1u) {
+    (*acc).c1 = rows_add((*acc).c1, w, v1);
+  }
+  if (CPT > 2u) {
+    (*acc).c2 = rows_add((*acc).c2, w, v2);
+  }
+  if (CPT > 3u) {
+    (*acc).c3 = rows_add((*acc).c3, w, v3);
   }
 }
 
-// acc.r<i> *= s[i].
-fn rows4_scale(acc: ptr<function, Rows4>, s: vec4f) {
-  (*acc).r0a *= s.x;
-  (*acc).r1a *= s.y;
-  (*acc).r2a *= s.z;
-  (*acc).r3a *= s.w;
-  (*acc).r0b *= s.x;
-  (*acc).r1b *= s.y;
-  (*acc).r2b *= s.z;
-  (*acc).r3b *= s.w;
+// acc row i *= s[i].
+fn block_scale(acc: ptr<function, Block>, s: vec4f) {
+  (*acc).c0 = rows_scale((*acc).c0, s);
+  if (CPT > 1u) {
+    (*acc).c1 = rows_scale((*acc).c1, s);
+  }
+  if (CPT > 2u) {
+    (*acc).c2 = rows_scale((*acc).c2, s);
+  }
+  if (CPT > 3u) {
+    (*acc).c3 = rows_scale((*acc).c3, s);
+  }
 }
 
-// Rows rows[i] (those < T) of the head starting at `head`, `stride` floats apart, get acc.r<i> · s[i]: this thread's
-// channels of them (those below hs), through the kernel's write4.
-fn store_rows(head: u32, stride: u32, rows: vec4u, x: u32, acc: Rows4, s: vec4f) {
-  store_row(head, stride, rows.x, x, acc.r0a * s.x, acc.r0b * s.x);
-  store_row(head, stride, rows.y, x, acc.r1a * s.y, acc.r1b * s.y);
-  store_row(head, stride, rows.z, x, acc.r2a * s.z, acc.r2b * s.z);
-  store_row(head, stride, rows.w, x, acc.r3a * s.w, acc.r3b * s.w);
+// Channel group x + 8k of a row, clamped so that reads stay in bounds (results for groups ≥ HS4 are dropped).
+fn group_of(x: u32, k: u32) -> u32 {
+  return min(x + TX * k, HS4 - 1u);
 }
 
-fn store_row(head: u32, stride: u32, r: u32, x: u32, va: vec4f, vb: vec4f) {
-  if (r >= p.T) {
+// Rows rows[i] (those < T) of the head starting at `head`, `stride` floats apart, get acc row i · s[i]: this thread's
+// channel groups of them (those below HS4), through the kernel's write4.
+fn store_block(head: u32, stride: u32, rows: vec4u, x: u32, acc: Block, s: vec4f) {
+  store_group(head, stride, rows, x, rows_scale(acc.c0, s));
+  if (CPT > 1u) {
+    store_group(head, stride, rows, x + TX, rows_scale(acc.c1, s));
+  }
+  if (CPT > 2u) {
+    store_group(head, stride, rows, x + 2u * TX, rows_scale(acc.c2, s));
+  }
+  if (CPT > 3u) {
+    store_group(head, stride, rows, x + 3u * TX, rows_scale(acc.c3, s));
+  }
+}
+
+fn store_group(head: u32, stride: u32, rows: vec4u, d: u32, r: Rows) {
+  if (d >= HS4) {
     return;
   }
-  if (x < HS4) {
-    write4(head + r * stride + 4u * x, va);
+  if (rows.x < p.T) {
+    write4(head + rows.x * stride + 4u * d, r.r0);
   }
-  if (x + 16u < HS4) {
-    write4(head + r * stride + 4u * (x + 16u), vb);
+  if (rows.y < p.T) {
+    write4(head + rows.y * stride + 4u * d, r.r1);
+  }
+  if (rows.z < p.T) {
+    write4(head + rows.z * stride + 4u * d, r.r2);
+  }
+  if (rows.w < p.T) {
+    write4(head + rows.w * stride + 4u * d, r.r3);
   }
 }

@@ -7,84 +7,125 @@
 // queries'). A key block visits the query blocks from the one holding its first key to the last, in order (earlier
 // queries see none of its keys), so the sums are reproducible.
 //
-// Threads: 4·BC per workgroup, one workgroup per (key block, batch·head) = (workgroup_id.x, workgroup_id.y), the
-// latter b·NH + h. Thread l = 16·g + x owns keys 4g … 4g+3 of the block (the lanes of its vec4 values: P, dS) and
-//   - in the score step, query x of the query block and, when BR = 32, query x + 16 (those < BR);
-//   - in the accumulation steps, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of dv and dk (those < hs): two Rows4 of
-//     accumulators (kernels/_flash.wgsl), dv and dk.
-// Workgroup memory: K and V of the key block (BC × HS4 vec4, row-major: read as broadcasts), Q and dout of the query
-// block (BR rows padded to ROW = HS4 + 1 vec4 against bank conflicts, since the score step reads them down a
-// column), and Ps[t·BC/4 + g], P of keys 4g … 4g+3 at query t as one vec4, overwritten by dS once dv has used it.
-// layers/flash_attention.ts picks BC, BR.
-// Keys per workgroup (4, 8, 16, 32 or 64), queries per block (8, 16 or 32), head size / 4 (at most 32).
+// Threads: 2·BC per workgroup, one workgroup per (key block, batch·head) = (workgroup_id.x, workgroup_id.y), the
+// latter b·NH + h; block 0 has the most query blocks and starts first. Thread l = 8·g + x (kernels/_flash.wgsl) owns
+// keys 4g … 4g+3 of the block (the lanes of its vec4 values) and
+//   - in the score step, queries x + 8j (j < KPT = BR/8) of the query block: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ together, per
+//     channel group 4 K, 4 V, KPT Q and KPT dO vec4 loads for 32·KPT multiply-adds, then P and dS in registers;
+//   - in the accumulation step dV += Pᵀ·dO and dK += dSᵀ·Q together, channel groups x + 8k (k < CPT) of both: per
+//     query one P and one dS vec4, CPT dO and CPT Q vec4 loads for 32·CPT multiply-adds, dv and dk in registers.
+// Workgroup memory (vec4): K (times scale·log2(e), so that P = exp2(S - lse·log2(e))) and V of the key block, key
+// 4g + i at slot i·KG + g, rows padded to ROW = HS4 + 1; Q and dout of the query block (BR × ROW); Ps[t·PR + g] and
+// dSs[t·PR + g], P and dS of keys 4g … 4g+3 at query t (PR = BC/4 + 1). Three barriers per query block: Q, dO
+// staged; P, dS complete; the accumulation done with them. layers/flash_attention.ts picks BC, BR.
+// Keys per workgroup (a multiple of 4 up to 64), queries per block (8, 16, 32 or 64), head size / 4 (≤ 32).
 override BC: u32 = 32u;
-override BR: u32 = 16u;
+override BR: u32 = 32u;
 override HS4: u32 = 16u;
 override ROW: u32 = HS4 + 1u;
 override KG: u32 = BC / 4u;
+override PR: u32 = KG + 1u;
+override KPT: u32 = BR / 8u;
+override CPT: u32 = (HS4 + 7u) / 8u;
 
-var<workgroup> Ks: array<vec4f, BC * HS4>;
-var<workgroup> Vs: array<vec4f, BC * HS4>;
+const LOG2E: f32 = 1.4426950408889634;
+
+var<workgroup> Ks: array<vec4f, BC * ROW>;
+var<workgroup> Vs: array<vec4f, BC * ROW>;
 var<workgroup> Qs: array<vec4f, BR * ROW>;
 var<workgroup> dOs: array<vec4f, BR * ROW>;
-var<workgroup> Ps: array<vec4f, BR * KG>;
+var<workgroup> Ps: array<vec4f, BR * PR>;
+var<workgroup> dSs: array<vec4f, BR * PR>;
 
-// P and dS of keys 4g … 4g+3 at query slot t of the block (global query tq), as two vec4 over the keys.
-struct Probs {
-  prob: vec4f,
-  ds: vec4f,
+// Sᵀ (base 2) and dPᵀ of keys 4g … 4g+3 against queries x + 8j of the block, in s and dp.
+struct Products {
+  s: Scores,
+  dp: Scores,
 }
 
-fn probs(g: u32, t: u32, tq: u32, keys: vec4u, bh: u32) -> Probs {
-  var s = vec4f(0.0);
-  var dp = vec4f(0.0);
+fn products(g: u32, x: u32) -> Products {
+  var s = Scores();
+  var dp = Scores();
   for (var d = 0u; d < HS4; d++) {
-    let q = Qs[t * ROW + d];
-    let o = dOs[t * ROW + d];
-    let r = 4u * g * HS4 + d;
-    s += vec4f(dot(Ks[r], q), dot(Ks[r + HS4], q), dot(Ks[r + 2u * HS4], q), dot(Ks[r + 3u * HS4], q));
-    dp += vec4f(dot(Vs[r], o), dot(Vs[r + HS4], o), dot(Vs[r + 2u * HS4], o), dot(Vs[r + 3u * HS4], o));
+    let a = g * ROW + d;
+    let k = Rows(Ks[a], Ks[a + KG * ROW], Ks[a + 2u * KG * ROW], Ks[a + 3u * KG * ROW]);
+    let v = Rows(Vs[a], Vs[a + KG * ROW], Vs[a + 2u * KG * ROW], Vs[a + 3u * KG * ROW]);
+    let t = x * ROW + d;
+    s.s0 = score4(s.s0, k, Qs[t]);
+    dp.s0 = score4(dp.s0, v, dOs[t]);
+    if (KPT > 1u) {
+      s.s1 = score4(s.s1, k, Qs[t + 8u * ROW]);
+      dp.s1 = score4(dp.s1, v, dOs[t + 8u * ROW]);
+    }
+    if (KPT > 2u) {
+      s.s2 = score4(s.s2, k, Qs[t + 16u * ROW]);
+      dp.s2 = score4(dp.s2, v, dOs[t + 16u * ROW]);
+      s.s3 = score4(s.s3, k, Qs[t + 24u * ROW]);
+      dp.s3 = score4(dp.s3, v, dOs[t + 24u * ROW]);
+    }
+    if (KPT > 4u) {
+      s.s4 = score4(s.s4, k, Qs[t + 32u * ROW]);
+      dp.s4 = score4(dp.s4, v, dOs[t + 32u * ROW]);
+      s.s5 = score4(s.s5, k, Qs[t + 40u * ROW]);
+      dp.s5 = score4(dp.s5, v, dOs[t + 40u * ROW]);
+      s.s6 = score4(s.s6, k, Qs[t + 48u * ROW]);
+      dp.s6 = score4(dp.s6, v, dOs[t + 48u * ROW]);
+      s.s7 = score4(s.s7, k, Qs[t + 56u * ROW]);
+      dp.s7 = score4(dp.s7, v, dOs[t + 56u * ROW]);
+    }
   }
-  var out = Probs(vec4f(0.0), vec4f(0.0));
-  if (tq < p.T) {
-    let ok = keys <= vec4u(tq);
-    out.prob = select(vec4f(0.0), exp(s * p.scale - lse[p.lse_base + bh * p.T + tq]), ok);
-    out.ds = out.prob * (dp - delta[p.delta_base + bh * p.T + tq]);
-  }
-  return out;
+  return Products(s, dp);
 }
 
-@compute @workgroup_size(4u * BC)
+// P and dS of keys `keys` at query tq (slot c of Ps, dSs): P = 2^(s - lse·log2(e)) where key ≤ tq < T (else 0),
+// dS = P·(dp - D); written to slot c.
+fn store_probs(c: u32, s: vec4f, dp: vec4f, tq: u32, keys: vec4u, bh: u32) {
+  var prob = vec4f(0.0);
+  var ds = vec4f(0.0);
+  if (tq < p.T) {
+    let at = bh * p.T + tq;
+    prob = select(vec4f(0.0), exp2(s - lse[p.lse_base + at] * LOG2E), keys <= vec4u(tq));
+    ds = prob * (dp - delta[p.delta_base + at]);
+  }
+  Ps[c] = prob;
+  dSs[c] = ds;
+}
+
+@compute @workgroup_size(2u * BC)
 fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let g = lid / 16u;
-  let x = lid % 16u;
+  let g = lid / TX;
+  let x = lid % TX;
   let k0 = wid.x * BC;
   let bh = wid.y;
   let C3 = 3u * p.C;
   let head = head_start(p.inp_base, bh, C3);
   let dhead = head_start(p.dout_base, bh, p.C);
-  for (var i = lid; i < BC * HS4; i += 4u * BC) {
-    let c = k0 + i / HS4;
+  let kscale = p.scale * LOG2E;
+  for (var i = lid; i < BC * HS4; i += 2u * BC) {
+    let r = i / HS4;
+    let d = i % HS4;
     var kv = vec4f(0.0);
     var vv = vec4f(0.0);
-    if (c < p.T) {
-      kv = load_inp(head + c * C3 + p.C + 4u * (i % HS4));
-      vv = load_inp(head + c * C3 + 2u * p.C + 4u * (i % HS4));
+    if (k0 + r < p.T) {
+      kv = load_inp(head + (k0 + r) * C3 + p.C + 4u * d) * kscale;
+      vv = load_inp(head + (k0 + r) * C3 + 2u * p.C + 4u * d);
     }
-    Ks[i] = kv;
-    Vs[i] = vv;
+    let at = ((r % 4u) * KG + r / 4u) * ROW + d;
+    Ks[at] = kv;
+    Vs[at] = vv;
   }
   let keys = vec4u(k0 + 4u * g) + vec4u(0u, 1u, 2u, 3u);
-  // Channel groups of this thread, clamped so that reads stay in bounds (results for channels ≥ hs are dropped).
-  let da = min(x, HS4 - 1u);
-  let db = min(x + 16u, HS4 - 1u);
-  var dv = Rows4();
-  var dk = Rows4();
+  let v0 = group_of(x, 0u);
+  let v1 = group_of(x, 1u);
+  let v2 = group_of(x, 2u);
+  let v3 = group_of(x, 3u);
+  var dv = Block();
+  var dk = Block();
   let nqb = (p.T + BR - 1u) / BR;
   for (var i = k0 / BR; i < nqb; i++) {
     let t0 = i * BR;
-    workgroupBarrier(); // the previous block's dk step is done with Qs and Ps (and Ks, Vs are complete)
-    for (var e = lid; e < BR * HS4; e += 4u * BC) {
+    workgroupBarrier(); // the previous block's accumulation is done with Qs, dOs, Ps, dSs (and Ks, Vs are complete)
+    for (var e = lid; e < BR * HS4; e += 2u * BC) {
       let t = e / HS4;
       let d = e % HS4;
       var qv = vec4f(0.0);
@@ -97,33 +138,32 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
       dOs[t * ROW + d] = ov;
     }
     workgroupBarrier();
-    var pa = Probs(vec4f(0.0), vec4f(0.0));
-    var pb = Probs(vec4f(0.0), vec4f(0.0));
-    if (x < BR) {
-      pa = probs(g, x, t0 + x, keys, bh);
-      Ps[x * KG + g] = pa.prob;
+    let pr = products(g, x);
+    let tq = t0 + x;
+    let c = x * PR + g;
+    store_probs(c, pr.s.s0, pr.dp.s0, tq, keys, bh);
+    if (KPT > 1u) {
+      store_probs(c + 8u * PR, pr.s.s1, pr.dp.s1, tq + 8u, keys, bh);
     }
-    if (BR > 16u && x + 16u < BR) {
-      pb = probs(g, x + 16u, t0 + x + 16u, keys, bh);
-      Ps[(x + 16u) * KG + g] = pb.prob;
+    if (KPT > 2u) {
+      store_probs(c + 16u * PR, pr.s.s2, pr.dp.s2, tq + 16u, keys, bh);
+      store_probs(c + 24u * PR, pr.s.s3, pr.dp.s3, tq + 24u, keys, bh);
     }
-    workgroupBarrier();
-    for (var t = 0u; t < BR; t++) {
-      rows4_add(&dv, Ps[t * KG + g], dOs[t * ROW + da], dOs[t * ROW + db]);
-    }
-    workgroupBarrier(); // every thread is done with P
-    if (x < BR) {
-      Ps[x * KG + g] = pa.ds;
-    }
-    if (BR > 16u && x + 16u < BR) {
-      Ps[(x + 16u) * KG + g] = pb.ds;
+    if (KPT > 4u) {
+      store_probs(c + 32u * PR, pr.s.s4, pr.dp.s4, tq + 32u, keys, bh);
+      store_probs(c + 40u * PR, pr.s.s5, pr.dp.s5, tq + 40u, keys, bh);
+      store_probs(c + 48u * PR, pr.s.s6, pr.dp.s6, tq + 48u, keys, bh);
+      store_probs(c + 56u * PR, pr.s.s7, pr.dp.s7, tq + 56u, keys, bh);
     }
     workgroupBarrier();
     for (var t = 0u; t < BR; t++) {
-      rows4_add(&dk, Ps[t * KG + g], Qs[t * ROW + da], Qs[t * ROW + db]);
+      let at = t * ROW;
+      let w = t * PR + g;
+      block_add(&dv, Ps[w], dOs[at + v0], dOs[at + v1], dOs[at + v2], dOs[at + v3]);
+      block_add(&dk, dSs[w], Qs[at + v0], Qs[at + v1], Qs[at + v2], Qs[at + v3]);
     }
   }
   let at = head_start(p.dinp_base, bh, C3);
-  store_rows(at + p.C, C3, keys, x, dk, vec4f(p.scale));
-  store_rows(at + 2u * p.C, C3, keys, x, dv, vec4f(1.0));
+  store_block(at + p.C, C3, keys, x, dk, vec4f(p.scale));
+  store_block(at + 2u * p.C, C3, keys, x, dv, vec4f(1.0));
 }

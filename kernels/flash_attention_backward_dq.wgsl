@@ -6,82 +6,123 @@
 // written into the query channels of dinp (B,T,3C) (kernels/flash_attention_backward_dkdv.wgsl writes the others).
 // A query block visits the key blocks that start at or before its last row, in order, so the sums are reproducible.
 //
-// Threads: 4·BR per workgroup, one workgroup per (query block, batch·head): query block = last - workgroup_id.x
-// (the longest first), batch·head = workgroup_id.y (b·NH + h). Thread l = 16·g + x owns query rows 4g … 4g+3 of
-// the block (the lanes of its vec4 row values: lse, D, P, dS) and
-//   - in the score step, key x of the key block and, when BC = 32, key x + 16;
-//   - in the accumulation step, channels 4x … 4x+3 and 64 + 4x … 64 + 4x+3 of dq (those < hs), in a Rows4 of
-//     accumulators (kernels/_flash.wgsl).
-// Workgroup memory: Q and dout of the block (BR × HS4 vec4, row-major: read as broadcasts), K and V of the key block
-// (BC rows padded to ROW = HS4 + 1 vec4 against bank conflicts, since the score step reads them down a column), and
-// Ss[c·BR/4 + g], dS of rows 4g … 4g+3 at key c as one vec4. layers/flash_attention.ts picks BR, BC.
-// Query rows per workgroup (4, 8, 16, 32 or 64), keys per block (8, 16 or 32), head size / 4 (at most 32).
+// Threads: 2·BR per workgroup, one workgroup per (query block, batch·head): query block = last - workgroup_id.x
+// (the longest first), batch·head = workgroup_id.y (b·NH + h). Thread l = 8·g + x (kernels/_flash.wgsl) owns query
+// rows 4g … 4g+3 of the block (the lanes of its vec4 row values: lse, D) and
+//   - in the score step, keys x + 8j (j < KPT = BC/8) of the key block: S = Q·Kᵀ and dP = dO·Vᵀ together, per
+//     channel group 4 Q, 4 dO, KPT K and KPT V vec4 loads for 32·KPT multiply-adds, then P and dS in registers;
+//   - in the accumulation step dQ += dS·K, channel groups x + 8k (k < CPT) of dq: per key one dS vec4 and CPT K vec4
+//     loads for 16·CPT multiply-adds, dq in registers (a Block).
+// Workgroup memory (vec4): Q (times scale·log2(e), so that P = exp2(S - lse·log2(e))) and dout of the block, row
+// 4g + i at slot i·RG + g, rows padded to ROW = HS4 + 1; K and V of the key block (BC × ROW); Ss[c·PR + g], dS of
+// rows 4g … 4g+3 at key c (PR = BR/4 + 1). Three barriers per key block: K, V staged; dS complete; the accumulation
+// done with K and dS. layers/flash_attention.ts picks BR, BC.
+// Query rows per workgroup (a multiple of 4 up to 64), keys per block (8, 16, 32 or 64), head size / 4 (≤ 32).
 override BR: u32 = 32u;
-override BC: u32 = 16u;
+override BC: u32 = 32u;
 override HS4: u32 = 16u;
 override ROW: u32 = HS4 + 1u;
 override RG: u32 = BR / 4u;
+override PR: u32 = RG + 1u;
+override KPT: u32 = BC / 8u;
+override CPT: u32 = (HS4 + 7u) / 8u;
 
-var<workgroup> Qs: array<vec4f, BR * HS4>;
-var<workgroup> dOs: array<vec4f, BR * HS4>;
+const LOG2E: f32 = 1.4426950408889634;
+
+var<workgroup> Qs: array<vec4f, BR * ROW>;
+var<workgroup> dOs: array<vec4f, BR * ROW>;
 var<workgroup> Ks: array<vec4f, BC * ROW>;
 var<workgroup> Vs: array<vec4f, BC * ROW>;
-var<workgroup> Ss: array<vec4f, BC * RG>;
+var<workgroup> Ss: array<vec4f, BC * PR>;
 
-// dS of rows 4g … 4g+3 at key c of the block (P from the scores, masked by ok; dP from dout and v).
-fn dscores(g: u32, c: u32, ok: vec4<bool>, lrow: vec4f, drow: vec4f) -> vec4f {
-  var s = vec4f(0.0);
-  var dp = vec4f(0.0);
-  for (var d = 0u; d < HS4; d++) {
-    let k = Ks[c * ROW + d];
-    let v = Vs[c * ROW + d];
-    let r = 4u * g * HS4 + d;
-    s += vec4f(dot(Qs[r], k), dot(Qs[r + HS4], k), dot(Qs[r + 2u * HS4], k), dot(Qs[r + 3u * HS4], k));
-    dp += vec4f(dot(dOs[r], v), dot(dOs[r + HS4], v), dot(dOs[r + 2u * HS4], v), dot(dOs[r + 3u * HS4], v));
-  }
-  let prob = select(vec4f(0.0), exp(s * p.scale - lrow), ok);
-  return prob * (dp - drow);
+// S (base 2) and dP of rows 4g … 4g+3 against keys x + 8j of the block, in s and dp.
+struct Products {
+  s: Scores,
+  dp: Scores,
 }
 
-@compute @workgroup_size(4u * BR)
+fn products(g: u32, x: u32) -> Products {
+  var s = Scores();
+  var dp = Scores();
+  for (var d = 0u; d < HS4; d++) {
+    let a = g * ROW + d;
+    let q = Rows(Qs[a], Qs[a + RG * ROW], Qs[a + 2u * RG * ROW], Qs[a + 3u * RG * ROW]);
+    let o = Rows(dOs[a], dOs[a + RG * ROW], dOs[a + 2u * RG * ROW], dOs[a + 3u * RG * ROW]);
+    let k = x * ROW + d;
+    s.s0 = score4(s.s0, q, Ks[k]);
+    dp.s0 = score4(dp.s0, o, Vs[k]);
+    if (KPT > 1u) {
+      s.s1 = score4(s.s1, q, Ks[k + 8u * ROW]);
+      dp.s1 = score4(dp.s1, o, Vs[k + 8u * ROW]);
+    }
+    if (KPT > 2u) {
+      s.s2 = score4(s.s2, q, Ks[k + 16u * ROW]);
+      dp.s2 = score4(dp.s2, o, Vs[k + 16u * ROW]);
+      s.s3 = score4(s.s3, q, Ks[k + 24u * ROW]);
+      dp.s3 = score4(dp.s3, o, Vs[k + 24u * ROW]);
+    }
+    if (KPT > 4u) {
+      s.s4 = score4(s.s4, q, Ks[k + 32u * ROW]);
+      dp.s4 = score4(dp.s4, o, Vs[k + 32u * ROW]);
+      s.s5 = score4(s.s5, q, Ks[k + 40u * ROW]);
+      dp.s5 = score4(dp.s5, o, Vs[k + 40u * ROW]);
+      s.s6 = score4(s.s6, q, Ks[k + 48u * ROW]);
+      dp.s6 = score4(dp.s6, o, Vs[k + 48u * ROW]);
+      s.s7 = score4(s.s7, q, Ks[k + 56u * ROW]);
+      dp.s7 = score4(dp.s7, o, Vs[k + 56u * ROW]);
+    }
+  }
+  return Products(s, dp);
+}
+
+// dS of key `key` for rows `rows`: P = 2^(s - lrow) where key ≤ row < T (else 0), times dp - D.
+fn dscore(s: vec4f, dp: vec4f, key: u32, rows: vec4u, lrow: vec4f, drow: vec4f) -> vec4f {
+  let ok = (vec4u(key) <= rows) & (rows < vec4u(p.T));
+  return select(vec4f(0.0), exp2(s - lrow), ok) * (dp - drow);
+}
+
+@compute @workgroup_size(2u * BR)
 fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: QueryBlock) {
   let bh = q.wid.y;
   let C3 = 3u * p.C;
   let head = head_start(p.inp_base, bh, C3);
   let dhead = head_start(p.dout_base, bh, p.C);
-  let g = lid / 16u;
-  let x = lid % 16u;
+  let g = lid / TX;
+  let x = lid % TX;
   let q0 = first_query(q);
-  for (var i = lid; i < BR * HS4; i += 4u * BR) {
-    let r = q0 + i / HS4;
+  let qscale = p.scale * LOG2E;
+  for (var i = lid; i < BR * HS4; i += 2u * BR) {
+    let r = i / HS4;
+    let d = i % HS4;
     var qv = vec4f(0.0);
     var dv = vec4f(0.0);
-    if (r < p.T) {
-      qv = load_inp(head + r * C3 + 4u * (i % HS4));
-      dv = load_dout(dhead + r * p.C + 4u * (i % HS4));
+    if (q0 + r < p.T) {
+      qv = load_inp(head + (q0 + r) * C3 + 4u * d) * qscale;
+      dv = load_dout(dhead + (q0 + r) * p.C + 4u * d);
     }
-    Qs[i] = qv;
-    dOs[i] = dv;
+    let at = ((r % 4u) * RG + r / 4u) * ROW + d;
+    Qs[at] = qv;
+    dOs[at] = dv;
   }
   let rows = vec4u(q0 + 4u * g) + vec4u(0u, 1u, 2u, 3u);
   var lrow = vec4f(0.0);
   var drow = vec4f(0.0);
   for (var i = 0u; i < 4u; i++) {
     if (rows[i] < p.T) {
-      lrow[i] = lse[p.lse_base + bh * p.T + rows[i]];
+      lrow[i] = lse[p.lse_base + bh * p.T + rows[i]] * LOG2E;
       drow[i] = delta[p.delta_base + bh * p.T + rows[i]];
     }
   }
-  // Channel groups of this thread, clamped so that reads stay in bounds (results for channels ≥ hs are dropped).
-  let da = min(x, HS4 - 1u);
-  let db = min(x + 16u, HS4 - 1u);
-  let valid = rows < vec4u(p.T);
-  var dq = Rows4();
+  let v0 = group_of(x, 0u);
+  let v1 = group_of(x, 1u);
+  let v2 = group_of(x, 2u);
+  let v3 = group_of(x, 3u);
+  var dq = Block();
   let nkb = (min(p.T, q0 + BR) + BC - 1u) / BC;
   for (var j = 0u; j < nkb; j++) {
     let k0 = j * BC;
     workgroupBarrier(); // the previous block's accumulation step is done with Ks and Ss (and Qs, dOs are complete)
-    for (var i = lid; i < BC * HS4; i += 4u * BR) {
+    for (var i = lid; i < BC * HS4; i += 2u * BR) {
       let c = i / HS4;
       let d = i % HS4;
       var kv = vec4f(0.0);
@@ -94,18 +135,28 @@ fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: Que
       Vs[c * ROW + d] = vv;
     }
     workgroupBarrier();
-    if (x < BC) {
-      let ok = (vec4u(k0 + x) <= rows) & valid;
-      Ss[x * RG + g] = dscores(g, x, ok, lrow, drow);
+    let pr = products(g, x);
+    let key = k0 + x;
+    let c = x * PR + g;
+    Ss[c] = dscore(pr.s.s0, pr.dp.s0, key, rows, lrow, drow);
+    if (KPT > 1u) {
+      Ss[c + 8u * PR] = dscore(pr.s.s1, pr.dp.s1, key + 8u, rows, lrow, drow);
     }
-    if (BC > 16u && x + 16u < BC) {
-      let ok = (vec4u(k0 + x + 16u) <= rows) & valid;
-      Ss[(x + 16u) * RG + g] = dscores(g, x + 16u, ok, lrow, drow);
+    if (KPT > 2u) {
+      Ss[c + 16u * PR] = dscore(pr.s.s2, pr.dp.s2, key + 16u, rows, lrow, drow);
+      Ss[c + 24u * PR] = dscore(pr.s.s3, pr.dp.s3, key + 24u, rows, lrow, drow);
+    }
+    if (KPT > 4u) {
+      Ss[c + 32u * PR] = dscore(pr.s.s4, pr.dp.s4, key + 32u, rows, lrow, drow);
+      Ss[c + 40u * PR] = dscore(pr.s.s5, pr.dp.s5, key + 40u, rows, lrow, drow);
+      Ss[c + 48u * PR] = dscore(pr.s.s6, pr.dp.s6, key + 48u, rows, lrow, drow);
+      Ss[c + 56u * PR] = dscore(pr.s.s7, pr.dp.s7, key + 56u, rows, lrow, drow);
     }
     workgroupBarrier();
-    for (var c = 0u; c < BC; c++) {
-      rows4_add(&dq, Ss[c * RG + g], Ks[c * ROW + da], Ks[c * ROW + db]);
+    for (var t = 0u; t < BC; t++) {
+      let at = t * ROW;
+      block_add(&dq, Ss[t * PR + g], Ks[at + v0], Ks[at + v1], Ks[at + v2], Ks[at + v3]);
     }
   }
-  store_rows(head_start(p.dinp_base, bh, C3), C3, rows, x, dq, vec4f(p.scale));
+  store_block(head_start(p.dinp_base, bh, C3), C3, rows, x, dq, vec4f(p.scale));
 }

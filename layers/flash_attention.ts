@@ -7,8 +7,10 @@
  * The forms of `flashAttention.forward` and `flashAttention.backward`:
  * - `cpu`: the scalar functions `flashAttentionForward` and `flashAttentionBackward` below, row by row in float64
  *   (the reference; they agree with `attentionForward` / `attentionBackward`);
- * - `gpu`: `kernels/flash_attention_forward.wgsl` (online softmax over key blocks; its row-group max and sum in a
- *   workgroup-memory form, or a subgroup form where the device has `subgroups`), and for backward
+ * - `gpu`: register-blocked kernels (a thread holds 4 rows × cols/8 columns of a score block and 4 rows × ⌈hs/32⌉
+ *   vec4 of an accumulator, kernels/_flash.wgsl): `kernels/flash_attention_forward.wgsl` (online softmax over key
+ *   blocks; its row-group max and sum in a workgroup-memory form, or a subgroup form where the device has
+ *   `subgroups`), and for backward
  *   `kernels/flash_attention_backward_delta.wgsl` (D = rowsum(dout∘out), in the runtime's scratch), then
  *   `kernels/flash_attention_backward_dq.wgsl` (parallel over query blocks) and
  *   `kernels/flash_attention_backward_dkdv.wgsl` (parallel over key blocks): every gradient is written by one
@@ -46,11 +48,14 @@ export const FLASH_ATTENTION_BACKWARD = {
   lse: "f32",
 } as const satisfies BufferSpec;
 
-/** One kernel's tile: groups of 16 threads own 4 of its `rows` each (4·rows threads) and visit `cols` per block. */
+/**
+ * One kernel's tile: `rows` per workgroup (query rows in forward and dq, keys in dkdv), in groups of 4 owned by 8
+ * threads each (2·rows threads), and `cols` per block visited (keys in forward and dq, query rows in dkdv), 8 · KPT.
+ */
 export interface FlashTile {
-  /** Rows per workgroup: 4, 8, 16, 32 or 64. */
+  /** Rows per workgroup: a multiple of 4 up to 64. */
   rows: number;
-  /** Columns per block: 8, 16 or 32 (thread x of a group takes columns x and x + 16). */
+  /** Columns per block: 8, 16, 32 or 64 (thread x of a row group takes columns x, x + 8, …). */
   cols: number;
 }
 
@@ -73,35 +78,57 @@ export interface FlashSizes {
   tiles?: FlashTiles;
 }
 
-// Bytes of workgroup memory of each kernel: its var<workgroup> arrays, in vec4 of 16 bytes (tiles of hs/4 vec4 per
-// row, hs/4 + 1 where the score step reads down a column; the probabilities or dS; the forward's row-max exchange).
+// Bytes of workgroup memory of each kernel: its var<workgroup> arrays, in vec4 of 16 bytes. Tiles read down a column
+// (or as the 4 rows of a thread) have rows of ROW = hs4 + 1; the probabilities / dS have columns of rows/4 + 1.
 const FLASH_BYTES: { [K in keyof FlashTiles]: (t: FlashTile, hs4: number) => number } = {
-  forward: ({ rows, cols }, hs4) => 16 * (rows * hs4 + cols * (hs4 + 1) + (cols * rows) / 4 + 4 * rows),
-  dq: ({ rows, cols }, hs4) => 16 * (2 * rows * hs4 + 2 * cols * (hs4 + 1) + (cols * rows) / 4),
-  dkdv: ({ rows, cols }, hs4) => 16 * (2 * rows * hs4 + 2 * cols * (hs4 + 1) + (cols * rows) / 4),
+  // Q, K (padded), V, P, the row-group exchange.
+  forward: ({ rows, cols }, hs4) => 16 * ((rows + cols) * (hs4 + 1) + cols * hs4 + cols * (rows / 4 + 1) + 2 * rows),
+  // Q, dO, K, V (padded), dS.
+  dq: ({ rows, cols }, hs4) => 16 * (2 * (rows + cols) * (hs4 + 1) + cols * (rows / 4 + 1)),
+  // K, V, Q, dO (padded), P and dS.
+  dkdv: ({ rows, cols }, hs4) => 16 * (2 * (rows + cols) * (hs4 + 1) + 2 * cols * (rows / 4 + 1)),
 };
 
 // Software adapters (llvmpipe) compile the zero-initialization of workgroup memory in time superlinear in its size
 // (one 16 KiB array: ~13 s, 32 KiB: ~60 s), so by default they get tiles within this many bytes (~2-13 s a kernel).
 const FALLBACK_BYTES = 8192;
 
-// Candidate tiles, best first (more rows share each staged block; then smaller ones for long heads, small memories).
-const CANDIDATES: readonly FlashTile[] = [
-  [64, 32],
-  [64, 16],
-  [32, 32],
-  [32, 16],
-  [16, 32],
-  [16, 16],
-  [16, 8],
-  [8, 16],
-  [8, 8],
-  [4, 8],
-].map(([rows, cols]) => ({ rows, cols }));
+/** "64x32 64x16" -> tiles. */
+const tileList = (text: string): FlashTile[] =>
+  text.split(" ").map((t) => t.split("x").map(Number)).map(([rows, cols]) => ({ rows, cols }));
 
 /**
- * The tiles for head size hs: for each kernel the first candidate (largest first) within `budget` bytes of workgroup
- * memory, or failing that the smallest, if it fits `bytes`.
+ * Candidate tiles (rows x cols) of each kernel, best first: `flashTiles` takes the first that fits. The first ones
+ * are the fastest that `dev/bench_attention.ts --reps 20 --sweep` measured on the H200 (48 KiB) at d12's shape
+ * (forward 64x32 2.96 ms, dq 64x16 3.35 ms, dkdv 64x8 4.42 ms); reordering a list changes the choice. The last,
+ * smallest ones are for long heads and small memories (16 KiB, WebGPU's minimum).
+ */
+export const FLASH_CANDIDATES: { readonly [K in keyof FlashTiles]: readonly FlashTile[] } = {
+  forward: tileList("64x32 64x16 32x32 16x64 32x16 16x16 16x8 8x8 4x8"),
+  dq: tileList("64x16 32x32 16x64 32x16 16x32 16x16 16x8 8x8 4x8"),
+  dkdv: tileList("64x8 32x32 32x16 16x32 16x16 16x8 8x8 4x8"),
+};
+
+/**
+ * Bytes of workgroup memory that kernel `k` takes with `tile` at head size hs.
+ *
+ * @param k The kernel.
+ * @param tile Its tile.
+ * @param hs Head size.
+ * @returns Bytes of its var<workgroup> arrays.
+ * @example
+ * ```ts
+ * import { flashTileBytes } from "./flash_attention.ts";
+ * if (flashTileBytes("forward", { rows: 64, cols: 32 }, 64) !== 45056) throw new Error("Q, K, V, P and red");
+ * ```
+ */
+export function flashTileBytes(k: keyof FlashTiles, tile: FlashTile, hs: number): number {
+  return FLASH_BYTES[k](tile, hs / 4);
+}
+
+/**
+ * The tiles for head size hs: for each kernel the first of its `FLASH_CANDIDATES` (best first) within `budget` bytes
+ * of workgroup memory, or failing that the smallest, if it fits `bytes`.
  *
  * @param hs Head size, a multiple of 4, at most 128.
  * @param bytes Workgroup memory limit (maxComputeWorkgroupStorageSize, at least 16 KiB in WebGPU).
@@ -110,15 +137,16 @@ const CANDIDATES: readonly FlashTile[] = [
  * @example
  * ```ts
  * import { flashTiles } from "./flash_attention.ts";
- * const t = flashTiles(64, 32768);
- * if (t.forward.rows !== 64 || t.dq.rows !== 32) throw new Error("GPT-2's head size in 32 KiB");
+ * const t = flashTiles(64, 49152);
+ * if (t.forward.rows !== 64 || t.forward.cols !== 32 || t.dq.rows !== 64) throw new Error("GPT-2's head in 48 KiB");
  * ```
  */
 export function flashTiles(hs: number, bytes: number, budget = bytes): FlashTiles {
   const pick = (k: keyof FlashTiles) => {
     const fits = (t: FlashTile, limit: number) => FLASH_BYTES[k](t, hs / 4) <= limit;
-    const smallest = CANDIDATES[CANDIDATES.length - 1];
-    const tile = CANDIDATES.find((t) => fits(t, Math.min(budget, bytes))) ?? (fits(smallest, bytes) ? smallest : null);
+    const list = FLASH_CANDIDATES[k];
+    const smallest = list[list.length - 1];
+    const tile = list.find((t) => fits(t, Math.min(budget, bytes))) ?? (fits(smallest, bytes) ? smallest : null);
     if (!tile) {
       throw new UserError(`Flash attention: head size ${hs} needs more than ${bytes} bytes of workgroup memory`);
     }

@@ -4,9 +4,10 @@
  * - `cpu`, the scalar reference: out and dinp against the materialized reference `attentionForward` /
  *   `attentionBackward` (itself checked against finite differences in attention_test.ts), lse against the log of the
  *   softmax denominators of attentionForward's scores;
- * - `gpu`: against the scalar form with B = 2, three heads, head sizes 8, 64 and 80 (80: two channel groups per
- *   thread, the second partial) and T = 1, 7, 33, 70 (none a multiple of a tile), with the tiles chosen for this
- *   adapter, tiles with 32-column blocks, and on hardware adapters those for 16 KiB (WebGPU's minimum).
+ * - `gpu`: against the scalar form with B = 2, three heads, head sizes 8, 64 and 80 (80: three channel groups per
+ *   thread, the third partial) and T = 1, 7, 33, 70 (none a multiple of a tile), with the tiles chosen for this
+ *   adapter, tiles with 64-column blocks, the tiles of a 48 KiB device (the production path: 64-row forward), and
+ *   on hardware adapters those for 16 KiB (WebGPU's minimum).
  */
 import { attentionBackward, attentionForward } from "../../layers/attention.ts";
 import {
@@ -97,8 +98,11 @@ async function checkGpu(B: number, T: number, C: number, NH: number, tiles?: Fla
   return diffs;
 }
 
-/** Tiles that use the second key (forward, dq) and query (dkdv) slot of each thread: blocks of 32 columns. */
-const WIDE: FlashTiles = { forward: { rows: 16, cols: 32 }, dq: { rows: 16, cols: 32 }, dkdv: { rows: 16, cols: 32 } };
+/** Tiles whose threads take 8 columns each (KPT = 8, the widest form of the score steps): blocks of 64 columns. */
+const WIDE: FlashTiles = { forward: { rows: 16, cols: 64 }, dq: { rows: 16, cols: 64 }, dkdv: { rows: 16, cols: 64 } };
+
+/** The tiles a 48 KiB device (the H200) gets at hs = 64: the production code path, here at small sizes. */
+const PRODUCTION = flashTiles(64, 49152);
 
 const tileText = (t?: FlashTiles) =>
   t ? Object.entries(t).map(([k, { rows, cols }]) => `${k} ${rows}×${cols}`).join(", ") : "the launcher's tiles";
@@ -109,10 +113,13 @@ for (const hs of [8, 64, 80]) {
     ignore: !adapterAvailable,
     fn: async () => {
       const ops = await defaultOps();
-      // The launcher's choice for this adapter; WIDE where it fits a software adapter's budget (hs = 8); on
-      // hardware adapters also the tiles for 16 KiB (a software adapter would take minutes to compile those).
+      // The launcher's choice for this adapter; at hs = 8 (little workgroup memory, so quick to compile on a software
+      // adapter) also WIDE and the production tiles; on hardware adapters also the production tiles at hs = 64 and
+      // those for 16 KiB at every head size (a software adapter would take minutes to compile those).
       const configs: (FlashTiles | undefined)[] = [undefined];
-      if (hs === 8) configs.push(WIDE);
+      // (WIDE's dk·dv tile needs more than 48 KiB at hs = 64, so it runs at hs = 8 only.)
+      if (hs === 8) configs.push(WIDE, PRODUCTION);
+      if (!ops.runtime.ctx.isFallback && hs === 64) configs.push(PRODUCTION);
       if (!ops.runtime.ctx.isFallback) configs.push(flashTiles(hs, 16384));
       for (const tiles of configs) {
         const worst = [0, 0, 0];
