@@ -7,6 +7,10 @@
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --profile  # + kernel table
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --attention flash
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --precision f16
+ *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --no-overlap  # one at a time
+ *
+ * The steps are `gpt2 train`'s (train/step.ts: forward, backward, AdamW with clipping at 1.0), and on the GPU each is
+ * started before the previous one's loss is read, as the trainer does; `--no-overlap` waits for each step first.
  *
  * @module
  */
@@ -15,6 +19,7 @@ import { createModel, parseDeviceChoice, parsePrecisionChoice } from "../model/b
 import { planModel } from "../model/layout.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
+import { StepQueue, trainStep } from "../train/step.ts";
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     attention: { type: "string", default: "materialized" },
     precision: { type: "string", default: "fp32" },
+    "no-overlap": { type: "boolean", default: false },
   },
 });
 const B = Number(values.batch), T = Number(values.seq);
@@ -34,7 +40,10 @@ const source = await resolveModelSource(values.model!);
 const attention = values.attention === "flash" ? "flash" : "materialized";
 const device = parseDeviceChoice(values.device!);
 const precision = parsePrecisionChoice(values.precision!);
-const { model, description } = await createModel(source.config, B, T, device, { attention, precision });
+const { model, description, device: placedOn } = await createModel(source.config, B, T, device, {
+  attention,
+  precision,
+});
 await loadParameters(model, source, 1);
 const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
 for (let i = 0; i < B * T; i++) {
@@ -45,29 +54,35 @@ const times: number[] = [];
 let loss = NaN;
 const steps = Number(values.warmup) + Number(values.steps);
 let profile: string | undefined;
-for (let step = 0; step < steps + (values.profile ? 1 : 0); step++) {
-  // With --profile, one more step runs under the per-kernel profiler (not timed: timestamps add waits).
-  const profiled = step === steps;
-  if (profiled) model.exec.profiler?.start();
-  const t0 = performance.now();
-  model.zeroGrad();
-  model.forward(inputs, targets);
-  model.backward();
-  const lossRead = model.meanLoss(); // queued behind backward; resolves with the update's read (as in train/)
-  await model.update({
-    learningRate: 1e-4,
-    beta1: 0.9,
-    beta2: 0.95,
-    eps: 1e-8,
-    weightDecay: 0,
-    step: step + 1,
-    maxGradNorm: 1,
-  });
-  loss = await lossRead;
-  if (profiled) {
-    const rows = await model.exec.profiler?.stop();
-    profile = rows ? formatProfile(rows) : "(this backend has no per-kernel profiler)";
-  } else if (step >= Number(values.warmup)) times.push(performance.now() - t0);
+// The trainer's step (train/step.ts) with constant lr 1e-4 and no weight decay, each step started before the previous
+// one's loss is read, as `gpt2 train` does on the GPU (StepQueue), unless --no-overlap.
+const overlap = placedOn === "gpu" && !values["no-overlap"];
+const settings = {
+  accumSteps: 1,
+  schedule: "constant" as const,
+  learningRate: 1e-4,
+  warmupSteps: 0,
+  finalFraction: 1,
+  weightDecay: 0,
+  maxSteps: steps + 1,
+};
+const queue = new StepQueue((step) => trainStep(model, () => ({ inputs, targets }), step, settings));
+let lastDone = performance.now();
+for (let step = 0; step < steps; step++) {
+  const startedAhead = queue.ahead === step;
+  const t0 = startedAhead ? lastDone : performance.now();
+  const result = queue.take(step);
+  if (overlap && step + 1 < steps) queue.startAhead(step + 1);
+  loss = (await result).loss;
+  lastDone = performance.now();
+  if (step >= Number(values.warmup)) times.push(lastDone - t0);
+}
+if (values.profile) {
+  // One more step under the per-kernel profiler (not timed: timestamps add waits).
+  model.exec.profiler?.start();
+  await trainStep(model, () => ({ inputs, targets }), steps, settings);
+  const rows = await model.exec.profiler?.stop();
+  profile = rows ? formatProfile(rows) : "(this backend has no per-kernel profiler)";
 }
 model.close();
 times.sort((a, b) => a - b);
@@ -93,6 +108,7 @@ console.log(JSON.stringify({
   tokensPerSecond: Math.round(B * T / (ms / 1000)),
   peakRssGiB: Math.round(hwmKiB / 2 ** 20 * 100) / 100,
   tensorGiB: Math.round(tensorBytes / 2 ** 30 * 100) / 100,
+  overlap,
   finalLoss: loss,
   ...(profile ? { profile } : {}),
 }));

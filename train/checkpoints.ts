@@ -13,6 +13,8 @@ import type { ParameterTensors } from "../model/checkpoint.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { readStateFile, type StateMeta, writeStateFile } from "./state_file.ts";
+import type { DataLoaderState } from "../prepro/dataloader.ts";
+import type { LossScaleState } from "./loss_scale.ts";
 
 /** The three file names of the checkpoint at `step`. */
 export function checkpointFiles(outDir: string, step: number): { model: string; state: string; done: string } {
@@ -134,4 +136,25 @@ const SHAPE_FIELDS = [
 function shapeDifferences(saved: GPT2Config, wanted: GPT2Config): string[] {
   return SHAPE_FIELDS.filter(([key]) => saved[key] !== wanted[key])
     .map(([key, label]) => `${label}=${saved[key]} where -e asks for ${wanted[key]}`);
+}
+
+/** What a state file's JSON block holds for the trainer (train/trainer.ts). */
+export interface RunMeta {
+  [key: string]: unknown;
+  step: number;
+  B: number;
+  T: number;
+  tokensPerStep: number;
+  /** The run's planned length (absent in state files written before it was recorded). */
+  maxSteps?: number;
+  loader: DataLoaderState;
+  rng: string;
+  /** With dynamic loss scaling: its state after this step. */
+  lossScale?: LossScaleState;
+}
+
+/** Whether every element is finite (a checkpoint of NaN or Inf weights is never written). */
+export function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
 }

@@ -88,3 +88,77 @@ export async function trainStep<F, I>(
   const lossSum = (await Promise.all(losses)).reduce((a, b) => a + b, 0);
   return { loss: lossSum / s.accumSteps, norm: norm ?? NaN, lr, ...(scaled ? { scaled } : {}) };
 }
+
+/**
+ * llm.c's val loss: the mean loss of the first `batches` batches of `loader` (rewound first), forward passes only.
+ * The trainer and the browser page both use it.
+ *
+ * @param model The model.
+ * @param loader The val loader.
+ * @param batches Batches to average.
+ * @returns The mean loss.
+ */
+export async function valLoss<F, I>(
+  model: GPT2<F, I>,
+  loader: { reset(): void; next(): Batch },
+  batches: number,
+): Promise<number> {
+  loader.reset();
+  let sum = 0;
+  for (let i = 0; i < batches; i++) {
+    const batch = loader.next();
+    model.forward(batch.inputs, batch.targets);
+    sum += await model.meanLoss();
+  }
+  return sum / batches;
+}
+
+/**
+ * Training steps with one started ahead: `take(step)` gives step `step`'s result (starting it unless `startAhead`
+ * already did), and `startAhead(step + 1)`, called before that result is awaited, records and submits the next step
+ * at once, so the GPU goes from one step to the next without waiting for the host to read the loss (Deno notices a
+ * finished GPU in ~10 ms polls) and to record the next step (a few ms). The results are those of steps run one after
+ * another: the GPU runs the work in the order it was recorded, and every read has its own staging buffer. Only for
+ * backends whose ops are queued (the GPU): on the CPU a step runs while it is recorded, so starting one ahead gains
+ * nothing and would run it before the previous step's line is printed. The caller starts a step ahead only when
+ * nothing has to see the weights between the two (a val loss, a sample, a checkpoint), and not with dynamic loss
+ * scaling, whose scale for the next step depends on this step's gradients.
+ */
+export class StepQueue {
+  #run: (step: number) => Promise<StepResult>;
+  #ahead?: { step: number; result: Promise<StepResult> };
+
+  /** @param run Starts step `step` (0-based) and resolves with its result (`trainStep` with the run's settings). */
+  constructor(run: (step: number) => Promise<StepResult>) {
+    this.#run = run;
+  }
+
+  /** The step already started ahead, if any. */
+  get ahead(): number | undefined {
+    return this.#ahead?.step;
+  }
+
+  /**
+   * Step `step`'s result: the one started ahead, or started now.
+   *
+   * @param step The step (0-based).
+   * @returns Its result.
+   */
+  take(step: number): Promise<StepResult> {
+    const started = this.#ahead?.step === step ? this.#ahead.result : undefined;
+    if (this.#ahead && !started) throw new Error(`step ${this.#ahead.step} was started ahead, not ${step}`);
+    this.#ahead = undefined;
+    return started ?? this.#run(step);
+  }
+
+  /**
+   * Starts step `step` now (after the step being taken, before its result is awaited).
+   *
+   * @param step The next step (0-based).
+   */
+  startAhead(step: number): void {
+    const result = this.#run(step);
+    result.catch(() => {}); // a run that stops before taking it (an error in the step before) leaves it unawaited
+    this.#ahead = { step, result };
+  }
+}

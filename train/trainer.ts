@@ -15,17 +15,17 @@ import type { AttentionKind } from "../model/block.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
 import { PARAMETER_NAMES } from "../model/tensors.ts";
-import { DataLoader, type DataLoaderState } from "../prepro/dataloader.ts";
+import { DataLoader } from "../prepro/dataloader.ts";
 import { UsageError, UserError } from "../util/errors.ts";
-import { checkpointFiles, findResumePoint, saveCheckpoint } from "./checkpoints.ts";
+import { allFinite, checkpointFiles, findResumePoint, type RunMeta, saveCheckpoint } from "./checkpoints.ts";
 import { type Activity, RunClock } from "./eta.ts";
 import { RunReport } from "./report.ts";
 import { isRunFileIn, RunDirectory } from "./run_dir.ts";
 import { Xorshift64Star } from "./sampler.ts";
 import { sampleText } from "../model/decoder.ts";
 import type { ScheduleKind } from "./schedule.ts";
-import { trainStep } from "./step.ts";
-import { DynamicLossScale, type LossScaleState } from "./loss_scale.ts";
+import { StepQueue, trainStep, valLoss } from "./step.ts";
+import { DynamicLossScale } from "./loss_scale.ts";
 import { hellaswagEvent, HellaswagProbe } from "./hellaswag.ts";
 
 /** Everything `gpt2 train` can be told. Defaults live in `commands/train.ts`. */
@@ -291,35 +291,51 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const saveDue = (step: number) =>
       runDir !== undefined && step > startStep && step !== savedStep &&
       (interrupted || step === maxSteps || (o.checkpointEvery > 0 && step % o.checkpointEvery === 0));
+    const valDue = (step: number) => valLoader !== undefined && (step % o.valEvery === 0 || step === maxSteps);
+    const hellaswagDue = (step: number) =>
+      probe !== undefined && hs !== undefined && ((step > 0 && step % hs.every === 0) || step === maxSteps);
+    const sampleDue = (step: number) =>
+      o.sampleEvery > 0 && genTokens > 1 && ((step > 0 && step % o.sampleEvery === 0) || step === maxSteps);
+    const profiledStep = startStep + 1;
+    // Step `step` may start before the previous one's loss is read when nothing runs between them (StepQueue).
+    const overlap = placed.device === "gpu" && !lossScale;
+    const quietBefore = (step: number) =>
+      step < maxSteps && !saveDue(step) && !valDue(step) && !hellaswagDue(step) && !sampleDue(step) &&
+      !(o.profile && (step === profiledStep || step === profiledStep + 1));
+    const steps = new StepQueue((step) =>
+      trainStep(model, () => trainLoader.next(), step, {
+        accumSteps,
+        schedule: o.schedule,
+        learningRate: o.learningRate,
+        warmupSteps: o.warmupSteps,
+        finalFraction: o.finalFraction,
+        weightDecay: o.weightDecay,
+        maxSteps,
+      }, lossScale)
+    );
+    /** What runs between steps, each when due, on the weights after `step` steps: checkpoint, val, HellaSwag, sample. */
+    const between = async (step: number) => {
+      if (saveDue(step)) await timed("checkpoint", () => save(step));
+      if (valLoader && valDue(step) && !interrupted) {
+        lastValLoss = await timed("val", () => valLoss(model, valLoader, valBatches));
+        if (!Number.isFinite(lastValLoss)) diverged(step, `the val loss is ${lastValLoss}`);
+        o.onVal?.(step, lastValLoss);
+        report.emit({ type: "val", step, valLoss: lastValLoss });
+      }
+      if (probe && hellaswagDue(step) && !interrupted) report.emit(hellaswagEvent(step, await probe.run(model)));
+      if (sampleDue(step) && !interrupted) {
+        const text = await timed("sample", () => sampleText(model, genTokens, sampler.rng));
+        report.emit({ type: "sample", step, text });
+      }
+      if (saveDue(step)) await timed("checkpoint", () => save(step)); // Ctrl-C came during the val or sample
+    };
+    let lastDone = 0; // when the previous step's results came in
     try {
       for (let step = startStep;; step++) {
-        if (saveDue(step)) await timed("checkpoint", () => save(step));
-        if (valLoader && !interrupted && (step % o.valEvery === 0 || step === maxSteps)) {
-          lastValLoss = await timed("val", async () => {
-            valLoader.reset();
-            let sum = 0;
-            for (let i = 0; i < valBatches; i++) {
-              const batch = valLoader.next();
-              model.forward(batch.inputs, batch.targets);
-              sum += await model.meanLoss();
-            }
-            return sum / valBatches;
-          });
-          if (!Number.isFinite(lastValLoss)) diverged(step, `the val loss is ${lastValLoss}`);
-          o.onVal?.(step, lastValLoss);
-          report.emit({ type: "val", step, valLoss: lastValLoss });
-        }
-        if (probe && hs && !interrupted && ((step > 0 && step % hs.every === 0) || step === maxSteps)) {
-          report.emit(hellaswagEvent(step, await probe.run(model)));
-        }
-        const sampleDue = o.sampleEvery > 0 && genTokens > 1 &&
-          ((step > 0 && step % o.sampleEvery === 0) || step === maxSteps);
-        if (sampleDue && !interrupted) {
-          const text = await timed("sample", () => sampleText(model, genTokens, sampler.rng));
-          report.emit({ type: "sample", step, text });
-        }
-        if (saveDue(step)) await timed("checkpoint", () => save(step)); // Ctrl-C came during the val or sample
-        if (step === maxSteps || interrupted) {
+        // A step started ahead was started only where nothing was due before it; a Ctrl-C meanwhile waits for it.
+        const startedAhead = steps.ahead === step;
+        if (!startedAhead) await between(step);
+        if (!startedAhead && (step === maxSteps || interrupted)) {
           if (interrupted) report.emit({ type: "info", message: `interrupted: stopped after step ${step}` });
           end(step, interrupted ? "interrupted" : "complete", { lastLoss, lastValLoss });
           return { steps: step, lastLoss, lastValLoss, interrupted };
@@ -328,19 +344,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // The CPU backend never leaves the current task (its ops are synchronous), so yield once per step to let
         // the SIGINT listener run.
         await new Promise((resolve) => setTimeout(resolve, 0));
-        const profiler = o.profile && step === startStep + 1 ? model.exec.profiler : undefined;
+        const profiler = o.profile && step === profiledStep ? model.exec.profiler : undefined;
         profiler?.start();
-        const t0 = performance.now();
-        const { loss, norm, lr, scaled } = await trainStep(model, () => trainLoader.next(), step, {
-          accumSteps,
-          schedule: o.schedule,
-          learningRate: o.learningRate,
-          warmupSteps: o.warmupSteps,
-          finalFraction: o.finalFraction,
-          weightDecay: o.weightDecay,
-          maxSteps,
-        }, lossScale);
-        const ms = performance.now() - t0;
+        const t0 = startedAhead ? lastDone : performance.now();
+        const result = steps.take(step);
+        if (overlap && !interrupted && quietBefore(step + 1)) steps.startAhead(step + 1);
+        const { loss, norm, lr, scaled } = await result;
+        lastDone = performance.now();
+        const ms = lastDone - t0;
         clock.record("step", ms);
         if (profiler) {
           const table = formatProfile(await profiler.stop());
@@ -380,24 +391,4 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     probe?.close();
     placed?.model.close();
   }
-}
-
-/** What a state file's JSON block holds for the trainer. */
-interface RunMeta {
-  [key: string]: unknown;
-  step: number;
-  B: number;
-  T: number;
-  tokensPerStep: number;
-  /** The run's planned length (absent in state files written before it was recorded). */
-  maxSteps?: number;
-  loader: DataLoaderState;
-  rng: string;
-  /** With dynamic loss scaling: its state after this step. */
-  lossScale?: LossScaleState;
-}
-
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
 }

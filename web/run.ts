@@ -18,7 +18,7 @@ import { randomParameters } from "../model/init.ts";
 import type { ParameterName } from "../model/tensors.ts";
 import { DataLoader } from "../prepro/dataloader.ts";
 import { Xorshift64Star } from "../train/sampler.ts";
-import { type StepSettings, trainStep } from "../train/step.ts";
+import { type StepSettings, trainStep, valLoss } from "../train/step.ts";
 import { type SampleSettings, streamSample } from "./sampling.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -239,15 +239,6 @@ export class TrainingRun implements PageRun {
   }
 
   async #valLoss(): Promise<number> {
-    const val = this.#val;
-    val.reset();
-    let sum = 0;
-    const batches = Math.min(VAL_BATCHES, val.windowsPerEpoch);
-    for (let i = 0; i < batches; i++) {
-      const batch = val.next();
-      this.model.forward(batch.inputs, batch.targets);
-      sum += await this.model.meanLoss();
-    }
-    return sum / batches;
+    return await valLoss(this.model, this.#val, Math.min(VAL_BATCHES, this.#val.windowsPerEpoch));
   }
 }
