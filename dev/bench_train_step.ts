@@ -19,7 +19,7 @@ import { createModel, parseDeviceChoice, parsePrecisionChoice } from "../model/b
 import { planModel } from "../model/layout.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
-import { StepQueue, trainStep } from "../train/step.ts";
+import { StepQueue, StepTimes, trainStep } from "../train/step.ts";
 
 const { values } = parseArgs({
   options: {
@@ -67,16 +67,19 @@ const settings = {
   maxSteps: steps + 1,
 };
 const queue = new StepQueue((step) => trainStep(model, () => ({ inputs, targets }), step, settings));
-let lastDone = performance.now();
+const stepTimes = new StepTimes(); // the step lines' ms (bursts of results averaged out)
+let first = performance.now(); // the end of the warm-up steps
 for (let step = 0; step < steps; step++) {
-  const startedAhead = queue.ahead === step;
-  const t0 = startedAhead ? lastDone : performance.now();
+  if (queue.ahead !== step) stepTimes.restart(performance.now());
   const result = queue.take(step);
   if (overlap && step + 1 < steps) queue.startAhead(step + 1);
   loss = (await result).loss;
-  lastDone = performance.now();
-  if (step >= Number(values.warmup)) times.push(lastDone - t0);
+  const now = performance.now();
+  const ms = stepTimes.done(now);
+  if (step + 1 === Number(values.warmup)) first = now;
+  if (step >= Number(values.warmup)) times.push(ms);
 }
+const msPerStepMean = (performance.now() - first) / (steps - Number(values.warmup));
 if (values.profile) {
   // One more step under the per-kernel profiler (not timed: timestamps add waits).
   model.exec.profiler?.start();
@@ -105,6 +108,7 @@ console.log(JSON.stringify({
   steps: times.length,
   msPerStepMedian: Math.round(ms * 10) / 10,
   msPerStepMin: Math.round(times[0] * 10) / 10,
+  msPerStepMean: Math.round(msPerStepMean * 10) / 10, // wall time of the timed steps over their count
   tokensPerSecond: Math.round(B * T / (ms / 1000)),
   peakRssGiB: Math.round(hwmKiB / 2 ** 20 * 100) / 100,
   tensorGiB: Math.round(tensorBytes / 2 ** 30 * 100) / 100,

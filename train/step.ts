@@ -162,3 +162,39 @@ export class StepQueue {
     this.#ahead = { step, result };
   }
 }
+
+/**
+ * Milliseconds per step as the step lines report them. A step not started ahead takes from its start to its result.
+ * Where steps overlap (`StepQueue`), results can come in bursts, two at once (the H200 showed a 9.8 ms "step"
+ * between ~430 ms ones), so such a step gets the mean interval between the last `window` results instead.
+ */
+export class StepTimes {
+  #recent: number[] = [];
+  #window: number;
+
+  /** @param window Results to average over, where steps overlap. */
+  constructor(window = 8) {
+    this.#window = window;
+  }
+
+  /**
+   * A step that was not started ahead starts now: the intervals restart from it.
+   *
+   * @param t Its start, in ms (`performance.now()`).
+   */
+  restart(t: number): void {
+    this.#recent = [t];
+  }
+
+  /**
+   * A step's result came in.
+   *
+   * @param t When, in ms.
+   * @returns The step's milliseconds.
+   */
+  done(t: number): number {
+    this.#recent.push(t);
+    if (this.#recent.length > this.#window + 1) this.#recent.shift();
+    return (t - this.#recent[0]) / (this.#recent.length - 1);
+  }
+}

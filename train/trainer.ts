@@ -24,7 +24,7 @@ import { isRunFileIn, RunDirectory } from "./run_dir.ts";
 import { Xorshift64Star } from "./sampler.ts";
 import { sampleText } from "../model/decoder.ts";
 import type { ScheduleKind } from "./schedule.ts";
-import { StepQueue, trainStep, valLoss } from "./step.ts";
+import { StepQueue, StepTimes, trainStep, valLoss } from "./step.ts";
 import { DynamicLossScale } from "./loss_scale.ts";
 import { hellaswagEvent, HellaswagProbe } from "./hellaswag.ts";
 
@@ -329,7 +329,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       if (saveDue(step)) await timed("checkpoint", () => save(step)); // Ctrl-C came during the val or sample
     };
-    let lastDone = 0; // when the previous step's results came in
+    const times = new StepTimes();
     try {
       for (let step = startStep;; step++) {
         // A step started ahead was started only where nothing was due before it; a Ctrl-C meanwhile waits for it.
@@ -346,12 +346,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         await new Promise((resolve) => setTimeout(resolve, 0));
         const profiler = o.profile && step === profiledStep ? model.exec.profiler : undefined;
         profiler?.start();
-        const t0 = startedAhead ? lastDone : performance.now();
+        if (!startedAhead) times.restart(performance.now());
         const result = steps.take(step);
         if (overlap && !interrupted && quietBefore(step + 1)) steps.startAhead(step + 1);
         const { loss, norm, lr, scaled } = await result;
-        lastDone = performance.now();
-        const ms = lastDone - t0;
+        const ms = times.done(performance.now());
         clock.record("step", ms);
         if (profiler) {
           const table = formatProfile(await profiler.stop());

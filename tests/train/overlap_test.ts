@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { writeShard } from "../../prepro/shard.ts";
-import { StepQueue, type StepResult } from "../../train/step.ts";
+import { StepQueue, type StepResult, StepTimes } from "../../train/step.ts";
 import { train, type TrainOptions } from "../../train/trainer.ts";
 
 const adapter = await navigator.gpu?.requestAdapter();
@@ -106,4 +106,17 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("StepTimes: a step alone takes start to result; overlapped ones the mean of the last results' intervals", () => {
+  const t = new StepTimes(3);
+  t.restart(0);
+  assert.equal(t.done(400), 400);
+  // Started ahead: 830 (a late result), 840 (the next, in the same burst), 1260, 1690.
+  assert.equal(t.done(830), 415);
+  assert.equal(t.done(840), 280);
+  assert.equal(t.done(1260), (1260 - 400) / 3); // the window (3 intervals) slides past the start
+  assert.equal(t.done(1690), (1690 - 830) / 3);
+  t.restart(5000);
+  assert.equal(t.done(5450), 450);
 });
