@@ -1,0 +1,80 @@
+/**
+ * The GPU's FMA rate in WGSL, float32 against native f16 (`enable f16;`, the `shader-f16` feature): what the matmul
+ * kernels could gain from f16 arithmetic (issue 13). Each thread runs eight independent chains of `fma` on `vec4f` or
+ * `vec4<f16>` (4,096 each), over 132 · 2048 · 8 threads, four dispatches per timed pass, twice (GPU timestamps). On an
+ * adapter without `shader-f16` only the float32 rows run. Meant for the H200 (on llvmpipe one pass takes ~25 s).
+ *
+ *     deno run -A dev/bench_fma.ts
+ *
+ * @module
+ */
+const adapter = await navigator.gpu.requestAdapter();
+if (!adapter) {
+  console.error("no WebGPU adapter");
+  Deno.exit(1);
+}
+const hasF16 = adapter.features.has("shader-f16");
+if (!adapter.features.has("timestamp-query")) {
+  console.error("this adapter has no timestamp-query");
+  Deno.exit(1);
+}
+const features: GPUFeatureName[] = hasF16 ? ["shader-f16", "timestamp-query"] : ["timestamp-query"];
+const device = await adapter.requestDevice({ requiredFeatures: features });
+
+/** The kernel for vector type `t` (its scalar `s`), after the `enable` line `en`. */
+function source(t: string, s: string, en: string): string {
+  return `${en}
+@group(0) @binding(0) var<storage, read_write> o: array<f32>;
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3u) {
+  var a0 = ${t}(${s}(f32(g.x) * 1e-7)); var a1 = a0 + ${t}(1e-3); var a2 = a0 + ${t}(2e-3); var a3 = a0 + ${t}(3e-3);
+  var a4 = a0 + ${t}(4e-3); var a5 = a0 + ${t}(5e-3); var a6 = a0 + ${t}(6e-3); var a7 = a0 + ${t}(7e-3);
+  let b = ${t}(0.999); let c = ${t}(1e-4);
+  for (var i = 0u; i < ${CHAIN}u; i++) {
+    a0 = fma(a0, b, c); a1 = fma(a1, b, c); a2 = fma(a2, b, c); a3 = fma(a3, b, c);
+    a4 = fma(a4, b, c); a5 = fma(a5, b, c); a6 = fma(a6, b, c); a7 = fma(a7, b, c);
+  }
+  let sum = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+  o[g.x] = f32(sum.x + sum.y + sum.z + sum.w);
+}`;
+}
+const CHAIN = 4096;
+const THREADS = 132 * 2048 * 8;
+const DISPATCHES = 4;
+const out = device.createBuffer({ size: THREADS * 4, usage: GPUBufferUsage.STORAGE });
+const queries = device.createQuerySet({ type: "timestamp", count: 2 });
+const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+
+const kinds: [string, string, string, string][] = [["vec4f", "vec4f", "f32", ""]];
+if (hasF16) kinds.push(["vec4<f16>", "vec4<f16>", "f16", "enable f16;"]);
+console.log(`| type | ms per pass | TFLOP/s |`);
+console.log(`| --- | ---: | ---: |`);
+for (const round of [0, 1]) {
+  for (const [name, t, s, en] of kinds) {
+    const module = device.createShaderModule({ code: source(t, s, en) });
+    const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+    const bindGroup = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: out } }],
+    });
+    const encoder = device.createCommandEncoder();
+    for (const timed of [false, true]) { // an untimed pass first: compiles, raises the clocks
+      const pass = encoder.beginComputePass(
+        timed ? { timestampWrites: { querySet: queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+      );
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      for (let i = 0; i < DISPATCHES; i++) pass.dispatchWorkgroups(THREADS / 256);
+      pass.end();
+    }
+    encoder.resolveQuerySet(queries, 0, 2, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, readback, 0, 16);
+    device.queue.submit([encoder.finish()]);
+    await readback.mapAsync(GPUMapMode.READ);
+    const [t0, t1] = new BigUint64Array(readback.getMappedRange().slice(0));
+    readback.unmap();
+    const ns = Number(t1 - t0);
+    const flop = DISPATCHES * THREADS * CHAIN * 8 * 4 * 2; // 8 chains of vec4 FMAs, 2 FLOP each
+    if (round === 1) console.log(`| ${name} | ${(ns / 1e6).toFixed(2)} | ${(flop / ns / 1e3).toFixed(1)} |`);
+  }
+}
