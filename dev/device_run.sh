@@ -24,6 +24,8 @@
 #   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes
 #   hellaswag transformers' HellaSwag scores of a small random model (tests/testdata/make_hellaswag_reference.py),
 #             and dev/bench_hellaswag.ts on the GPU
+#   precision dev/validate_precision.ts --control: d12 fp32 vs f16 (and fp32 with flash attention, the noise floor),
+#             300 steps of Tiny Shakespeare at T=1024 (carry data/tinyshakespeare too); ~8 min, a call of its own
 #   large     gpt2 train at llm.c's 0.5M-token batches (-d 524288) on synthetic tokens: d24 at B=32, d36 at B=32,
 #             d48 at B=16 (the largest batches the plans fit, with gradient accumulation), one or two steps each
 set -uo pipefail
@@ -64,6 +66,10 @@ for which in "$@"; do
     part hellaswag 240 deno run -A dev/bench_hellaswag.ts --model d12 --model d48 --batch 4,16 --examples 1000 \
       --device gpu
     ;;
+  precision)
+    part precision 560 deno run -A dev/validate_precision.ts --control --out /tmp/precision --svg "$out/precision_d12.svg" \
+      -- -e d12 -b 16 -t 1024 -x 300 -v 25 -m 20 -s 0 -n 0
+    ;;
   large)
     data="$out/synthetic"
     mkdir -p "$data"
@@ -79,7 +85,7 @@ for which in "$@"; do
     ;;
   *)
     echo "unknown part '$which' (tests, matmul, generate, generate8, generate16, train, train16, trainlarge," \
-      "attention, hellaswag, large)" >&2 && exit 2
+      "attention, hellaswag, precision, large)" >&2 && exit 2
     ;;
   esac
 done

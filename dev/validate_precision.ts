@@ -11,6 +11,11 @@
  *
  * Everything after `--` goes to both runs (`-o` is set per run, under `--out`).
  *
+ * `--control` adds a third run, fp32 again with `--attention flash`: the same arithmetic summed in another order (a
+ * difference of ~1e-7 where f16 weights make ~5e-4). Its gap to the first fp32 run is how far two fp32 trajectories
+ * drift apart on their own at these settings, printed beside the f16 gap: a bar below that floor measures the chaos of
+ * training, not the precision.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
@@ -24,6 +29,7 @@ const { values } = parseArgs({
     out: { type: "string", default: "/tmp/validate_precision" },
     svg: { type: "string" },
     bar: { type: "string", default: "0.02" },
+    control: { type: "boolean", default: false },
   },
 });
 const trainArgs = split < 0 ? [] : Deno.args.slice(split + 1);
@@ -34,15 +40,15 @@ interface Curves {
   val: [number, number][];
 }
 
-/** One training run; its step and val losses from its log.jsonl. */
-async function run(precision: "fp32" | "f16"): Promise<Curves> {
-  const dir = `${values.out}/${precision}`;
+/** One training run (`name` its folder under --out); its step and val losses from its log.jsonl. */
+async function run(name: string, flags: string[]): Promise<Curves> {
+  const dir = `${values.out}/${name}`;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
-  const args = ["run", "-A", cli, "train", ...trainArgs, "--precision", precision, "-o", dir];
+  const args = ["run", "-A", cli, "train", ...trainArgs, ...flags, "-o", dir];
   console.error(`$ deno ${args.join(" ")}`);
   const { success, code } = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" })
     .output();
-  if (!success) throw new Error(`the ${precision} run failed (exit ${code})`);
+  if (!success) throw new Error(`the ${name} run failed (exit ${code})`);
   const curves: Curves = { train: [], val: [] };
   for (const line of (await Deno.readTextFile(`${dir}/log.jsonl`)).split("\n")) {
     if (!line) continue;
@@ -53,18 +59,26 @@ async function run(precision: "fp32" | "f16"): Promise<Curves> {
   return curves;
 }
 
-const fp32 = await run("fp32");
-const f16 = await run("f16");
+const fp32 = await run("fp32", ["--precision", "fp32"]);
+const f16 = await run("f16", ["--precision", "f16"]);
+const control = values.control ? await run("fp32_flash", ["--precision", "fp32", "--attention", "flash"]) : undefined;
 const bar = Number(values.bar);
-console.log("\n| step | val fp32 | val f16 | |diff| |");
-console.log("| ---: | ---: | ---: | ---: |");
-let worst = 0;
+const valAt = (c: Curves, step: number) => c.val.find(([s]) => s === step)?.[1] ?? NaN;
+console.log(`\n| step | val fp32 | val f16 | |diff| |${control ? " val fp32 (flash) | |diff| to fp32 |" : ""}`);
+console.log(`| ---: | ---: | ---: | ---: |${control ? " ---: | ---: |" : ""}`);
+let worst = 0, worstControl = 0;
 for (const [step, loss] of fp32.val) {
-  const other = f16.val.find(([s]) => s === step)?.[1] ?? NaN;
-  const diff = Math.abs(loss - other);
+  const diff = Math.abs(loss - valAt(f16, step));
   worst = Number.isNaN(diff) ? NaN : Math.max(worst, diff);
-  console.log(`| ${step} | ${loss.toFixed(4)} | ${other.toFixed(4)} | ${diff.toFixed(4)} |`);
+  let cells = `| ${step} | ${loss.toFixed(4)} | ${valAt(f16, step).toFixed(4)} | ${diff.toFixed(4)} |`;
+  if (control) {
+    const c = Math.abs(loss - valAt(control, step));
+    worstControl = Number.isNaN(c) ? NaN : Math.max(worstControl, c);
+    cells += ` ${valAt(control, step).toFixed(4)} | ${c.toFixed(4)} |`;
+  }
+  console.log(cells);
 }
+if (control) console.log(`\nlargest val gap between the two fp32 runs: ${worstControl.toFixed(4)} nats`);
 const verdict = worst <= bar ? "within" : "NOT within";
 console.log(`\nlargest val gap ${worst.toFixed(4)} nats over ${fp32.val.length} evaluations: ${verdict} ${bar}`);
 if (values.svg) {
@@ -73,6 +87,7 @@ if (values.svg) {
     { label: "train f16", color: "#ff7f0e", points: f16.train, markers: false },
     { label: "val fp32", color: "#2ca02c", points: fp32.val },
     { label: "val f16", color: "#d62728", points: f16.val },
+    ...(control ? [{ label: "val fp32 (flash)", color: "#9467bd", points: control.val }] : []),
   ];
   await writeFileAtomic(values.svg, new TextEncoder().encode(lineChartSvg("fp32 vs f16 weights", series)));
   console.log(`wrote ${values.svg}`);
