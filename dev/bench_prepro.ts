@@ -14,6 +14,20 @@
  *     deno run -A dev/bench_prepro.ts --runs 3   # best of 3
  *     deno run -A dev/bench_prepro.ts --keep DIR # write the inputs (and outputs) to DIR and keep them, for profiling
  *
+ * `--cores` compares cores instead of Workers: the command itself, `deno run -A cli.ts prepro tinystories|fineweb
+ * --from INPUT --out DIR --json` with its default Worker count (one per core the process may run on:
+ * `navigator.hardwareConcurrency` follows the affinity mask, 1 under `taskset -c 0`), is run pinned to one core
+ * (`taskset -c 0`) and to all of them (`taskset -c 0,1,...`), `--runs` times each (default 5), the two masks
+ * alternating which goes first. The inputs and the command are the same; only the mask differs. The speed-up is the
+ * median over rounds of (1-core wall / N-core wall) of the two runs of one round, which saw the same background.
+ * Each run first waits (up to a minute) for the machine to be quiet, and the table gives the CPU seconds that other
+ * processes used on those cores during each run (from `/proc/stat`), to tell a disturbed run apart. Wall time is
+ * the whole process's, start-up included; "prepro s" is the command's own figure. Needs `taskset` and GNU
+ * `/usr/bin/time` (for the peak RSS).
+ *
+ *     deno run -A dev/bench_prepro.ts --cores            # 24 MB of text per input, 5 rounds
+ *     deno run -A dev/bench_prepro.ts --cores --runs 9   # more rounds
+ *
  * @module
  */
 import { parquetWriteBuffer } from "hyparquet-writer";
@@ -46,8 +60,9 @@ interface ChildResult {
 
 const mbIndex = args.indexOf("--mb");
 const targetBytes = (mbIndex >= 0 ? Number(args[mbIndex + 1]) : 24) * 1e6;
+const cores = args.includes("--cores");
 const runsIndex = args.indexOf("--runs");
-const runs = Math.max(1, runsIndex >= 0 ? Number(args[runsIndex + 1]) : 2);
+const runs = Math.max(1, runsIndex >= 0 ? Number(args[runsIndex + 1]) : cores ? 5 : 2);
 
 /** Zipf-like words from a fixed vocabulary (seeded LCG), so BPE sees repeats and rare words as real text does. */
 let seed = 1;
@@ -124,15 +139,25 @@ try {
     await gzip([new TextEncoder().encode(docs.map((text) => JSON.stringify({ text })).join("\n"))]),
   );
 
-  const inputs: [string, string, number][] = [
+  const inputs: Input[] = [
     ["tinystories", "stories.tar.gz", storyBytes],
     ["fineweb", "web.parquet", textBytes],
     ["fineweb", "web.jsonl.gz", textBytes],
   ];
-  const cores = navigator.hardwareConcurrency;
+  await (cores ? compareCores(inputs) : compareWorkers(inputs));
+} finally {
+  if (!keep) await Deno.remove(dir, { recursive: true });
+}
+
+/** An input the bench made: the dataset command it is for, its file name in `dir`, its bytes of text. */
+type Input = [dataset: string, file: string, textBytes: number];
+
+/** 1 Worker, one per core, and one 1-Worker process per core at once, in this process's own cores. */
+async function compareWorkers(inputs: Input[]): Promise<void> {
+  const cpus = navigator.hardwareConcurrency;
   const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
   console.log(
-    `prepro throughput, ~${targetBytes / 1e6} MB of synthetic text per input, ${cores} cores, load ${load}, ` +
+    `prepro throughput, ~${targetBytes / 1e6} MB of synthetic text per input, ${cpus} cores, load ${load}, ` +
       `best of ${runs}\n`,
   );
   console.log(
@@ -162,9 +187,9 @@ try {
     // Rows: 1 Worker; one per core; and (the machine's own ceiling for the speed-up) one 1-Worker process per
     // core at once, whose "vs 1" is their combined throughput over one process's.
     const rows: [string, ChildResult, number][] = [["1", one, 1]];
-    if (cores > 1) {
-      rows.push([String(cores), await best(dataset, file, cores, 1), 1]);
-      rows.push([`${cores} processes × 1`, await best(dataset, file, 1, cores), cores]);
+    if (cpus > 1) {
+      rows.push([String(cpus), await best(dataset, file, cpus, 1), 1]);
+      rows.push([`${cpus} processes × 1`, await best(dataset, file, 1, cpus), cpus]);
     }
     for (const [workers, r, copies] of rows) {
       const cells = [
@@ -183,6 +208,128 @@ try {
       console.log(`| ${cells.join(" | ")} |`);
     }
   }
-} finally {
-  if (!keep) await Deno.remove(dir, { recursive: true });
+}
+
+/** One run of the `gpt2 prepro` command under a core mask. */
+interface CommandRun {
+  /** Wall seconds of the whole process, start-up included. */
+  wall: number;
+  /** The command's own `seconds` (from opening the input to the last shard written). */
+  prepro: number;
+  /** User + system CPU seconds of the process, all threads. */
+  cpu: number;
+  /** CPU seconds that other processes used on the mask's cores meanwhile. */
+  others: number;
+  peakRssMB: number;
+  tokens: number;
+  workers: number;
+}
+
+/** Busy CPU seconds so far of each CPU in `cpus` (user, nice, system, irq, softirq, steal; from `/proc/stat`). */
+async function busySeconds(cpus: number[]): Promise<number> {
+  const lines = (await Deno.readTextFile("/proc/stat")).split("\n");
+  let ticks = 0;
+  for (const cpu of cpus) {
+    const f = lines.find((l) => l.startsWith(`cpu${cpu} `))!.trim().split(/\s+/).map(Number);
+    ticks += f[1] + f[2] + f[3] + f[6] + f[7] + f[8];
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/**
+ * Waits (up to a minute) until other processes use less than a tenth of a core over half a second, so that a
+ * round starts on a quiet machine; a round that others disturb anyway shows in the "others' CPU s" column.
+ */
+async function waitQuiet(cpus: number[]): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    const busy = await busySeconds(cpus);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (await busySeconds(cpus) - busy < 0.05) return;
+  }
+}
+
+/** Runs `deno run -A cli.ts prepro <dataset> --from <input> --out <dir> --json` pinned to `cpus`. */
+async function runPinned(dataset: string, file: string, cpus: number[]): Promise<CommandRun> {
+  const timeFile = `${dir}/time.txt`;
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const out = `${dir}/out_${file}_cores${cpus.length}`;
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  const command = [Deno.execPath(), "run", "-A", cli, "prepro", dataset, "--from", `${dir}/${file}`, "--out", out];
+  const args = ["-c", cpus.join(","), "/usr/bin/time", "-o", timeFile, "-f", "%e %U %S %M", ...command, "--json"];
+  const busy = await busySeconds(cpus);
+  const child = await new Deno.Command("taskset", { args, cwd: new URL("..", import.meta.url), stderr: "inherit" })
+    .output();
+  const others = await busySeconds(cpus) - busy;
+  if (!child.success) throw new Error(`taskset ${args.join(" ")} failed`);
+  const r = JSON.parse(new TextDecoder().decode(child.stdout).trim()) as {
+    tokens: number;
+    seconds: number;
+    workers: number;
+  };
+  const [wall, user, sys, rssKB] = (await Deno.readTextFile(timeFile)).trim().split("\n").pop()!.split(" ").map(Number);
+  const cpu = user + sys;
+  return {
+    wall,
+    prepro: r.seconds,
+    cpu,
+    others: Math.max(0, others - cpu),
+    peakRssMB: rssKB / 1024,
+    tokens: r.tokens,
+    workers: r.workers,
+  };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The command pinned to one core and to all of them, alternating (see the module doc). */
+async function compareCores(inputs: Input[]): Promise<void> {
+  const n = navigator.hardwareConcurrency;
+  if (n < 2) throw new Error(`--cores needs at least 2 cores to compare; this process may use ${n}`);
+  const masks = [[0], Array.from({ length: n }, (_, i) => i)];
+  const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
+  console.log(
+    `gpt2 prepro pinned to 1 core vs ${n} (taskset), default Workers, ~${targetBytes / 1e6} MB of synthetic text ` +
+      `per input, ${runs} alternating rounds, medians; load ${load} at the start\n`,
+  );
+  console.log(
+    "| dataset | input | cores | workers | wall s | prepro s | CPU s | others' CPU s | text MB/s | tokens/s | " +
+      `peak RSS MB | ${n} cores vs 1 (min-max) |`,
+  );
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const [dataset, file, bytes] of inputs) {
+    const results: CommandRun[][] = masks.map(() => []);
+    for (let round = 0; round < runs; round++) {
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const m of order) {
+        await waitQuiet(masks[1]);
+        results[m].push(await runPinned(dataset, file, masks[m]));
+      }
+    }
+    const ratios = results[0].map((one, i) => one.wall / results[1][i].wall);
+    for (let m = 0; m < masks.length; m++) {
+      const rs = results[m];
+      const wall = median(rs.map((r) => r.wall));
+      const cells = [
+        dataset,
+        file,
+        String(masks[m].length),
+        String(rs[0].workers),
+        wall.toFixed(2),
+        median(rs.map((r) => r.prepro)).toFixed(2),
+        median(rs.map((r) => r.cpu)).toFixed(2),
+        median(rs.map((r) => r.others)).toFixed(2),
+        (bytes / 1e6 / wall).toFixed(2),
+        Math.round(rs[0].tokens / wall).toLocaleString("en-US"),
+        median(rs.map((r) => r.peakRssMB)).toFixed(0),
+        m === 0
+          ? ""
+          : `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
+      ];
+      console.log(`| ${cells.join(" | ")} |`);
+    }
+  }
 }

@@ -37,7 +37,8 @@ export class TokenPool {
   /**
    * Starts the Workers (each parses the tokenizer's tables as it starts).
    *
-   * @param workers How many; default `navigator.hardwareConcurrency`.
+   * @param workers How many; default `navigator.hardwareConcurrency`, which follows the process's CPU affinity
+   *   (1 under `taskset -c 0`).
    */
   constructor(workers: number = navigator.hardwareConcurrency) {
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`Worker count must be >= 1, got ${workers}`);

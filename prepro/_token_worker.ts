@@ -11,7 +11,7 @@
  */
 import { GPT2_EOT } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
-import { bpeTables, encodeOrdinaryInto } from "./_bpe.ts";
+import { bpeTables, encodeOrdinaryTo, TokenArray } from "./_bpe.ts";
 import { shuffledStories } from "./_dataset.ts";
 import { jsonlChunkTexts } from "./_jsonl.ts";
 import type { ParquetTextFile } from "./_parquet.ts";
@@ -66,22 +66,12 @@ export type TokenReply =
  * ```
  */
 export function tokenizeTexts(texts: string[], strip: boolean): Uint16Array<ArrayBuffer> {
-  // Each document's ids go to a small array that dies young, then into one typed array grown by doubling: one
-  // array of millions of numbers, regrown as it fills, would keep the garbage collector's helper threads busy.
-  let out = new Uint16Array(1 << 16);
-  let length = 0;
+  const out = new TokenArray();
   for (const text of texts) {
-    const ids = [GPT2_EOT];
-    encodeOrdinaryInto(strip ? pythonStrip(text) : text, ids);
-    if (length + ids.length > out.length) {
-      const grown = new Uint16Array(Math.max(2 * out.length, length + ids.length));
-      grown.set(out.subarray(0, length));
-      out = grown;
-    }
-    for (let i = 0; i < ids.length; i++) out[length + i] = ids[i];
-    length += ids.length;
+    out.push(GPT2_EOT);
+    encodeOrdinaryTo(strip ? pythonStrip(text) : text, out);
   }
-  return out.slice(0, length);
+  return out.toUint16Array();
 }
 
 /** Open Parquet files of this Worker, by path; the oldest is closed when a third is opened. */

@@ -20,7 +20,6 @@ import { UsageError, UserError } from "../util/errors.ts";
 import { errorText, writeFileAtomic } from "../util/fs.ts";
 import { type DatasetResult, type DatasetShard, OrderedJobs } from "./_dataset.ts";
 import { jsonlChunks } from "./_jsonl.ts";
-import { openParquetText } from "./_parquet.ts";
 import { ProgressLine } from "./_progress.ts";
 import { ShardWriter } from "./_shard_writer.ts";
 import { TokenPool, type TokenResult, type TokenTask } from "./_token_pool.ts";
@@ -120,7 +119,9 @@ export async function preproFineWeb(inputs: string[], options: PreproFineWebOpti
   try {
     for (const f of files) {
       if (f.endsWith(".parquet")) {
-        const pf = await openParquetText(f);
+        // Loaded here, not at the top: every `gpt2` command imports this module, and the Parquet reader's npm
+        // packages take ~30 ms to load.
+        const pf = await (await import("./_parquet.ts")).openParquetText(f);
         pf.close();
         sizes.push(pf.bytes);
         rows += pf.rows;
