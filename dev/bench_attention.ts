@@ -9,14 +9,17 @@
  * recomputes the scores and dout·vᵀ in both kernels). It also prints the largest differences between the two, and
  * the flash backward's kernels.
  *
- * `--sweep` then times every candidate tile of `FLASH_CANDIDATES` that fits the device, for each of the three tiled
- * kernels (forward alone; dq and dk·dv from the backward's profile rows, both taking the candidate where it fits,
- * else the default), and prints a table with the best of each and the `--tiles` flag that selects them. To make
- * that the default, move those tiles to the front of their kernel's list in `FLASH_CANDIDATES`.
+ * `--sweep` then times every candidate tile of `FLASH_CANDIDATES` that fits the device (its workgroup memory and
+ * maxComputeInvocationsPerWorkgroup), TX = 8 and 16 threads per row group alike, for each of the three tiled kernels
+ * (forward alone; dq and dk·dv from the backward's profile rows, both taking the candidate where it fits, else the
+ * default), and prints a table with the best of each and the `--tiles` flag that selects them. To make that the
+ * default, move those tiles to the front of their kernel's list in `FLASH_CANDIDATES`.
+ *
+ * A tile is rows x cols, or rows x cols x TX (`FlashTile.threadsPerRowGroup`, TX·rows/4 threads; 8 where not given).
  *
  *     deno run -A dev/bench_attention.ts                       # B=16 T=1024 NH=12 hs=64 (d12)
  *     deno run -A dev/bench_attention.ts --batch 1 --seq 64    # a quick run on llvmpipe
- *     deno run -A dev/bench_attention.ts --tiles forward=64x16,dq=32x16,dkdv=32x16 --reps 20
+ *     deno run -A dev/bench_attention.ts --tiles forward=64x32x16,dq=64x16x16,dkdv=64x16x16 --reps 20
  *     deno run -A dev/bench_attention.ts --reps 20 --sweep     # every candidate tile, one table
  *
  * @module
@@ -33,6 +36,9 @@ import {
   flashTileBytes,
   type FlashTiles,
   flashTiles,
+  flashTileText,
+  flashTileThreads,
+  parseFlashTiles,
 } from "../layers/flash_attention.ts";
 
 const { values } = parseArgs({
@@ -51,15 +57,14 @@ const [B, T, NH, hs, reps] = [values.batch, values.seq, values.heads, values.hs,
 const C = NH * hs;
 const tiles = values.tiles ? parseTiles(values.tiles) : undefined;
 
-/** "forward=64x16,dq=32x16,dkdv=32x16" -> FlashTiles (rows × cols of each kernel). */
+/** "forward=64x16x16,dq=32x16,dkdv=32x16" -> FlashTiles (rows × cols, × TX where given, of each kernel). */
 function parseTiles(text: string): FlashTiles {
-  const t: Record<string, { rows: number; cols: number }> = {};
+  const t: Record<string, FlashTile> = {};
   for (const part of text.split(",")) {
     const [name, size] = part.split("=");
-    const [rows, cols] = size.split("x").map(Number);
-    t[name] = { rows, cols };
+    if (size) [t[name]] = parseFlashTiles(size);
   }
-  if (!t.forward || !t.dq || !t.dkdv) throw new Error("--tiles needs forward=RxC,dq=RxC,dkdv=RxC");
+  if (!t.forward || !t.dq || !t.dkdv) throw new Error("--tiles needs forward=RxC[xTX],dq=RxC[xTX],dkdv=RxC[xTX]");
   return t as unknown as FlashTiles;
 }
 
@@ -171,22 +176,22 @@ if (values.sweep) await sweep();
 /** Times each candidate tile of each kernel (see the module doc) and prints the table and the best choice. */
 async function sweep(): Promise<void> {
   const bytes = ops.runtime.limits.maxComputeWorkgroupStorageSize;
+  const threads = ops.runtime.limits.maxComputeInvocationsPerWorkgroup;
   const base = tiles ?? flashTiles(hs, bytes, ops.runtime.ctx.isFallback ? 8192 : bytes);
-  const text = (t: FlashTile) => `${t.rows}x${t.cols}`;
-  const all = [...new Set(Object.values(FLASH_CANDIDATES).flat().map(text))].map((x) => {
-    const [rows, cols] = x.split("x").map(Number);
-    return { rows, cols };
-  });
-  const fits = (k: keyof FlashTiles, t: FlashTile) => flashTileBytes(k, t, hs) <= bytes;
+  // Every tile of the lists once, in their order: forward's list, then those only the dq and dk·dv lists hold.
+  const all = [...new Set(Object.values(FLASH_CANDIDATES).flat().map(flashTileText))].flatMap(parseFlashTiles);
+  const fits = (k: keyof FlashTiles, t: FlashTile) =>
+    flashTileBytes(k, t, hs) <= bytes && flashTileThreads(t) <= threads;
   const kernels = ["forward", "dq", "dkdv"] as const;
   const best: Record<string, { tile: FlashTile; ms: number }> = {};
   const cell = (k: keyof FlashTiles, t: FlashTile, ms: number) => {
     if (!fits(k, t)) return "—";
     if (!(ms >= best[k]?.ms)) best[k] = { tile: t, ms };
-    return `${ms.toFixed(3)} (${(flashTileBytes(k, t, hs) / 1024).toFixed(1)} KiB)`;
+    return `${ms.toFixed(3)} (${(flashTileBytes(k, t, hs) / 1024).toFixed(1)} KiB, ${flashTileThreads(t)} thr)`;
   };
   console.log(
-    `\nflash tile sweep (rows x cols; ${bytes} bytes of workgroup memory; ms per call, mean of ${reps} back to back):`,
+    `\nflash tile sweep (rows x cols [x threads per row group, 8 if not given]; ${bytes} bytes of workgroup memory, ` +
+      `${threads} threads; ms per call, mean of ${reps} back to back):`,
   );
   console.log("| tile | forward ms | dq ms | dk·dv ms |");
   console.log("| --- | ---: | ---: | ---: |");
@@ -199,9 +204,11 @@ async function sweep(): Promise<void> {
       const r = await measureParts(() => fBwd(bt), ["dq", "dk·dv"]);
       [dq, dkdv] = timed ? r.parts : [r.total, r.total];
     }
-    console.log(`| ${text(t)} | ${cell("forward", t, fwd)} | ${cell("dq", t, dq)} | ${cell("dkdv", t, dkdv)} |`);
+    console.log(
+      `| ${flashTileText(t)} | ${cell("forward", t, fwd)} | ${cell("dq", t, dq)} | ${cell("dkdv", t, dkdv)} |`,
+    );
   }
-  const flag = kernels.map((k) => `${k}=${text(best[k]?.tile ?? base[k])}`).join(",");
+  const flag = kernels.map((k) => `${k}=${flashTileText(best[k]?.tile ?? base[k])}`).join(",");
   const total = kernels.reduce((s, k) => s + (best[k]?.ms ?? NaN), 0);
   console.log(
     `best: --tiles ${flag}${timed ? ` (${total.toFixed(3)} ms per layer, forward + backward without D)` : ""}`,

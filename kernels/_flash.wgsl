@@ -2,15 +2,18 @@
 // flash_attention_backward_dkdv.wgsl) share: where a head starts, and each thread's register blocks. Appended to their
 // sources in layers/flash_attention.ts; each of them declares Params p (with T, C, NH), BR, HS4, CPT and `write4`.
 //
-// All three are register-blocked small GEMMs with the same thread shape: thread l = 8·g + x of the workgroup owns 4
-// rows (4g … 4g+3: query rows in forward and dq, keys in dkdv) and, of the 8 threads x = 0 … 7 sharing those rows,
-//   - in a score step, the block's columns x, x + 8, x + 16, … (KPT of them): a Scores of vec4 over its 4 rows;
-//   - in an accumulation step, the channel groups (vec4) x, x + 8, x + 16, x + 24 of the head (CPT = ⌈HS4/8⌉ ≤ 4 of
-//     them, those < HS4): a Block of 4 rows × CPT vec4.
+// All three are register-blocked small GEMMs with the same thread shape: thread l = TX·g + x of the workgroup owns 4
+// rows (4g … 4g+3: query rows in forward and dq, keys in dkdv) and, of the TX threads x = 0 … TX-1 sharing those
+// rows (TX·rows/4 threads in a workgroup),
+//   - in a score step, the block's columns x, x + TX, x + 2·TX, … (KPT = cols/TX ∈ {1, 2, 4, 8} of them): a Scores
+//     of vec4 over its 4 rows;
+//   - in an accumulation step, the channel groups (vec4) x, x + TX, x + 2·TX, x + 3·TX of the head (CPT = ⌈HS4/TX⌉
+//     ≤ 4 of them, those < HS4): a Block of 4 rows × CPT vec4.
 // Named fields, not arrays: local arrays are bounds-checked, and dynamically indexed ones are ~30× slower.
 
-// Threads sharing a row group.
-const TX: u32 = 8u;
+// Threads sharing a row group: 8, 16 or 32 (a multiple of 4, so that a row group is whole quads of a subgroup, and
+// at least HS4/4, so that CPT ≤ 4).
+override TX: u32 = 8u;
 
 // Where head h = bh % NH of batch b = bh / NH starts in a (B, T, width) tensor at `base`.
 fn head_start(base: u32, bh: u32, width: u32) -> u32 {
@@ -48,7 +51,7 @@ fn score4(s: vec4f, r: Rows, k: vec4f) -> vec4f {
   return vec4f(dot_add(s.x, r.r0, k), dot_add(s.y, r.r1, k), dot_add(s.z, r.r2, k), dot_add(s.w, r.r3, k));
 }
 
-// A thread's scores (or probabilities, dP, dS): column x + 8j of the block in s<j>, a vec4 over its 4 rows.
+// A thread's scores (or probabilities, dP, dS): column x + TX·j of the block in s<j>, a vec4 over its 4 rows.
 struct Scores {
   s0: vec4f,
   s1: vec4f,
@@ -60,7 +63,7 @@ struct Scores {
   s7: vec4f,
 }
 
-// A thread's accumulators: channel group x + 8k of its 4 rows in c<k>.
+// A thread's accumulators: channel group x + TX·k of its 4 rows in c<k>.
 struct Block {
   c0: Rows,
   c1: Rows,
@@ -78,7 +81,7 @@ fn rows_scale(r: Rows, s: vec4f) -> Rows {
 }
 
 // acc += w ⊗ (v0, v1, v2, v3): one column's term of P·V, dS·K, Pᵀ·dO or dSᵀ·Q (w over the rows, v<k> channel
-// group x + 8k of that column's row).
+// group x + TX·k of that column's row).
 fn block_add(acc: ptr<function, Block>, w: vec4f, v0: vec4f, v1: vec4f, v2: vec4f, v3: vec4f) {
   (*acc).c0 = rows_add((*acc).c0, w, v0);
   if (CPT > 1u) {
@@ -106,7 +109,7 @@ fn block_scale(acc: ptr<function, Block>, s: vec4f) {
   }
 }
 
-// Channel group x + 8k of a row, clamped so that reads stay in bounds (results for groups ≥ HS4 are dropped).
+// Channel group x + TX·k of a row, clamped so that reads stay in bounds (results for groups ≥ HS4 are dropped).
 fn group_of(x: u32, k: u32) -> u32 {
   return min(x + TX * k, HS4 - 1u);
 }

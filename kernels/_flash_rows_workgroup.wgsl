@@ -1,9 +1,9 @@
 // _flash_rows_workgroup: the row-group reductions of flash_attention_forward.wgsl through workgroup memory (the form
-// for devices without subgroups; kernels/_flash_rows_subgroup.wgsl is its twin). Thread lid = 8g + x belongs to row
+// for devices without subgroups; kernels/_flash_rows_subgroup.wgsl is its twin). Thread lid = TX·g + x belongs to row
 // group g; `red` (one vec4 per thread) is the kernel's. Each call writes red, waits on a barrier, then reads it: the
 // caller must pass another barrier before the next call writes red again.
 
-// The lane-wise max (take_max) or sum (in thread order) of v over the 8 threads of lid's row group, for each of them.
+// The lane-wise max (take_max) or sum (in thread order) of v over the TX threads of lid's row group, for each of them.
 fn row_reduce(lid: u32, v: vec4f, take_max: bool) -> vec4f {
   red[lid] = v;
   workgroupBarrier();

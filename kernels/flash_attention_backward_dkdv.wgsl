@@ -7,26 +7,29 @@
 // queries'). A key block visits the query blocks from the one holding its first key to the last, in order (earlier
 // queries see none of its keys), so the sums are reproducible.
 //
-// Threads: 2·BC per workgroup, one workgroup per (key block, batch·head) = (workgroup_id.x, workgroup_id.y), the
-// latter b·NH + h; block 0 has the most query blocks and starts first. Thread l = 8·g + x (kernels/_flash.wgsl) owns
-// keys 4g … 4g+3 of the block (the lanes of its vec4 values) and
-//   - in the score step, queries x + 8j (j < KPT = BR/8) of the query block: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ together, per
-//     channel group 4 K, 4 V, KPT Q and KPT dO vec4 loads for 32·KPT multiply-adds, then P and dS in registers;
-//   - in the accumulation step dV += Pᵀ·dO and dK += dSᵀ·Q together, channel groups x + 8k (k < CPT) of both: per
+// Threads: NT = TX·BC/4 per workgroup, one workgroup per (key block, batch·head) = (workgroup_id.x,
+// workgroup_id.y), the latter b·NH + h; block 0 has the most query blocks and starts first. Thread l = TX·g + x
+// (kernels/_flash.wgsl) owns keys 4g … 4g+3 of the block (the lanes of its vec4 values) and
+//   - in the score step, queries x + TX·j (j < KPT = BR/TX) of the query block: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ
+//     together, per channel group 4 K, 4 V, KPT Q and KPT dO vec4 loads for 32·KPT multiply-adds, then P and dS in
+//     registers;
+//   - in the accumulation step dV += Pᵀ·dO and dK += dSᵀ·Q together, channel groups x + TX·k (k < CPT) of both: per
 //     query one P and one dS vec4, CPT dO and CPT Q vec4 loads for 32·CPT multiply-adds, dv and dk in registers.
 // Workgroup memory (vec4): K (times scale·log2(e), so that P = exp2(S - lse·log2(e))) and V of the key block, key
 // 4g + i at slot i·KG + g, rows padded to ROW = HS4 + 1; Q and dout of the query block (BR × ROW); Ps[t·PR + g] and
 // dSs[t·PR + g], P and dS of keys 4g … 4g+3 at query t (PR = BC/4 + 1). Three barriers per query block: Q, dO
 // staged; P, dS complete; the accumulation done with them. layers/flash_attention.ts picks BC, BR.
-// Keys per workgroup (a multiple of 4 up to 64), queries per block (8, 16, 32 or 64), head size / 4 (≤ 32).
+// Keys per workgroup (a multiple of 4 up to 64), queries per block (TX, 2·TX, 4·TX or 8·TX, at most 64), head
+// size / 4 (≤ 32); TX (threads per row group) is in kernels/_flash.wgsl.
 override BC: u32 = 32u;
 override BR: u32 = 32u;
 override HS4: u32 = 16u;
 override ROW: u32 = HS4 + 1u;
 override KG: u32 = BC / 4u;
 override PR: u32 = KG + 1u;
-override KPT: u32 = BR / 8u;
-override CPT: u32 = (HS4 + 7u) / 8u;
+override NT: u32 = TX * KG;
+override KPT: u32 = BR / TX;
+override CPT: u32 = (HS4 + TX - 1u) / TX;
 
 const LOG2E: f32 = 1.4426950408889634;
 
@@ -37,7 +40,7 @@ var<workgroup> dOs: array<vec4f, BR * ROW>;
 var<workgroup> Ps: array<vec4f, BR * PR>;
 var<workgroup> dSs: array<vec4f, BR * PR>;
 
-// Sᵀ (base 2) and dPᵀ of keys 4g … 4g+3 against queries x + 8j of the block, in s and dp.
+// Sᵀ (base 2) and dPᵀ of keys 4g … 4g+3 against queries x + TX·j of the block, in s and dp.
 struct Products {
   s: Scores,
   dp: Scores,
@@ -54,24 +57,24 @@ fn products(g: u32, x: u32) -> Products {
     s.s0 = score4(s.s0, k, Qs[t]);
     dp.s0 = score4(dp.s0, v, dOs[t]);
     if (KPT > 1u) {
-      s.s1 = score4(s.s1, k, Qs[t + 8u * ROW]);
-      dp.s1 = score4(dp.s1, v, dOs[t + 8u * ROW]);
+      s.s1 = score4(s.s1, k, Qs[t + TX * ROW]);
+      dp.s1 = score4(dp.s1, v, dOs[t + TX * ROW]);
     }
     if (KPT > 2u) {
-      s.s2 = score4(s.s2, k, Qs[t + 16u * ROW]);
-      dp.s2 = score4(dp.s2, v, dOs[t + 16u * ROW]);
-      s.s3 = score4(s.s3, k, Qs[t + 24u * ROW]);
-      dp.s3 = score4(dp.s3, v, dOs[t + 24u * ROW]);
+      s.s2 = score4(s.s2, k, Qs[t + 2u * TX * ROW]);
+      dp.s2 = score4(dp.s2, v, dOs[t + 2u * TX * ROW]);
+      s.s3 = score4(s.s3, k, Qs[t + 3u * TX * ROW]);
+      dp.s3 = score4(dp.s3, v, dOs[t + 3u * TX * ROW]);
     }
     if (KPT > 4u) {
-      s.s4 = score4(s.s4, k, Qs[t + 32u * ROW]);
-      dp.s4 = score4(dp.s4, v, dOs[t + 32u * ROW]);
-      s.s5 = score4(s.s5, k, Qs[t + 40u * ROW]);
-      dp.s5 = score4(dp.s5, v, dOs[t + 40u * ROW]);
-      s.s6 = score4(s.s6, k, Qs[t + 48u * ROW]);
-      dp.s6 = score4(dp.s6, v, dOs[t + 48u * ROW]);
-      s.s7 = score4(s.s7, k, Qs[t + 56u * ROW]);
-      dp.s7 = score4(dp.s7, v, dOs[t + 56u * ROW]);
+      s.s4 = score4(s.s4, k, Qs[t + 4u * TX * ROW]);
+      dp.s4 = score4(dp.s4, v, dOs[t + 4u * TX * ROW]);
+      s.s5 = score4(s.s5, k, Qs[t + 5u * TX * ROW]);
+      dp.s5 = score4(dp.s5, v, dOs[t + 5u * TX * ROW]);
+      s.s6 = score4(s.s6, k, Qs[t + 6u * TX * ROW]);
+      dp.s6 = score4(dp.s6, v, dOs[t + 6u * TX * ROW]);
+      s.s7 = score4(s.s7, k, Qs[t + 7u * TX * ROW]);
+      dp.s7 = score4(dp.s7, v, dOs[t + 7u * TX * ROW]);
     }
   }
   return Products(s, dp);
@@ -91,7 +94,7 @@ fn store_probs(c: u32, s: vec4f, dp: vec4f, tq: u32, keys: vec4u, bh: u32) {
   dSs[c] = ds;
 }
 
-@compute @workgroup_size(2u * BC)
+@compute @workgroup_size(NT)
 fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let g = lid / TX;
   let x = lid % TX;
@@ -101,7 +104,7 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
   let head = head_start(p.inp_base, bh, C3);
   let dhead = head_start(p.dout_base, bh, p.C);
   let kscale = p.scale * LOG2E;
-  for (var i = lid; i < BC * HS4; i += 2u * BC) {
+  for (var i = lid; i < BC * HS4; i += NT) {
     let r = i / HS4;
     let d = i % HS4;
     var kv = vec4f(0.0);
@@ -125,7 +128,7 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
   for (var i = k0 / BR; i < nqb; i++) {
     let t0 = i * BR;
     workgroupBarrier(); // the previous block's accumulation is done with Qs, dOs, Ps, dSs (and Ks, Vs are complete)
-    for (var e = lid; e < BR * HS4; e += 2u * BC) {
+    for (var e = lid; e < BR * HS4; e += NT) {
       let t = e / HS4;
       let d = e % HS4;
       var qv = vec4f(0.0);
@@ -143,17 +146,17 @@ fn flash_attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @bui
     let c = x * PR + g;
     store_probs(c, pr.s.s0, pr.dp.s0, tq, keys, bh);
     if (KPT > 1u) {
-      store_probs(c + 8u * PR, pr.s.s1, pr.dp.s1, tq + 8u, keys, bh);
+      store_probs(c + TX * PR, pr.s.s1, pr.dp.s1, tq + TX, keys, bh);
     }
     if (KPT > 2u) {
-      store_probs(c + 16u * PR, pr.s.s2, pr.dp.s2, tq + 16u, keys, bh);
-      store_probs(c + 24u * PR, pr.s.s3, pr.dp.s3, tq + 24u, keys, bh);
+      store_probs(c + 2u * TX * PR, pr.s.s2, pr.dp.s2, tq + 2u * TX, keys, bh);
+      store_probs(c + 3u * TX * PR, pr.s.s3, pr.dp.s3, tq + 3u * TX, keys, bh);
     }
     if (KPT > 4u) {
-      store_probs(c + 32u * PR, pr.s.s4, pr.dp.s4, tq + 32u, keys, bh);
-      store_probs(c + 40u * PR, pr.s.s5, pr.dp.s5, tq + 40u, keys, bh);
-      store_probs(c + 48u * PR, pr.s.s6, pr.dp.s6, tq + 48u, keys, bh);
-      store_probs(c + 56u * PR, pr.s.s7, pr.dp.s7, tq + 56u, keys, bh);
+      store_probs(c + 4u * TX * PR, pr.s.s4, pr.dp.s4, tq + 4u * TX, keys, bh);
+      store_probs(c + 5u * TX * PR, pr.s.s5, pr.dp.s5, tq + 5u * TX, keys, bh);
+      store_probs(c + 6u * TX * PR, pr.s.s6, pr.dp.s6, tq + 6u * TX, keys, bh);
+      store_probs(c + 7u * TX * PR, pr.s.s7, pr.dp.s7, tq + 7u * TX, keys, bh);
     }
     workgroupBarrier();
     for (var t = 0u; t < BR; t++) {

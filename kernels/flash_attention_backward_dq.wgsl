@@ -6,26 +6,28 @@
 // written into the query channels of dinp (B,T,3C) (kernels/flash_attention_backward_dkdv.wgsl writes the others).
 // A query block visits the key blocks that start at or before its last row, in order, so the sums are reproducible.
 //
-// Threads: 2·BR per workgroup, one workgroup per (query block, batch·head): query block = last - workgroup_id.x
-// (the longest first), batch·head = workgroup_id.y (b·NH + h). Thread l = 8·g + x (kernels/_flash.wgsl) owns query
-// rows 4g … 4g+3 of the block (the lanes of its vec4 row values: lse, D) and
-//   - in the score step, keys x + 8j (j < KPT = BC/8) of the key block: S = Q·Kᵀ and dP = dO·Vᵀ together, per
+// Threads: NT = TX·BR/4 per workgroup, one workgroup per (query block, batch·head): query block = last -
+// workgroup_id.x (the longest first), batch·head = workgroup_id.y (b·NH + h). Thread l = TX·g + x
+// (kernels/_flash.wgsl) owns query rows 4g … 4g+3 of the block (the lanes of its vec4 row values: lse, D) and
+//   - in the score step, keys x + TX·j (j < KPT = BC/TX) of the key block: S = Q·Kᵀ and dP = dO·Vᵀ together, per
 //     channel group 4 Q, 4 dO, KPT K and KPT V vec4 loads for 32·KPT multiply-adds, then P and dS in registers;
-//   - in the accumulation step dQ += dS·K, channel groups x + 8k (k < CPT) of dq: per key one dS vec4 and CPT K vec4
-//     loads for 16·CPT multiply-adds, dq in registers (a Block).
+//   - in the accumulation step dQ += dS·K, channel groups x + TX·k (k < CPT) of dq: per key one dS vec4 and CPT K
+//     vec4 loads for 16·CPT multiply-adds, dq in registers (a Block).
 // Workgroup memory (vec4): Q (times scale·log2(e), so that P = exp2(S - lse·log2(e))) and dout of the block, row
 // 4g + i at slot i·RG + g, rows padded to ROW = HS4 + 1; K and V of the key block (BC × ROW); Ss[c·PR + g], dS of
 // rows 4g … 4g+3 at key c (PR = BR/4 + 1). Three barriers per key block: K, V staged; dS complete; the accumulation
 // done with K and dS. layers/flash_attention.ts picks BR, BC.
-// Query rows per workgroup (a multiple of 4 up to 64), keys per block (8, 16, 32 or 64), head size / 4 (≤ 32).
+// Query rows per workgroup (a multiple of 4 up to 64), keys per block (TX, 2·TX, 4·TX or 8·TX, at most 64), head
+// size / 4 (≤ 32); TX (threads per row group) is in kernels/_flash.wgsl.
 override BR: u32 = 32u;
 override BC: u32 = 32u;
 override HS4: u32 = 16u;
 override ROW: u32 = HS4 + 1u;
 override RG: u32 = BR / 4u;
 override PR: u32 = RG + 1u;
-override KPT: u32 = BC / 8u;
-override CPT: u32 = (HS4 + 7u) / 8u;
+override NT: u32 = TX * RG;
+override KPT: u32 = BC / TX;
+override CPT: u32 = (HS4 + TX - 1u) / TX;
 
 const LOG2E: f32 = 1.4426950408889634;
 
@@ -35,7 +37,7 @@ var<workgroup> Ks: array<vec4f, BC * ROW>;
 var<workgroup> Vs: array<vec4f, BC * ROW>;
 var<workgroup> Ss: array<vec4f, BC * PR>;
 
-// S (base 2) and dP of rows 4g … 4g+3 against keys x + 8j of the block, in s and dp.
+// S (base 2) and dP of rows 4g … 4g+3 against keys x + TX·j of the block, in s and dp.
 struct Products {
   s: Scores,
   dp: Scores,
@@ -52,24 +54,24 @@ fn products(g: u32, x: u32) -> Products {
     s.s0 = score4(s.s0, q, Ks[k]);
     dp.s0 = score4(dp.s0, o, Vs[k]);
     if (KPT > 1u) {
-      s.s1 = score4(s.s1, q, Ks[k + 8u * ROW]);
-      dp.s1 = score4(dp.s1, o, Vs[k + 8u * ROW]);
+      s.s1 = score4(s.s1, q, Ks[k + TX * ROW]);
+      dp.s1 = score4(dp.s1, o, Vs[k + TX * ROW]);
     }
     if (KPT > 2u) {
-      s.s2 = score4(s.s2, q, Ks[k + 16u * ROW]);
-      dp.s2 = score4(dp.s2, o, Vs[k + 16u * ROW]);
-      s.s3 = score4(s.s3, q, Ks[k + 24u * ROW]);
-      dp.s3 = score4(dp.s3, o, Vs[k + 24u * ROW]);
+      s.s2 = score4(s.s2, q, Ks[k + 2u * TX * ROW]);
+      dp.s2 = score4(dp.s2, o, Vs[k + 2u * TX * ROW]);
+      s.s3 = score4(s.s3, q, Ks[k + 3u * TX * ROW]);
+      dp.s3 = score4(dp.s3, o, Vs[k + 3u * TX * ROW]);
     }
     if (KPT > 4u) {
-      s.s4 = score4(s.s4, q, Ks[k + 32u * ROW]);
-      dp.s4 = score4(dp.s4, o, Vs[k + 32u * ROW]);
-      s.s5 = score4(s.s5, q, Ks[k + 40u * ROW]);
-      dp.s5 = score4(dp.s5, o, Vs[k + 40u * ROW]);
-      s.s6 = score4(s.s6, q, Ks[k + 48u * ROW]);
-      dp.s6 = score4(dp.s6, o, Vs[k + 48u * ROW]);
-      s.s7 = score4(s.s7, q, Ks[k + 56u * ROW]);
-      dp.s7 = score4(dp.s7, o, Vs[k + 56u * ROW]);
+      s.s4 = score4(s.s4, q, Ks[k + 4u * TX * ROW]);
+      dp.s4 = score4(dp.s4, o, Vs[k + 4u * TX * ROW]);
+      s.s5 = score4(s.s5, q, Ks[k + 5u * TX * ROW]);
+      dp.s5 = score4(dp.s5, o, Vs[k + 5u * TX * ROW]);
+      s.s6 = score4(s.s6, q, Ks[k + 6u * TX * ROW]);
+      dp.s6 = score4(dp.s6, o, Vs[k + 6u * TX * ROW]);
+      s.s7 = score4(s.s7, q, Ks[k + 7u * TX * ROW]);
+      dp.s7 = score4(dp.s7, o, Vs[k + 7u * TX * ROW]);
     }
   }
   return Products(s, dp);
@@ -81,7 +83,7 @@ fn dscore(s: vec4f, dp: vec4f, key: u32, rows: vec4u, lrow: vec4f, drow: vec4f) 
   return select(vec4f(0.0), exp2(s - lrow), ok) * (dp - drow);
 }
 
-@compute @workgroup_size(2u * BR)
+@compute @workgroup_size(NT)
 fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: QueryBlock) {
   let bh = q.wid.y;
   let C3 = 3u * p.C;
@@ -91,7 +93,7 @@ fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: Que
   let x = lid % TX;
   let q0 = first_query(q);
   let qscale = p.scale * LOG2E;
-  for (var i = lid; i < BR * HS4; i += 2u * BR) {
+  for (var i = lid; i < BR * HS4; i += NT) {
     let r = i / HS4;
     let d = i % HS4;
     var qv = vec4f(0.0);
@@ -122,7 +124,7 @@ fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: Que
   for (var j = 0u; j < nkb; j++) {
     let k0 = j * BC;
     workgroupBarrier(); // the previous block's accumulation step is done with Ks and Ss (and Qs, dOs are complete)
-    for (var i = lid; i < BC * HS4; i += 2u * BR) {
+    for (var i = lid; i < BC * HS4; i += NT) {
       let c = i / HS4;
       let d = i % HS4;
       var kv = vec4f(0.0);
@@ -140,17 +142,17 @@ fn flash_attention_backward_dq(@builtin(local_invocation_index) lid: u32, q: Que
     let c = x * PR + g;
     Ss[c] = dscore(pr.s.s0, pr.dp.s0, key, rows, lrow, drow);
     if (KPT > 1u) {
-      Ss[c + 8u * PR] = dscore(pr.s.s1, pr.dp.s1, key + 8u, rows, lrow, drow);
+      Ss[c + TX * PR] = dscore(pr.s.s1, pr.dp.s1, key + TX, rows, lrow, drow);
     }
     if (KPT > 2u) {
-      Ss[c + 16u * PR] = dscore(pr.s.s2, pr.dp.s2, key + 16u, rows, lrow, drow);
-      Ss[c + 24u * PR] = dscore(pr.s.s3, pr.dp.s3, key + 24u, rows, lrow, drow);
+      Ss[c + 2u * TX * PR] = dscore(pr.s.s2, pr.dp.s2, key + 2u * TX, rows, lrow, drow);
+      Ss[c + 3u * TX * PR] = dscore(pr.s.s3, pr.dp.s3, key + 3u * TX, rows, lrow, drow);
     }
     if (KPT > 4u) {
-      Ss[c + 32u * PR] = dscore(pr.s.s4, pr.dp.s4, key + 32u, rows, lrow, drow);
-      Ss[c + 40u * PR] = dscore(pr.s.s5, pr.dp.s5, key + 40u, rows, lrow, drow);
-      Ss[c + 48u * PR] = dscore(pr.s.s6, pr.dp.s6, key + 48u, rows, lrow, drow);
-      Ss[c + 56u * PR] = dscore(pr.s.s7, pr.dp.s7, key + 56u, rows, lrow, drow);
+      Ss[c + 4u * TX * PR] = dscore(pr.s.s4, pr.dp.s4, key + 4u * TX, rows, lrow, drow);
+      Ss[c + 5u * TX * PR] = dscore(pr.s.s5, pr.dp.s5, key + 5u * TX, rows, lrow, drow);
+      Ss[c + 6u * TX * PR] = dscore(pr.s.s6, pr.dp.s6, key + 6u * TX, rows, lrow, drow);
+      Ss[c + 7u * TX * PR] = dscore(pr.s.s7, pr.dp.s7, key + 7u * TX, rows, lrow, drow);
     }
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {

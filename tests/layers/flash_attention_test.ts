@@ -7,16 +7,26 @@
  * - `gpu`: against the scalar form with B = 2, three heads, head sizes 8, 64 and 80 (80: three channel groups per
  *   thread, the third partial) and T = 1, 7, 33, 70 (none a multiple of a tile), with the tiles chosen for this
  *   adapter, tiles with 64-column blocks, the tiles of a 48 KiB device (the production path: 64-row forward), and
- *   on hardware adapters those for 16 KiB (WebGPU's minimum).
+ *   on hardware adapters those for 16 KiB (WebGPU's minimum); and tiles with 16 and 32 threads per row group (TX,
+ *   `FlashTile.threadsPerRowGroup`): 16×16×16 and 16×64×16 (KPT = 4) at hs = 8, 8×16×16 at hs = 64 (CPT = 1) and
+ *   hs = 80 (CPT = 2, the second partial), 8×32×32 at hs = 8;
+ * - tiles: the candidate lists, their parser, and the launcher's refusal of tiles the kernels cannot take.
  */
+import assert from "node:assert/strict";
 import { attentionBackward, attentionForward } from "../../layers/attention.ts";
 import {
+  FLASH_CANDIDATES,
   flashAttention,
   flashAttentionBackward,
   flashAttentionForward,
+  type FlashTile,
   type FlashTiles,
   flashTiles,
+  flashTileText,
+  flashTileThreads,
+  parseFlashTiles,
 } from "../../layers/flash_attention.ts";
+import { UserError } from "../../util/errors.ts";
 import { assertClose } from "../_assert.ts";
 import { rng, uniform } from "../_random.ts";
 import { adapterAvailable, defaultOps, poisoned as gpuPoisoned, upload } from "../gpu/_helpers.ts";
@@ -104,8 +114,17 @@ const WIDE: FlashTiles = { forward: { rows: 16, cols: 64 }, dq: { rows: 16, cols
 /** The tiles a 48 KiB device (the H200) gets at hs = 64: the production code path, here at small sizes. */
 const PRODUCTION = flashTiles(64, 49152);
 
+/** The same tile for the three kernels. */
+const all = (tile: FlashTile): FlashTiles => ({ forward: tile, dq: tile, dkdv: tile });
+
+/** TX = 16 and 32 (threadsPerRowGroup): twice and four times the threads of the same tiles. */
+const TX16 = all({ rows: 16, cols: 16, threadsPerRowGroup: 16 });
+const TX16_WIDE = all({ rows: 16, cols: 64, threadsPerRowGroup: 16 });
+const TX16_SMALL = all({ rows: 8, cols: 16, threadsPerRowGroup: 16 });
+const TX32 = all({ rows: 8, cols: 32, threadsPerRowGroup: 32 });
+
 const tileText = (t?: FlashTiles) =>
-  t ? Object.entries(t).map(([k, { rows, cols }]) => `${k} ${rows}×${cols}`).join(", ") : "the launcher's tiles";
+  t ? Object.entries(t).map(([k, tile]) => `${k} ${flashTileText(tile)}`).join(", ") : "the launcher's tiles";
 
 for (const hs of [8, 64, 80]) {
   Deno.test({
@@ -118,7 +137,8 @@ for (const hs of [8, 64, 80]) {
       // those for 16 KiB at every head size (a software adapter would take minutes to compile those).
       const configs: (FlashTiles | undefined)[] = [undefined];
       // (WIDE's dk·dv tile needs more than 48 KiB at hs = 64, so it runs at hs = 8 only.)
-      if (hs === 8) configs.push(WIDE, PRODUCTION);
+      if (hs === 8) configs.push(WIDE, PRODUCTION, TX16, TX16_WIDE, TX32);
+      else configs.push(TX16_SMALL);
       if (!ops.runtime.ctx.isFallback && hs === 64) configs.push(PRODUCTION);
       if (!ops.runtime.ctx.isFallback) configs.push(flashTiles(hs, 16384));
       for (const tiles of configs) {
@@ -132,3 +152,47 @@ for (const hs of [8, 64, 80]) {
     },
   });
 }
+
+// ---- tiles ----
+
+Deno.test("flash tiles: candidates the kernels take, TX = 8 defaults, bad tiles refused", async () => {
+  for (const [k, list] of Object.entries(FLASH_CANDIDATES)) {
+    for (const t of list) assert.ok(flashTileThreads(t) <= 256, `${k} ${flashTileText(t)}: at most 256 threads`);
+    assert.equal(list[0].threadsPerRowGroup, undefined, `${k}: the measured default has TX = 8`);
+  }
+  // Every head size still gets TX = 8 tiles from the lists (the TX = 16 ones come after the smallest).
+  for (const hs of [8, 64, 128]) {
+    for (const bytes of [16384, 49152]) {
+      for (const t of Object.values(flashTiles(hs, bytes))) assert.equal(t.threadsPerRowGroup, undefined);
+    }
+  }
+  assert.deepEqual(parseFlashTiles("64x32 16x32x16"), [{ rows: 64, cols: 32 }, {
+    rows: 16,
+    cols: 32,
+    threadsPerRowGroup: 16,
+  }]);
+  for (const bad of ["16x8x16", "16x48x16", "16x16x12", "6x16", "16x128", "16x16x16x2"]) {
+    assert.throws(() => parseFlashTiles(bad), /^Error: Flash attention tile/, bad);
+  }
+  if (!adapterAvailable) return;
+  const ops = await defaultOps();
+  const s = { B: 1, T: 4, C: 24, NH: 3 };
+  const g = {
+    out: await gpuPoisoned(ops, 24 * 4),
+    lse: await gpuPoisoned(ops, 12),
+    inp: await gpuPoisoned(ops, 72 * 4),
+  };
+  // cols < TX: a thread would own no column.
+  const narrow = { ...TX16, forward: { rows: 16, cols: 8, threadsPerRowGroup: 16 } };
+  assert.throws(
+    () => ops.run(flashAttention.forward, g, { ...s, tiles: narrow }),
+    (e) => e instanceof UserError && /cols must be 1, 2, 4 or 8 times the threads per row group \(16\)/.test(e.message),
+  );
+  const wide = { ...TX16, forward: { rows: 64, cols: 32, threadsPerRowGroup: 32 } }; // 512 threads
+  if (ops.runtime.limits.maxComputeInvocationsPerWorkgroup < 512) {
+    assert.throws(
+      () => ops.run(flashAttention.forward, g, { ...s, tiles: wide }),
+      (e) => e instanceof UserError && /threads/.test(e.message),
+    );
+  }
+});
