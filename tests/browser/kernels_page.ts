@@ -11,7 +11,7 @@ import { KERNELS } from "../../gpu/kernel.ts";
 import "../../model/gpt2.ts"; // every training layer's kernels register themselves in KERNELS
 import "../../layers/f16_copy.ts"; // not used by the model yet
 import "../../layers/sample.ts"; // and generation's (not model/decoder.ts: its tokenizer reads files)
-import { flashAttention, flashAttentionForward } from "../../layers/flash_attention.ts";
+import { flashAttention, flashAttentionForward, flashTiles, parseFlashTiles } from "../../layers/flash_attention.ts";
 import { rng, uniform } from "../_random.ts";
 import { createGpuModel } from "../../model/gpu_model.ts";
 import { parseModelDescriptor } from "../../model/config.ts";
@@ -28,10 +28,17 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-/** One flash forward case: out and lse of the GPU op against the scalar reference. */
-async function flashForward(B: number, T: number, C: number, NH: number) {
+/**
+ * One flash forward case: out and lse of the GPU op against the scalar reference, with the launcher's tiles or, given
+ * `forward` (e.g. "16x16x16": 16 threads a row group), that forward tile.
+ */
+async function flashForward(B: number, T: number, C: number, NH: number, forward?: string) {
   const ops = await createGpuExecutor();
-  const s = { B, T, C, NH };
+  const hs = C / NH;
+  const tiles = forward
+    ? { ...flashTiles(hs, ops.runtime.limits.maxComputeWorkgroupStorageSize), forward: parseFlashTiles(forward)[0] }
+    : undefined;
+  const s = { B, T, C, NH, tiles };
   const inp = uniform(rng(B + 10 * T + C), B * T * 3 * C, 2);
   const out = new Float32Array(B * T * C), lse = new Float32Array(B * NH * T);
   flashAttentionForward({ out, lse, inp }, s);
