@@ -81,9 +81,9 @@ async function tensor(n: number, random = false): Promise<GpuTensor> {
 const probe = await tensor(1); // a read of it waits for everything submitted before
 
 /**
- * Mean GPU milliseconds of one call of `run` over `reps` calls made back to back (no wait between them: a ~10 ms
- * wait before each call let the GPU's clocks drop, and timed the materialized forward at 8.7 ms against 2.3 warm),
- * after one call that compiles the pipelines and `reps` untimed calls that raise the clocks: in total, and per
+ * Mean GPU milliseconds of one call of `run` over `reps` calls made back to back (no wait between them: with a
+ * ~10 ms wait before each call the GPU's clocks dropped, and on the H200 the flash forward read 10.98 ms at the
+ * start of a run and 2.96 ms later in the same run; back to back it reads 2.96 from the start), after one call that compiles the pipelines and `reps` untimed calls that raise the clocks: in total, and per
  * profile row whose name ends with one of `parts` (GPU timestamps only).
  */
 async function measureParts(run: () => void, parts: string[] = []): Promise<{ total: number; parts: number[] }> {
