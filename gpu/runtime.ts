@@ -20,15 +20,7 @@ import type { GpuContext, GpuLimits } from "./device.ts";
 import { type KernelDescriptor, type OverrideValues, packParams } from "./kernel.ts";
 import { PipelineCache, UNIFORM_SLOT } from "./pipelines.ts";
 import { GpuProfiler, type Work } from "./profiler.ts";
-import {
-  formatBytes,
-  type GpuArena,
-  type GpuBinding,
-  type GpuTensor,
-  segmentOf,
-  storageBytes,
-  wordsOfHalves,
-} from "./tensor.ts";
+import { formatBytes, type GpuArena, type GpuBinding, type GpuTensor, storageBytes, wordsOfHalves } from "./tensor.ts";
 import { packHalves, unpackHalves } from "../util/f16.ts";
 
 /** An allocation the device refused for lack of memory (not a validation error). */
@@ -393,16 +385,4 @@ export class GpuRuntime {
     list.push(buffer);
     this.#staging.set(buffer.size, list);
   }
-}
-
-/**
- * Whether elements [start, start + count) of `t` have memory (are not in an alignment gap between segments).
- *
- * @param t The tensor.
- * @param start First element, relative to `t`.
- * @param count Number of elements.
- * @returns True when one segment holds them.
- */
-export function hasMemory(t: GpuTensor, start: number, count: number): boolean {
-  return segmentOf(t.arena, t.offset + start, t.offset + start + count) !== undefined;
 }
