@@ -80,16 +80,28 @@ async function tensor(n: number, random = false): Promise<GpuTensor> {
 
 const probe = await tensor(1); // a read of it waits for everything submitted before
 
+/** Untimed GPU work before each measurement, in ms: the clocks rise over tens of ms of work. */
+const WARM_MS = 200;
+
 /**
- * Mean GPU milliseconds of one call of `run` over `reps` calls made back to back (no wait between them: with a
- * ~10 ms wait before each call the GPU's clocks dropped, and on the H200 the flash forward read 10.98 ms at the
- * start of a run and 2.96 ms later in the same run; back to back it reads 2.96 from the start), after one call that compiles the pipelines and `reps` untimed calls that raise the clocks: in total, and per
- * profile row whose name ends with one of `parts` (GPU timestamps only).
+ * Mean GPU milliseconds of one call of `run` over `reps` calls made back to back, after one call that compiles the
+ * pipelines and untimed calls worth `WARM_MS` of GPU time (at least `reps`; their count from one profiled call): in
+ * total, and per profile row whose name ends with one of `parts` (GPU timestamps only). With a ~10 ms wait before
+ * each call the GPU's clocks dropped: on the H200 the flash forward read 10.98 ms at the start of a run and 2.96 ms
+ * later in the same run. With only `reps` warm-up calls the first product timed (the materialized forward, 20 calls
+ * of ~2 ms) still read 6.8 ms, against ~1.9 ms a layer in a training step's profile (cold clocks, presumably).
  */
 async function measureParts(run: () => void, parts: string[] = []): Promise<{ total: number; parts: number[] }> {
   run();
   await ops.read(probe);
-  for (let i = 0; i < reps; i++) run();
+  let warm = reps;
+  if (timed) {
+    ops.profiler!.start();
+    run();
+    const once = (await ops.profiler!.stop()).reduce((s, r) => s + r.ms, 0);
+    warm = Math.max(reps, Math.ceil(WARM_MS / Math.max(once, 1e-3)));
+  }
+  for (let i = 0; i < warm; i++) run();
   if (timed) {
     ops.profiler!.start();
     for (let i = 0; i < reps; i++) run();
