@@ -5,6 +5,7 @@
  * @module
  */
 import { writeShard } from "../../prepro/shard.ts";
+import type { TrainOptions } from "../../train/trainer.ts";
 import { gpt2, type Run } from "../commands/_cli.ts";
 
 export { gpt2, type Run };
@@ -13,6 +14,41 @@ const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
 /** A model small enough for a step of a few milliseconds on the CPU. */
 export const TINY_MODEL = "layers=2,heads=3,channels=30,seq=16,vocab=97";
+
+/** The options of an in-process `train()` that every test sets itself. */
+export type TinyTrainOptions = Omit<TrainOptions, "outDir" | "maxSteps" | "resume">;
+
+/**
+ * Writes `t_train.bin` (4000 tokens) and `t_val.bin` (600) into `dir` and returns in-process `train()` options for
+ * them: TINY_MODEL at B=2, T=16, two micro-batches a step, cosine schedule, val loss, samples and checkpoints every 3
+ * steps, on the CPU. Tests override what they vary.
+ */
+export async function tinyTrainOptions(dir: string): Promise<TinyTrainOptions> {
+  const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % 97);
+  await writeShard(`${dir}/t_train.bin`, tokens(4000, 1));
+  await writeShard(`${dir}/t_val.bin`, tokens(600, 2));
+  return {
+    trainPattern: `${dir}/t_train.bin`,
+    valPattern: `${dir}/t_val.bin`,
+    model: TINY_MODEL,
+    B: 2,
+    T: 16,
+    totalBatchTokens: 64,
+    learningRate: 1e-2,
+    warmupSteps: 2,
+    finalFraction: 0.1,
+    schedule: "cosine",
+    weightDecay: 0.1,
+    valEvery: 3,
+    valBatches: 2,
+    sampleEvery: 3,
+    genTokens: 4,
+    checkpointEvery: 3,
+    seed: 7,
+    device: "cpu",
+    json: true,
+  };
+}
 
 /**
  * Makes a temp directory with `t_train.bin` and `t_val.bin` and returns it with the `gpt2 train` flags that use

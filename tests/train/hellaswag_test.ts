@@ -15,10 +15,9 @@ import {
   type HellaswagResult,
 } from "../../train/hellaswag.ts";
 import { train, type TrainOptions } from "../../train/trainer.ts";
-import { writeShard } from "../../prepro/shard.ts";
 import { openModel } from "../../model/source.ts";
 import { UserError } from "../../util/errors.ts";
-import { gpt2, oneLine, TINY_MODEL, tinyRun } from "./_cli.ts";
+import { gpt2, oneLine, tinyRun, type TinyTrainOptions, tinyTrainOptions } from "./_cli.ts";
 import { adapterAvailable } from "../gpu/_helpers.ts";
 import { rng } from "../_random.ts";
 import { withTempDir } from "../_temp.ts";
@@ -221,32 +220,9 @@ Deno.test("HellaswagProbe: the trained model's parameters, evaluated on its own 
 });
 
 /** Tiny token files and an eval file of the synthetic examples (all within T = 16), with the trainer's options. */
-async function trainSetup(dir: string): Promise<Omit<TrainOptions, "outDir" | "maxSteps" | "resume">> {
-  const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % 97);
-  await writeShard(`${dir}/t_train.bin`, tokens(4000, 1));
-  await writeShard(`${dir}/t_val.bin`, tokens(600, 2));
+async function trainSetup(dir: string): Promise<TinyTrainOptions> {
   await Deno.writeFile(`${dir}/h.bin`, encodeEvalFile(synthetic));
-  return {
-    trainPattern: `${dir}/t_train.bin`,
-    valPattern: `${dir}/t_val.bin`,
-    model: TINY_MODEL,
-    B: 2,
-    T: 16,
-    totalBatchTokens: 64,
-    learningRate: 1e-2,
-    warmupSteps: 2,
-    finalFraction: 0.1,
-    schedule: "cosine",
-    weightDecay: 0.1,
-    valEvery: 2,
-    valBatches: 2,
-    sampleEvery: 2,
-    genTokens: 4,
-    checkpointEvery: 3,
-    seed: 7,
-    device: "cpu",
-    json: true,
-  };
+  return { ...await tinyTrainOptions(dir), valEvery: 2, sampleEvery: 2 };
 }
 
 /** Runs the trainer in this process; returns the step losses and the JSON events it printed. */

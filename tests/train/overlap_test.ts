@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeShard } from "../../prepro/shard.ts";
+import { tinyTrainOptions } from "./_cli.ts";
 import { StepQueue, type StepResult, StepTimes } from "../../train/step.ts";
 import { train, type TrainOptions } from "../../train/trainer.ts";
 
@@ -42,31 +42,14 @@ Deno.test({
   ignore: !adapter,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % 97);
-    await writeShard(`${dir}/t_train.bin`, tokens(4000, 1));
-    await writeShard(`${dir}/t_val.bin`, tokens(600, 2));
     const base: TrainOptions = {
-      trainPattern: `${dir}/t_train.bin`,
-      valPattern: `${dir}/t_val.bin`,
-      model: "layers=2,heads=3,channels=30,seq=16,vocab=97",
-      B: 2,
-      T: 16,
-      totalBatchTokens: 64,
-      learningRate: 1e-2,
-      warmupSteps: 2,
-      finalFraction: 0.1,
-      schedule: "cosine",
-      weightDecay: 0.1,
+      ...await tinyTrainOptions(dir),
       maxSteps: 6,
       valEvery: 0,
-      valBatches: 1,
       sampleEvery: 0,
-      genTokens: 0,
       checkpointEvery: 0,
       resume: false,
-      seed: 7,
       device: "gpu",
-      json: true,
     };
     // Count the steps the trainer starts ahead.
     const startAhead = StepQueue.prototype.startAhead;

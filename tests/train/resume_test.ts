@@ -1,39 +1,14 @@
 import assert from "node:assert/strict";
-import { writeShard } from "../../prepro/shard.ts";
+import { type TinyTrainOptions, tinyTrainOptions } from "./_cli.ts";
 import { train, type TrainOptions } from "../../train/trainer.ts";
 
 const adapter = await navigator.gpu?.requestAdapter();
 
 /** A tiny model and random token files, so each run takes well under a second per step. */
-async function setup(): Promise<{ dir: string; base: Omit<TrainOptions, "outDir" | "maxSteps" | "resume"> }> {
+async function setup(): Promise<{ dir: string; base: TinyTrainOptions }> {
   const dir = await Deno.makeTempDir();
-  const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % 97);
-  await writeShard(`${dir}/t_train.bin`, tokens(4000, 1));
-  await writeShard(`${dir}/t_val.bin`, tokens(600, 2));
-  return {
-    dir,
-    base: {
-      trainPattern: `${dir}/t_train.bin`,
-      valPattern: `${dir}/t_val.bin`,
-      model: "layers=2,heads=3,channels=30,seq=16,vocab=97",
-      B: 2,
-      T: 16,
-      totalBatchTokens: 64, // two micro-batches per step: gradient accumulation is part of what resumes
-      learningRate: 1e-2,
-      warmupSteps: 2,
-      finalFraction: 0.1,
-      schedule: "cosine",
-      weightDecay: 0.1,
-      valEvery: 3,
-      valBatches: 2,
-      sampleEvery: 3,
-      genTokens: 4,
-      checkpointEvery: 3,
-      seed: 7,
-      device: "cpu",
-      json: true,
-    },
-  };
+  // two micro-batches per step: gradient accumulation is part of what resumes
+  return { dir, base: await tinyTrainOptions(dir) };
 }
 
 async function losses(o: TrainOptions): Promise<Map<number, number>> {
