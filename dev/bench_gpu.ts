@@ -64,14 +64,14 @@ async function pytorch(model: string, B: number | string, steps: string): Promis
 /** A markdown table of one model's rows and its PyTorch peer. */
 function table(model: string, steps: string, rows: Row[], torch?: Row): string {
   const lines = [
-    `\nGPT-2 ${model} training step, T=${values.seq}, median of ${steps} steps after 3 warm-up\n`,
+    `\nGPT-2 ${model} training step, T=${values.seq}, wall time of ${steps} steps after 3 warm-up over their count\n`,
     "| implementation | B | ms/step | tokens/s | memory | ratio |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const ratio = torch ? ((r.tokensPerSecond as number) / (torch.tokens_per_s as number)).toFixed(2) + "x" : "-";
     lines.push(
-      `| llm.ts ${r.device} | ${r.B} | ${r.msPerStepMedian} | ${r.tokensPerSecond} | ${r.tensorGiB} GiB tensors | ${ratio} |`,
+      `| llm.ts ${r.device} | ${r.B} | ${r.msPerStepMean} | ${r.tokensPerSecond} | ${r.tensorGiB} GiB tensors | ${ratio} |`,
     );
   }
   if (torch) {

@@ -1,11 +1,13 @@
 /**
  * Matmul variants side by side: the production launcher and kernel (`gpu/_gemm.ts`, `kernels/matmul.wgsl`) under
- * each combination of its tuning switches — bounds checks skipped for whole-tile products (`EXACT`), register
- * fragments pipelined (`PIPELINE_FRAGMENTS`) and two staged tiles by turns (`DOUBLE_BUFFER`) — at GPT-2's shapes, forward and both backward products, timed with GPU
- * timestamps in one process. What it prints says which defaults `GpuExecutorOptions` should have.
+ * its tuning switches — bounds checks skipped for whole-tile products (`EXACT`), register fragments pipelined
+ * (`PIPELINE_FRAGMENTS`), two staged tiles by turns (`DOUBLE_BUFFER`) and the split-K targets — at GPT-2's shapes,
+ * forward and both backward products, timed with GPU timestamps in one process. What it prints says which defaults
+ * `GpuExecutorOptions` should have.
  *
  *     deno run -A dev/bench_matmul.ts                       # rows 16384 (d12 at B=16, T=1024); 256 on llvmpipe
  *     deno run -A dev/bench_matmul.ts --rows 16384 --reps 7 --channels 1600   # d48's widths
+ *     deno run -A dev/bench_matmul.ts --variants "exact, double-buffered"      # only those named (several: joined by ";")
  *
  * @module
  */
@@ -19,17 +21,28 @@ const { values } = parseArgs({
     rows: { type: "string" },
     reps: { type: "string", default: "5" },
     channels: { type: "string", default: "768" },
+    variants: { type: "string" },
   },
 });
 
-const VARIANTS: [string, GpuExecutorOptions][] = [
+const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["checked", { matmulExact: false, matmulDoubleBuffer: false }],
   ["exact", { matmulExact: true, matmulDoubleBuffer: false }],
   ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
   ["exact, double-buffered, pipelined", { matmulExact: true, matmulDoubleBuffer: true, matmulPipelineFragments: true }],
+  ["exact, split-K to 2048", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 512 } }],
+  ["exact, split-K to 2048 by 256", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 256 } }],
+  ["exact, split-K to 512", { matmulExact: true, splitK: { targetWorkgroups: 512, minChunk: 512 } }],
 ];
+const wanted = values.variants?.split(";").map((name) => name.trim());
+const unknown = wanted?.filter((name) => !ALL_VARIANTS.some(([known]) => known === name)) ?? [];
+if (unknown.length > 0) {
+  console.error(`--variants: no variant "${unknown[0]}" (${ALL_VARIANTS.map(([name]) => name).join("; ")})`);
+  Deno.exit(1);
+}
+const VARIANTS = ALL_VARIANTS.filter(([name]) => !wanted || wanted.includes(name));
 const executors = await Promise.all(VARIANTS.map(([, options]) => createGpuExecutor(options)));
 const first = executors[0];
 if (!first.profiler) {

@@ -43,9 +43,9 @@ export interface GpuExecutorOptions {
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
   /**
-   * Whether the matmul kernel stages two K tiles by turns, one barrier per K step (default true on GPUs: +0.4-1.4
-   * TFLOP/s at 11 of d12's 15 products on the H200; false on software adapters, whose compile time grows with the
-   * workgroup memory).
+   * Whether the matmul kernel stages two K tiles by turns, one barrier per K step (default false: on the H200 it
+   * gained 0.4-1.4 TFLOP/s while the tiles were indexed flat, and loses 3-5 since they are indexed [k][column], which
+   * made the single-tile kernel 3-4 TFLOP/s faster; see BENCHMARKS.md, stop 21).
    */
   matmulDoubleBuffer?: boolean;
   /**
@@ -106,7 +106,7 @@ export class GpuExecutor implements Executor<F, F> {
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
-      doubleBuffer: options.matmulDoubleBuffer ?? !runtime.ctx.isFallback,
+      doubleBuffer: options.matmulDoubleBuffer ?? false,
     };
     this.launch = {
       rt: runtime,

@@ -17,15 +17,18 @@
 // accumulators (a dynamically indexed private array is ~30x slower on NVIDIA). Thread (tx, ty) = (l % 16, l / 16)
 // owns rows {4ty … 4ty+3, 64+4ty … 64+4ty+3} and columns {4tx … 4tx+3, 64+4tx … 64+4tx+3} of the tile, so its
 // shared-memory reads are two vec4 of A and two of B per k. Tiles of BK (16, an override) along K are staged in
-// workgroup memory (k-major, padded to 33 vec4 per k against bank conflicts); the next tile is prefetched into
+// workgroup memory (k-major, padded to 33 vec4 per k against bank conflicts; indexed [k][vec4 column], so that in the
+// multiply the k index is a constant and the column index, which WGSL clamps to the array, is the same for every k:
+// the clamps stay out of the loop); the next tile is prefetched into
 // registers while the current one is multiplied, one k at a time by `mac`, written out four at a time (`mac4`).
 // A_M_CONTIG / B_N_CONTIG say which index has stride 1 in memory, and the 256 loading threads walk that index
 // consecutively so global loads coalesce for either layout (`slot`). Every load and store is bounds checked, so M,
 // N and K need not be multiples of anything (unless EXACT says they are).
 // Dispatch: (ceil(N / TN), ceil(M / 128), batches · K slices), or (ceil(M / 128), ceil(N / TN), …) with
 // m_fastest, which makes consecutive workgroups share a B tile instead of an A tile: the launcher sets it when B is
-// the larger operand (the classifier's wte), so B streams from memory once while A stays in L2. The tile size is
-// fixed by the accumulators.
+// the larger operand (the classifier's wte). (On the H200 the order did not change the classifier's time: N first,
+// M first, and M first in groups of 16 tile rows all ran it at 33.4-33.6 TFLOP/s.) The tile size is fixed by the
+// accumulators.
 // Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16), appended in gpu/_gemm.ts.
 
 // K-tile depth: 16 on GPUs; 8 on CPU adapters (llvmpipe), whose shader compile time grows with the square of the
@@ -39,8 +42,9 @@ override A_M_CONTIG: bool = false;
 override B_N_CONTIG: bool = false;
 override TN: u32 = 128u;
 
-// EXACT: the launcher promises that M is a multiple of 128, N of TN, every K slice of BK, and that there is no
-// causal mask, so loads and stores skip their bounds checks (every GPT-2 product at B·T a multiple of 128).
+// EXACT: the launcher promises that M is a multiple of 128, N of TN and every K slice of BK, so loads and stores
+// skip their bounds checks (every GPT-2 product at B·T a multiple of 128, and attention's at T a multiple of 128);
+// a causal mask still applies (its K ranges start and end on tile rows, so they stay whole K steps).
 // PIPELINE_FRAGMENTS: each k's register fragments (two vec4 of A, two of B) are read from workgroup memory while the
 // previous k is multiplied, instead of just before (`mac_pipelined`). Variants compared by dev/bench_matmul.ts.
 override EXACT: bool = false;
@@ -54,8 +58,9 @@ override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
 
-var<workgroup> As: array<vec4f, STAGES * BK * ROW>;
-var<workgroup> Bs: array<vec4f, STAGES * BK * ROW>;
+// [stage · BK + k][vec4 column]: rows of ROW vec4 (the inner size must be a constant; the outer may be an override).
+var<workgroup> As: array<array<vec4f, ROW>, STAGES * BK>;
+var<workgroup> Bs: array<array<vec4f, ROW>, STAGES * BK>;
 
 // A thread's share of the next A and B tiles, in flight in registers: slot l of each, and slot l + 256 when BK = 16
 // (named fields, not an indexed array).
@@ -95,14 +100,12 @@ var<private> c_off: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> k_end: u32;
-// Where the staged tile being filled or multiplied starts in As and Bs: 0, or BK·ROW for the second of two.
-var<private> tile_at: u32;
 
 fn load_a(m: u32, k: u32) -> f32 {
-  if (EXACT) {
+  if (EXACT && p.causal < 2u) {
     return a_at(a_off + m * p.a_sm + k * p.a_sk);
   }
-  var ok = m < p.M && k < k_end;
+  var ok = EXACT || (m < p.M && k < k_end);
   if (p.causal == 2u) {
     ok = ok && k <= m;
   }
@@ -158,19 +161,21 @@ fn fetch(l: u32, k0: u32) -> Staged {
   return v;
 }
 
-fn stage_slot(s: u32, va: vec4f, vb: vec4f) {
+// `tile` (here and below): where the staged tile starts in As and Bs, 0 or BK (the second of two). A parameter, not
+// a variable: every call passes a constant, so after inlining the k indices of the multiply are constants.
+fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
   let at_a = slot(s, A_M_CONTIG, 32u);
-  As[tile_at + at_a.y * ROW + at_a.x] = va;
+  As[tile + at_a.y][at_a.x] = va;
   if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
     let at_b = slot(s, B_N_CONTIG, TN / 4u);
-    Bs[tile_at + at_b.y * ROW + at_b.x] = vb;
+    Bs[tile + at_b.y][at_b.x] = vb;
   }
 }
 
-fn stage(l: u32, v: Staged) {
-  stage_slot(l, v.a0, v.b0);
+fn stage(tile: u32, l: u32, v: Staged) {
+  stage_slot(tile, l, v.a0, v.b0);
   if (BK == 16u) {
-    stage_slot(l + 256u, v.a1, v.b1);
+    stage_slot(tile, l + 256u, v.a1, v.b1);
   }
 }
 
@@ -183,11 +188,11 @@ struct Frag {
   b_hi: vec4f,
 }
 
-fn frag(kk: u32, tx: u32, ty: u32) -> Frag {
-  let at = tile_at + kk * ROW;
-  var f = Frag(As[at + ty], As[at + 16u + ty], Bs[at + tx], vec4f(0.0));
+fn frag(tile: u32, kk: u32, tx: u32, ty: u32) -> Frag {
+  let k = tile + kk;
+  var f = Frag(As[k][ty], As[k][16u + ty], Bs[k][tx], vec4f(0.0));
   if (TN == 128u) {
-    f.b_hi = Bs[at + 16u + tx];
+    f.b_hi = Bs[k][16u + tx];
   }
   return f;
 }
@@ -215,44 +220,44 @@ fn mac_frag(acc: ptr<function, Acc>, f: Frag) {
 }
 
 // One k of the staged tiles.
-fn mac(acc: ptr<function, Acc>, kk: u32, tx: u32, ty: u32) {
-  mac_frag(acc, frag(kk, tx, ty));
+fn mac(acc: ptr<function, Acc>, tile: u32, kk: u32, tx: u32, ty: u32) {
+  mac_frag(acc, frag(tile, kk, tx, ty));
 }
 
 // Every k of the staged tiles with the next k's fragments read before this one's are multiplied (written out: the
 // indices stay constant offsets).
-fn mac_pipelined(acc: ptr<function, Acc>, tx: u32, ty: u32) {
-  var f = frag(0u, tx, ty);
-  var g = frag(1u, tx, ty);
+fn mac_pipelined(acc: ptr<function, Acc>, tile: u32, tx: u32, ty: u32) {
+  var f = frag(tile, 0u, tx, ty);
+  var g = frag(tile, 1u, tx, ty);
   mac_frag(acc, f);
-  f = frag(2u, tx, ty);
+  f = frag(tile, 2u, tx, ty);
   mac_frag(acc, g);
-  g = frag(3u, tx, ty);
+  g = frag(tile, 3u, tx, ty);
   mac_frag(acc, f);
-  f = frag(4u, tx, ty);
+  f = frag(tile, 4u, tx, ty);
   mac_frag(acc, g);
-  g = frag(5u, tx, ty);
+  g = frag(tile, 5u, tx, ty);
   mac_frag(acc, f);
-  f = frag(6u, tx, ty);
+  f = frag(tile, 6u, tx, ty);
   mac_frag(acc, g);
-  g = frag(7u, tx, ty);
+  g = frag(tile, 7u, tx, ty);
   mac_frag(acc, f);
   if (BK == 16u) {
-    f = frag(8u, tx, ty);
+    f = frag(tile, 8u, tx, ty);
     mac_frag(acc, g);
-    g = frag(9u, tx, ty);
+    g = frag(tile, 9u, tx, ty);
     mac_frag(acc, f);
-    f = frag(10u, tx, ty);
+    f = frag(tile, 10u, tx, ty);
     mac_frag(acc, g);
-    g = frag(11u, tx, ty);
+    g = frag(tile, 11u, tx, ty);
     mac_frag(acc, f);
-    f = frag(12u, tx, ty);
+    f = frag(tile, 12u, tx, ty);
     mac_frag(acc, g);
-    g = frag(13u, tx, ty);
+    g = frag(tile, 13u, tx, ty);
     mac_frag(acc, f);
-    f = frag(14u, tx, ty);
+    f = frag(tile, 14u, tx, ty);
     mac_frag(acc, g);
-    g = frag(15u, tx, ty);
+    g = frag(tile, 15u, tx, ty);
     mac_frag(acc, f);
   }
   mac_frag(acc, g);
@@ -260,17 +265,41 @@ fn mac_pipelined(acc: ptr<function, Acc>, tx: u32, ty: u32) {
 
 // Four consecutive k from k: written out rather than looped, so that every index into the tiles is a constant
 // offset (measured on the H200: +15-20% over a loop of BK steps, which the driver does not unroll).
-fn mac4(acc: ptr<function, Acc>, k: u32, tx: u32, ty: u32) {
-  mac(acc, k, tx, ty);
-  mac(acc, k + 1u, tx, ty);
-  mac(acc, k + 2u, tx, ty);
-  mac(acc, k + 3u, tx, ty);
+fn mac4(acc: ptr<function, Acc>, tile: u32, k: u32, tx: u32, ty: u32) {
+  mac(acc, tile, k, tx, ty);
+  mac(acc, tile, k + 1u, tx, ty);
+  mac(acc, tile, k + 2u, tx, ty);
+  mac(acc, tile, k + 3u, tx, ty);
+}
+
+// One K step: stage the tile fetched last step into `tile`, fetch the next, and multiply the staged one.
+fn k_step(acc: ptr<function, Acc>, next: ptr<function, Staged>, tile: u32, l: u32, k0: u32, k_stop: u32) {
+  let tx = l % 16u;
+  let ty = l / 16u;
+  if (!DOUBLE_BUFFER) {
+    workgroupBarrier(); // everyone is done reading the previous tile
+  }
+  stage(tile, l, *next);
+  workgroupBarrier();
+  if (k0 + BK < k_stop) {
+    *next = fetch(l, k0 + BK); // in flight while this tile is multiplied
+  }
+  if (PIPELINE_FRAGMENTS) {
+    mac_pipelined(acc, tile, tx, ty);
+  } else {
+    mac4(acc, tile, 0u, tx, ty);
+    mac4(acc, tile, 4u, tx, ty);
+    if (BK == 16u) {
+      mac4(acc, tile, 8u, tx, ty);
+      mac4(acc, tile, 12u, tx, ty);
+    }
+  }
 }
 
 // Stores one element if it is inside the output (and, for causal 1, on or below the diagonal). No storage loads
 // here: with 64 predicated bias loads in this epilogue llvmpipe took 3 minutes to compile (bias is preloaded instead).
 fn store1(m: u32, n: u32, value: f32) {
-  if (EXACT || ((m < p.M) & (n < p.N) & ((p.causal != 1u) | (n <= m)))) {
+  if ((EXACT || ((m < p.M) & (n < p.N))) & ((p.causal != 1u) | (n <= m))) {
     c[c_off + m * p.c_sm + n] = value;
   }
 }
@@ -321,27 +350,11 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   let ty = l / 16u;
   var acc = Acc();
   var next = fetch(l, k_begin);
-  for (var k0 = k_begin; k0 < k_stop; k0 += BK) {
-    if (!DOUBLE_BUFFER) {
-      workgroupBarrier(); // everyone is done reading the previous tile
-    }
-    stage(l, next);
-    workgroupBarrier();
-    if (k0 + BK < k_stop) {
-      next = fetch(l, k0 + BK); // in flight while this tile is multiplied
-    }
-    if (PIPELINE_FRAGMENTS) {
-      mac_pipelined(&acc, tx, ty);
-    } else {
-      mac4(&acc, 0u, tx, ty);
-      mac4(&acc, 4u, tx, ty);
-      if (BK == 16u) {
-        mac4(&acc, 8u, tx, ty);
-        mac4(&acc, 12u, tx, ty);
-      }
-    }
-    if (DOUBLE_BUFFER) {
-      tile_at = BK * ROW - tile_at;
+  // Two K steps per iteration when double-buffered, one into each staged tile, so each step's tile is a constant.
+  for (var k0 = k_begin; k0 < k_stop; k0 += STAGES * BK) {
+    k_step(&acc, &next, 0u, l, k0, k_stop);
+    if (DOUBLE_BUFFER && k0 + BK < k_stop) {
+      k_step(&acc, &next, BK, l, k0 + BK, k_stop);
     }
   }
 

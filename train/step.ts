@@ -166,11 +166,14 @@ export class StepQueue {
 /**
  * Milliseconds per step as the step lines report them. A step not started ahead takes from its start to its result.
  * Where steps overlap (`StepQueue`), results can come in bursts, two at once (the H200 showed a 9.8 ms "step"
- * between ~430 ms ones), so such a step gets the mean interval between the last `window` results instead.
+ * between ~430 ms ones), so such a step gets the mean interval between the last `window` results instead, counted
+ * from the result of the last step not started ahead: that step's own time (the first step's includes the shader
+ * compiles, seconds) is not averaged into the steps after it.
  */
 export class StepTimes {
   #recent: number[] = [];
   #window: number;
+  #restarted = false;
 
   /** @param window Results to average over, where steps overlap. */
   constructor(window = 8) {
@@ -184,6 +187,7 @@ export class StepTimes {
    */
   restart(t: number): void {
     this.#recent = [t];
+    this.#restarted = true;
   }
 
   /**
@@ -193,6 +197,12 @@ export class StepTimes {
    * @returns The step's milliseconds.
    */
   done(t: number): number {
+    const [since] = this.#recent;
+    if (this.#recent.length === 1 && this.#restarted) {
+      this.#restarted = false;
+      this.#recent = [t]; // the steps after it count from its result
+      return t - since;
+    }
     this.#recent.push(t);
     if (this.#recent.length > this.#window + 1) this.#recent.shift();
     return (t - this.#recent[0]) / (this.#recent.length - 1);

@@ -375,6 +375,25 @@ Deno.test({
       c: { t: gc, start: 0, sm: OC },
     }, opts);
     const prod = assertClose(await ops.read(gc), c, { atol: 1e-5 * N, rtol: 1e-6 }, "inpᵀ·out"); // |out| ≲ C
-    console.log(`  max abs diff: forward ${fwd.toExponential(1)}, transposed ${prod.toExponential(1)}`);
+    // B the larger operand (N > M), so the tiles are walked M first (m_fastest): 3 ragged tile rows × 5 tile columns,
+    // the forward layout (the same pipeline). A tile the order missed stays NaN.
+    const [GM, GK, GN] = [300, 40, 600];
+    const ga = uniform(rng(4), GM * GK), gb = uniform(rng(5), GN * GK);
+    const grouped = new Float32Array(GM * GN);
+    matmulForward({ out: grouped, inp: ga, weight: gb }, { N: GM, C: GK, OC: GN });
+    const gg = { a: await upload(ops, ga), b: await upload(ops, gb), c: await gpuPoisoned(ops, GM * GN) };
+    gemm(ops.runtime, {
+      M: GM,
+      N: GN,
+      K: GK,
+      a: { t: gg.a, start: 0, sm: GK, sk: 1 },
+      b: { t: gg.b, start: 0, sk: 1, sn: GK },
+      c: { t: gg.c, start: 0, sm: GN },
+    }, opts);
+    const grp = assertClose(await ops.read(gg.c), grouped, tolerance(GK), "M first");
+    console.log(
+      `  max abs diff: forward ${fwd.toExponential(1)}, transposed ${prod.toExponential(1)}, ` +
+        `M first ${grp.toExponential(1)}`,
+    );
   },
 });

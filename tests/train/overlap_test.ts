@@ -94,12 +94,15 @@ Deno.test({
 Deno.test("StepTimes: a step alone takes start to result; overlapped ones the mean of the last results' intervals", () => {
   const t = new StepTimes(3);
   t.restart(0);
-  assert.equal(t.done(400), 400);
-  // Started ahead: 830 (a late result), 840 (the next, in the same burst), 1260, 1690.
-  assert.equal(t.done(830), 415);
-  assert.equal(t.done(840), 280);
-  assert.equal(t.done(1260), (1260 - 400) / 3); // the window (3 intervals) slides past the start
-  assert.equal(t.done(1690), (1690 - 830) / 3);
-  t.restart(5000);
-  assert.equal(t.done(5450), 450);
+  assert.equal(t.done(4000), 4000); // the first step, with its shader compiles
+  // Started ahead: 4430, 4870 (a late result), 4880 (the next, in the same burst), 5300, 5730. The first step's 4 s
+  // are in none of their times.
+  assert.equal(t.done(4430), 430);
+  assert.equal(t.done(4870), 435);
+  assert.equal(t.done(4880), 880 / 3);
+  assert.equal(t.done(5300), (5300 - 4430) / 3); // the window (3 intervals) slides
+  assert.equal(t.done(5730), (5730 - 4870) / 3);
+  t.restart(9000); // after a val pass: a step not started ahead
+  assert.equal(t.done(9450), 450);
+  assert.equal(t.done(9880), 430);
 });
