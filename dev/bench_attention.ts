@@ -15,17 +15,21 @@
  * default), and prints a table with the best of each and the `--tiles` flag that selects them. To make that the
  * default, move those tiles to the front of their kernel's list in `FLASH_CANDIDATES`.
  *
+ * `--softmax-lanes` times the materialized forward and backward with each number of threads per softmax row
+ * (`GpuExecutorOptions.attentionSoftmaxLanes`), and their softmax kernels alone.
+ *
  * A tile is rows x cols, or rows x cols x TX (`FlashTile.threadsPerRowGroup`, TX·rows/4 threads; 8 where not given).
  *
  *     deno run -A dev/bench_attention.ts                       # B=16 T=1024 NH=12 hs=64 (d12)
  *     deno run -A dev/bench_attention.ts --batch 1 --seq 64    # a quick run on llvmpipe
  *     deno run -A dev/bench_attention.ts --tiles forward=64x32x16,dq=64x16x16,dkdv=64x16x16 --reps 20
  *     deno run -A dev/bench_attention.ts --reps 20 --sweep     # every candidate tile, one table
+ *     deno run -A dev/bench_attention.ts --softmax-lanes 32,64,128,256   # the materialized softmax kernels' widths
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { createGpuExecutor } from "../gpu/executor.ts";
+import { createGpuExecutor, type GpuExecutor } from "../gpu/executor.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { attention } from "../layers/attention.ts";
@@ -51,6 +55,7 @@ const { values } = parseArgs({
     reps: { type: "string", default: "10" },
     tiles: { type: "string" },
     sweep: { type: "boolean", default: false },
+    "softmax-lanes": { type: "string" },
   },
 });
 const [B, T, NH, hs, reps] = [values.batch, values.seq, values.heads, values.hs, values.reps].map(Number);
@@ -91,21 +96,25 @@ const WARM_MS = 200;
  * later in the same run. With only `reps` warm-up calls the first product timed (the materialized forward, 20 calls
  * of ~2 ms) still read 6.8 ms, against ~1.9 ms a layer in a training step's profile (cold clocks, presumably).
  */
-async function measureParts(run: () => void, parts: string[] = []): Promise<{ total: number; parts: number[] }> {
+async function measureParts(
+  run: () => void,
+  parts: string[] = [],
+  exec: GpuExecutor = ops,
+): Promise<{ total: number; parts: number[] }> {
   run();
   await ops.read(probe);
   let warm = reps;
   if (timed) {
-    ops.profiler!.start();
+    exec.profiler!.start();
     run();
-    const once = (await ops.profiler!.stop()).reduce((s, r) => s + r.ms, 0);
+    const once = (await exec.profiler!.stop()).reduce((s, r) => s + r.ms, 0);
     warm = Math.max(reps, Math.ceil(WARM_MS / Math.max(once, 1e-3)));
   }
   for (let i = 0; i < warm; i++) run();
   if (timed) {
-    ops.profiler!.start();
+    exec.profiler!.start();
     for (let i = 0; i < reps; i++) run();
-    const rows = await ops.profiler!.stop();
+    const rows = await exec.profiler!.stop();
     const sum = (rs: typeof rows) => rs.reduce((s, r) => s + r.ms, 0) / reps;
     return { total: sum(rows), parts: parts.map((p) => sum(rows.filter((r) => r.name.endsWith(p)))) };
   }
@@ -184,6 +193,29 @@ if (timed) {
 }
 
 if (values.sweep) await sweep();
+if (values["softmax-lanes"]) await softmaxLanes(values["softmax-lanes"].split(",").map(Number));
+
+/** The materialized attention with each width of its softmax kernels (threads per row), on the same tensors. */
+async function softmaxLanes(widths: number[]): Promise<void> {
+  console.log("\nmaterialized attention by softmax threads per row (ms per call):");
+  console.log("| lanes | forward | its softmax | backward | its softmax |");
+  console.log("| ---: | ---: | ---: | ---: | ---: |");
+  for (const lanes of widths) {
+    const exec = await createGpuExecutor({ attentionSoftmaxLanes: lanes }); // the same device: the same tensors
+    const fwd = await measureParts(
+      () => exec.run(attention.forward, { out: m.out, preatt: m.preatt, att: m.att, inp }, s),
+      ["softmax"],
+      exec,
+    );
+    const bwd = await measureParts(
+      () => exec.run(attention.backward, { dinp: m.dinp, dpreatt: m.dpreatt, datt: m.datt, dout, inp, att: m.att }, s),
+      ["softmax"],
+      exec,
+    );
+    const ms = (x: number) => x.toFixed(3);
+    console.log(`| ${lanes} | ${ms(fwd.total)} | ${ms(fwd.parts[0])} | ${ms(bwd.total)} | ${ms(bwd.parts[0])} |`);
+  }
+}
 
 /** Times each candidate tile of each kernel (see the module doc) and prints the table and the best choice. */
 async function sweep(): Promise<void> {

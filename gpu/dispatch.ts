@@ -53,6 +53,9 @@ export type RowBinding = readonly [F, number] | readonly [F];
  * @param rt The runtime (for the binding limit).
  * @param n Rows.
  * @param tensors The row tensors, e.g. `[[logits, Vp], [losses, 1]]`.
+ * @param align Ranges cut by the binding limit hold a multiple of this many rows (where one binding holds that many):
+ *   the matmul passes its 128-row tile, so that the logits of d12 at B=16, which one 2 GiB binding cuts at row 10672,
+ *   are cut at 10624 and both products stay whole tiles (the kernel skips its bounds checks: 41 TFLOP/s against 33).
  * @returns Ranges in order, covering [0, n).
  * @throws UserError naming a tensor whose one row does not fit a binding, or that a buffer boundary cuts inside a
  *   row.
@@ -73,7 +76,12 @@ export type RowBinding = readonly [F, number] | readonly [F];
  * if (got !== "0,4 4,4 8,2") throw new Error(`ranges ${got}`);
  * ```
  */
-export function rowRanges(rt: GpuRuntime, n: number, tensors: readonly RowBinding[]): [number, number][] {
+export function rowRanges(
+  rt: GpuRuntime,
+  n: number,
+  tensors: readonly RowBinding[],
+  align = 1,
+): [number, number][] {
   let step = Infinity;
   const cuts = new Set<number>([0, n]);
   for (const [t, width] of tensors) {
@@ -93,6 +101,7 @@ export function rowRanges(rt: GpuRuntime, n: number, tensors: readonly RowBindin
       }
     }
   }
+  if (step >= align) step -= step % align;
   const edges = [...cuts].sort((a, b) => a - b);
   const out: [number, number][] = [];
   for (let i = 0; i + 1 < edges.length; i++) {

@@ -23,6 +23,8 @@ export interface GpuLaunch {
   readonly tables: BucketTables;
   /** When and how `attention.decode` splits a long prefix over workgroups (see `GpuExecutorOptions`). */
   readonly decodeSplit: DecodeSplit;
+  /** Threads per row of the materialized attention's softmax kernels (see `GpuExecutorOptions`). */
+  readonly softmaxLanes: number;
 }
 
 /** Tuning of the GPU backend (defaults suit large GPUs; tests shrink them to exercise every path). */
@@ -54,6 +56,13 @@ export interface GpuExecutorOptions {
    * prefixes up to 512, where decoding was measured, keep one workgroup per head; `above: Infinity` never splits).
    */
   attentionDecodeSplit?: DecodeSplit;
+  /**
+   * Threads per row of the materialized attention's softmax kernels, a power of two from 1 to 256 (`RW` in
+   * kernels/_reduce_lanes.wgsl: 256 / RW rows per workgroup). Default 64, the fastest of 8-256 on the H200 at d12's
+   * shape (`dev/bench_attention.ts --softmax-lanes`: forward 0.451 ms, backward 0.488, against 0.467 and 0.611 at
+   * 32, and 0.53 and 0.47 for the earlier kernels' one row of 128 threads a workgroup).
+   */
+  attentionSoftmaxLanes?: number;
 }
 
 /** When (`above` positions) and how finely (`chunk` positions a workgroup) decoding splits a long prefix. */
@@ -113,6 +122,7 @@ export class GpuExecutor implements Executor<F, F> {
       gemm,
       tables: new BucketTables(runtime),
       decodeSplit: options.attentionDecodeSplit ?? { above: 512, chunk: 128 },
+      softmaxLanes: options.attentionSoftmaxLanes ?? 64,
     };
     if (runtime.ctx.hasTimestamps) {
       this.profiler = { start: (options) => runtime.startProfile(options), stop: () => runtime.stopProfile() };

@@ -4,10 +4,11 @@
 // Only entries t2 ≤ t of preatt are read, and only entries t2 ≤ t of att are written: the products that read att
 // (att·V, attᵀ·dout) and the softmax's backward mask the rest (the CPU form writes zeros there).
 //
-// Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x
-// (2-D grid: Z·T may exceed 65535), z = row / T, t = row % T. Thread l handles columns l, l + WG, …, keeping a
-// running max and a sum rescaled to it (an online softmax: one pass for both), then the workgroup combines them
-// (kernels/_reduce.wgsl) and a second pass writes the probabilities.
+// Threads: RW lanes per row (the launcher's choice, GpuExecutorOptions.attentionSoftmaxLanes), WG / RW rows per
+// workgroup of 256. Row = (workgroup_id.x + workgroup_id.y·num.x)·(WG / RW) + lid / RW (a 2-D grid: the workgroups
+// may exceed 65535), z = row / T, t = row % T. Lane l handles columns l, l + RW, …, keeping a running max and a sum
+// rescaled to it (an online softmax: one pass for both); the row's lanes combine them (kernels/_reduce_lanes.wgsl),
+// and a second pass writes the probabilities.
 struct Params {
   att_base: u32,
   preatt_base: u32,
@@ -19,19 +20,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> att: array<f32>;
 @group(0) @binding(2) var<storage, read> preatt: array<f32>;
 
-override WG: u32 = 128;
+override WG: u32 = 256u;
+override RW: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn attention_softmax_forward(@builtin(local_invocation_index) lid: u32, thread: RowThread) {
-  let row = row_of(thread);
-  if (row >= p.rows) {
-    return;
-  }
-  let t = row % p.T;
+  let row = row_of(thread) * (WG / RW) + lid / RW;
+  let lane = lid % RW;
+  // Columns 0 … t of the row; none past the last row, whose lanes still take part in the reductions.
+  let end = select(0u, row % p.T + 1u, row < p.rows);
   let src = p.preatt_base + row * p.T;
   var mx = -3.0e38;
   var sum = 0.0;
-  for (var t2 = lid; t2 <= t; t2 += WG) {
+  for (var t2 = lane; t2 < end; t2 += RW) {
     let x = preatt[src + t2];
     if (x > mx) {
       sum = sum * exp(mx - x) + 1.0;
@@ -40,11 +41,11 @@ fn attention_softmax_forward(@builtin(local_invocation_index) lid: u32, thread: 
       sum += exp(x - mx);
     }
   }
-  let row_max = workgroup_max(lid, mx);
-  // A thread that saw no column (t < lid) holds sum 0 at the sentinel max: exp() of a huge negative, still 0.
-  let inv = 1.0 / workgroup_sum(lid, sum * exp(mx - row_max));
+  let row_max = lanes_max(lid, lane, mx);
+  // A lane that saw no column (t < lane) holds sum 0 at the sentinel max: exp() of a huge negative, still 0.
+  let inv = 1.0 / lanes_sum(lid, lane, sum * exp(mx - row_max));
   let dst = p.att_base + row * p.T;
-  for (var t2 = lid; t2 <= t; t2 += WG) {
+  for (var t2 = lane; t2 < end; t2 += RW) {
     att[dst + t2] = exp(preatt[src + t2] - row_max) * inv;
   }
 }

@@ -131,19 +131,20 @@ export function parseFlashTiles(text: string): FlashTile[] {
 /**
  * Candidate tiles (rows x cols, x TX where not 8) of each kernel, best first: `flashTiles` takes the first that fits.
  * The first ones are the fastest that `dev/bench_attention.ts --reps 20 --sweep` measured on the H200 (48 KiB) at
- * d12's shape (forward 64x32 2.96 ms, dq 64x16 3.35 ms, dkdv 64x8 4.42 ms); reordering a list changes the choice. The
- * next, smallest ones are for long heads and small memories (16 KiB, WebGPU's minimum). The TX = 16 tiles after them
- * (twice the threads for the same tile, at most 256, WebGPU's default maxComputeInvocationsPerWorkgroup) are there
- * for `--sweep` to time; none is chosen before a TX = 8 tile that fits.
+ * d12's shape, in their order (stop 21: forward 64x32x16 2.51 ms, 64x16x16 2.95, 64x32 2.97, 32x16x16 3.18; dq
+ * 64x16x16 3.29, 64x16 3.34, 32x32x16 4.32; dkdv 32x32x16 4.32, 64x8 4.82, 32x16x16 5.28); reordering a list changes
+ * the choice. The next, smallest ones are for long heads and small memories (16 KiB, WebGPU's minimum), then the
+ * other TX = 16 tiles (twice the threads for the same tile, at most 256, WebGPU's default
+ * maxComputeInvocationsPerWorkgroup), there for `--sweep` to time.
  */
 export const FLASH_CANDIDATES: { readonly [K in keyof FlashTiles]: readonly FlashTile[] } = {
   forward: parseFlashTiles(
-    "64x32 64x16 32x32 16x64 32x16 16x16 16x8 8x8 4x8 64x32x16 64x16x16 32x32x16 32x64x16 32x16x16 16x64x16 16x16x16",
+    "64x32x16 64x16x16 64x32 32x16x16 64x16 32x32 16x64 32x16 16x16 16x8 8x8 4x8 32x32x16 32x64x16 16x64x16 16x16x16",
   ),
   dq: parseFlashTiles(
-    "64x16 32x32 16x64 32x16 16x32 16x16 16x8 8x8 4x8 64x16x16 64x32x16 32x32x16 32x16x16 16x64x16 16x32x16 16x16x16",
+    "64x16x16 64x16 32x32x16 32x32 16x64 32x16 16x32 16x16 16x8 8x8 4x8 64x32x16 32x16x16 16x64x16 16x32x16 16x16x16",
   ),
-  dkdv: parseFlashTiles("64x8 32x32 32x16 16x32 16x16 16x8 8x8 4x8 64x16x16 32x32x16 32x16x16 16x32x16 16x16x16"),
+  dkdv: parseFlashTiles("32x32x16 64x8 32x16x16 32x32 32x16 16x32 16x16 16x8 8x8 4x8 64x16x16 16x32x16 16x16x16"),
 };
 
 /**

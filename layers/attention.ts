@@ -15,13 +15,14 @@
  * @module
  */
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
+import reduceLanesSrc from "../kernels/_reduce_lanes.wgsl" with { type: "text" };
 import attentionSoftmaxBackwardSrc from "../kernels/attention_softmax_backward.wgsl" with { type: "text" };
 import attentionSoftmaxForwardSrc from "../kernels/attention_softmax_forward.wgsl" with { type: "text" };
 import { type Gemm, gemm, type GemmOptions } from "../gpu/_gemm.ts";
 import { gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
-import { wgslKernel } from "../gpu/kernel.ts";
+import { type KernelDescriptor, wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
-import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
+import { bindRange, type GpuBinding, type GpuTensor } from "../gpu/tensor.ts";
 import { attentionDecodeOp } from "./attention_decode.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
@@ -223,7 +224,25 @@ function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T
 }
 
 /** Causal softmax of attention scores (GPU forward). */
-const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc);
+const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc + reduceLanesSrc);
+
+/**
+ * Dispatches a softmax kernel over `rows` rows with `lanes` threads a row (`RW`; WG / RW rows a workgroup,
+ * kernels/_reduce_lanes.wgsl).
+ */
+function dispatchSoftmax(
+  rt: GpuRuntime,
+  kernel: KernelDescriptor,
+  lanes: number,
+  d: { bindings: GpuBinding[]; params: Record<string, number> },
+): void {
+  const { WG } = kernel.overrides as { WG: number };
+  if (!(lanes >= 1 && lanes <= WG && Number.isInteger(Math.log2(lanes)))) {
+    throw new Error(`attention softmax: ${lanes} lanes a row is not a power of two from 1 to ${WG}`);
+  }
+  const groups = gridRows(rt, Math.ceil(d.params.rows / (WG / lanes)));
+  rt.dispatch({ kernel, overrides: { RW: lanes }, ...d, groups });
+}
 
 /**
  * GPU forward: preatt = q·kᵀ/√hs and att = softmax, both on and below the diagonal only (whatever reads them masks
@@ -234,6 +253,7 @@ function attentionForwardGpu(
   b: GpuBuffers<typeof ATTENTION_FORWARD>,
   s: AttentionForwardSizes,
   opts: GemmOptions,
+  lanes: number,
 ): void {
   const { T, C, NH } = s;
   const { hs, C3, TT } = headSizes(s);
@@ -248,11 +268,9 @@ function attentionForwardGpu(
         causal: "lowerC",
       }));
     rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
-      rt.dispatch({
-        kernel: attentionSoftmaxForwardKernel,
+      dispatchSoftmax(rt, attentionSoftmaxForwardKernel, lanes, {
         bindings: [bindRange(b.att, sq, rows * T, rt.limits), bindRange(b.preatt, sq, rows * T, rt.limits)],
         params: { rows, T },
-        groups: gridRows(rt, rows),
       }));
     if (s.outHolds) continue; // a recompute for backward: only the scores were needed
     rt.group("att·v", product, () =>
@@ -266,7 +284,7 @@ function attentionForwardGpu(
 }
 
 /** Backward of the causal softmax (GPU backward). */
-const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc + reduceSrc);
+const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc + reduceSrc + reduceLanesSrc);
 
 /**
  * GPU backward: datt = dout·vᵀ, dv = attᵀ·dout, dpreatt = softmax backward, dq = dpreatt·k/√hs,
@@ -277,6 +295,7 @@ function attentionBackwardGpu(
   b: GpuBuffers<typeof ATTENTION_BACKWARD>,
   s: { B: number; T: number; C: number; NH: number },
   opts: GemmOptions,
+  lanes: number,
 ): void {
   const { T, C, NH } = s;
   const { hs, C3, TT } = headSizes(s);
@@ -301,15 +320,13 @@ function attentionBackwardGpu(
         causal: "upperA",
       }));
     rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
-      rt.dispatch({
-        kernel: attentionSoftmaxBackwardKernel,
+      dispatchSoftmax(rt, attentionSoftmaxBackwardKernel, lanes, {
         bindings: [
           bindRange(b.dpreatt, sq, rows * T, rt.limits),
           bindRange(b.att, sq, rows * T, rt.limits),
           bindRange(b.datt, sq, rows * T, rt.limits),
         ],
         params: { rows, T },
-        groups: gridRows(rt, rows),
       }));
     rt.group("dpreatt·k", product, () =>
       mixOf({
@@ -338,7 +355,7 @@ export const attention = {
     buffers: ATTENTION_FORWARD,
     cpu: (b, s: AttentionForwardSizes) => attentionForward(b, s),
     wasm: (k, b, s) => k.attentionForward(b, s),
-    gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm),
+    gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm, g.softmaxLanes),
     // Two causal (T×T×hs) products per head, half of each done (one when out already holds the result on the GPU).
     work: (s) => ({ flops: (s.outHolds ? 1 : 2) * s.B * s.T * s.T * s.C }),
   }),
@@ -347,7 +364,7 @@ export const attention = {
     buffers: ATTENTION_BACKWARD,
     cpu: attentionBackward,
     wasm: (k, b, s) => k.attentionBackward(b, s),
-    gpu: (g, b, s) => attentionBackwardGpu(g.rt, b, s, g.gemm),
+    gpu: (g, b, s) => attentionBackwardGpu(g.rt, b, s, g.gemm, g.softmaxLanes),
     work: (s) => ({ flops: 4 * s.B * s.T * s.T * s.C }),
   }),
 };

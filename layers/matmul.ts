@@ -15,7 +15,7 @@
  */
 import colsumPartialSrc from "../kernels/colsum_partial.wgsl" with { type: "text" };
 import columnSrc from "../kernels/_column.wgsl" with { type: "text" };
-import { gemm, gemmAccumulate, type GemmOptions } from "../gpu/_gemm.ts";
+import { gemm, GEMM_TILE, gemmAccumulate, type GemmOptions } from "../gpu/_gemm.ts";
 import { perBinding, ranges, rowRanges, rowsPerChunk, sumPartials } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
@@ -128,7 +128,7 @@ function matmulForwardGpu(
 ): void {
   const { N, C, OC } = s;
   const oStep = Math.min(OC, perBinding(rt, C, b.weight));
-  for (const [n0, nc] of rowRanges(rt, N, [[b.out, OC], [b.inp, C]])) {
+  for (const [n0, nc] of rowRanges(rt, N, [[b.out, OC], [b.inp, C]], GEMM_TILE)) {
     for (const [o0, oc] of ranges(OC, oStep)) {
       gemm(rt, {
         M: nc,
@@ -152,7 +152,7 @@ function matmulBackwardGpu(
 ): void {
   const { N, C, OC } = s;
   // Row ranges of dout, inp and dinp that each lie in one buffer and one binding, shared by the three products.
-  const rows = rowRanges(rt, N, [[b.dout, OC], [b.dinp, C], [b.inp, C]]);
+  const rows = rowRanges(rt, N, [[b.dout, OC], [b.dinp, C], [b.inp, C]], GEMM_TILE);
   const oStep = Math.min(OC, perBinding(rt, C, b.weight));
   for (const [n0, nc] of rows) {
     // dinp rows n0… = Σ over OC ranges of dout[n0…, o0…] · weight[o0…]; the first range writes, later ones add.

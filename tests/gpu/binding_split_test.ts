@@ -30,6 +30,8 @@ import { assertClose } from "../_assert.ts";
 import { randomTokens, rng, uniform } from "../_random.ts";
 import { adapterAvailable, poisoned, upload, uploadInt } from "./_helpers.ts";
 import { zero } from "../../layers/fill.ts";
+import { rowRanges } from "../../gpu/dispatch.ts";
+import assert from "node:assert/strict";
 
 async function smallBindingOps(maxBufferSize?: number): Promise<GpuExecutor> {
   const ctx = await getGpuDevice();
@@ -213,6 +215,24 @@ Deno.test({
     if (!(Math.abs(norm - expected) <= 1e-6 * expected)) throw new Error(`norm² ${norm} vs ${expected}`);
     ops.run(zero, { out: grads }, { n: grads.length });
     assertClose(await ops.read(grads), new Float32Array(n), { atol: 0, rtol: 0 }, "zeroed grads");
+  },
+});
+
+Deno.test({
+  name: "gpu row ranges cut by the binding limit hold whole 128-row tiles where one binding holds a tile",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // 2 KiB bindings less the offset alignment (256 bytes on llvmpipe: 448 floats) hold 149 rows of 3 floats, cut at
+    // 128 (the matmul's tile) when aligned; or 89 rows of 5, fewer than a tile, so the cuts stay at 89.
+    const ops = await smallBindingOps();
+    const narrow = await upload(ops, new Float32Array(300 * 3));
+    const wide = await upload(ops, new Float32Array(300 * 5));
+    const cases: [ReturnType<typeof rowRanges>, ReturnType<typeof rowRanges>][] = [
+      [rowRanges(ops.runtime, 300, [[narrow, 3]]), [[0, 149], [149, 149], [298, 2]]],
+      [rowRanges(ops.runtime, 300, [[narrow, 3]], 128), [[0, 128], [128, 128], [256, 44]]],
+      [rowRanges(ops.runtime, 300, [[wide, 5]], 128), [[0, 89], [89, 89], [178, 89], [267, 33]]],
+    ];
+    for (const [got, want] of cases) assert.deepEqual(got, want);
   },
 });
 

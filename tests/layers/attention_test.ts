@@ -13,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { CpuKernels } from "../../cpu/kernels.ts";
-import type { GpuExecutor } from "../../gpu/executor.ts";
+import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
 import { attention, attentionBackward, attentionForward } from "../../layers/attention.ts";
 import { assertClose } from "../_assert.ts";
 import { randn, rng, uniform } from "../_random.ts";
@@ -280,3 +280,18 @@ for (const [B, T, C, NH] of [[2, 7, 30, 3], [3, 1, 30, 3], [1, 130, 32, 2], [1, 
     },
   });
 }
+
+Deno.test({
+  name: "gpu attention with 1 and 256 softmax threads a row (256 and 1 rows a workgroup) vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const diffs = [];
+    for (const lanes of [1, 256]) {
+      const ops = await createGpuExecutor({ attentionSoftmaxLanes: lanes });
+      for (const [B, T, C, NH] of [[2, 7, 30, 3], [1, 130, 32, 2]]) {
+        diffs.push(`${lanes} lanes T=${T} ${(await checkGpu(ops, B, T, C, NH, 3 * lanes + T)).toExponential(1)}`);
+      }
+    }
+    console.log(`  max abs diff: ${diffs.join(", ")}`);
+  },
+});

@@ -20,6 +20,7 @@ import {
   flashAttentionBackward,
   flashAttentionForward,
   type FlashTile,
+  flashTileBytes,
   type FlashTiles,
   flashTiles,
   flashTileText,
@@ -155,15 +156,19 @@ for (const hs of [8, 64, 80]) {
 
 // ---- tiles ----
 
-Deno.test("flash tiles: candidates the kernels take, TX = 8 defaults, bad tiles refused", async () => {
+Deno.test("flash tiles: candidates the kernels take, the measured defaults, bad tiles refused", async () => {
   for (const [k, list] of Object.entries(FLASH_CANDIDATES)) {
     for (const t of list) assert.ok(flashTileThreads(t) <= 256, `${k} ${flashTileText(t)}: at most 256 threads`);
-    assert.equal(list[0].threadsPerRowGroup, undefined, `${k}: the measured default has TX = 8`);
   }
-  // Every head size still gets TX = 8 tiles from the lists (the TX = 16 ones come after the smallest).
+  // d12's head in the H200's 48 KiB: the fastest of the sweep; every head size gets tiles that fit its memory.
+  const d12 = flashTiles(64, 49152);
+  assert.deepEqual([d12.forward, d12.dq, d12.dkdv].map(flashTileText), ["64x32x16", "64x16x16", "32x32x16"]);
   for (const hs of [8, 64, 128]) {
     for (const bytes of [16384, 49152]) {
-      for (const t of Object.values(flashTiles(hs, bytes))) assert.equal(t.threadsPerRowGroup, undefined);
+      const tiles = flashTiles(hs, bytes);
+      for (const k of ["forward", "dq", "dkdv"] as const) {
+        assert.ok(flashTileBytes(k, tiles[k], hs) <= bytes, `hs ${hs}, ${bytes} bytes: ${k} fits`);
+      }
     }
   }
   assert.deepEqual(parseFlashTiles("64x32 16x32x16"), [{ rows: 64, cols: 32 }, {
