@@ -46,6 +46,7 @@ import type { KernelExports } from "./wasm/exports.ts";
 import { buildKernelModule, DEFAULT_GEMM_TILE, DEFAULT_NT_TILE, type KernelModuleOptions } from "./wasm/module.ts";
 import { type Blocking, DEFAULT_BLOCKING, planBackward, planForward } from "./wasm/plan.ts";
 import { KERNEL_WORKER_NAME } from "./worker.ts";
+import { attentionSizes, positiveSizes as sizes, rowSizes, viewAddress } from "./_checks.ts";
 
 /** Matmul sizes: N rows, C input channels, OC output channels. */
 export interface MatmulSizes {
@@ -177,9 +178,9 @@ export class CpuKernels {
     s: MatmulSizes,
   ): void {
     const { N, C, OC } = sizes("matmulForward", s, ["N", "C", "OC"]);
-    const out = this.#addr("out", b.out, N * OC), inp = this.#addr("inp", b.inp, N * C);
-    const weight = this.#addr("weight", b.weight, OC * C);
-    const bias = b.bias ? this.#addr("bias", b.bias, OC) : 0;
+    const out = viewAddress(this.#memory, "out", b.out, N * OC), inp = viewAddress(this.#memory, "inp", b.inp, N * C);
+    const weight = viewAddress(this.#memory, "weight", b.weight, OC * C);
+    const bias = b.bias ? viewAddress(this.#memory, "bias", b.bias, OC) : 0;
     this.#set(MM_FWD, { out, inp, weight, bias, hasBias: b.bias ? 1 : 0, N, C, OC });
     this.#run(KIND.MM_FWD, planForward(this.#p, this.threads, this.#tiles.nt, this.#blocking), 2 * N * C * OC);
   }
@@ -190,10 +191,12 @@ export class CpuKernels {
     s: MatmulSizes,
   ): void {
     const { N, C, OC } = sizes("matmulBackward", s, ["N", "C", "OC"]);
-    const dinp = this.#addr("dinp", b.dinp, N * C), dweight = this.#addr("dweight", b.dweight, OC * C);
-    const dbias = b.dbias ? this.#addr("dbias", b.dbias, OC) : 0;
-    const dout = this.#addr("dout", b.dout, N * OC), inp = this.#addr("inp", b.inp, N * C);
-    const weight = this.#addr("weight", b.weight, OC * C);
+    const dinp = viewAddress(this.#memory, "dinp", b.dinp, N * C),
+      dweight = viewAddress(this.#memory, "dweight", b.dweight, OC * C);
+    const dbias = b.dbias ? viewAddress(this.#memory, "dbias", b.dbias, OC) : 0;
+    const dout = viewAddress(this.#memory, "dout", b.dout, N * OC),
+      inp = viewAddress(this.#memory, "inp", b.inp, N * C);
+    const weight = viewAddress(this.#memory, "weight", b.weight, OC * C);
     this.#set(MM_BWD, { dinp, dweight, dbias, hasBias: b.dbias ? 1 : 0, dout, inp, weight, N, C, OC });
     this.#run(KIND.MM_BWD, planBackward(this.#p, this.threads, this.#tiles.gemm, this.#blocking), 4 * N * C * OC);
   }
@@ -203,12 +206,12 @@ export class CpuKernels {
     b: CpuBuffers<typeof ATTENTION_FORWARD>,
     s: AttentionSizes,
   ): void {
-    const { B, T, C, NH } = this.#attentionSizes("attentionForward", s);
+    const { B, T, C, NH } = attentionSizes("attentionForward", s);
     this.#set(ATT_FWD, {
-      out: this.#addr("out", b.out, B * T * C),
-      preatt: this.#addr("preatt", b.preatt, B * NH * T * T),
-      att: this.#addr("att", b.att, B * NH * T * T),
-      inp: this.#addr("inp", b.inp, B * T * 3 * C),
+      out: viewAddress(this.#memory, "out", b.out, B * T * C),
+      preatt: viewAddress(this.#memory, "preatt", b.preatt, B * NH * T * T),
+      att: viewAddress(this.#memory, "att", b.att, B * NH * T * T),
+      inp: viewAddress(this.#memory, "inp", b.inp, B * T * 3 * C),
       B,
       T,
       C,
@@ -222,14 +225,14 @@ export class CpuKernels {
     b: CpuBuffers<typeof ATTENTION_BACKWARD>,
     s: AttentionSizes,
   ): void {
-    const { B, T, C, NH } = this.#attentionSizes("attentionBackward", s);
+    const { B, T, C, NH } = attentionSizes("attentionBackward", s);
     this.#set(ATT_BWD, {
-      dinp: this.#addr("dinp", b.dinp, B * T * 3 * C),
-      dpreatt: this.#addr("dpreatt", b.dpreatt, B * NH * T * T),
-      datt: this.#addr("datt", b.datt, B * NH * T * T),
-      dout: this.#addr("dout", b.dout, B * T * C),
-      inp: this.#addr("inp", b.inp, B * T * 3 * C),
-      att: this.#addr("att", b.att, B * NH * T * T),
+      dinp: viewAddress(this.#memory, "dinp", b.dinp, B * T * 3 * C),
+      dpreatt: viewAddress(this.#memory, "dpreatt", b.dpreatt, B * NH * T * T),
+      datt: viewAddress(this.#memory, "datt", b.datt, B * NH * T * T),
+      dout: viewAddress(this.#memory, "dout", b.dout, B * T * C),
+      inp: viewAddress(this.#memory, "inp", b.inp, B * T * 3 * C),
+      att: viewAddress(this.#memory, "att", b.att, B * NH * T * T),
       B,
       T,
       C,
@@ -249,10 +252,10 @@ export class CpuKernels {
   ): void {
     const { n } = sizes("adamwUpdate", s, ["n"]);
     this.#set(ADAMW, {
-      params: this.#addr("params", b.params, n),
-      grads: this.#addr("grads", b.grads, n),
-      m: this.#addr("m", b.m, n),
-      v: this.#addr("v", b.v, n),
+      params: viewAddress(this.#memory, "params", b.params, n),
+      grads: viewAddress(this.#memory, "grads", b.grads, n),
+      m: viewAddress(this.#memory, "m", b.m, n),
+      v: viewAddress(this.#memory, "v", b.v, n),
       n,
       chunk: CHUNK,
       ...adamwScalars(hyper),
@@ -268,7 +271,7 @@ export class CpuKernels {
   gradNormSquared(b: { grads: Float32Array }, s: { n: number }): number {
     const { n } = sizes("gradNormSquared", s, ["n"]);
     const chunk = Math.max(CHUNK, Math.ceil(n / SUM_SLOTS / 4) * 4), items = Math.ceil(n / chunk);
-    this.#set(SUMSQ, { grads: this.#addr("grads", b.grads, n), n, chunk });
+    this.#set(SUMSQ, { grads: viewAddress(this.#memory, "grads", b.grads, n), n, chunk });
     this.#run(KIND.SUMSQ, items, 2 * n);
     let sum = 0;
     for (let i = 0; i < items; i++) sum += this.#t.sums[i];
@@ -278,7 +281,12 @@ export class CpuKernels {
   /** out = GELU(inp) over N elements, tanh approximation (as layers/gelu.ts). */
   geluForward(b: CpuBuffers<typeof GELU_FORWARD>, s: { N: number }): void {
     const { N } = sizes("geluForward", s, ["N"]);
-    this.#set(GELU_FWD, { out: this.#addr("out", b.out, N), inp: this.#addr("inp", b.inp, N), n: N, chunk: CHUNK });
+    this.#set(GELU_FWD, {
+      out: viewAddress(this.#memory, "out", b.out, N),
+      inp: viewAddress(this.#memory, "inp", b.inp, N),
+      n: N,
+      chunk: CHUNK,
+    });
     this.#run(KIND.GELU_FWD, Math.ceil(N / CHUNK), 30 * N);
   }
 
@@ -286,9 +294,9 @@ export class CpuKernels {
   geluBackward(b: CpuBuffers<typeof GELU_BACKWARD>, s: { N: number }): void {
     const { N } = sizes("geluBackward", s, ["N"]);
     this.#set(GELU_BWD, {
-      dinp: this.#addr("dinp", b.dinp, N),
-      inp: this.#addr("inp", b.inp, N),
-      dout: this.#addr("dout", b.dout, N),
+      dinp: viewAddress(this.#memory, "dinp", b.dinp, N),
+      inp: viewAddress(this.#memory, "inp", b.inp, N),
+      dout: viewAddress(this.#memory, "dout", b.dout, N),
       n: N,
       chunk: CHUNK,
     });
@@ -304,11 +312,11 @@ export class CpuKernels {
     b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_FORWARD>,
     s: { N: number; V: number; Vp: number },
   ): void {
-    const { N, V, Vp } = this.#rowSizes("softmaxCrossEntropyForward", s, b.targets);
+    const { N, V, Vp } = rowSizes(this.#memory, "softmaxCrossEntropyForward", s, b.targets);
     this.#set(SOFTMAX, {
-      losses: this.#addr("losses", b.losses, N),
-      lse: this.#addr("lse", b.lse, N),
-      logits: this.#addr("logits", b.logits, N * Vp),
+      losses: viewAddress(this.#memory, "losses", b.losses, N),
+      lse: viewAddress(this.#memory, "lse", b.lse, N),
+      logits: viewAddress(this.#memory, "logits", b.logits, N * Vp),
       targets: b.targets.byteOffset,
       V,
       Vp,
@@ -324,10 +332,10 @@ export class CpuKernels {
     b: CpuBuffers<typeof SOFTMAX_CROSSENTROPY_BACKWARD>,
     s: { N: number; V: number; Vp: number; dloss: number },
   ): void {
-    const { N, V, Vp } = this.#rowSizes("softmaxCrossEntropyBackward", s, b.targets);
+    const { N, V, Vp } = rowSizes(this.#memory, "softmaxCrossEntropyBackward", s, b.targets);
     this.#set(XENT_BWD, {
-      dlogits: this.#addr("dlogits", b.dlogits, N * Vp),
-      lse: this.#addr("lse", b.lse, N),
+      dlogits: viewAddress(this.#memory, "dlogits", b.dlogits, N * Vp),
+      lse: viewAddress(this.#memory, "lse", b.lse, N),
       targets: b.targets.byteOffset,
       V,
       Vp,
@@ -347,45 +355,10 @@ export class CpuKernels {
     for (const w of this.#workers) w.terminate();
   }
 
-  // The sizes of a softmax + cross-entropy call, after checking V ≤ Vp and every target.
-  #rowSizes(
-    op: string,
-    s: { N: number; V: number; Vp: number },
-    targets: Int32Array,
-  ): Record<"N" | "V" | "Vp", number> {
-    const { N, V, Vp } = sizes(op, s, ["N", "V", "Vp"]);
-    if (V > Vp) throw new Error(`${op}: V (${V}) must be <= Vp (${Vp})`);
-    if (!(targets instanceof Int32Array) || targets.buffer !== this.#memory.buffer || targets.length < N) {
-      throw new Error(
-        `targets must be an Int32Array view of the kernels' shared WebAssembly.Memory with ${N} elements`,
-      );
-    }
-    for (let n = 0; n < N; n++) {
-      const t = targets[n];
-      if (!(t >= 0 && t < V)) throw new Error(`targets[${n}] = ${t} is outside the vocabulary [0, ${V})`);
-    }
-    return { N, V, Vp };
-  }
-
-  #attentionSizes(op: string, s: AttentionSizes): AttentionSizes {
-    const r = sizes(op, s, ["B", "T", "C", "NH"]);
-    if (r.C % r.NH !== 0) throw new Error(`${op}: C (${r.C}) must be a multiple of NH (${r.NH})`);
-    return r;
-  }
-
   // Writes a job's parameters into their slots (the plan's slots, if any, are left to `plan.ts`).
   #set<S extends Record<string, number>>(slots: S, values: { readonly [K in keyof S]?: number }): void {
     const p = this.#p;
     for (const k in values) p[slots[k]] = values[k]!;
-  }
-
-  // The byte address of `a` in the shared memory, after checking it is a view of it with `n` elements.
-  #addr(name: string, a: Float32Array, n: number): number {
-    if (!(a instanceof Float32Array) || a.buffer !== this.#memory.buffer) {
-      throw new Error(`${name} must be a Float32Array view of the kernels' shared WebAssembly.Memory`);
-    }
-    if (a.length < n) throw new Error(`${name} has ${a.length} elements, needs ${n}`);
-    return a.byteOffset;
   }
 
   // Runs `items` items of the job whose parameters are set: here alone if small, else with the Workers.
@@ -414,12 +387,4 @@ export class CpuKernels {
     if (error) throw error;
     if (c[CTRL.ERR]) throw new Error("A CPU kernel worker failed; see its error above");
   }
-}
-
-function sizes<K extends string>(op: string, s: Record<K, number>, keys: K[]): Record<K, number> {
-  for (const k of keys) {
-    const v = s[k];
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${k} must be a positive integer, got ${v}`);
-  }
-  return s;
 }

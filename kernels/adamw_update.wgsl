@@ -8,7 +8,8 @@
 // float optimization can assume away): the step a loss-scale overflow spoils is skipped.
 //
 // Threads: a 1-D grid-stride loop; the launcher dispatches x = min(ceil(n / WG), maxWorkgroups) workgroups of WG
-// threads and thread g handles elements g, g + x·WG, …
+// threads and thread g handles elements g, g + x·WG, … The arithmetic is kernels/_adamw_step.wgsl, shared with
+// adamw_update_f16.wgsl (the same step, also writing the f16 copy of the parameters).
 struct Params {
   params_base: u32,
   grads_base: u32,
@@ -39,29 +40,12 @@ override WG: u32 = 256;
 
 @compute @workgroup_size(WG)
 fn adamw_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  if (p.skip_nonfinite != 0u) {
-    let exponents = vec2u(bitcast<u32>(norm[p.norm_base]), bitcast<u32>(norm[p.norm_base + 1u])) & vec2u(0x7f800000u);
-    if (any(exponents == vec2u(0x7f800000u))) {
-      return;
-    }
+  if (step_skipped()) {
+    return;
   }
-  var scale = p.gradScale;
-  if (p.max_norm > 0.0) {
-    let global_norm = sqrt(norm[p.norm_base] + norm[p.norm_base + 1u]) * p.gradScale;
-    if (global_norm > p.max_norm) {
-      scale *= p.max_norm / global_norm;
-    }
-  }
+  let scale = step_grad_scale();
   let stride = nwg.x * WG;
   for (var i = gid.x; i < p.n; i += stride) {
-    let g = grads[p.grads_base + i] * scale;
-    let mi = p.beta1 * m[p.m_base + i] + (1.0 - p.beta1) * g;
-    let vi = p.beta2 * v[p.v_base + i] + (1.0 - p.beta2) * g * g;
-    m[p.m_base + i] = mi;
-    v[p.v_base + i] = vi;
-    let m_hat = mi / p.mCorrection;
-    let v_hat = vi / p.vCorrection;
-    let w = params[p.params_base + i];
-    params[p.params_base + i] = w - p.learningRate * (m_hat / (sqrt(v_hat) + p.eps) + p.weightDecay * w);
+    adamw_step(i, scale);
   }
 }

@@ -17,19 +17,19 @@ import type { Work } from "../gpu/profiler.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 
 /**
- * What one buffer of an op holds: float32, optional float32, int32 (tokens), or floats stored as halves ("f16": an
- * f16 `GpuTensor` on the GPU; on the CPU a Float32Array holding half-rounded values, so the CPU twin computes with
- * the values the GPU stores).
+ * What one buffer of an op holds: float32, int32 (tokens), or floats stored as halves ("f16": an f16 `GpuTensor` on
+ * the GPU; on the CPU a Float32Array holding half-rounded values, so the CPU twin computes with the values the GPU
+ * stores); "f32?" and "f16?" are optional buffers.
  */
-export type BufferKind = "f32" | "f32?" | "i32" | "f16";
+export type BufferKind = "f32" | "f32?" | "i32" | "f16" | "f16?";
 
 /** The buffers of an op by name. */
 export type BufferSpec = Readonly<Record<string, BufferKind>>;
 
 /** The buffer object an op takes on a backend whose float tensors are `F` and int tensors `I`. */
 export type Buffers<S extends BufferSpec, F, I> =
-  & { -readonly [K in keyof S as S[K] extends "f32?" ? never : K]: S[K] extends "i32" ? I : F }
-  & { -readonly [K in keyof S as S[K] extends "f32?" ? K : never]?: F };
+  & { -readonly [K in keyof S as S[K] extends "f32?" | "f16?" ? never : K]: S[K] extends "i32" ? I : F }
+  & { -readonly [K in keyof S as S[K] extends "f32?" | "f16?" ? K : never]?: F };
 
 /** Buffers on the CPU: views of the one shared WebAssembly memory. */
 export type CpuBuffers<S extends BufferSpec> = Buffers<S, Float32Array, Int32Array>;

@@ -3,14 +3,17 @@
  * global gradient norm used for clipping. Element math runs in float64; m, v and the parameters are stored as float32.
  *
  * Forms: `cpu` is the scalar float64 reference below; `wasm` is CpuKernels' float32 SIMD loop (the norm: float32
- * squares summed in float64); `gpu` dispatches kernels/adamw_update.wgsl as a 1-D grid-stride loop, and the norm in
+ * squares summed in float64); `gpu` dispatches kernels/adamw_update.wgsl as a 1-D grid-stride loop (or, with an f16
+ * copy of the parameters to refresh, kernels/adamw_update_f16.wgsl, which writes it in the same pass), and the norm in
  * two stages (kernels/grad_norm_partial.wgsl per piece, then one ordered kernels/grad_norm_final.wgsl). Both run over
  * pieces that lie in one GPUBuffer of every operand and fit one binding (`lockstepPieces`), so they work on whole
  * arenas (AdamW over every parameter) as well as on single tensors.
  *
  * @module
  */
+import adamwStepSrc from "../kernels/_adamw_step.wgsl" with { type: "text" };
 import adamwUpdateSrc from "../kernels/adamw_update.wgsl" with { type: "text" };
+import adamwUpdateF16Src from "../kernels/adamw_update_f16.wgsl" with { type: "text" };
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import gradNormFinalSrc from "../kernels/grad_norm_final.wgsl" with { type: "text" };
 import gradNormPartialSrc from "../kernels/grad_norm_partial.wgsl" with { type: "text" };
@@ -19,12 +22,14 @@ import type { GpuLaunch } from "../gpu/executor.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import { bindRange, type GpuTensor, lockstepPieces, maxBindingElements } from "../gpu/tensor.ts";
 import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
+import { f16CopyForward } from "./f16_copy.ts";
 import { fillZeroKernel } from "./fill.ts";
 
 /**
  * AdamW: params, m, v (n) updated in place from grads (n); with `norm` (the 2 floats of `adamw.gradNormSquared`) and
  * a `maxNorm` > 0, the gradients are clipped to that global norm first, the scale computed where the update runs
- * (on the GPU: no read-back inside the step).
+ * (on the GPU: no read-back inside the step). With `params16` (an f16 model's copy of the weights), the same step
+ * writes the updated parameters rounded to halves there (a skipped step writes neither).
  */
 export const ADAMW_UPDATE = {
   params: "f32",
@@ -32,12 +37,15 @@ export const ADAMW_UPDATE = {
   m: "f32",
   v: "f32",
   norm: "f32?",
+  params16: "f16?",
 } as const satisfies BufferSpec;
 /** Σ grads² of grads (n) into out (2 floats, see `adamw.gradNormSquared`). */
 export const GRAD_NORM_SQUARED = { out: "f32", grads: "f32" } as const satisfies BufferSpec;
 
 /** One AdamW step. */
-const adamwUpdateKernel = wgslKernel(adamwUpdateSrc);
+const adamwUpdateKernel = wgslKernel(adamwUpdateSrc + adamwStepSrc);
+/** One AdamW step that also writes the f16 copy of the parameters. */
+const adamwUpdateF16Kernel = wgslKernel(adamwUpdateF16Src + adamwStepSrc);
 /** Σ grads², first stage (one partial per workgroup). */
 const gradNormPartialKernel = wgslKernel(gradNormPartialSrc + reduceSrc);
 /** Σ grads², second stage. */
@@ -94,6 +102,7 @@ function skips(normSquared: ArrayLike<number> | undefined, s: AdamWSizes): boole
 function cpuUpdate(b: CpuBuffers<typeof ADAMW_UPDATE>, s: AdamWSizes, run: (hyper: AdamWHyper) => void): void {
   if (skips(b.norm, s)) return;
   run({ ...s, gradScale: s.gradScale * clipScale(b.norm, s.maxNorm, s.gradScale) });
+  if (b.params16) f16CopyForward({ out: b.params16, inp: b.params }, { N: s.n });
 }
 
 /**
@@ -193,12 +202,19 @@ export const adamw = {
     buffers: ADAMW_UPDATE,
     cpu: (b, s: AdamWSizes) => cpuUpdate(b, s, (hyper) => adamwUpdate(b, s, hyper)),
     wasm: (k, b, s) => cpuUpdate(b, s, (hyper) => k.adamwUpdate(b, s, hyper)),
-    gpu: (g, b, s) =>
-      dispatchElementwise(g.rt, adamwUpdateKernel, [b.params, b.grads, b.m, b.v], s.n, {
+    gpu: (g, b, s) => {
+      if (b.params16 && b.params16.arena.dtype !== "f16") {
+        throw new Error("adamwUpdate: params16 must be an f16 tensor");
+      }
+      const [kernel, ts] = b.params16
+        ? [adamwUpdateF16Kernel, [b.params, b.grads, b.m, b.v, b.params16]]
+        : [adamwUpdateKernel, [b.params, b.grads, b.m, b.v]];
+      dispatchElementwise(g.rt, kernel, ts, s.n, {
         ...adamwScalars(s),
         max_norm: b.norm ? s.maxNorm ?? 0 : 0,
         skip_nonfinite: Number(b.norm !== undefined && s.skipNonFinite === true),
-      }, [b.norm ? bindRange(b.norm, 0, 2, g.rt.limits) : g.rt.dummy]),
+      }, [b.norm ? bindRange(b.norm, 0, 2, g.rt.limits) : g.rt.dummy]);
+    },
     work: (s) => ({ bytes: 4 * 7 * s.n }),
   }),
   gradNormSquared: defineOp({

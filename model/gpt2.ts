@@ -304,15 +304,16 @@ export class GPT2<F, I> {
     const params = this.tensors.paramsArena;
     const n = this.layout.params.totalElements;
     const norm = maxGradNorm !== undefined || skipNonFinite ? this.#queueNormSquared() : undefined;
-    // The clipping factor and the skip are decided where the update runs, so nothing waits for the GPU between.
-    this.exec.run(adamw.update, { params, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm }, {
+    // The clipping factor and the skip are decided where the update runs, so nothing waits for the GPU between. In an
+    // f16 model the same update writes the f16 copy of the weights.
+    const params16 = this.tensors.weights16?.arena;
+    this.exec.run(adamw.update, { params, grads: t.gradsArena, m: t.mArena, v: t.vArena, norm, params16 }, {
       n,
       ...hyper,
       gradScale,
       maxNorm: maxGradNorm ?? 0,
       skipNonFinite,
     });
-    this.#refreshWeights16(params, this.tensors.weights16?.arena, n);
     // Read after the update: this one wait covers the whole step.
     return norm ? await this.#readNorm(norm) * gradScale : undefined;
   }
@@ -342,7 +343,7 @@ export class GPT2<F, I> {
     this.#refreshWeights16(this.tensors.params[name], this.tensors.weights16?.byName[name], length);
   }
 
-  /** In an f16 model, rewrites the f16 copy of `n` parameters from the float32 masters (after they change). */
+  /** In an f16 model, rewrites the f16 copy of `n` parameters from the float32 masters (after a write). */
   #refreshWeights16(master: F, copy: F | undefined, n: number): void {
     if (copy) this.exec.run(f16Copy.forward, { out: copy, inp: master }, { N: n });
   }

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { getGpuDevice } from "../../gpu/device.ts";
 import { KERNELS } from "../../gpu/kernel.ts";
 import "../../model/gpt2.ts"; // imports every training layer, whose kernels register themselves in KERNELS
-import "../../layers/f16_copy.ts"; // not used by the model yet
+import "../../layers/f16_copy.ts"; // an f16 model's parameter writes
 import "../../model/decoder.ts"; // and generation's (layers/sample.ts)
 import { adapterAvailable } from "./_helpers.ts";
 

@@ -6,11 +6,15 @@
  *   unaligned offsets of its buffer, with its neighbours untouched;
  * - the matmuls reading an f16 weight (`kernels/_gemm_b_f16.wgsl`): the tiled kernel (bounds checked and
  *   EXACT), `matmul_small` and `matmul_rows`, forward and both backward products, against the CPU matmul given the
- *   same half-rounded weights (so the tolerances are float32's, as in matmul_test.ts).
+ *   same half-rounded weights (so the tolerances are float32's, as in matmul_test.ts);
+ * - `adamw.update` with `params16`: the update kernel writing the copy itself (kernels/adamw_update_f16.wgsl).
  */
-import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
+import assert from "node:assert/strict";
+import { createGpuExecutor, GpuExecutor } from "../../gpu/executor.ts";
+import { GpuRuntime } from "../../gpu/runtime.ts";
 import { GEMM_ROWS_MAX } from "../../gpu/_gemm.ts";
 import type { GpuTensor } from "../../gpu/tensor.ts";
+import { adamw } from "../../layers/adamw.ts";
 import { f16Copy, f16CopyForward } from "../../layers/f16_copy.ts";
 import { matmul, matmulBackward, matmulForward } from "../../layers/matmul.ts";
 import { halfBits, halfValue, packHalves, roundToHalf, unpackHalves } from "../../util/f16.ts";
@@ -186,3 +190,64 @@ Deno.test({
     if (!message.includes("only B")) throw new Error(`an f16 input was accepted (${message || "no error"})`);
   },
 });
+
+// AdamW writing the f16 copy in the same kernel (adamw_update_f16.wgsl): the halves are the updated parameters, an odd
+// length's last word keeps its high half (the next tensor's), a skipped step writes no half, and with 2 KiB
+// bindings the update runs in pieces of 448 elements whose words do not straddle two pieces.
+for (const bindingBytes of [undefined, 2048]) {
+  Deno.test({
+    name: `gpu adamw with an f16 copy of the parameters${bindingBytes ? ", 2 KiB bindings" : ""}: halves of the ` +
+      "update, neighbours kept, a skipped step writes none",
+    ignore: !adapterAvailable,
+    fn: async () => {
+      const base = await testOps();
+      const ops = bindingBytes
+        ? new GpuExecutor(
+          new GpuRuntime({
+            ...base.runtime.ctx,
+            limits: { ...base.runtime.ctx.limits, maxStorageBufferBindingSize: bindingBytes },
+          }),
+        )
+        : base;
+      const n = 1001, pad = 6;
+      const copy = await halves(ops, n, pad); // the last element is the low half of its word
+      const whole = { arena: copy.arena, offset: 0, length: copy.arena.length };
+      const sevens = await upload(ops, new Float32Array(whole.length).fill(7));
+      ops.run(f16Copy.forward, { out: whole, inp: sevens }, { N: whole.length }); // 7 before, inside and after
+      const g = {
+        params: await upload(ops, uniform(rng(31), n)),
+        grads: await upload(ops, uniform(rng(32), n)),
+        m: await upload(ops, uniform(rng(33), n, 0.1)),
+        v: await upload(ops, uniform(rng(34), n, 0.01).map(Math.abs)),
+        norm: await upload(ops, new Float32Array(2)),
+      };
+      const hyper = { learningRate: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 2, gradScale: 1 };
+      ops.run(adamw.update, { ...g, params16: copy }, { n, ...hyper });
+      const params = await ops.read(g.params);
+      const halvesRead = await ops.read(whole);
+      for (let i = 0; i < whole.length; i++) {
+        const inside = i >= pad && i < pad + n;
+        const ok = inside ? isNeighbourHalf(halvesRead[i], params[i - pad]) : halvesRead[i] === 7;
+        if (!ok) {
+          const want = inside ? `a half next to ${params[i - pad]}` : "7 (untouched)";
+          throw new Error(`half ${i} of the arena is ${halvesRead[i]}, want ${want}`);
+        }
+      }
+      // An Inf in the norm with skipNonFinite: params and the copy stay as they were.
+      ops.write(g.norm, new Float32Array([Infinity, 0]));
+      ops.run(adamw.update, { ...g, params16: copy }, { n, ...hyper, step: 3, skipNonFinite: true });
+      assert.deepEqual(await ops.read(whole), halvesRead, "a skipped step writes no half");
+      assert.deepEqual(await ops.read(g.params), params, "nor a parameter");
+    },
+  });
+}
+
+Deno.test("adamw on the CPU with an f16 copy: the copy is the updated parameters rounded to halves", () => {
+  const n = 33;
+  const b = { params: uniform(rng(41), n), grads: uniform(rng(42), n), m: new Float32Array(n), v: new Float32Array(n) };
+  const params16 = new Float32Array(n).fill(7);
+  adamw.update.cpu({ ...b, params16 }, { n, ...HYPER_F16 });
+  assert.deepEqual(params16, b.params.map(roundToHalf));
+});
+
+const HYPER_F16 = { learningRate: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, step: 1, gradScale: 1 };
