@@ -52,7 +52,7 @@ override PIPELINE_FRAGMENTS: bool = false;
 // DOUBLE_BUFFER: two staged tiles in workgroup memory, taking turns, so one barrier per K step instead of two (the
 // tile being staged is never the one another thread may still be multiplying: every thread has passed this step's
 // barrier, after its multiply of the previous step's tile, before anyone stages over the tile before that).
-override DOUBLE_BUFFER: bool = false; // the launcher sets it on GPUs (GpuExecutorOptions.matmulDoubleBuffer)
+override DOUBLE_BUFFER: bool = false; // GpuExecutorOptions.matmulDoubleBuffer (off by default: slower since stop 21)
 override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
 
 const TILE: u32 = 128u; // rows of the output tile
