@@ -70,6 +70,12 @@ export interface Gemm {
   b: Operand & { sk: number; sn: number; so?: number; si?: number };
   c: Operand & { sm: number; so?: number; si?: number };
   bias?: Operand;
+  /**
+   * A per-row vector v (batch offsets so, si; row stride 1): c = exp(alpha·A·B − v[row]) instead of the product
+   * (`row_exp` in kernels/matmul.wgsl; attention's probabilities from its scores and their rows' log-sum-exp). Not
+   * with `bias`.
+   */
+  rowExp?: Operand & { so?: number; si?: number };
   /** Batches as outer × inner (attention: B × NH); 1 × 1 when absent. */
   batch?: { outer: number; inner: number };
   alpha?: number;
@@ -127,7 +133,7 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   if (M === 0 || N === 0) return;
   // Under two waves of workgroups over a long K (the classifier's input gradient, in row chunks of the logits):
   // split K as gemmAccumulate does and write the ordered sum of the slices.
-  const plain = !g.batch && !g.bias && (g.causal ?? "none") === "none" && g.c.sm === N;
+  const plain = !g.batch && !g.bias && !g.rowExp && (g.causal ?? "none") === "none" && g.c.sm === N;
   if (plain && tilesOf(g) < opts.splitK.targetWorkgroups / 2) {
     const slices = splitKSlices(rt, g, opts);
     if (slices > 1) return gemmSlices(rt, g, opts, slices, true);
@@ -138,7 +144,9 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk + zs(g.a.so, g.a.si));
   const b = bindSpan(rt, g.b, 1 + (K - 1) * g.b.sk + (N - 1) * g.b.sn + zs(g.b.so, g.b.si));
   const c = bindSpan(rt, g.c, 1 + (M - 1) * g.c.sm + (N - 1) + zs(g.c.so, g.c.si));
-  const bias = g.bias ? bindSpan(rt, g.bias, N) : rt.dummy;
+  if (g.bias && g.rowExp) throw new Error("gemm: a bias and a row-exp vector exclude each other");
+  const rowVector = g.rowExp && bindSpan(rt, g.rowExp, M + zs(g.rowExp.so, g.rowExp.si));
+  const bias = g.bias ? bindSpan(rt, g.bias, N) : rowVector ?? rt.dummy;
   launch(rt, g, opts, [a, b, c, bias], {
     z_inner: inner,
     a_so: g.a.so ?? 0,
@@ -177,13 +185,16 @@ function launch(
     causal: CAUSAL_CODE[g.causal ?? "none"],
     // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
     m_fastest: Number(N > M),
+    row_exp: Number(g.rowExp !== undefined),
+    vec_so: g.rowExp?.so ?? 0,
+    vec_si: g.rowExp?.si ?? 0,
   };
   if (g.a.t.arena.dtype === "f16" || g.c.t.arena.dtype === "f16") {
     throw new Error("matmul: only B (the weight operand) may be an f16 tensor");
   }
   const kernels = g.b.t.arena.dtype === "f16" ? f16Kernels : f32Kernels;
   // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
-  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0) {
+  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && !g.rowExp) {
     rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
     return;
   }
@@ -234,6 +245,7 @@ function launch(
  * @param split Whether K may be split (false keeps one slice).
  */
 export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split = true): void {
+  if (g.rowExp) throw new Error("gemmAccumulate: a row-exp product is written, not accumulated");
   const { M, N } = g;
   if (M === 0 || N === 0) return;
   if (g.c.sm !== N) throw new Error("gemmAccumulate needs contiguous output rows");

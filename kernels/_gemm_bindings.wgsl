@@ -29,6 +29,9 @@ struct Params {
   has_bias: u32,
   causal: u32,
   m_fastest: u32,
+  row_exp: u32,
+  vec_so: u32,
+  vec_si: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

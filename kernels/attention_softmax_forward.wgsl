@@ -2,7 +2,9 @@
 // (Z = batch·heads), with scores preatt[z,t,t2] = q·k/√hs already scaled by the matmul:
 //   att[z,t,t2] = exp(preatt - max) / Σ_{t3 ≤ t} exp(preatt[z,t,t3] - max)   for t2 ≤ t.
 // Only entries t2 ≤ t of preatt are read, and only entries t2 ≤ t of att are written: the products that read att
-// (att·V, attᵀ·dout) and the softmax's backward mask the rest (the CPU form writes zeros there).
+// (att·V, attᵀ·dout) and the softmax's backward mask the rest (the CPU form writes zeros there). With has_lse = 1 it
+// also writes lse[z,t] = max + log Σ exp(preatt - max), from which the backward pass recomputes att in the q·kᵀ
+// product itself (matmul.wgsl's row_exp).
 //
 // Threads: RW lanes per row (the launcher's choice, GpuExecutorOptions.attentionSoftmaxLanes), WG / RW rows per
 // workgroup of 256. Row = (workgroup_id.x + workgroup_id.y·num.x)·(WG / RW) + lid / RW (a 2-D grid: the workgroups
@@ -12,13 +14,16 @@
 struct Params {
   att_base: u32,
   preatt_base: u32,
+  lse_base: u32,
   rows: u32,
   T: u32,
+  has_lse: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> att: array<f32>;
 @group(0) @binding(2) var<storage, read> preatt: array<f32>;
+@group(0) @binding(3) var<storage, read_write> lse: array<f32>;
 
 override WG: u32 = 256u;
 override RW: u32 = 64u;
@@ -43,7 +48,11 @@ fn attention_softmax_forward(@builtin(local_invocation_index) lid: u32, thread: 
   }
   let row_max = lanes_max(lid, lane, mx);
   // A lane that saw no column (t < lane) holds sum 0 at the sentinel max: exp() of a huge negative, still 0.
-  let inv = 1.0 / lanes_sum(lid, lane, sum * exp(mx - row_max));
+  let total = lanes_sum(lid, lane, sum * exp(mx - row_max));
+  let inv = 1.0 / total;
+  if (p.has_lse != 0u && lane == 0u && end > 0u) {
+    lse[p.lse_base + row] = row_max + log(total);
+  }
   let dst = p.att_base + row * p.T;
   for (var t2 = lane; t2 < end; t2 += RW) {
     att[dst + t2] = exp(preatt[src + t2] - row_max) * inv;

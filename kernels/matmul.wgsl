@@ -6,6 +6,9 @@
 // offset is zo·so + zi·si (attention: zo = batch, zi = head). Split-K uses zo as the K slice:
 // k_begin = zo·k_zstride, k_end = min(K, k_begin + k_chunk); k_zstride = 0 and k_chunk = K otherwise.
 // The output is written, never read: accumulation (dweight +=) goes through scratch and sum_partials.
+// row_exp = 1 writes c[z][m,n] = exp(alpha · Σ_k A·B − v[z][m]) instead, with v[z][m] = bias[bias_base + zo·vec_so +
+// zi·vec_si + m] (bias is then a per-row vector, not added): attention's probabilities recomputed from its scores
+// and the saved log-sum-exp of their rows, softmax and all, in the product that makes the scores.
 //
 // causal (attention's lower-triangular T×T matrices): 0 none; 1 only c[m,n] with n ≤ m is computed and written
 // (tiles wholly above the diagonal exit at once); 2 A[m,k] is taken as 0 for k > m (att·V, dpreatt·K); 3 A[m,k]
@@ -318,6 +321,33 @@ fn store_row(m: u32, n: u32, lo: vec4f, hi: vec4f) {
   }
 }
 
+// v[m'] of the row_exp epilogue, for row m' of the output (clamped into the rows: the loads are unconditional, and
+// store1 drops the rows past M).
+fn row_value(v_off: u32, row: u32) -> f32 {
+  return bias[v_off + min(row, p.M - 1u)];
+}
+
+// The row_exp epilogue: each row of the thread's block is exp(alpha · acc - v[row]).
+fn store_row_exp(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32) {
+  let a = vec4f(p.alpha);
+  var v = vec4f(row_value(v_off, m));
+  store_row(m, n, exp(fma((*acc).r0a, a, -v)), exp(fma((*acc).r0b, a, -v)));
+  v = vec4f(row_value(v_off, m + 1u));
+  store_row(m + 1u, n, exp(fma((*acc).r1a, a, -v)), exp(fma((*acc).r1b, a, -v)));
+  v = vec4f(row_value(v_off, m + 2u));
+  store_row(m + 2u, n, exp(fma((*acc).r2a, a, -v)), exp(fma((*acc).r2b, a, -v)));
+  v = vec4f(row_value(v_off, m + 3u));
+  store_row(m + 3u, n, exp(fma((*acc).r3a, a, -v)), exp(fma((*acc).r3b, a, -v)));
+  v = vec4f(row_value(v_off, m + 64u));
+  store_row(m + 64u, n, exp(fma((*acc).r4a, a, -v)), exp(fma((*acc).r4b, a, -v)));
+  v = vec4f(row_value(v_off, m + 65u));
+  store_row(m + 65u, n, exp(fma((*acc).r5a, a, -v)), exp(fma((*acc).r5b, a, -v)));
+  v = vec4f(row_value(v_off, m + 66u));
+  store_row(m + 66u, n, exp(fma((*acc).r6a, a, -v)), exp(fma((*acc).r6b, a, -v)));
+  v = vec4f(row_value(v_off, m + 67u));
+  store_row(m + 67u, n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
+}
+
 @compute @workgroup_size(256)
 fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   var tile_m = wid.y * TILE;
@@ -360,6 +390,11 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
 
   let m = tile_m + ty * 4u;
   let n = tile_n + tx * 4u;
+  let alpha = p.alpha;
+  if (p.row_exp != 0u) {
+    store_row_exp(&acc, m, n, p.bias_base + zo * p.vec_so + zi * p.vec_si);
+    return;
+  }
   var bias_lo = vec4f(0.0);
   var bias_hi = vec4f(0.0);
   if (p.has_bias != 0u) {
@@ -370,7 +405,6 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
       bias_hi = vec4f(bias[i + 64u], bias[i + 65u], bias[i + 66u], bias[i + 67u]);
     }
   }
-  let alpha = p.alpha;
   store_row(m, n, fma(acc.r0a, vec4f(alpha), bias_lo), fma(acc.r0b, vec4f(alpha), bias_hi));
   store_row(m + 1u, n, fma(acc.r1a, vec4f(alpha), bias_lo), fma(acc.r1b, vec4f(alpha), bias_hi));
   store_row(m + 2u, n, fma(acc.r2a, vec4f(alpha), bias_lo), fma(acc.r2b, vec4f(alpha), bias_hi));

@@ -9,6 +9,8 @@
  * - `wasm`: WebAssembly SIMD per (batch, head), spread over Workers (`cpu/kernels.ts`, `cpu/wasm/attention.ts`);
  * - `gpu`: the causal products on the shared SGEMM (`gpu/_gemm.ts`, `kernels/matmul.wgsl`) with q, k, v read in
  *   place from the qkv rows, around the row softmax kernels `kernels/attention_softmax_{forward,backward}.wgsl`.
+ *   Given `lse`, the forward softmax also writes each row's log-sum-exp, and the backward's recompute (`outHolds`)
+ *   makes att in the q·kᵀ product itself, exp(q·kᵀ/√hs − lse) (the GEMM's `rowExp`): no preatt, no softmax pass.
  *
  * `attention.decode` (one query over the KV cache) is the op record of `layers/attention_decode.ts`.
  *
@@ -27,8 +29,18 @@ import { attentionDecodeOp } from "./attention_decode.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
-/** Causal attention forward: out (B,T,C), preatt and att (B,NH,T,T) written from the qkv rows inp (B,T,3C). */
-export const ATTENTION_FORWARD = { out: "f32", preatt: "f32", att: "f32", inp: "f32" } as const satisfies BufferSpec;
+/**
+ * Causal attention forward: out (B,T,C), preatt and att (B,NH,T,T) written from the qkv rows inp (B,T,3C); `lse`
+ * (B,NH,T), where given, the log-sum-exp of each row of scores, which the GPU form writes in the forward pass and
+ * recomputes att from in the backward's recompute (`outHolds`); the CPU forms leave it alone.
+ */
+export const ATTENTION_FORWARD = {
+  out: "f32",
+  preatt: "f32",
+  att: "f32",
+  inp: "f32",
+  lse: "f32?",
+} as const satisfies BufferSpec;
 /** Causal attention backward: dinp (B,T,3C) written from dout (B,T,C), inp and att; dpreatt, datt are scratch. */
 export const ATTENTION_BACKWARD = {
   dinp: "f32",
@@ -218,7 +230,7 @@ function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: number; NH: 
  * (T×T)·(T×hs) → T×hs (att·v and the gradients through it); the caller gives operands, scale and mask.
  */
 function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T: number, hs: number) {
-  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal">;
+  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp">;
   const of = (M: number, N: number, K: number) => (o: Operands) => gemm(rt, { M, N, K, batch, ...o }, opts);
   return { scoresOf: of(T, T, hs), mixOf: of(T, hs, T) };
 }
@@ -259,18 +271,40 @@ function attentionForwardGpu(
   const { hs, C3, TT } = headSizes(s);
   for (const { b0, batch, qkv, sq, product, rows } of batchGroups(rt, s, b.att)) {
     const { scoresOf, mixOf } = headProducts(rt, opts, batch, T, hs);
-    rt.group("q·kᵀ", product, () =>
-      scoresOf({
-        a: { t: b.inp, start: qkv, sm: C3, sk: 1, so: T * C3, si: hs },
-        b: { t: b.inp, start: qkv + C, sk: 1, sn: C3, so: T * C3, si: hs },
-        c: { t: b.preatt, start: sq, sm: T, so: NH * TT, si: TT },
-        alpha: 1 / Math.sqrt(hs),
-        causal: "lowerC",
-      }));
+    const q = { t: b.inp, start: qkv, sm: C3, sk: 1, so: T * C3, si: hs };
+    const kT = { t: b.inp, start: qkv + C, sk: 1, sn: C3, so: T * C3, si: hs };
+    const scores = { start: sq, sm: T, so: NH * TT, si: TT };
+    const lse = b.lse && { t: b.lse, start: b0 * NH * T, so: NH * T, si: T };
+    if (s.outHolds && lse) {
+      // The backward's recompute from the forward's lse: att = exp(q·kᵀ/√hs - lse) in the product, no softmax pass.
+      rt.group(
+        "q·kᵀ → att",
+        product,
+        () =>
+          scoresOf({
+            a: q,
+            b: kT,
+            c: { t: b.att, ...scores },
+            alpha: 1 / Math.sqrt(hs),
+            causal: "lowerC",
+            rowExp: lse,
+          }),
+      );
+      continue;
+    }
+    rt.group(
+      "q·kᵀ",
+      product,
+      () => scoresOf({ a: q, b: kT, c: { t: b.preatt, ...scores }, alpha: 1 / Math.sqrt(hs), causal: "lowerC" }),
+    );
     rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
       dispatchSoftmax(rt, attentionSoftmaxForwardKernel, lanes, {
-        bindings: [bindRange(b.att, sq, rows * T, rt.limits), bindRange(b.preatt, sq, rows * T, rt.limits)],
-        params: { rows, T },
+        bindings: [
+          bindRange(b.att, sq, rows * T, rt.limits),
+          bindRange(b.preatt, sq, rows * T, rt.limits),
+          lse ? bindRange(lse.t, lse.start, rows, rt.limits) : rt.dummy,
+        ],
+        params: { rows, T, has_lse: Number(lse !== undefined) },
       }));
     if (s.outHolds) continue; // a recompute for backward: only the scores were needed
     rt.group("att·v", product, () =>

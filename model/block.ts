@@ -106,12 +106,13 @@ export function blockTensors(d: BlockDims): BlockTensors {
     acts: {
       ln1: [...R, C], ln1Mean: R, ln1Rstd: R,
       qkv: [B, T, 3 * C], // every position's: the KV cache when decoding
-      atty: [...R, C], attLse: flash ? (rows ? [NH, rows] : [B, NH, T]) : [1], attproj: [...R, C], residual2: [...R, C],
+      atty: [...R, C], attLse: rows ? (flash ? [NH, rows] : [1]) : [B, NH, T], attproj: [...R, C], residual2: [...R, C],
       ln2: [...R, C], ln2Mean: R, ln2Rstd: R,
       fch: [...R, 4 * C], fchGelu: [...R, 4 * C], fcproj: [...R, C], residual3: [...R, C],
     },
     // Materialized attention does not keep the scores per layer: one (B, NH, T, T) pair serves every block, and
-    // backward recomputes a block's softmax from its qkv before using it. Flash attention keeps only attLse.
+    // backward recomputes a block's probabilities from its qkv and attLse (the rows' log-sum-exp, which the forward
+    // keeps) before using them. Flash attention keeps only attLse.
     shared: { preatt: scores, att: scores },
     // deno-fmt-ignore
     grads: {
@@ -232,7 +233,7 @@ export class TransformerBlock<F, I> {
         exec.run(flashAttention.backward, buffers, { B, T, C, NH });
       } else {
         if (!scoresHold) { // atty still holds this block's forward result: only the scores are recomputed
-          const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv };
+          const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv, lse: a.attLse };
           exec.run(attention.forward, buffers, { B, T, C, NH, outHolds: true });
         }
         const buffers = { dinp: d.dqkv, dpreatt: d.dpreatt, datt: d.datt, dout: d.datty, inp: a.qkv, att: shared.att };
@@ -268,7 +269,8 @@ export class TransformerBlock<F, I> {
     if (!rows && flash) {
       exec.run(flashAttention.forward, { out: a.atty, lse: a.attLse, inp: a.qkv }, { B, T, C, NH });
     } else if (!rows) {
-      exec.run(attention.forward, { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv }, { B, T, C, NH });
+      const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv, lse: a.attLse };
+      exec.run(attention.forward, buffers, { B, T, C, NH });
     } else if (rows.start === 0 && (rows.samples ?? 1) === 1) {
       // A prefix of one sequence: causal attention over rows 0 … count-1 is the training kernel at T = count.
       const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows, true)];

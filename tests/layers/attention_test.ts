@@ -244,6 +244,26 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
   ops.run(attention.forward, recomputed, { B, T, C, NH, outHolds: true });
   assert.deepEqual(await ops.read(recomputed.att), attBefore, "att recomputed with outHolds");
   assert.deepEqual(await ops.read(g.out), outBefore, "out untouched by outHolds");
+  // With lse: the forward writes each row's log-sum-exp of the scores, and the recompute makes att from it in the
+  // q·kᵀ product (exp(q·kᵀ/√hs - lse): another rounding than the softmax's, so close, not bit-identical), writing
+  // no preatt. The float64 lse from the CPU's scores.
+  const rowsTT = B * NH * T;
+  const lse = new Float64Array(rowsTT).map((_, r) => {
+    const t = r % T;
+    let sum = 0;
+    for (let t2 = 0; t2 <= t; t2++) sum += Math.exp(preatt[r * T + t2]);
+    return Math.log(sum);
+  });
+  const withLse = { ...g, preatt: await gpuPoisoned(ops, TT), att: await gpuPoisoned(ops, TT) };
+  const glse = await gpuPoisoned(ops, rowsTT);
+  ops.run(attention.forward, { ...withLse, lse: glse }, { B, T, C, NH });
+  diffs.push(assertClose(await ops.read(glse), Float32Array.from(lse), GPU_TOL, "lse"));
+  assert.deepEqual(await ops.read(withLse.att), attBefore, "att of a forward that writes lse");
+  const fromLse = { ...g, preatt: await gpuPoisoned(ops, TT), att: await gpuPoisoned(ops, TT), lse: glse };
+  ops.run(attention.forward, fromLse, { B, T, C, NH, outHolds: true });
+  diffs.push(assertClose(await ops.read(fromLse.att), att, { ...GPU_TOL, mask: lower }, "att recomputed from lse"));
+  assert.ok((await ops.read(fromLse.preatt)).every(Number.isNaN), "the recompute from lse writes no preatt");
+  assert.deepEqual(await ops.read(g.out), outBefore, "out untouched by the recompute from lse");
 
   const dout = uniform(rng(seed + 1), B * T * C);
   const dinp = new Float32Array(B * T * 3 * C);
