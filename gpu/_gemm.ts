@@ -76,6 +76,11 @@ export interface Gemm {
    * with `bias`.
    */
   rowExp?: Operand & { so?: number; si?: number };
+  /**
+   * The softmax's backward in the product: c = aux·(alpha·A·B − v[row]), `aux` laid out as c (its start given),
+   * v per row as for `rowExp` (`softmax_grad` in kernels/matmul.wgsl; attention's dpreatt from dout·vᵀ, att and D).
+   */
+  softmaxGrad?: { aux: Operand; v: Operand & { so?: number; si?: number } };
   /** Batches as outer × inner (attention: B × NH); 1 × 1 when absent. */
   batch?: { outer: number; inner: number };
   alpha?: number;
@@ -133,7 +138,8 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   if (M === 0 || N === 0) return;
   // Under two waves of workgroups over a long K (the classifier's input gradient, in row chunks of the logits):
   // split K as gemmAccumulate does and write the ordered sum of the slices.
-  const plain = !g.batch && !g.bias && !g.rowExp && (g.causal ?? "none") === "none" && g.c.sm === N;
+  const epilogue = g.rowExp !== undefined || g.softmaxGrad !== undefined;
+  const plain = !g.batch && !g.bias && !epilogue && (g.causal ?? "none") === "none" && g.c.sm === N;
   if (plain && tilesOf(g) < opts.splitK.targetWorkgroups / 2) {
     const slices = splitKSlices(rt, g, opts);
     if (slices > 1) return gemmSlices(rt, g, opts, slices, true);
@@ -144,10 +150,16 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk + zs(g.a.so, g.a.si));
   const b = bindSpan(rt, g.b, 1 + (K - 1) * g.b.sk + (N - 1) * g.b.sn + zs(g.b.so, g.b.si));
   const c = bindSpan(rt, g.c, 1 + (M - 1) * g.c.sm + (N - 1) + zs(g.c.so, g.c.si));
-  if (g.bias && g.rowExp) throw new Error("gemm: a bias and a row-exp vector exclude each other");
-  const rowVector = g.rowExp && bindSpan(rt, g.rowExp, M + zs(g.rowExp.so, g.rowExp.si));
+  if (Number(g.bias !== undefined) + Number(g.rowExp !== undefined) + Number(g.softmaxGrad !== undefined) > 1) {
+    throw new Error("gemm: a bias, a row-exp vector and a softmax gradient exclude each other");
+  }
+  const v = g.rowExp ?? g.softmaxGrad?.v;
+  const rowVector = v && bindSpan(rt, v, M + zs(v.so, v.si));
   const bias = g.bias ? bindSpan(rt, g.bias, N) : rowVector ?? rt.dummy;
-  launch(rt, g, opts, [a, b, c, bias], {
+  const aux = g.softmaxGrad
+    ? bindSpan(rt, g.softmaxGrad.aux, 1 + (M - 1) * g.c.sm + (N - 1) + zs(g.c.so, g.c.si))
+    : rt.dummy;
+  launch(rt, g, opts, [a, b, c, bias, aux], {
     z_inner: inner,
     a_so: g.a.so ?? 0,
     a_si: g.a.si ?? 0,
@@ -186,15 +198,16 @@ function launch(
     // Walk M fastest when B is the larger operand, so consecutive workgroups reuse a B tile from cache.
     m_fastest: Number(N > M),
     row_exp: Number(g.rowExp !== undefined),
-    vec_so: g.rowExp?.so ?? 0,
-    vec_si: g.rowExp?.si ?? 0,
+    softmax_grad: Number(g.softmaxGrad !== undefined),
+    vec_so: (g.rowExp ?? g.softmaxGrad?.v)?.so ?? 0,
+    vec_si: (g.rowExp ?? g.softmaxGrad?.v)?.si ?? 0,
   };
   if (g.a.t.arena.dtype === "f16" || g.c.t.arena.dtype === "f16") {
     throw new Error("matmul: only B (the weight operand) may be an f16 tensor");
   }
   const kernels = g.b.t.arena.dtype === "f16" ? f16Kernels : f32Kernels;
   // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
-  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && !g.rowExp) {
+  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && !g.rowExp && !g.softmaxGrad) {
     rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
     return;
   }
@@ -245,7 +258,7 @@ function launch(
  * @param split Whether K may be split (false keeps one slice).
  */
 export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split = true): void {
-  if (g.rowExp) throw new Error("gemmAccumulate: a row-exp product is written, not accumulated");
+  if (g.rowExp || g.softmaxGrad) throw new Error("gemmAccumulate: an epilogue product is written, not accumulated");
   const { M, N } = g;
   if (M === 0 || N === 0) return;
   if (g.c.sm !== N) throw new Error("gemmAccumulate needs contiguous output rows");
@@ -276,7 +289,7 @@ function gemmSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions, slices: number, 
   const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk);
   const b = bindSpan(rt, g.b, 1 + (K - 1) * g.b.sk + (N - 1) * g.b.sn);
   const p = bindRange(partial, 0, slices * M * N, rt.limits);
-  launch(rt, { ...g, c: { t: partial, start: 0, sm: N } }, opts, [a, b, p, rt.dummy], {
+  launch(rt, { ...g, c: { t: partial, start: 0, sm: N } }, opts, [a, b, p, rt.dummy, rt.dummy], {
     z_inner: 1,
     a_so: 0,
     a_si: 0,

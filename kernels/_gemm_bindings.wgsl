@@ -8,6 +8,7 @@ struct Params {
   b_base: u32,
   c_base: u32,
   bias_base: u32,
+  aux_base: u32,
   M: u32,
   N: u32,
   K: u32,
@@ -30,6 +31,7 @@ struct Params {
   causal: u32,
   m_fastest: u32,
   row_exp: u32,
+  softmax_grad: u32,
   vec_so: u32,
   vec_si: u32,
 }
@@ -38,6 +40,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> aux: array<f32>;
 
 fn a_at(i: u32) -> f32 {
   return a[i];

@@ -8,7 +8,9 @@
 // The output is written, never read: accumulation (dweight +=) goes through scratch and sum_partials.
 // row_exp = 1 writes c[z][m,n] = exp(alpha · Σ_k A·B − v[z][m]) instead, with v[z][m] = bias[bias_base + zo·vec_so +
 // zi·vec_si + m] (bias is then a per-row vector, not added): attention's probabilities recomputed from its scores
-// and the saved log-sum-exp of their rows, softmax and all, in the product that makes the scores.
+// and the saved log-sum-exp of their rows, softmax and all, in the product that makes the scores. softmax_grad = 1
+// writes c[z][m,n] = aux[z][m,n] · (alpha · Σ_k A·B − v[z][m]), aux laid out as c (aux_base its start): the softmax's
+// backward in the product dout·vᵀ, with aux = att and v = D = rowsum(dout ∘ out).
 //
 // causal (attention's lower-triangular T×T matrices): 0 none; 1 only c[m,n] with n ≤ m is computed and written
 // (tiles wholly above the diagonal exit at once); 2 A[m,k] is taken as 0 for k > m (att·V, dpreatt·K); 3 A[m,k]
@@ -348,6 +350,35 @@ fn store_row_exp(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32) {
   store_row(m + 67u, n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
 }
 
+// aux[row, n … n+3] of the softmax_grad epilogue (indices clamped into the output, as for row_value).
+fn aux4(aux_off: u32, row: u32, n: u32) -> vec4f {
+  let r = aux_off + min(row, p.M - 1u) * p.c_sm;
+  let last = p.N - 1u;
+  return vec4f(aux[r + min(n, last)], aux[r + min(n + 1u, last)], aux[r + min(n + 2u, last)], aux[r + min(n + 3u, last)]);
+}
+
+// One row of the softmax_grad epilogue: aux · (alpha · acc - v[row]) for columns n … n+3 and n+64 … n+67.
+fn store_grad_row(m: u32, n: u32, lo: vec4f, hi: vec4f, v_off: u32, aux_off: u32) {
+  let a = vec4f(p.alpha);
+  let v = vec4f(row_value(v_off, m));
+  var hi_value = vec4f(0.0);
+  if (TN == 128u) {
+    hi_value = aux4(aux_off, m, n + 64u) * fma(hi, a, -v);
+  }
+  store_row(m, n, aux4(aux_off, m, n) * fma(lo, a, -v), hi_value);
+}
+
+fn store_softmax_grad(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32, aux_off: u32) {
+  store_grad_row(m, n, (*acc).r0a, (*acc).r0b, v_off, aux_off);
+  store_grad_row(m + 1u, n, (*acc).r1a, (*acc).r1b, v_off, aux_off);
+  store_grad_row(m + 2u, n, (*acc).r2a, (*acc).r2b, v_off, aux_off);
+  store_grad_row(m + 3u, n, (*acc).r3a, (*acc).r3b, v_off, aux_off);
+  store_grad_row(m + 64u, n, (*acc).r4a, (*acc).r4b, v_off, aux_off);
+  store_grad_row(m + 65u, n, (*acc).r5a, (*acc).r5b, v_off, aux_off);
+  store_grad_row(m + 66u, n, (*acc).r6a, (*acc).r6b, v_off, aux_off);
+  store_grad_row(m + 67u, n, (*acc).r7a, (*acc).r7b, v_off, aux_off);
+}
+
 @compute @workgroup_size(256)
 fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   var tile_m = wid.y * TILE;
@@ -393,6 +424,10 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   let alpha = p.alpha;
   if (p.row_exp != 0u) {
     store_row_exp(&acc, m, n, p.bias_base + zo * p.vec_so + zi * p.vec_si);
+    return;
+  }
+  if (p.softmax_grad != 0u) {
+    store_softmax_grad(&acc, m, n, p.bias_base + zo * p.vec_so + zi * p.vec_si, p.aux_base + zo * p.c_so + zi * p.c_si);
     return;
   }
   var bias_lo = vec4f(0.0);

@@ -1,6 +1,6 @@
 // matmul_rows: the same product, operands, batching and split-K as matmul.wgsl (see there; this file shares its
-// Params and bindings; causal, m_fastest and row_exp are unused), for products with a few rows whose operands are both
-// contiguous along K (a_sk = b_sk = 1): decoding one position, where every matmul is a row vector times a weight
+// Params and bindings; causal, m_fastest, row_exp and softmax_grad are unused), for products with a few rows whose
+// operands are both contiguous along K (a_sk = b_sk = 1): decoding one position, where every matmul is a row vector times a weight
 // matrix stored (N, K). One output per 32-lane team: the team's lanes walk K together (lane l reads k = l, l + 32, …),
 // four loads at a time, so each load of a weight row is one coalesced 128-byte line instead of 32 lines a thread apiece (matmul_small's
 // pattern, ~30x slower here), and the 32 partial sums are added in workgroup memory in a fixed tree order.

@@ -1,5 +1,5 @@
 // matmul_small: the same product, operands, batching and masks as matmul.wgsl (see there; this file shares its
-// Params and bindings, row_exp included; m_fastest is unused), computed one output element per thread
+// Params and bindings, row_exp and softmax_grad included; m_fastest is unused), computed one output element per thread
 // with a plain loop over K. Used only for outputs smaller than one 128×128 tile or with a side of at most 16, where
 // a tiled workgroup would spend almost all its work on padding (e.g. the (B·T)×C input gradient of the classifier
 // in tiny test models, whose K is the whole vocabulary).
@@ -35,10 +35,13 @@ fn matmul_small(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id
     sum = fma(a_at(a_off + k * p.a_sk), b_at(b_off + k * p.b_sk), sum);
   }
   var v = p.alpha * sum;
+  let c_at = zo * p.c_so + zi * p.c_si + m * p.c_sm + n;
   if (p.row_exp != 0u) {
     v = exp(v - bias[p.bias_base + zo * p.vec_so + zi * p.vec_si + m]);
+  } else if (p.softmax_grad != 0u) {
+    v = aux[p.aux_base + c_at] * (v - bias[p.bias_base + zo * p.vec_so + zi * p.vec_si + m]);
   } else if (p.has_bias != 0u) {
     v += bias[p.bias_base + n];
   }
-  c[p.c_base + zo * p.c_so + zi * p.c_si + m * p.c_sm + n] = v;
+  c[p.c_base + c_at] = v;
 }

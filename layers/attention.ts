@@ -26,6 +26,7 @@ import { type KernelDescriptor, wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuBinding, type GpuTensor } from "../gpu/tensor.ts";
 import { attentionDecodeOp } from "./attention_decode.ts";
+import { dispatchRowDelta } from "./flash_attention.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
 
@@ -41,7 +42,11 @@ export const ATTENTION_FORWARD = {
   inp: "f32",
   lse: "f32?",
 } as const satisfies BufferSpec;
-/** Causal attention backward: dinp (B,T,3C) written from dout (B,T,C), inp and att; dpreatt, datt are scratch. */
+/**
+ * Causal attention backward: dinp (B,T,3C) written from dout (B,T,C), inp and att; dpreatt, datt are scratch. With
+ * `out` (B,T,C, the forward's output), the GPU form computes the softmax's row term as rowsum(dout ∘ out) and makes
+ * dpreatt in the dout·vᵀ product (no datt, no softmax pass); the CPU forms leave it alone.
+ */
 export const ATTENTION_BACKWARD = {
   dinp: "f32",
   dpreatt: "f32",
@@ -49,6 +54,7 @@ export const ATTENTION_BACKWARD = {
   dout: "f32",
   inp: "f32",
   att: "f32",
+  out: "f32?",
 } as const satisfies BufferSpec;
 type F = GpuTensor;
 
@@ -230,7 +236,7 @@ function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: number; NH: 
  * (T×T)·(T×hs) → T×hs (att·v and the gradients through it); the caller gives operands, scale and mask.
  */
 function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T: number, hs: number) {
-  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp">;
+  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp" | "softmaxGrad">;
   const of = (M: number, N: number, K: number) => (o: Operands) => gemm(rt, { M, N, K, batch, ...o }, opts);
   return { scoresOf: of(T, T, hs), mixOf: of(T, hs, T) };
 }
@@ -322,7 +328,8 @@ const attentionSoftmaxBackwardKernel = wgslKernel(attentionSoftmaxBackwardSrc + 
 
 /**
  * GPU backward: datt = dout·vᵀ, dv = attᵀ·dout, dpreatt = softmax backward, dq = dpreatt·k/√hs,
- * dk = dpreattᵀ·q/√hs, written into dinp (B,T,3C) in place of q, k, v.
+ * dk = dpreattᵀ·q/√hs, written into dinp (B,T,3C) in place of q, k, v. Given `out`: D = rowsum(dout ∘ out) and
+ * dpreatt = att ∘ (dout·vᵀ − D) in one product instead of datt and the softmax pass.
  */
 function attentionBackwardGpu(
   rt: GpuRuntime,
@@ -339,13 +346,40 @@ function attentionBackwardGpu(
     const dy = b0 * T * C;
     const scores = { sm: T, so: NH * TT, si: TT };
     const scoresT = { sm: 1, sk: T, so: NH * TT, si: TT }; // (t2, t) view of a (t, t2) matrix
-    rt.group("dout·vᵀ", product, () =>
-      scoresOf({
-        a: { t: b.dout, start: dy, sm: C, sk: 1, so: T * C, si: hs },
-        b: { t: b.inp, start: qkv + 2 * C, sk: 1, sn: C3, so: T * C3, si: hs },
-        c: { t: b.datt, start: sq, ...scores },
-        causal: "lowerC",
-      }));
+    const doutHeads = { t: b.dout, start: dy, sm: C, sk: 1, so: T * C, si: hs };
+    const vT = { t: b.inp, start: qkv + 2 * C, sk: 1, sn: C3, so: T * C3, si: hs };
+    const out = b.out;
+    if (out) {
+      // dpreatt = att ∘ (dout·vᵀ − D), D = rowsum(dout ∘ out) = Σ_t2 att·datt: the softmax's backward in the product.
+      const D = rt.scratch(rows);
+      rt.group("D", { bytes: 8 * (rows / NH) * C }, () =>
+        dispatchRowDelta(
+          rt,
+          [
+            bindRange(D, 0, rows, rt.limits),
+            bindRange(out, dy, rows * hs, rt.limits),
+            bindRange(b.dout, dy, rows * hs, rt.limits),
+          ],
+          rows,
+          T,
+          NH,
+          hs,
+        ));
+      rt.group("dout·vᵀ → dpreatt", product, () =>
+        scoresOf({
+          a: doutHeads,
+          b: vT,
+          c: { t: b.dpreatt, start: sq, ...scores },
+          causal: "lowerC",
+          softmaxGrad: { aux: { t: b.att, start: sq }, v: { t: D, start: 0, so: NH * T, si: T } },
+        }));
+    } else {
+      rt.group(
+        "dout·vᵀ",
+        product,
+        () => scoresOf({ a: doutHeads, b: vT, c: { t: b.datt, start: sq, ...scores }, causal: "lowerC" }),
+      );
+    }
     rt.group("attᵀ·dout", product, () =>
       mixOf({
         a: { t: b.att, start: sq, ...scoresT },
@@ -353,15 +387,21 @@ function attentionBackwardGpu(
         c: { t: b.dinp, start: qkv + 2 * C, sm: C3, so: T * C3, si: hs },
         causal: "upperA",
       }));
-    rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
-      dispatchSoftmax(rt, attentionSoftmaxBackwardKernel, lanes, {
-        bindings: [
-          bindRange(b.dpreatt, sq, rows * T, rt.limits),
-          bindRange(b.att, sq, rows * T, rt.limits),
-          bindRange(b.datt, sq, rows * T, rt.limits),
-        ],
-        params: { rows, T },
-      }));
+    if (!b.out) { // the softmax's backward as its own pass (datt written above)
+      rt.group(
+        "softmax",
+        { bytes: 4 * 2 * rows * T },
+        () =>
+          dispatchSoftmax(rt, attentionSoftmaxBackwardKernel, lanes, {
+            bindings: [
+              bindRange(b.dpreatt, sq, rows * T, rt.limits),
+              bindRange(b.att, sq, rows * T, rt.limits),
+              bindRange(b.datt, sq, rows * T, rt.limits),
+            ],
+            params: { rows, T },
+          }),
+      );
+    }
     rt.group("dpreatt·k", product, () =>
       mixOf({
         a: { t: b.dpreatt, start: sq, sm: T, sk: 1, so: NH * TT, si: TT },

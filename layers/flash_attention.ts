@@ -32,7 +32,7 @@ import flashRowsWorkgroupSrc from "../kernels/_flash_rows_workgroup.wgsl" with {
 import { grid1d, perBinding, ranges } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
-import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
+import { bindRange, type GpuBinding, type GpuTensor } from "../gpu/tensor.ts";
 import { UserError } from "../util/errors.ts";
 import { zeroedScratch } from "./_scratch.ts";
 import { type BufferSpec, type CpuBuffers, defineOp, type GpuBuffers } from "./_op.ts";
@@ -255,6 +255,29 @@ function flashForwardGpu(rt: GpuRuntime, b: GpuBuffers<typeof FLASH_ATTENTION_FO
   }
 }
 
+/**
+ * D (b,NH,T) = rowsum(dout ∘ out) per head and position, for `rows` = b·T·NH rows of (b,T,C) tensors (the softmax
+ * backward's row term, Σ_t2 P·dP, without P): kernels/flash_attention_backward_delta.wgsl. Also the materialized
+ * attention's backward uses it (layers/attention.ts).
+ *
+ * @param rt The runtime.
+ * @param bindings D (rows), out and dout (rows·hs each).
+ * @param rows b·T·NH.
+ * @param T Sequence length.
+ * @param NH Heads.
+ * @param hs Head size.
+ */
+export function dispatchRowDelta(
+  rt: GpuRuntime,
+  bindings: [GpuBinding, GpuBinding, GpuBinding],
+  rows: number,
+  T: number,
+  NH: number,
+  hs: number,
+): void {
+  rt.dispatch({ kernel: deltaKernel, bindings, params: { rows, T, NH, hs }, groups: [grid1d(rt, rows)] });
+}
+
 /** GPU backward: D into scratch, then dq and dk, dv, per batch group. */
 function flashBackwardGpu(rt: GpuRuntime, b: GpuBuffers<typeof FLASH_ATTENTION_BACKWARD>, s: FlashSizes): void {
   const { T, C, NH } = s;
@@ -271,13 +294,11 @@ function flashBackwardGpu(rt: GpuRuntime, b: GpuBuffers<typeof FLASH_ATTENTION_B
       delta: bindRange(delta, 0, rows, rt.limits),
     };
     const products = { flops: bc * T * T * C }; // one causal T×T×hs product per head
-    rt.group("D", { bytes: 8 * bc * T * C }, () =>
-      rt.dispatch({
-        kernel: deltaKernel,
-        bindings: [bind.delta, bind.out, bind.dout],
-        params: { rows, T, NH, hs },
-        groups: [grid1d(rt, rows)],
-      }));
+    rt.group(
+      "D",
+      { bytes: 8 * bc * T * C },
+      () => dispatchRowDelta(rt, [bind.delta, bind.out, bind.dout], rows, T, NH, hs),
+    );
     const bindings = [bind.dinp, bind.inp, bind.dout, bind.lse, bind.delta];
     const params = { T, C, NH, scale };
     // dq does 3 of the 7 products (S, dP, dS·K), dk·dv the other 4 (S, dP, Pᵀ·dO, dSᵀ·Q).

@@ -236,7 +236,8 @@ export class TransformerBlock<F, I> {
           const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv, lse: a.attLse };
           exec.run(attention.forward, buffers, { B, T, C, NH, outHolds: true });
         }
-        const buffers = { dinp: d.dqkv, dpreatt: d.dpreatt, datt: d.datt, dout: d.datty, inp: a.qkv, att: shared.att };
+        const { dqkv, dpreatt, datt, datty } = d;
+        const buffers = { dinp: dqkv, dpreatt, datt, dout: datty, inp: a.qkv, att: shared.att, out: a.atty };
         exec.run(attention.backward, buffers, { B, T, C, NH });
       }
       this.#linearBackward("qkv", d.dqkv);

@@ -284,6 +284,15 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
     assertClose(await ops.read(gb.datt), datt, { ...GPU_TOL, mask: lower }, "datt"),
     assertClose(await ops.read(gb.dpreatt), dpreatt, { ...GPU_TOL, mask: lower }, "dpreatt"),
   );
+  // With the forward's out: D = rowsum(dout ∘ out) and dpreatt = att ∘ (dout·vᵀ − D) in one product; datt unwritten.
+  const fused = { ...gb, dinp: await gpuPoisoned(ops, B * T * 3 * C), dpreatt: await gpuPoisoned(ops, TT) };
+  fused.datt = await gpuPoisoned(ops, TT);
+  ops.run(attention.backward, { ...fused, out: g.out }, { B, T, C, NH });
+  diffs.push(
+    assertClose(await ops.read(fused.dinp), dinp, GPU_TOL, "dinp (fused softmax backward)"),
+    assertClose(await ops.read(fused.dpreatt), dpreatt, { ...GPU_TOL, mask: lower }, "dpreatt (fused)"),
+  );
+  assert.ok((await ops.read(fused.datt)).every(Number.isNaN), "the fused backward writes no datt");
   return Math.max(...diffs);
 }
 
