@@ -10,13 +10,14 @@ import gemmBindingsSrc from "../kernels/_gemm_bindings.wgsl" with { type: "text"
 import gemmBF32Src from "../kernels/_gemm_b_f32.wgsl" with { type: "text" };
 import gemmBF16Src from "../kernels/_gemm_b_f16.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
+import gemmEpilogueSrc from "../kernels/_gemm_epilogue.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
 import matmulRowsSrc from "../kernels/matmul_rows.wgsl" with { type: "text" };
 import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
 
 /** The batched strided SGEMM behind every dense product (128×128 tiles, 16 named vec4f accumulators). */
-export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmBindingsSrc + gemmBF32Src);
+export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + gemmBF32Src);
 /** The same product one output per thread, for outputs smaller than one tile. */
 export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc + gemmBF32Src);
 /** The same product for a few rows with both operands contiguous along K (decoding): a 32-lane team per output. */
@@ -25,7 +26,7 @@ export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gem
 /** The three kernels again with B read as packed halves (an f16 weight copy), for products whose B is f16. */
 const F16_WEIGHTS = { variant: "f16 weights" };
 const f16Kernels = {
-  tiled: wgslKernel(matmulSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
+  tiled: wgslKernel(matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
   small: wgslKernel(matmulSmallSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
   rows: wgslKernel(matmulRowsSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
 };

@@ -1,0 +1,81 @@
+// _gemm_epilogue: how kernels/matmul.wgsl writes a thread's 8×8 block of the output tile (see its header for the
+// block's rows and columns, the Acc accumulators, EXACT, the causal masks and the row_exp and softmax_grad modes),
+// appended to the tiled kernel's source in gpu/_gemm.ts (WGSL declarations may come in any order).
+
+// Stores one element if it is inside the output (and, for causal 1, on or below the diagonal). No storage loads
+// here: with 64 predicated bias loads in this epilogue llvmpipe took 3 minutes to compile (bias is preloaded instead).
+fn store1(m: u32, n: u32, value: f32) {
+  if ((EXACT || ((m < p.M) & (n < p.N))) & ((p.causal != 1u) | (n <= m))) {
+    c[c_off + m * p.c_sm + n] = value;
+  }
+}
+
+// Writes one row of the thread's 8×8 block: columns n, …, n+3 from lo and n+64, …, n+67 from hi.
+fn store_row(m: u32, n: u32, lo: vec4f, hi: vec4f) {
+  store1(m, n, lo.x);
+  store1(m, n + 1u, lo.y);
+  store1(m, n + 2u, lo.z);
+  store1(m, n + 3u, lo.w);
+  if (TN == 128u) {
+    store1(m, n + 64u, hi.x);
+    store1(m, n + 65u, hi.y);
+    store1(m, n + 66u, hi.z);
+    store1(m, n + 67u, hi.w);
+  }
+}
+
+// v[m'] of the row_exp epilogue, for row m' of the output (clamped into the rows: the loads are unconditional, and
+// store1 drops the rows past M).
+fn row_value(v_off: u32, row: u32) -> f32 {
+  return bias[v_off + min(row, p.M - 1u)];
+}
+
+// The row_exp epilogue: each row of the thread's block is exp(alpha · acc - v[row]).
+fn store_row_exp(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32) {
+  let a = vec4f(p.alpha);
+  var v = vec4f(row_value(v_off, m));
+  store_row(m, n, exp(fma((*acc).r0a, a, -v)), exp(fma((*acc).r0b, a, -v)));
+  v = vec4f(row_value(v_off, m + 1u));
+  store_row(m + 1u, n, exp(fma((*acc).r1a, a, -v)), exp(fma((*acc).r1b, a, -v)));
+  v = vec4f(row_value(v_off, m + 2u));
+  store_row(m + 2u, n, exp(fma((*acc).r2a, a, -v)), exp(fma((*acc).r2b, a, -v)));
+  v = vec4f(row_value(v_off, m + 3u));
+  store_row(m + 3u, n, exp(fma((*acc).r3a, a, -v)), exp(fma((*acc).r3b, a, -v)));
+  v = vec4f(row_value(v_off, m + 64u));
+  store_row(m + 64u, n, exp(fma((*acc).r4a, a, -v)), exp(fma((*acc).r4b, a, -v)));
+  v = vec4f(row_value(v_off, m + 65u));
+  store_row(m + 65u, n, exp(fma((*acc).r5a, a, -v)), exp(fma((*acc).r5b, a, -v)));
+  v = vec4f(row_value(v_off, m + 66u));
+  store_row(m + 66u, n, exp(fma((*acc).r6a, a, -v)), exp(fma((*acc).r6b, a, -v)));
+  v = vec4f(row_value(v_off, m + 67u));
+  store_row(m + 67u, n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
+}
+
+// aux[row, n … n+3] of the softmax_grad epilogue (indices clamped into the output, as for row_value).
+fn aux4(aux_off: u32, row: u32, n: u32) -> vec4f {
+  let r = aux_off + min(row, p.M - 1u) * p.c_sm;
+  let last = p.N - 1u;
+  return vec4f(aux[r + min(n, last)], aux[r + min(n + 1u, last)], aux[r + min(n + 2u, last)], aux[r + min(n + 3u, last)]);
+}
+
+// One row of the softmax_grad epilogue: aux · (alpha · acc - v[row]) for columns n … n+3 and n+64 … n+67.
+fn store_grad_row(m: u32, n: u32, lo: vec4f, hi: vec4f, v_off: u32, aux_off: u32) {
+  let a = vec4f(p.alpha);
+  let v = vec4f(row_value(v_off, m));
+  var hi_value = vec4f(0.0);
+  if (TN == 128u) {
+    hi_value = aux4(aux_off, m, n + 64u) * fma(hi, a, -v);
+  }
+  store_row(m, n, aux4(aux_off, m, n) * fma(lo, a, -v), hi_value);
+}
+
+fn store_softmax_grad(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32, aux_off: u32) {
+  store_grad_row(m, n, (*acc).r0a, (*acc).r0b, v_off, aux_off);
+  store_grad_row(m + 1u, n, (*acc).r1a, (*acc).r1b, v_off, aux_off);
+  store_grad_row(m + 2u, n, (*acc).r2a, (*acc).r2b, v_off, aux_off);
+  store_grad_row(m + 3u, n, (*acc).r3a, (*acc).r3b, v_off, aux_off);
+  store_grad_row(m + 64u, n, (*acc).r4a, (*acc).r4b, v_off, aux_off);
+  store_grad_row(m + 65u, n, (*acc).r5a, (*acc).r5b, v_off, aux_off);
+  store_grad_row(m + 66u, n, (*acc).r6a, (*acc).r6b, v_off, aux_off);
+  store_grad_row(m + 67u, n, (*acc).r7a, (*acc).r7b, v_off, aux_off);
+}
