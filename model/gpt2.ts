@@ -15,7 +15,7 @@ import { zero } from "../layers/fill.ts";
 import { UserError } from "../util/errors.ts";
 import { type BlockAct, type BlockParam, TransformerBlock } from "./block.ts";
 import { embeddingBackward, headBackward, headForward, headLoss } from "./head.ts";
-import { lastPosition, positionsOf, rowPieces, type RowRange } from "./rows.ts";
+import { checkTokens, lastPosition, positionsOf, rowPieces, type RowRange } from "./rows.ts";
 import type { GPT2Config } from "./config.ts";
 import type { Executor } from "./executor.ts";
 import type { ModelLayout, ModelTensors, TrainingTensors } from "./layout.ts";
@@ -127,10 +127,10 @@ export class GPT2<F, I> {
     }
     const C = this.config.channels;
     const { params, acts } = this.tensors;
-    this.#checkTokens(inputs, "input");
+    checkTokens(inputs, "input", this.config.vocabSize, this.B * this.T);
     exec.writeInt(this.tensors.inputs, inputs);
     if (targets) {
-      this.#checkTokens(targets, "target");
+      checkTokens(targets, "target", this.config.vocabSize, this.B * this.T);
       exec.writeInt(this.tensors.targets, targets);
     }
     exec.run(encoder.forward, { out: acts.encoded, inp: this.tensors.inputs, wte: params.wte, wpe: params.wpe }, {
@@ -166,7 +166,7 @@ export class GPT2<F, I> {
     const pieces = rowPieces(rows, this.B, this.T, this.layout.rowsInFlight, { tokens: tokens?.length, ...options });
     if (tokens) {
       const fed = tokens.subarray(rows.start, rows.start + rows.count);
-      this.#checkTokens(fed, "input", rows.start);
+      checkTokens(fed, "input", this.config.vocabSize, undefined, rows.start);
       exec.writeInt(exec.viewInt(this.tensors.inputs, rows.start, rows.count), fed);
     }
     // An inference model planned for fewer rows in flight runs a longer range in pieces of whole positions.
@@ -387,19 +387,5 @@ export class GPT2<F, I> {
     const out = {} as Record<ParameterName, Float32Array>;
     for (const name of PARAMETER_NAMES) out[name] = await this.exec.read(tensors[name]);
     return out;
-  }
-
-  /** Every token of a whole batch (B·T of them), or of a row range starting at `first`, is in the vocabulary. */
-  #checkTokens(tokens: Int32Array, what: string, first?: number): void {
-    const V = this.config.vocabSize;
-    if (first === undefined && tokens.length !== this.B * this.T) {
-      throw new RangeError(`${what} tokens: expected B·T = ${this.B * this.T}, got ${tokens.length}`);
-    }
-    for (let i = 0; i < tokens.length; i++) {
-      if (!(tokens[i] >= 0 && tokens[i] < V)) {
-        const at = (first ?? 0) + i;
-        throw new UserError(`${what} token ${tokens[i]} at position ${at} is outside the vocabulary [0, ${V})`);
-      }
-    }
   }
 }

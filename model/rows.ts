@@ -1,9 +1,11 @@
 /**
  * Row ranges of incremental decoding: which rows of a sequence (or of several interleaved samples) a forward pass
- * computes, and how `GPT2.forwardRows` cuts a range into pieces that fit an inference model's rows in flight.
+ * computes, and how `GPT2.forwardRows` cuts a range into pieces that fit an inference model's rows in flight; and the
+ * check of the tokens fed to those rows.
  *
  * @module
  */
+import { UserError } from "../util/errors.ts";
 
 /**
  * Rows `start … start + count - 1` of a B = 1 sequence (incremental decoding), or of `samples` sequences decoded
@@ -102,4 +104,25 @@ export function lastPosition(rows: Required<RowRange>): Required<RowRange> {
   const end = rows.start + rows.count;
   const lo = Math.max(rows.start, Math.floor((end - 1) / rows.samples) * rows.samples);
   return { ...rows, start: lo, count: end - lo };
+}
+
+/**
+ * Checks that every token is in the vocabulary, and that a whole batch holds B·T of them.
+ *
+ * @param tokens The tokens.
+ * @param what "input" or "target", for the messages.
+ * @param V Vocabulary size.
+ * @param rows B·T for a whole batch; undefined for a row range.
+ * @param first The range's first row (for the position in the message).
+ * @throws RangeError for a batch of the wrong length; UserError naming a token outside [0, V) and its position.
+ */
+export function checkTokens(tokens: Int32Array, what: string, V: number, rows?: number, first = 0): void {
+  if (rows !== undefined && tokens.length !== rows) {
+    throw new RangeError(`${what} tokens: expected B·T = ${rows}, got ${tokens.length}`);
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    if (!(tokens[i] >= 0 && tokens[i] < V)) {
+      throw new UserError(`${what} token ${tokens[i]} at position ${first + i} is outside the vocabulary [0, ${V})`);
+    }
+  }
 }
