@@ -197,9 +197,9 @@ export class StepTimes {
    * @returns The step's milliseconds.
    */
   done(t: number): number {
-    const [since] = this.#recent;
-    if (this.#recent.length === 1 && this.#restarted) {
+    if (this.#restarted) {
       this.#restarted = false;
+      const since = this.#recent[0];
       this.#recent = [t]; // the steps after it count from its result
       return t - since;
     }
