@@ -1,7 +1,7 @@
 // adamw_update_f16: adamw_update.wgsl's step (kernels/_adamw_step.wgsl) that also writes the f16 copy of the
 // parameters the matmuls of an f16 model read: params16 holds n halves packed two to a u32 (half i in bits
-// 16·(i mod 2) … of word ⌊i / 2⌋), each the updated parameter rounded by pack2x16float, as f16_copy.wgsl writes them.
-// A skipped step writes neither. params16_base counts halves and is even (bindings start at 256-byte offsets,
+// 16·(i mod 2) … of word ⌊i / 2⌋), each the updated parameter rounded by kernels/_half_bits.wgsl as f16_copy.wgsl
+// writes them. A skipped step writes neither. params16_base counts halves and is even (bindings start at 256-byte offsets,
 // tensors at even halves).
 //
 // Threads: a 1-D grid-stride loop over words of params16: thread g updates elements 2w and 2w + 1 for w = g,
@@ -49,9 +49,9 @@ fn adamw_update_f16(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
     let at = p.params16_base / 2u + w;
     let lo = adamw_step(i, scale);
     if (i + 1u < p.n) {
-      params16[at] = pack2x16float(vec2f(lo, adamw_step(i + 1u, scale)));
+      params16[at] = pack_halves(lo, adamw_step(i + 1u, scale));
     } else {
-      params16[at] = (params16[at] & 0xffff0000u) | (pack2x16float(vec2f(lo, 0.0)) & 0xffffu);
+      params16[at] = (params16[at] & 0xffff0000u) | half_bits(lo);
     }
   }
 }

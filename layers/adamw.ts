@@ -12,6 +12,7 @@
  * @module
  */
 import adamwStepSrc from "../kernels/_adamw_step.wgsl" with { type: "text" };
+import halfBitsSrc from "../kernels/_half_bits.wgsl" with { type: "text" };
 import adamwUpdateSrc from "../kernels/adamw_update.wgsl" with { type: "text" };
 import adamwUpdateF16Src from "../kernels/adamw_update_f16.wgsl" with { type: "text" };
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
@@ -45,7 +46,7 @@ export const GRAD_NORM_SQUARED = { out: "f32", grads: "f32" } as const satisfies
 /** One AdamW step. */
 const adamwUpdateKernel = wgslKernel(adamwUpdateSrc + adamwStepSrc);
 /** One AdamW step that also writes the f16 copy of the parameters. */
-const adamwUpdateF16Kernel = wgslKernel(adamwUpdateF16Src + adamwStepSrc);
+const adamwUpdateF16Kernel = wgslKernel(adamwUpdateF16Src + adamwStepSrc + halfBitsSrc);
 /** Σ grads², first stage (one partial per workgroup). */
 const gradNormPartialKernel = wgslKernel(gradNormPartialSrc + reduceSrc);
 /** Σ grads², second stage. */

@@ -4,13 +4,14 @@
  * bytes); this op refreshes the copy after the weights change.
  *
  * Forms: `cpu` rounds each value to the nearest half, ties to even (`roundToHalf`), into a Float32Array (the CPU form
- * of an f16 buffer, see `BufferKind`); there is no `wasm` form; `gpu` dispatches kernels/f16_copy.wgsl
- * (`pack2x16float`, core WGSL: no `shader-f16` needed) over pieces that lie in one GPUBuffer of both tensors.
- * WGSL lets a conversion to f16 round to either neighbour of a value between two halves, so the GPU's copy may differ
- * from the CPU's by one unit in the last place of the half.
+ * of an f16 buffer, see `BufferKind`); there is no `wasm` form; `gpu` dispatches kernels/f16_copy.wgsl over pieces
+ * that lie in one GPUBuffer of both tensors. It rounds with kernels/_half_bits.wgsl (integer operations on the float's
+ * bits, not `pack2x16float`, which WGSL lets round either way and flush subnormals), so the GPU's copy is the CPU's bit
+ * for bit on every device; no `shader-f16` needed.
  *
  * @module
  */
+import halfBitsSrc from "../kernels/_half_bits.wgsl" with { type: "text" };
 import f16CopySrc from "../kernels/f16_copy.wgsl" with { type: "text" };
 import { dispatchElementwise } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
@@ -20,7 +21,7 @@ import { type BufferSpec, type CpuBuffers, defineOp } from "./_op.ts";
 /** out (N, f16) = inp (N) rounded to halves. */
 export const F16_COPY = { out: "f16", inp: "f32" } as const satisfies BufferSpec;
 
-const f16CopyKernel = wgslKernel(f16CopySrc);
+const f16CopyKernel = wgslKernel(f16CopySrc + halfBitsSrc);
 
 /**
  * out[i] = inp[i] rounded to the nearest half (ties to even), for N elements.

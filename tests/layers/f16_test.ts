@@ -2,8 +2,8 @@
  * f16 storage (issue 13, item 4: halves packed two to a word, float32 math, on every WebGPU device):
  * - `util/f16.ts`, the host's half conversions: every one of the 65,536 bit patterns round-trips, rounding is to the
  *   nearest half with ties to even, overflow and underflow land where IEEE 754 puts them;
- * - `f16Copy` (layers/f16_copy.ts): the GPU's packed copy against the CPU's rounding, on awkward lengths, placed at
- *   unaligned offsets of its buffer, with its neighbours untouched;
+ * - `f16Copy` (layers/f16_copy.ts): the GPU's packed copy equal bit for bit to the CPU's rounding (ties, subnormal
+ *   halves, overflow, NaN), on awkward lengths, placed at unaligned offsets of its buffer, with its neighbours untouched;
  * - the matmuls reading an f16 weight (`kernels/_gemm_b_f16.wgsl`): the tiled kernel (bounds checked and
  *   EXACT), `matmul_small` and `matmul_rows`, forward and both backward products, against the CPU matmul given the
  *   same half-rounded weights (so the tolerances are float32's, as in matmul_test.ts);
@@ -63,17 +63,51 @@ async function halves(ops: GpuExecutor, n: number, pad = 6): Promise<GpuTensor> 
 }
 
 /**
- * Whether `got` is one of the two halves around `x`: WGSL lets a conversion to f16 round either way, and may flush
- * a subnormal half (|x| < 2^-14) to zero.
+ * Whether `got` is the half nearest to `x`, ties to even, as the CPU rounds it: the GPU's copies are rounded with
+ * integer operations on the float's bits (kernels/_half_bits.wgsl), so they match bit for bit (±0 and NaN included).
  */
-function isNeighbourHalf(got: number, x: number): boolean {
-  if (Math.abs(x) < 2 ** -14 && got === 0) return true;
-  const nearest = roundToHalf(x);
-  if (Object.is(got, nearest) || nearest === x) return Object.is(got, nearest) || got === nearest;
-  const bits = halfBits(nearest);
-  const other = halfValue(nearest > x === nearest > 0 ? bits - 1 : bits + 1); // toward x
-  return got === other && Math.min(got, nearest) <= x && x <= Math.max(got, nearest);
+function isNearestHalf(got: number, x: number): boolean {
+  return Object.is(got, roundToHalf(x));
 }
+
+Deno.test({
+  name: "gpu f16Copy rounds as the CPU does: ties to even, subnormal halves, overflow to Infinity, ±0, NaN",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    const ops = await defaultOps();
+    const inp = new Float32Array([
+      1 + 2 ** -11, // halfway between 1 and its successor: to the even one (1)
+      1 + 3 * 2 ** -11, // halfway again: to the even one, up
+      1 + 2 ** -11 + 2 ** -20, // just above halfway: up (a round-toward-zero conversion would stay at 1)
+      1 + 2 ** -11 - 2 ** -20, // just below halfway: down
+      -(1 + 2 ** -11 + 2 ** -20), // the same below zero: away from zero
+      0.1, // an ordinary value between two halves
+      65504, // the largest half
+      65519, // below the midpoint to 2^16: stays at 65504
+      65520, // the midpoint rounds to even, which is Infinity
+      1e6, // far beyond the largest half: Infinity (pack2x16float's result is indeterminate)
+      -1e6,
+      Infinity,
+      -Infinity,
+      NaN,
+      2 ** -24, // the smallest subnormal half
+      2 ** -25, // halfway to it: ties to even, 0
+      3 * 2 ** -26, // above that halfway: the smallest subnormal
+      -(2 ** -24) * 5.5, // a subnormal tie, negative: to even (-6 · 2^-24)
+      2 ** -14 - 2 ** -26, // just under the smallest normal half: rounds up into it
+      6e-5, // a subnormal half (pack2x16float may flush it to zero)
+      1e-30, // far below: 0
+      -0,
+      0,
+    ]);
+    const out = await halves(ops, inp.length);
+    ops.run(f16Copy.forward, { out, inp: await upload(ops, inp) }, { N: inp.length });
+    const got = await ops.read(out);
+    for (let i = 0; i < inp.length; i++) {
+      if (!isNearestHalf(got[i], inp[i])) throw new Error(`f16Copy(${inp[i]}) = ${got[i]}, want ${roundToHalf(inp[i])}`);
+    }
+  },
+});
 
 for (const n of [1, 2, 7, 1001]) {
   Deno.test({
@@ -83,7 +117,6 @@ for (const n of [1, 2, 7, 1001]) {
       const ops = await defaultOps();
       // uniform(-1, 1) scaled by 1e-6 … 1e4: subnormal halves, ordinary ones and values near the top of the range.
       const inp = uniform(rng(n), n).map((x, i) => x * 10 ** (((i * 7) % 11) - 6));
-      // (No value beyond the largest half: WGSL leaves pack2x16float of an out-of-range value indeterminate.)
       const want = new Float32Array(n);
       f16CopyForward({ out: want, inp }, { N: n });
       const out = await halves(ops, n);
@@ -94,7 +127,7 @@ for (const n of [1, 2, 7, 1001]) {
       for (let i = 0; i < whole.length; i++) {
         const inside = i >= out.offset && i < out.offset + n;
         if (!inside && got[i] !== -7) throw new Error(`half ${i}, outside the copy, became ${got[i]}`);
-        if (inside && !isNeighbourHalf(got[i], inp[i - out.offset])) {
+        if (inside && !isNearestHalf(got[i], inp[i - out.offset])) {
           throw new Error(
             `half ${i - out.offset}: ${got[i]} for ${inp[i - out.offset]} (CPU: ${want[i - out.offset]})`,
           );
@@ -118,7 +151,7 @@ async function checkF16Weight(ops: GpuExecutor, N: number, C: number, OC: number
   ops.run(f16Copy.forward, { out: weight, inp: await upload(ops, weight32) }, { N: OC * C });
   const rounded = await ops.read(weight);
   for (let i = 0; i < rounded.length; i++) {
-    if (!isNeighbourHalf(rounded[i], weight32[i])) throw new Error(`weight ${i}: ${rounded[i]} for ${weight32[i]}`);
+    if (!isNearestHalf(rounded[i], weight32[i])) throw new Error(`weight ${i}: ${rounded[i]} for ${weight32[i]}`);
   }
   const out = new Float32Array(N * OC);
   matmulForward({ out, inp, weight: rounded, bias }, { N, C, OC });
@@ -227,9 +260,9 @@ for (const bindingBytes of [undefined, 2048]) {
       const halvesRead = await ops.read(whole);
       for (let i = 0; i < whole.length; i++) {
         const inside = i >= pad && i < pad + n;
-        const ok = inside ? isNeighbourHalf(halvesRead[i], params[i - pad]) : halvesRead[i] === 7;
+        const ok = inside ? isNearestHalf(halvesRead[i], params[i - pad]) : halvesRead[i] === 7;
         if (!ok) {
-          const want = inside ? `a half next to ${params[i - pad]}` : "7 (untouched)";
+          const want = inside ? `the half nearest to ${params[i - pad]}` : "7 (untouched)";
           throw new Error(`half ${i} of the arena is ${halvesRead[i]}, want ${want}`);
         }
       }
