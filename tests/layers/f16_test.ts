@@ -104,7 +104,9 @@ Deno.test({
     ops.run(f16Copy.forward, { out, inp: await upload(ops, inp) }, { N: inp.length });
     const got = await ops.read(out);
     for (let i = 0; i < inp.length; i++) {
-      if (!isNearestHalf(got[i], inp[i])) throw new Error(`f16Copy(${inp[i]}) = ${got[i]}, want ${roundToHalf(inp[i])}`);
+      if (!isNearestHalf(got[i], inp[i])) {
+        throw new Error(`f16Copy(${inp[i]}) = ${got[i]}, want ${roundToHalf(inp[i])}`);
+      }
     }
   },
 });
