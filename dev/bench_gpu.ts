@@ -8,7 +8,8 @@
  * `--model layers=2,heads=2,channels=64,seq=64 --seq 64 --batches 2 --large ""`.
  *
  *     deno task bench:gpu [--model d12] [--seq 1024] [--batches 16,32,64] [--large d24:16,d48:8] [--steps 10]
- *                         [--attention materialized|flash] [--precision fp32|f16] [--no-torch]
+ *                         [--attention materialized|flash] [--precision fp32|f16] [--f16-math none|weights|all]
+ *                         [--no-torch]
  *
  * @module
  */
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     "no-torch": { type: "boolean", default: false },
     attention: { type: "string", default: "materialized" },
     precision: { type: "string", default: "fp32" },
+    "f16-math": { type: "string", default: "none" },
   },
 });
 type Row = Record<string, number | string>;
@@ -34,7 +36,7 @@ const step = new URL("./bench_train_step.ts", import.meta.url).pathname;
 async function llmts(model: string, B: string, steps: string, profile: boolean): Promise<Row | undefined> {
   const args = ["run", "-A", step, "--model", model, "--batch", B, "--seq", values.seq!];
   args.push("--steps", steps, "--warmup", "3", "--device", "gpu", "--attention", values.attention!);
-  args.push("--precision", values.precision!);
+  args.push("--precision", values.precision!, "--f16-math", values["f16-math"]!);
   if (profile) args.push("--profile");
   const out = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
   const text = new TextDecoder().decode(out.stdout).trim();

@@ -3,7 +3,9 @@
  * its tuning switches — bounds checks skipped for whole-tile products (`EXACT`), register fragments pipelined
  * (`PIPELINE_FRAGMENTS`), two staged tiles by turns (`DOUBLE_BUFFER`) and the split-K targets — at GPT-2's shapes,
  * forward and both backward products, timed with GPU timestamps in one process. What it prints says which defaults
- * `GpuExecutorOptions` should have.
+ * `GpuExecutorOptions` should have. The f16 variants (issue 13) read an f16 copy of the weight: "f16 weights" computes in
+ * float32, "f16 math" in native f16 (runs of 16 or 32 products added into float32) for the products reading the weight
+ * or for all three; they run only where the GPU has `shader-f16`.
  *
  *     deno run -A dev/bench_matmul.ts                       # rows 16384 (d12 at B=16, T=1024); 256 on llvmpipe
  *     deno run -A dev/bench_matmul.ts --rows 16384 --reps 7 --channels 1600   # d48's widths
@@ -12,8 +14,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { getGpuDevice } from "../gpu/device.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { f16Copy } from "../layers/f16_copy.ts";
 import { matmul } from "../layers/matmul.ts";
 
 const { values } = parseArgs({
@@ -35,14 +39,22 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, split-K to 2048", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 512 } }],
   ["exact, split-K to 2048 by 256", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 256 } }],
   ["exact, split-K to 512", { matmulExact: true, splitK: { targetWorkgroups: 512, minChunk: 512 } }],
+  ["exact, f16 weights", { matmulExact: true }],
+  ["exact, f16 math", { matmulExact: true, matmulF16Math: "weights" }],
+  ["exact, f16 math, runs of 32", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 }],
+  ["exact, f16 math in all", { matmulExact: true, matmulF16Math: "all" }],
 ];
+/** Whether a variant reads an f16 copy of the weight (its name says so). */
+const readsF16 = (name: string) => name.includes("f16");
 const wanted = values.variants?.split(";").map((name) => name.trim());
 const unknown = wanted?.filter((name) => !ALL_VARIANTS.some(([known]) => known === name)) ?? [];
 if (unknown.length > 0) {
   console.error(`--variants: no variant "${unknown[0]}" (${ALL_VARIANTS.map(([name]) => name).join("; ")})`);
   Deno.exit(1);
 }
-const VARIANTS = ALL_VARIANTS.filter(([name]) => !wanted || wanted.includes(name));
+const { hasF16 } = await getGpuDevice();
+const VARIANTS = ALL_VARIANTS.filter(([name]) => (!wanted || wanted.includes(name)) && (hasF16 || !readsF16(name)));
+if (!hasF16) console.log("(no shader-f16 on this GPU: the f16 variants are left out)");
 const executors = await Promise.all(VARIANTS.map(([, options]) => createGpuExecutor(options)));
 const first = executors[0];
 if (!first.profiler) {
@@ -101,6 +113,9 @@ for (const [name, K, OC] of SHAPES) {
   };
   const [inp, weight, bias, out] = [await t(N * K), await t(OC * K), await t(OC), await t(N * OC)];
   const [dinp, dweight, dbias] = [await t(N * K), await t(OC * K), await t(OC)];
+  // The weight's f16 copy, for the variants that read one.
+  const weight16 = { arena: await first.runtime.allocate("bench f16", "f16", OC * K), offset: 0, length: OC * K };
+  first.run(f16Copy.forward, { out: weight16, inp: weight }, { N: OC * K });
   const sizes = { N, C: K, OC };
   const flop = 2 * N * K * OC;
   // Two rounds, the second in reverse order, keeping each variant's faster: the order of variants then favours none.
@@ -108,18 +123,21 @@ for (const [name, K, OC] of SHAPES) {
   for (const round of [0, 1]) {
     for (const v of round ? [...executors.keys()].reverse() : executors.keys()) {
       const ops = executors[v];
+      const w = readsF16(VARIANTS[v][0]) ? weight16 : weight;
       const times = [
-        ...await time(ops, flop, () => ops.run(matmul.forward, { out, inp, weight, bias }, sizes)),
+        ...await time(ops, flop, () => ops.run(matmul.forward, { out, inp, weight: w, bias }, sizes)),
         ...await time(
           ops,
           2 * flop,
-          () => ops.run(matmul.backward, { dinp, dweight, dbias, dout: out, inp, weight }, sizes),
+          () => ops.run(matmul.backward, { dinp, dweight, dbias, dout: out, inp, weight: w }, sizes),
         ),
       ];
       for (const [product, ms] of times) results[v].set(product, Math.min(ms, results[v].get(product) ?? Infinity));
     }
   }
-  for (const x of [inp, weight, bias, out, dinp, dweight, dbias]) for (const s of x.arena.segments) s.buffer.destroy();
+  for (const x of [inp, weight, weight16, bias, out, dinp, dweight, dbias]) {
+    for (const s of x.arena.segments) s.buffer.destroy();
+  }
   for (const product of ["forward", "dinp", "dweight"]) {
     const tflops = results.map((r) => flop / (r.get(product) ?? NaN) / 1e9);
     const best = tflops.indexOf(Math.max(...tflops));

@@ -7,6 +7,7 @@
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --profile  # + kernel table
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --attention flash
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --precision f16
+ *     … --precision f16 --f16-math weights|all      # native f16 arithmetic in those matmuls (shader-f16 GPUs)
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --no-overlap  # one at a time
  *
  * The steps are `gpt2 train`'s (train/step.ts: forward, backward, AdamW with clipping at 1.0), and on the GPU each is
@@ -15,7 +16,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createModel, parseDeviceChoice, parsePrecisionChoice } from "../model/backends.ts";
+import { createModel, parseDeviceChoice, parseF16Math, parsePrecisionChoice } from "../model/backends.ts";
 import { planModel } from "../model/layout.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import { loadParameters, resolveModelSource } from "../model/source.ts";
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     attention: { type: "string", default: "materialized" },
     precision: { type: "string", default: "fp32" },
+    "f16-math": { type: "string", default: "none" },
     "no-overlap": { type: "boolean", default: false },
   },
 });
@@ -43,6 +45,7 @@ const precision = parsePrecisionChoice(values.precision!);
 const { model, description, device: placedOn } = await createModel(source.config, B, T, device, {
   attention,
   precision,
+  f16Math: parseF16Math(values["f16-math"]!),
 });
 await loadParameters(model, source, 1);
 const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);

@@ -20,6 +20,8 @@
 #   generate16 both with --precision f16 (no transformers: compare with the fp32 rows)
 #   train     deno task bench:gpu, d12 at B=16 and 64 with PyTorch beside
 #   train16   the same with --precision f16 (no PyTorch)
+#   f16math   native f16 matmul arithmetic: the matmul variants (f16 weights, f16 math in runs of 16 and 32, in all
+#             three products), then bench:gpu --precision f16 with --f16-math weights and all (no PyTorch)
 #   trainlarge d24 at B=16 and d48 at B=8 with PyTorch beside
 #   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes
 #   hellaswag transformers' HellaSwag scores of a small random model (tests/testdata/make_hellaswag_reference.py),
@@ -56,6 +58,14 @@ for which in "$@"; do
   generate16) part generate16 240 deno run -A dev/bench_generate.ts --samples 1,8 --precision f16 --no-torch ;;
   train) part train 450 deno task bench:gpu --batches 16,64 --steps 5 --large "" ;;
   train16) part train16 300 deno task bench:gpu --batches 16,64 --steps 5 --large "" --precision f16 --no-torch ;;
+  f16math)
+    part f16math_matmul 150 deno run -A dev/bench_matmul.ts --reps 5 \
+      --variants "exact; exact, f16 weights; exact, f16 math; exact, f16 math, runs of 32; exact, f16 math in all"
+    for math in weights all; do
+      part "f16math_$math" 200 deno task bench:gpu --batches 64 --steps 10 --large "" --precision f16 --f16-math "$math" \
+        --no-torch
+    done
+    ;;
   trainlarge) part trainlarge 450 deno task bench:gpu --batches 16 --steps 3 --large d24:16,d48:8 ;;
   attention) part attention 120 deno run -A dev/bench_attention.ts --reps 20 ;;
   hellaswag)

@@ -11,13 +11,21 @@ import gemmBF32Src from "../kernels/_gemm_b_f32.wgsl" with { type: "text" };
 import gemmBF16Src from "../kernels/_gemm_b_f16.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import gemmEpilogueSrc from "../kernels/_gemm_epilogue.wgsl" with { type: "text" };
+import gemmMathF32Src from "../kernels/_gemm_math_f32.wgsl" with { type: "text" };
+import gemmMathF16Src from "../kernels/_gemm_math_f16.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
 import matmulRowsSrc from "../kernels/matmul_rows.wgsl" with { type: "text" };
 import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
 import type { GpuRuntime } from "./runtime.ts";
 
+/** The tiled kernel's source: matmul.wgsl with its output stores, bindings, B's type and arithmetic. */
+function tiledSource(bSrc: string, mathSrc: string): string {
+  const enable = mathSrc === gemmMathF16Src ? "enable f16;\n" : "";
+  return enable + matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + bSrc + mathSrc;
+}
+
 /** The batched strided SGEMM behind every dense product (128×128 tiles, 16 named vec4f accumulators). */
-export const matmulKernel: KernelDescriptor = wgslKernel(matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + gemmBF32Src);
+export const matmulKernel: KernelDescriptor = wgslKernel(tiledSource(gemmBF32Src, gemmMathF32Src));
 /** The same product one output per thread, for outputs smaller than one tile. */
 export const matmulSmallKernel: KernelDescriptor = wgslKernel(matmulSmallSrc + gemmBindingsSrc + gemmBF32Src);
 /** The same product for a few rows with both operands contiguous along K (decoding): a 32-lane team per output. */
@@ -26,11 +34,19 @@ export const matmulRowsKernel: KernelDescriptor = wgslKernel(matmulRowsSrc + gem
 /** The three kernels again with B read as packed halves (an f16 weight copy), for products whose B is f16. */
 const F16_WEIGHTS = { variant: "f16 weights" };
 const f16Kernels = {
-  tiled: wgslKernel(matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
+  tiled: wgslKernel(tiledSource(gemmBF16Src, gemmMathF32Src), F16_WEIGHTS),
   small: wgslKernel(matmulSmallSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
   rows: wgslKernel(matmulRowsSrc + gemmBindingsSrc + gemmBF16Src, F16_WEIGHTS),
 };
 const f32Kernels = { tiled: matmulKernel, small: matmulSmallKernel, rows: matmulRowsKernel };
+/**
+ * The tiled kernel with native f16 arithmetic (`kernels/_gemm_math_f16.wgsl`: shader-f16 only), B as float32 or as
+ * packed halves: the form `GemmOptions.f16Math` picks for the products it covers.
+ */
+const f16MathKernels = {
+  f32: wgslKernel(tiledSource(gemmBF32Src, gemmMathF16Src), { variant: "f16 math" }),
+  f16: wgslKernel(tiledSource(gemmBF16Src, gemmMathF16Src), { variant: "f16 weights, f16 math" }),
+};
 import { bindRange, type GpuBinding, type GpuTensor, maxBindingElements } from "./tensor.ts";
 
 /** Rows up to which `matmul_rows` serves products on GPUs (decoding runs one row, a few samples a few). */
@@ -120,7 +136,18 @@ export interface GemmOptions {
   pipelineFragments: boolean;
   /** Whether the kernel stages two K tiles in workgroup memory by turns (one barrier per K step instead of two). */
   doubleBuffer: boolean;
+  /**
+   * Which tiled products compute in native f16 (`kernels/_gemm_math_f16.wgsl`; needs `shader-f16`): "none";
+   * "weights", those whose B is an f16 weight copy (the forward and input-gradient products of an f16 model); "all",
+   * every tiled product.
+   */
+  f16Math: F16Math;
+  /** K steps per f16 run before it is added into float32 (`F16_RUN`; 1 = 16 products). */
+  f16Run: number;
 }
+
+/** Which tiled products compute in native f16 (see `GemmOptions.f16Math`). */
+export type F16Math = "none" | "weights" | "all";
 
 /** Binds the span of an operand: `extent` = the largest index it touches, plus one. */
 function bindSpan(rt: GpuRuntime, o: Operand, extent: number): GpuBinding {
@@ -206,7 +233,8 @@ function launch(
   if (g.a.t.arena.dtype === "f16" || g.c.t.arena.dtype === "f16") {
     throw new Error("matmul: only B (the weight operand) may be an f16 tensor");
   }
-  const kernels = g.b.t.arena.dtype === "f16" ? f16Kernels : f32Kernels;
+  const f16B = g.b.t.arena.dtype === "f16";
+  const kernels = f16B ? f16Kernels : f32Kernels;
   // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
   if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && !g.rowExp && !g.softmaxGrad) {
     rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
@@ -231,9 +259,11 @@ function launch(
   const wholeK = K % opts.bk === 0 && batching.k_chunk % opts.bk === 0;
   const maskedA = params.causal === CAUSAL_CODE.lowerA || params.causal === CAUSAL_CODE.upperA;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && !maskedA;
+  const f16Math = opts.f16Math === "all" || (opts.f16Math === "weights" && f16B);
   rt.dispatch({
-    kernel: kernels.tiled,
+    kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
+      ...(f16Math ? { F16_RUN: opts.f16Run } : {}),
       BK: opts.bk,
       TN,
       A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),

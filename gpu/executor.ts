@@ -8,9 +8,10 @@
 import type { Buffers, BufferSpec, Op } from "../layers/_op.ts";
 import type { Executor, Profiler } from "../model/executor.ts";
 import type { TensorPlan } from "../model/tensors.ts";
-import { GEMM_ROWS_MAX, type GemmOptions, type SplitKOptions } from "./_gemm.ts";
+import { type F16Math, GEMM_ROWS_MAX, type GemmOptions, type SplitKOptions } from "./_gemm.ts";
 import { BucketTables } from "../layers/encoder.ts";
 import { getGpuDevice } from "./device.ts";
+import { UserError } from "../util/errors.ts";
 import { GpuRuntime } from "./runtime.ts";
 import { describe, ELEMENT_BYTES, type GpuTensor, planSegments, type SegmentMode, viewOf } from "./tensor.ts";
 
@@ -50,6 +51,13 @@ export interface GpuExecutorOptions {
    * made the single-tile kernel 3-4 TFLOP/s faster; see BENCHMARKS.md, stop 21).
    */
   matmulDoubleBuffer?: boolean;
+  /**
+   * Which tiled matmul products compute in native f16 (`GemmOptions.f16Math`; default "none"): "weights" or "all"
+   * need a device with `shader-f16` and are refused without one.
+   */
+  matmulF16Math?: F16Math;
+  /** K steps (of 16 products) per f16 run before it is added into float32 (default 1; `F16_RUN`). */
+  matmulF16Run?: number;
   /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
@@ -116,7 +124,14 @@ export class GpuExecutor implements Executor<F, F> {
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
       doubleBuffer: options.matmulDoubleBuffer ?? false,
+      f16Math: options.matmulF16Math ?? "none",
+      f16Run: options.matmulF16Run ?? 1,
     };
+    if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {
+      throw new UserError(
+        `f16 matmul arithmetic (${gemm.f16Math}) needs a GPU with shader-f16, which ${runtime.ctx.description} lacks`,
+      );
+    }
     this.launch = {
       rt: runtime,
       gemm,

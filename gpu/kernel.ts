@@ -37,6 +37,11 @@ export interface KernelDescriptor {
    */
   readonly subgroups: boolean;
   /**
+   * Whether the source computes in native f16 (it starts with `enable f16;`): compiled only where the device has
+   * `shader-f16`.
+   */
+  readonly f16: boolean;
+  /**
    * A form of the same file with other shared declarations appended (e.g. "f16 weights": matmul.wgsl reading B as
    * packed halves); undefined for the plain form.
    */
@@ -155,6 +160,7 @@ export function wgslKernel(source: string, options: { variant?: string } = {}): 
     params,
     overrides,
     subgroups,
+    f16: /^\s*enable f16;/.test(source),
     ...(options.variant ? { variant: options.variant } : {}),
   };
   const forms = [options.variant, subgroups ? "subgroups" : undefined].filter(Boolean);

@@ -226,6 +226,7 @@ export class GpuRuntime {
     if (kernel.subgroups && !this.ctx.hasSubgroups) {
       throw new Error(`${kernel.name}: its subgroup form needs a device with the subgroups feature`);
     }
+    if (kernel.f16 && !this.ctx.hasF16) throw new Error(`${kernel.name}: its f16 form needs a device with shader-f16`);
     const { pipeline, bindGroup } = this.#cache.get(kernel, spec.overrides ?? {}, bindings);
     if (this.#pending.length === RING_SLOTS) this.flush();
     const uniformOffset = this.#pending.length * UNIFORM_SLOT;

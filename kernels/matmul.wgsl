@@ -35,7 +35,9 @@
 // M first, and M first in groups of 16 tile rows all ran it at 33.4-33.6 TFLOP/s.) The tile size is fixed by the
 // accumulators.
 // Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16); the stores of the output tile
-// (plain, row_exp, softmax_grad): kernels/_gemm_epilogue.wgsl; all appended in gpu/_gemm.ts.
+// (plain, row_exp, softmax_grad): kernels/_gemm_epilogue.wgsl; the arithmetic: _gemm_math_f32.wgsl (float32, into
+// the Acc) or _gemm_math_f16.wgsl (native f16 tiles and fragments, short f16 runs added into the float32 Acc: the
+// type frag4, the Run, flush and total); all appended in gpu/_gemm.ts.
 
 // K-tile depth: 16 on GPUs; 8 on CPU adapters (llvmpipe), whose shader compile time grows with the square of the
 // workgroup memory (16.9 KB at BK = 16 takes ~15 s to compile there, 8.4 KB ~4 s). Must be 8 or 16.
@@ -65,8 +67,8 @@ const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
 
 // [stage · BK + k][vec4 column]: rows of ROW vec4 (the inner size must be a constant; the outer may be an override).
-var<workgroup> As: array<array<vec4f, ROW>, STAGES * BK>;
-var<workgroup> Bs: array<array<vec4f, ROW>, STAGES * BK>;
+var<workgroup> As: array<array<frag4, ROW>, STAGES * BK>;
+var<workgroup> Bs: array<array<frag4, ROW>, STAGES * BK>;
 
 // A thread's share of the next A and B tiles, in flight in registers: slot l of each, and slot l + 256 when BK = 16
 // (named fields, not an indexed array).
@@ -171,10 +173,10 @@ fn fetch(l: u32, k0: u32) -> Staged {
 // a variable: every call passes a constant, so after inlining the k indices of the multiply are constants.
 fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
   let at_a = slot(s, A_M_CONTIG, 32u);
-  As[tile + at_a.y][at_a.x] = va;
+  As[tile + at_a.y][at_a.x] = frag4(va);
   if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
     let at_b = slot(s, B_N_CONTIG, TN / 4u);
-    Bs[tile + at_b.y][at_b.x] = vb;
+    Bs[tile + at_b.y][at_b.x] = frag4(vb);
   }
 }
 
@@ -188,15 +190,15 @@ fn stage(tile: u32, l: u32, v: Staged) {
 // One k's register fragments: two vec4 of A (rows 4ty …, 64 + 4ty …) and two of B (columns 4tx …, 64 + 4tx …; the
 // second unused when TN = 64).
 struct Frag {
-  a_lo: vec4f,
-  a_hi: vec4f,
-  b_lo: vec4f,
-  b_hi: vec4f,
+  a_lo: frag4,
+  a_hi: frag4,
+  b_lo: frag4,
+  b_hi: frag4,
 }
 
 fn frag(tile: u32, kk: u32, tx: u32, ty: u32) -> Frag {
   let k = tile + kk;
-  var f = Frag(As[k][ty], As[k][16u + ty], Bs[k][tx], vec4f(0.0));
+  var f = Frag(As[k][ty], As[k][16u + ty], Bs[k][tx], frag4(0.0));
   if (TN == 128u) {
     f.b_hi = Bs[k][16u + tx];
   }
@@ -204,35 +206,35 @@ fn frag(tile: u32, kk: u32, tx: u32, ty: u32) -> Frag {
 }
 
 // The thread's 8×8 block (8×4 when TN = 64) += A[rows, k] ⊗ B[k, columns] for one k's fragments.
-fn mac_frag(acc: ptr<function, Acc>, f: Frag) {
-  (*acc).r0a = fma(vec4f(f.a_lo.x), f.b_lo, (*acc).r0a);
-  (*acc).r1a = fma(vec4f(f.a_lo.y), f.b_lo, (*acc).r1a);
-  (*acc).r2a = fma(vec4f(f.a_lo.z), f.b_lo, (*acc).r2a);
-  (*acc).r3a = fma(vec4f(f.a_lo.w), f.b_lo, (*acc).r3a);
-  (*acc).r4a = fma(vec4f(f.a_hi.x), f.b_lo, (*acc).r4a);
-  (*acc).r5a = fma(vec4f(f.a_hi.y), f.b_lo, (*acc).r5a);
-  (*acc).r6a = fma(vec4f(f.a_hi.z), f.b_lo, (*acc).r6a);
-  (*acc).r7a = fma(vec4f(f.a_hi.w), f.b_lo, (*acc).r7a);
+fn mac_frag(acc: ptr<function, Run>, f: Frag) {
+  (*acc).r0a = fma(frag4(f.a_lo.x), f.b_lo, (*acc).r0a);
+  (*acc).r1a = fma(frag4(f.a_lo.y), f.b_lo, (*acc).r1a);
+  (*acc).r2a = fma(frag4(f.a_lo.z), f.b_lo, (*acc).r2a);
+  (*acc).r3a = fma(frag4(f.a_lo.w), f.b_lo, (*acc).r3a);
+  (*acc).r4a = fma(frag4(f.a_hi.x), f.b_lo, (*acc).r4a);
+  (*acc).r5a = fma(frag4(f.a_hi.y), f.b_lo, (*acc).r5a);
+  (*acc).r6a = fma(frag4(f.a_hi.z), f.b_lo, (*acc).r6a);
+  (*acc).r7a = fma(frag4(f.a_hi.w), f.b_lo, (*acc).r7a);
   if (TN == 128u) {
-    (*acc).r0b = fma(vec4f(f.a_lo.x), f.b_hi, (*acc).r0b);
-    (*acc).r1b = fma(vec4f(f.a_lo.y), f.b_hi, (*acc).r1b);
-    (*acc).r2b = fma(vec4f(f.a_lo.z), f.b_hi, (*acc).r2b);
-    (*acc).r3b = fma(vec4f(f.a_lo.w), f.b_hi, (*acc).r3b);
-    (*acc).r4b = fma(vec4f(f.a_hi.x), f.b_hi, (*acc).r4b);
-    (*acc).r5b = fma(vec4f(f.a_hi.y), f.b_hi, (*acc).r5b);
-    (*acc).r6b = fma(vec4f(f.a_hi.z), f.b_hi, (*acc).r6b);
-    (*acc).r7b = fma(vec4f(f.a_hi.w), f.b_hi, (*acc).r7b);
+    (*acc).r0b = fma(frag4(f.a_lo.x), f.b_hi, (*acc).r0b);
+    (*acc).r1b = fma(frag4(f.a_lo.y), f.b_hi, (*acc).r1b);
+    (*acc).r2b = fma(frag4(f.a_lo.z), f.b_hi, (*acc).r2b);
+    (*acc).r3b = fma(frag4(f.a_lo.w), f.b_hi, (*acc).r3b);
+    (*acc).r4b = fma(frag4(f.a_hi.x), f.b_hi, (*acc).r4b);
+    (*acc).r5b = fma(frag4(f.a_hi.y), f.b_hi, (*acc).r5b);
+    (*acc).r6b = fma(frag4(f.a_hi.z), f.b_hi, (*acc).r6b);
+    (*acc).r7b = fma(frag4(f.a_hi.w), f.b_hi, (*acc).r7b);
   }
 }
 
 // One k of the staged tiles.
-fn mac(acc: ptr<function, Acc>, tile: u32, kk: u32, tx: u32, ty: u32) {
+fn mac(acc: ptr<function, Run>, tile: u32, kk: u32, tx: u32, ty: u32) {
   mac_frag(acc, frag(tile, kk, tx, ty));
 }
 
 // Every k of the staged tiles with the next k's fragments read before this one's are multiplied (written out: the
 // indices stay constant offsets).
-fn mac_pipelined(acc: ptr<function, Acc>, tile: u32, tx: u32, ty: u32) {
+fn mac_pipelined(acc: ptr<function, Run>, tile: u32, tx: u32, ty: u32) {
   var f = frag(tile, 0u, tx, ty);
   var g = frag(tile, 1u, tx, ty);
   mac_frag(acc, f);
@@ -271,7 +273,7 @@ fn mac_pipelined(acc: ptr<function, Acc>, tile: u32, tx: u32, ty: u32) {
 
 // Four consecutive k from k: written out rather than looped, so that every index into the tiles is a constant
 // offset (measured on the H200: +15-20% over a loop of BK steps, which the driver does not unroll).
-fn mac4(acc: ptr<function, Acc>, tile: u32, k: u32, tx: u32, ty: u32) {
+fn mac4(acc: ptr<function, Run>, tile: u32, k: u32, tx: u32, ty: u32) {
   mac(acc, tile, k, tx, ty);
   mac(acc, tile, k + 1u, tx, ty);
   mac(acc, tile, k + 2u, tx, ty);
@@ -279,7 +281,7 @@ fn mac4(acc: ptr<function, Acc>, tile: u32, k: u32, tx: u32, ty: u32) {
 }
 
 // One K step: stage the tile fetched last step into `tile`, fetch the next, and multiply the staged one.
-fn k_step(acc: ptr<function, Acc>, next: ptr<function, Staged>, tile: u32, l: u32, k0: u32, k_stop: u32) {
+fn k_step(acc: ptr<function, Run>, next: ptr<function, Staged>, tile: u32, l: u32, k0: u32, k_stop: u32) {
   let tx = l % 16u;
   let ty = l / 16u;
   if (!DOUBLE_BUFFER) {
@@ -332,15 +334,22 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
 
   let tx = l % 16u;
   let ty = l / 16u;
-  var acc = Acc();
+  var sums = Acc(); // the float32 totals of the runs so far (unused with float32 math, whose run is the total)
+  var run = Run(); // what the multiply accumulates into (_gemm_math_*.wgsl)
   var next = fetch(l, k_begin);
+  var steps = 0u;
   // Two K steps per iteration when double-buffered, one into each staged tile, so each step's tile is a constant.
   for (var k0 = k_begin; k0 < k_stop; k0 += STAGES * BK) {
-    k_step(&acc, &next, 0u, l, k0, k_stop);
+    k_step(&run, &next, 0u, l, k0, k_stop);
     if (DOUBLE_BUFFER && k0 + BK < k_stop) {
-      k_step(&acc, &next, BK, l, k0 + BK, k_stop);
+      k_step(&run, &next, BK, l, k0 + BK, k_stop);
+    }
+    steps += 1u;
+    if (steps % F16_RUN == 0u) {
+      flush(&sums, &run);
     }
   }
+  var acc = total(&sums, &run);
 
   let m = tile_m + ty * 4u;
   let n = tile_n + tx * 4u;

@@ -6,6 +6,7 @@
  */
 import { CpuKernels } from "../cpu/kernels.ts";
 import { getGpuDevice } from "../gpu/device.ts";
+import type { F16Math } from "../gpu/_gemm.ts";
 import { createGpuModel, type ModelPlanOptions, type Precision } from "./gpu_model.ts";
 import { UsageError, UserError } from "../util/errors.ts";
 import type { GPT2Config } from "./config.ts";
@@ -57,7 +58,12 @@ export async function createModel(
   B: number,
   T: number,
   device: DeviceChoice,
-  options: Omit<ModelPlanOptions, "precision"> & { precision?: PrecisionChoice; say?: (line: string) => void } = {},
+  options: Omit<ModelPlanOptions, "precision"> & {
+    precision?: PrecisionChoice;
+    say?: (line: string) => void;
+    /** Which GPU matmuls compute in native f16 (`GpuExecutorOptions.matmulF16Math`; default "none"). */
+    f16Math?: F16Math;
+  } = {},
 ): Promise<PlacedModel> {
   const say = options.say ?? ((line: string) => console.error(line));
   const plan = { attention: options.attention, training: options.training, rowsInFlight: options.rowsInFlight };
@@ -66,7 +72,8 @@ export async function createModel(
   const precisionOn = async (where: "cpu" | "gpu"): Promise<Precision> =>
     choice !== "auto" ? choice : where === "gpu" && (await getGpuDevice()).hasF16 ? "f16" : "fp32";
   const gpuModel = async (): Promise<PlacedModel> => {
-    const model = await createGpuModel(cfg, B, T, { ...plan, precision: await precisionOn("gpu") });
+    const precision = await precisionOn("gpu");
+    const model = await createGpuModel(cfg, B, T, { ...plan, precision, matmulF16Math: options.f16Math });
     return { model, device: "gpu", description: model.exec.description, precision: model.precision };
   };
   if (device === "gpu") return await gpuModel();
@@ -106,4 +113,19 @@ export type PrecisionChoice = typeof PRECISION_CHOICES[number];
 export function parsePrecisionChoice(value: string): PrecisionChoice {
   if ((PRECISION_CHOICES as readonly string[]).includes(value)) return value as PrecisionChoice;
   throw new UsageError(`--precision: unknown precision '${value}'; use fp32, f16 or auto`);
+}
+
+/** Which GPU matmuls may compute in native f16 (`--f16-math`). */
+export const F16_MATH_CHOICES: readonly F16Math[] = ["none", "weights", "all"];
+
+/**
+ * Parses `--f16-math`.
+ *
+ * @param value The flag's value.
+ * @returns The choice.
+ * @throws UsageError naming the choices.
+ */
+export function parseF16Math(value: string): F16Math {
+  if ((F16_MATH_CHOICES as readonly string[]).includes(value)) return value as F16Math;
+  throw new UsageError(`--f16-math: unknown choice '${value}'; use ${F16_MATH_CHOICES.join(", ")}`);
 }

@@ -11,6 +11,7 @@ import { adapterAvailable } from "./_helpers.ts";
 
 const broken: KernelDescriptor = {
   subgroups: false,
+  f16: false,
   name: "broken_kernel",
   source: "@compute @workgroup_size(1) fn broken_kernel() { let x: f32 = nope; }",
   storage: [{ name: "out", access: "read_write" }],

@@ -2,7 +2,9 @@
  * Every WGSL kernel follows the conventions in gpu/kernel.ts. `wgslKernel` reads each descriptor from its source and
  * refuses one whose bindings or `Params` bases are out of order; this test checks the rest on the source: one entry
  * point named like the file, a header comment with the thread mapping, binding 0 the `Params` uniform, every file in
- * kernels/ used by a production descriptor, and each compiling without errors or warnings on this adapter.
+ * kernels/ used by a production descriptor, and each compiling without errors or warnings on this adapter. The f16
+ * forms (native f16 arithmetic, `enable f16;`), which adapters without `shader-f16` (llvmpipe) cannot compile, are
+ * validated by naga itself (wgpu's shader compiler, as WebAssembly) and compiled on GPUs that have the feature.
  */
 import { fileURLToPath } from "node:url";
 import { getGpuDevice } from "../../gpu/device.ts";
@@ -11,10 +13,16 @@ import "../../model/gpt2.ts"; // imports every training layer, whose kernels reg
 import "../../layers/f16_copy.ts"; // an f16 model's parameter writes
 import "../../model/decoder.ts"; // and generation's (layers/sample.ts)
 import { adapterAvailable } from "./_helpers.ts";
+import { parseWgsl, validate } from "naga-wasm";
 
 const ALL_KERNELS = [...KERNELS.values()];
 
 const dir = fileURLToPath(new URL("../../kernels/", import.meta.url));
+
+/** A kernel's source without the `enable f16;` line its f16 form starts with. */
+function withoutEnable(source: string): string {
+  return source.replace(/^enable f16;\n/, "");
+}
 
 Deno.test("kernels: every kernels/*.wgsl has a descriptor, named like the file, with the same source", async () => {
   const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".wgsl") && !n.startsWith("_"));
@@ -22,15 +30,19 @@ Deno.test("kernels: every kernels/*.wgsl has a descriptor, named like the file, 
   for (const file of files) if (!names.has(file.slice(0, -5))) throw new Error(`${file} has no descriptor`);
   for (const k of ALL_KERNELS) {
     const text = await Deno.readTextFile(`${dir}${k.name}.wgsl`);
-    // A kernel's source is its file, optionally followed by shared declarations from kernels/_*.wgsl.
-    if (!k.source.startsWith(text)) throw new Error(`${k.name}: descriptor source is not kernels/${k.name}.wgsl`);
+    // A kernel's source is its file (after an `enable f16;` line for the f16 forms), optionally followed by shared
+    // declarations from kernels/_*.wgsl.
+    if (!withoutEnable(k.source).startsWith(text)) {
+      throw new Error(`${k.name}: descriptor source is not kernels/${k.name}.wgsl`);
+    }
   }
 });
 
 for (const k of ALL_KERNELS) {
   const form = [k.variant, k.subgroups ? "subgroup form" : undefined].filter(Boolean).join(", ");
   Deno.test(`kernels: ${k.name}.wgsl${form ? ` (${form})` : ""} follows the conventions`, () => {
-    const src = k.source;
+    const src = withoutEnable(k.source);
+    if (k.f16 !== (src !== k.source)) throw new Error("the f16 flag does not match the source's `enable f16;`");
     if (!src.startsWith(`// ${k.name}: `)) throw new Error("missing the header comment '// name: what it computes'");
     if (!/\/\/ (Threads|.*Dispatch)/.test(src)) throw new Error("the header does not describe the thread mapping");
     const entries = [...src.matchAll(/@compute[^]*?fn (\w+)\s*\(/g)].map((m) => m[1]);
@@ -67,13 +79,28 @@ Deno.test({
   name: "kernels: every kernel this adapter can run compiles without errors or warnings (subgroup forms where granted)",
   ignore: !adapterAvailable,
   fn: async () => {
-    const { device, hasSubgroups, subgroupPreamble } = await getGpuDevice();
+    const { device, hasF16, hasSubgroups, subgroupPreamble } = await getGpuDevice();
     for (const k of ALL_KERNELS) {
       if (k.subgroups && !hasSubgroups) continue; // compiled by tests/browser and on GPUs that grant subgroups
+      if (k.f16 && !hasF16) continue; // validated by naga below; compiled on GPUs with shader-f16
       const code = k.subgroups ? subgroupPreamble + k.source : k.source;
       const info = await device.createShaderModule({ code }).getCompilationInfo();
       const messages = info.messages.map((m) => `${k.name}.wgsl:${m.lineNum}: ${m.type}: ${m.message}`);
       if (messages.length > 0) throw new Error(messages.join("\n"));
     }
   },
+});
+
+Deno.test("kernels: the f16 forms are valid WGSL for naga (which wgpu, and so Deno, compiles them with)", () => {
+  const forms = ALL_KERNELS.filter((k) => k.f16);
+  if (forms.length === 0) throw new Error("no f16 forms registered");
+  for (const k of forms) {
+    try {
+      using module = parseWgsl(k.source);
+      using _info = validate(module);
+    } catch (err) {
+      const report = (err as { formatted?: string }).formatted ?? String(err);
+      throw new Error(`${k.name} (${k.variant}): ${report}`);
+    }
+  }
 });

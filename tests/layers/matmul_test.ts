@@ -346,6 +346,8 @@ Deno.test({
       exact: false,
       pipelineFragments: false,
       doubleBuffer: false,
+      f16Math: "none" as const,
+      f16Run: 1,
     };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);

@@ -1,0 +1,14 @@
+// _gemm_math_f32: the tiled matmul's arithmetic in float32 (see matmul.wgsl): staged tiles and register fragments
+// are vec4f, and the multiply accumulates straight into the output block, so a Run is the Acc itself and there is
+// nothing to flush. Appended in gpu/_gemm.ts (or _gemm_math_f16.wgsl instead).
+
+alias frag4 = vec4f;
+alias Run = Acc;
+const F16_RUN: u32 = 1u; // every K step "flushes", which here does nothing
+
+// Float32 math keeps one set of accumulators: the run is the total.
+fn flush(acc: ptr<function, Acc>, run: ptr<function, Run>) {}
+
+fn total(acc: ptr<function, Acc>, run: ptr<function, Run>) -> Acc {
+  return *run;
+}
