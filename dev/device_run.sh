@@ -13,7 +13,8 @@
 #     source .gpu/prelude.sh && tar -xJf .gpu/node_modules.tar.xz && bash dev/device_run.sh train        # ~7 min
 #
 # Parts:
-#   tests     the GPU test files: kernels (both forms where the GPU has subgroups), layers, generation, resume
+#   tests     how the GPU rounds to halves (dev/probe_f16_rounding.ts), then the GPU test files: kernels (both forms
+#             where the GPU has subgroups, the f16 forms where it has shader-f16), layers, generation, resume
 #   matmul    dev/bench_matmul.ts: every matmul variant at d12's shapes
 #   generate  dev/bench_generate.ts, d12 and d48 at batch 1 with transformers beside, and a decode profile
 #   generate8 the same with --num-samples 8
@@ -46,6 +47,7 @@ part() { # name, seconds, command…
 for which in "$@"; do
   case "$which" in
   tests)
+    part f16_rounding 30 deno run -A dev/probe_f16_rounding.ts
     part tests 240 deno task test tests/gpu tests/layers tests/model/generate_test.ts tests/model/flash_model_test.ts \
       tests/model/f16_model_test.ts tests/train/resume_test.ts
     ;;

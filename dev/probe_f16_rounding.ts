@@ -1,0 +1,111 @@
+/**
+ * How this GPU rounds to halves: WGSL (like Vulkan) leaves the rounding of a float32 → f16 conversion to the
+ * implementation (either neighbour), and NVIDIA's Vulkan driver has been seen rounding toward zero where no rounding
+ * mode is requested (llama.cpp issue 10764). A bias toward zero in every half matters to f16 training, so this
+ * probes, on inputs whose nearest half and whose half toward zero differ:
+ * - `pack2x16float` (core WGSL; what the f16 weight copies used before kernels/_half_bits.wgsl);
+ * - with `shader-f16`: the conversion `f16(x)`, and f16 addition, multiplication and `fma` (the arithmetic of
+ *   kernels/_gemm_math_f16.wgsl).
+ * Each row says "nearest even" when every result is the half nearest (ties to even, as util/f16.ts rounds), "toward
+ * zero" when every one is the truncated half, and the counts otherwise.
+ *
+ *     deno run -A dev/probe_f16_rounding.ts
+ *
+ * @module
+ */
+import { getGpuDevice } from "../gpu/device.ts";
+import { halfBits, halfValue } from "../util/f16.ts";
+
+const { device, hasF16, description } = await getGpuDevice();
+
+/** Inputs: values strictly between two halves, above and below the midpoint, positive and negative, and ties. */
+const inputs: number[] = [];
+for (let i = 0; i < 256; i++) {
+  const base = 1 + (i % 1024) / 1024; // a half in [1, 2)
+  const scale = 2 ** ((i % 9) - 4) * (i % 2 ? -1 : 1);
+  const fraction = [0.25, 0.5, 0.75, 0.125, 0.875][i % 5]; // of an ulp (2^-10 in [1, 2)) above the half
+  inputs.push(Math.fround(scale * (base + fraction * 2 ** -10)));
+}
+const xs = Float32Array.from(inputs);
+
+/** The half toward zero from x (its truncation). */
+function truncated(x: number): number {
+  const h = halfValue(halfBits(x));
+  return Math.abs(h) > Math.abs(x) ? halfValue(halfBits(x) - 1) : h;
+}
+
+/** Runs `body` (WGSL statements computing `r: f32` from `x: f32`, `i: u32`) over xs; returns the results. */
+async function probe(body: string, f16: boolean): Promise<Float32Array> {
+  const code = `${f16 ? "enable f16;\n" : ""}
+@group(0) @binding(0) var<storage, read> inp: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;
+  if (i >= arrayLength(&inp)) { return; }
+  let x = inp[i];
+  ${body}
+  out[i] = r;
+}`;
+  const module = device.createShaderModule({ code });
+  const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+  const bytes = xs.byteLength;
+  const inp = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const out = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(inp, 0, xs);
+  const bind = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [{ binding: 0, resource: { buffer: inp } }, { binding: 1, resource: { buffer: out } }],
+  });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bind);
+  pass.dispatchWorkgroups(Math.ceil(xs.length / 64));
+  pass.end();
+  enc.copyBufferToBuffer(out, 0, read, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const result = new Float32Array(read.getMappedRange().slice(0));
+  read.unmap();
+  for (const b of [inp, out, read]) b.destroy();
+  return result;
+}
+
+/** Classifies results against the two candidate halves of each exact value (`exact(i)` for input i). */
+function verdict(got: Float32Array, exact: (i: number) => number): string {
+  let nearest = 0, towardZero = 0, other = 0;
+  got.forEach((g, i) => {
+    const e = exact(i);
+    const n = halfValue(halfBits(e)), z = truncated(e);
+    if (g === n) nearest++;
+    if (g === z) towardZero++;
+    if (g !== n && g !== z) other++;
+  });
+  if (nearest === got.length) return "nearest even";
+  if (towardZero === got.length) return "toward zero";
+  return `${nearest} nearest, ${towardZero} toward zero, ${other} neither (of ${got.length})`;
+}
+
+console.log(`${description}: how float32 values are rounded to halves\n`);
+console.log("| operation | rounding |");
+console.log("| --- | --- |");
+const packed = await probe("let r = unpack2x16float(pack2x16float(vec2f(x, 0.0))).x;", false);
+console.log(`| pack2x16float | ${verdict(packed, (i) => xs[i])} |`);
+if (!hasF16) {
+  console.log("\n(no shader-f16: the f16 conversion and arithmetic are not probed)");
+  Deno.exit(0);
+}
+const converted = await probe("let r = f32(f16(x));", true);
+console.log(`| f16(x) | ${verdict(converted, (i) => xs[i])} |`);
+// The arithmetic starts from the GPU's own halves a = f16(x) (whatever their rounding), with operands whose exact
+// results fall between two halves: b = a·2^-12 (a half: a power of two times a; about a quarter of a's ulp), and the
+// half c = 1 + 3·2^-10, so a + b, a·c and a·c + b are exact in float64 and not halves.
+const c = 1 + 3 * 2 ** -10;
+const a = (i: number) => converted[i];
+const add = await probe(`let h = f16(x); let r = f32(h + h * f16(${2 ** -12}));`, true);
+console.log(`| f16 a + b | ${verdict(add, (i) => a(i) + a(i) * 2 ** -12)} |`);
+const mul = await probe(`let r = f32(f16(x) * f16(${c}));`, true);
+console.log(`| f16 a · c | ${verdict(mul, (i) => a(i) * c)} |`);
+const fused = await probe(`let h = f16(x); let r = f32(fma(h, f16(${c}), h * f16(${2 ** -12})));`, true);
+console.log(`| f16 fma(a, c, b) | ${verdict(fused, (i) => a(i) * c + a(i) * 2 ** -12)} |`);
