@@ -70,7 +70,7 @@ export type BlockAct =
 /** The forward scratch every block shares. */
 export type BlockShared = "preatt" | "att";
 /** A block activation-gradient buffer's name. */
-export type BlockGrad = "dresidual" | "dln" | "datty" | "dqkv" | "dfchGelu" | "dfch" | "dpreatt" | "datt";
+export type BlockGrad = "dresidual" | "dln" | "datty" | "dqkv" | "dfchGelu" | "dfch" | "dpreatt";
 
 /** What a block declares; the compiler checks that `blockTensors` declares every one of these names. */
 export type BlockTensors = TensorDecls<
@@ -119,7 +119,10 @@ export function blockTensors(d: BlockDims): BlockTensors {
       dresidual: [B, T, C], // the residual stream's gradient, carried down through every block
       dln: [B, T, C], // gradient of a layernorm output
       datty: [B, T, C], dqkv: [B, T, 3 * C], dfchGelu: [B, T, 4 * C], dfch: [B, T, 4 * C],
-      dpreatt: scores, datt: scores, // materialized attention's backward scratch
+      // Materialized attention's backward scratch. Its other one, datt, is the shared preatt: backward never reads a
+      // block's preatt (the CPU's recompute of att is done with it first; the GPU's makes att without it), and the
+      // GPU's fused backward writes no datt at all.
+      dpreatt: scores,
     },
   });
 }
@@ -236,7 +239,8 @@ export class TransformerBlock<F, I> {
           const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv, lse: a.attLse };
           exec.run(attention.forward, buffers, { B, T, C, NH, outHolds: true });
         }
-        const { dqkv, dpreatt, datt, datty } = d;
+        const { dqkv, dpreatt, datty } = d;
+        const datt = shared.preatt; // dead in backward (see blockTensors)
         const buffers = { dinp: dqkv, dpreatt, datt, dout: datty, inp: a.qkv, att: shared.att, out: a.atty };
         exec.run(attention.backward, buffers, { B, T, C, NH });
       }
