@@ -38,6 +38,9 @@ const cli = new URL("../cli.ts", import.meta.url).pathname;
 interface Curves {
   train: [number, number][];
   val: [number, number][];
+  /** Steps the dynamic loss scale skipped (an f16 run's overflows), and the scale after the last step. */
+  skipped: number[];
+  lossScale?: number;
 }
 
 /** One training run (`name` its folder under --out); its step and val losses from its log.jsonl. */
@@ -49,11 +52,13 @@ async function run(name: string, flags: string[]): Promise<Curves> {
   const { success, code } = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" })
     .output();
   if (!success) throw new Error(`the ${name} run failed (exit ${code})`);
-  const curves: Curves = { train: [], val: [] };
+  const curves: Curves = { train: [], val: [], skipped: [] };
   for (const line of (await Deno.readTextFile(`${dir}/log.jsonl`)).split("\n")) {
     if (!line) continue;
     const e = JSON.parse(line);
     if (e.type === "step") curves.train.push([e.step, e.loss]);
+    if (e.type === "step" && e.skipped) curves.skipped.push(e.step);
+    if (e.type === "step" && e.lossScale !== undefined) curves.lossScale = e.lossScale;
     if (e.type === "val") curves.val.push([e.step, e.valLoss]);
   }
   return curves;
@@ -79,6 +84,10 @@ for (const [step, loss] of fp32.val) {
   console.log(cells);
 }
 if (control) console.log(`\nlargest val gap between the two fp32 runs: ${worstControl.toFixed(4)} nats`);
+// A skipped step is a step the other run took: a discrete difference between the trajectories, so say where.
+const skips = f16.skipped.length ? `steps ${f16.skipped.join(", ")}` : "none";
+const scale = f16.lossScale === undefined ? "" : `; loss scale 2^${Math.log2(f16.lossScale)} at the end`;
+console.log(`f16 run: skipped (overflow) ${skips}${scale}`);
 const verdict = worst <= bar ? "within" : "NOT within";
 console.log(`\nlargest val gap ${worst.toFixed(4)} nats over ${fp32.val.length} evaluations: ${verdict} ${bar}`);
 if (values.svg) {
