@@ -142,7 +142,7 @@ export interface GemmOptions {
    * every tiled product.
    */
   f16Math: F16Math;
-  /** K steps per f16 run before it is added into float32 (`F16_RUN`; 1 = 16 products). */
+  /** K steps per f16 run before it is added into float32 (`F16_RUN`; 1 = 16 products, 32 with `doubleBuffer`). */
   f16Run: number;
 }
 

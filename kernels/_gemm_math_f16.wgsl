@@ -7,7 +7,8 @@
 
 alias frag4 = vec4h;
 
-// K steps per run: 1 (BK products) or more. An override, so dev/bench_matmul.ts can compare lengths.
+// Loop iterations per run: 1 (BK products; 2·BK with DOUBLE_BUFFER, whose iterations take two K steps) or more.
+// An override, so dev/bench_matmul.ts can compare lengths.
 override F16_RUN: u32 = 1u;
 
 struct Run {
