@@ -13,6 +13,7 @@ import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import gemmEpilogueSrc from "../kernels/_gemm_epilogue.wgsl" with { type: "text" };
 import gemmMathF32Src from "../kernels/_gemm_math_f32.wgsl" with { type: "text" };
 import gemmMathF16Src from "../kernels/_gemm_math_f16.wgsl" with { type: "text" };
+import halfBitsSrc from "../kernels/_half_bits.wgsl" with { type: "text" };
 import matmulSmallSrc from "../kernels/matmul_small.wgsl" with { type: "text" };
 import matmulRowsSrc from "../kernels/matmul_rows.wgsl" with { type: "text" };
 import { type KernelDescriptor, wgslKernel } from "./kernel.ts";
@@ -20,8 +21,9 @@ import type { GpuRuntime } from "./runtime.ts";
 
 /** The tiled kernel's source: matmul.wgsl with its output stores, bindings, B's type and arithmetic. */
 function tiledSource(bSrc: string, mathSrc: string): string {
-  const enable = mathSrc === gemmMathF16Src ? "enable f16;\n" : "";
-  return enable + matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + bSrc + mathSrc;
+  const f16 = mathSrc === gemmMathF16Src;
+  const source = matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + bSrc + mathSrc;
+  return f16 ? `enable f16;\n${source}${halfBitsSrc}` : source;
 }
 
 /** The batched strided SGEMM behind every dense product (128×128 tiles, 16 named vec4f accumulators). */
@@ -144,6 +146,8 @@ export interface GemmOptions {
   f16Math: F16Math;
   /** K steps per f16 run before it is added into float32 (`F16_RUN`; 1 = 16 products, 32 with `doubleBuffer`). */
   f16Run: number;
+  /** Whether f16 math rounds the staged operands to nearest itself (`STAGE_NEAREST`) rather than by conversion. */
+  f16StageNearest: boolean;
 }
 
 /** Which tiled products compute in native f16 (see `GemmOptions.f16Math`). */
@@ -263,7 +267,7 @@ function launch(
   rt.dispatch({
     kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
-      ...(f16Math ? { F16_RUN: opts.f16Run } : {}),
+      ...(f16Math ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest) } : {}),
       BK: opts.bk,
       TN,
       A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),

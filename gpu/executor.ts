@@ -59,6 +59,11 @@ export interface GpuExecutorOptions {
   /** K steps (of 16 products) per f16 run before it is added into float32 (default 1; `F16_RUN`). */
   matmulF16Run?: number;
   /**
+   * Whether f16 matmul arithmetic rounds its staged operands to the nearest half with integer operations (default
+   * false: by the GPU's conversion, whose rounding WGSL leaves to the implementation).
+   */
+  matmulF16StageNearest?: boolean;
+  /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
    * prefixes up to 512, where decoding was measured, keep one workgroup per head; `above: Infinity` never splits).
@@ -126,6 +131,7 @@ export class GpuExecutor implements Executor<F, F> {
       doubleBuffer: options.matmulDoubleBuffer ?? false,
       f16Math: options.matmulF16Math ?? "none",
       f16Run: options.matmulF16Run ?? 1,
+      f16StageNearest: options.matmulF16StageNearest ?? false,
     };
     if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {
       throw new UserError(

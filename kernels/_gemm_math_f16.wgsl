@@ -11,6 +11,22 @@ alias frag4 = vec4h;
 // An override, so dev/bench_matmul.ts can compare lengths.
 override F16_RUN: u32 = 1u;
 
+// STAGE_NEAREST: staged values are rounded to halves by kernels/_half_bits.wgsl (nearest, ties to even, whatever the
+// GPU's own conversion does: WGSL leaves its rounding to the implementation, and NVIDIA's Vulkan driver may truncate),
+// at ~12 integer operations a value; otherwise by the f16 conversion. Values already halves (an f16 weight) convert
+// exactly either way.
+override STAGE_NEAREST: bool = false;
+
+fn stage4(v: vec4f) -> frag4 {
+  if (STAGE_NEAREST) {
+    // Halves already, so the conversion below is exact whatever its rounding (naga has no u32 → vec2h bitcast).
+    let lo = unpack2x16float(pack_halves(v.x, v.y));
+    let hi = unpack2x16float(pack_halves(v.z, v.w));
+    return vec4h(vec4f(lo, hi));
+  }
+  return vec4h(v);
+}
+
 struct Run {
   r0a: vec4h,
   r0b: vec4h,

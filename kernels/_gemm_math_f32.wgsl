@@ -6,6 +6,11 @@ alias frag4 = vec4f;
 alias Run = Acc;
 const F16_RUN: u32 = 1u; // every K step "flushes", which here does nothing
 
+// Staged values are stored as they are.
+fn stage4(v: vec4f) -> frag4 {
+  return v;
+}
+
 // Float32 math keeps one set of accumulators: the run is the total.
 fn flush(acc: ptr<function, Acc>, run: ptr<function, Run>) {}
 

@@ -37,7 +37,7 @@
 // Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16); the stores of the output tile
 // (plain, row_exp, softmax_grad): kernels/_gemm_epilogue.wgsl; the arithmetic: _gemm_math_f32.wgsl (float32, into
 // the Acc) or _gemm_math_f16.wgsl (native f16 tiles and fragments, short f16 runs added into the float32 Acc: the
-// type frag4, the Run, flush and total); all appended in gpu/_gemm.ts.
+// type frag4, stage4 converting a staged vec4f to it, the Run, flush and total); all appended in gpu/_gemm.ts.
 
 // K-tile depth: 16 on GPUs; 8 on CPU adapters (llvmpipe), whose shader compile time grows with the square of the
 // workgroup memory (16.9 KB at BK = 16 takes ~15 s to compile there, 8.4 KB ~4 s). Must be 8 or 16.
@@ -173,10 +173,10 @@ fn fetch(l: u32, k0: u32) -> Staged {
 // a variable: every call passes a constant, so after inlining the k indices of the multiply are constants.
 fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
   let at_a = slot(s, A_M_CONTIG, 32u);
-  As[tile + at_a.y][at_a.x] = frag4(va);
+  As[tile + at_a.y][at_a.x] = stage4(va);
   if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
     let at_b = slot(s, B_N_CONTIG, TN / 4u);
-    Bs[tile + at_b.y][at_b.x] = frag4(vb);
+    Bs[tile + at_b.y][at_b.x] = stage4(vb);
   }
 }
 

@@ -4,8 +4,9 @@
  * with naga instead):
  * - without `shader-f16` the executor refuses the option in one line (this part runs everywhere);
  * - matmul forward and backward with an f16 weight, "weights" (the products reading the weight) and "all" (the
- *   weight gradient too), runs of 16 and 32 products, on awkward and whole-tile sizes and d12's K = 768: every output
- *   within the rounding-error bound of f16 runs (below), and visibly not float32;
+ *   weight gradient too), runs of 16 and 32 products, operands staged by the GPU's conversion or rounded to nearest
+ *   (`STAGE_NEAREST`), on awkward and whole-tile sizes and d12's K = 768: every output within the rounding-error bound
+ *   of f16 runs (below), and visibly not float32;
  * - a small GPT-2 with f16 math in every product, 3 AdamW steps against the float32 CPU model.
  */
 import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
@@ -101,61 +102,70 @@ const SHAPES: [number, number, number][] = [
   [256, 768, 256], // d12's K = 768: 48 runs of 16 into float32
 ];
 
-for (const mode of ["weights", "all"] as F16Math[]) {
-  for (const run of [1, 2]) {
-    // The tiled kernel everywhere (no small-output kernel), and no split-K, so K is one slice.
-    let executor: Promise<GpuExecutor> | undefined;
-    for (const [N, C, OC] of SHAPES) {
-      Deno.test({
-        name: `gpu matmul N=${N} C=${C} OC=${OC}, f16 math "${mode}", runs of ${16 * run}: within the f16 bound`,
-        ignore: !hasF16,
-        fn: async () => {
-          executor ??= createGpuExecutor({
-            matmulF16Math: mode,
-            matmulF16Run: run,
-            smallMatmulMaxOutputs: 0,
-            splitK: { targetWorkgroups: 1, minChunk: 1 << 20 },
-          });
-          const ops = await executor;
-          const L = 16 * run;
-          const seed = N + C + OC + run;
-          const inp = uniform(rng(seed), N * C), weight32 = uniform(rng(seed + 1), OC * C);
-          const w16 = Float32Array.from(weight32, roundToHalf); // what the f16 weight holds
-          const weight = await halves(ops, weight32);
-          const g = { out: await poisoned(ops, N * OC), inp: await upload(ops, inp), weight, bias: undefined };
-          ops.run(matmul.forward, g, { N, C, OC });
-          const out = await ops.read(g.out);
-          const forward = checkRuns(out, products(inp, w16, N, C, OC), L, C);
-          // Visibly f16: rounding the inputs alone moves these sums far past float32's ~K·2^-24.
-          if (!(forward.largest > 1e-4)) throw new Error(`forward error ${forward.largest}: float32 arithmetic?`);
+/** f16 math, runs of 16·run products, staged operands rounded by the conversion or by `_half_bits` (nearest). */
+const CONFIGS: { mode: F16Math; run: number; nearest: boolean }[] = [
+  { mode: "weights", run: 1, nearest: false },
+  { mode: "weights", run: 2, nearest: false },
+  { mode: "weights", run: 1, nearest: true },
+  { mode: "all", run: 1, nearest: false },
+  { mode: "all", run: 2, nearest: true },
+];
 
-          const dout = uniform(rng(seed + 2), N * OC);
-          const gb = {
-            dinp: await poisoned(ops, N * C),
-            dweight: await upload(ops, new Float32Array(OC * C)),
-            dbias: undefined,
-            dout: await upload(ops, dout),
-            inp: g.inp,
-            weight,
-          };
-          ops.run(matmul.backward, gb, { N, C, OC });
-          // dinp[n,c] = Σ_o dout[n,o]·w[o,c]: B is the f16 weight, so f16 math in both modes.
-          checkRuns(await ops.read(gb.dinp), products(dout, transpose(w16, OC, C), N, OC, C), L, OC);
-          // dweight[o,c] = Σ_n dout[n,o]·inp[n,c]: B is float32 activations, f16 math only with "all".
-          const dweight = await ops.read(gb.dweight);
-          const want = products(transpose(dout, N, OC), transpose(inp, N, C), OC, N, C);
-          if (mode === "all") {
-            checkRuns(dweight, want, L, N);
-          } else {
-            // float32 arithmetic: Σ|terms|·K·2^-24-sized errors (matmul_test.ts's tolerance).
-            assertClose(dweight, Float32Array.from(want.sum), { atol: 4e-7 * Math.sqrt(N) + 1e-6, rtol: 1e-5 }, "dw");
-          }
-          console.log(
-            `  forward: ${(100 * forward.share).toFixed(1)}% of the bound (${forward.largest.toExponential(1)})`,
-          );
-        },
-      });
-    }
+for (const { mode, run, nearest } of CONFIGS) {
+  // The tiled kernel everywhere (no small-output kernel), and no split-K, so K is one slice.
+  let executor: Promise<GpuExecutor> | undefined;
+  const staging = nearest ? ", staged to nearest" : "";
+  for (const [N, C, OC] of SHAPES) {
+    Deno.test({
+      name: `gpu matmul N=${N} C=${C} OC=${OC}, f16 math "${mode}", runs of ${16 * run}${staging}: within the bound`,
+      ignore: !hasF16,
+      fn: async () => {
+        executor ??= createGpuExecutor({
+          matmulF16Math: mode,
+          matmulF16Run: run,
+          matmulF16StageNearest: nearest,
+          smallMatmulMaxOutputs: 0,
+          splitK: { targetWorkgroups: 1, minChunk: 1 << 20 },
+        });
+        const ops = await executor;
+        const L = 16 * run;
+        const seed = N + C + OC + run;
+        const inp = uniform(rng(seed), N * C), weight32 = uniform(rng(seed + 1), OC * C);
+        const w16 = Float32Array.from(weight32, roundToHalf); // what the f16 weight holds
+        const weight = await halves(ops, weight32);
+        const g = { out: await poisoned(ops, N * OC), inp: await upload(ops, inp), weight, bias: undefined };
+        ops.run(matmul.forward, g, { N, C, OC });
+        const out = await ops.read(g.out);
+        const forward = checkRuns(out, products(inp, w16, N, C, OC), L, C);
+        // Visibly f16: rounding the inputs alone moves these sums far past float32's ~K·2^-24.
+        if (!(forward.largest > 1e-4)) throw new Error(`forward error ${forward.largest}: float32 arithmetic?`);
+
+        const dout = uniform(rng(seed + 2), N * OC);
+        const gb = {
+          dinp: await poisoned(ops, N * C),
+          dweight: await upload(ops, new Float32Array(OC * C)),
+          dbias: undefined,
+          dout: await upload(ops, dout),
+          inp: g.inp,
+          weight,
+        };
+        ops.run(matmul.backward, gb, { N, C, OC });
+        // dinp[n,c] = Σ_o dout[n,o]·w[o,c]: B is the f16 weight, so f16 math in both modes.
+        checkRuns(await ops.read(gb.dinp), products(dout, transpose(w16, OC, C), N, OC, C), L, OC);
+        // dweight[o,c] = Σ_n dout[n,o]·inp[n,c]: B is float32 activations, f16 math only with "all".
+        const dweight = await ops.read(gb.dweight);
+        const want = products(transpose(dout, N, OC), transpose(inp, N, C), OC, N, C);
+        if (mode === "all") {
+          checkRuns(dweight, want, L, N);
+        } else {
+          // float32 arithmetic: Σ|terms|·K·2^-24-sized errors (matmul_test.ts's tolerance).
+          assertClose(dweight, Float32Array.from(want.sum), { atol: 4e-7 * Math.sqrt(N) + 1e-6, rtol: 1e-5 }, "dw");
+        }
+        console.log(
+          `  forward: ${(100 * forward.share).toFixed(1)}% of the bound (${forward.largest.toExponential(1)})`,
+        );
+      },
+    });
   }
 }
 

@@ -348,6 +348,7 @@ Deno.test({
       doubleBuffer: false,
       f16Math: "none" as const,
       f16Run: 1,
+      f16StageNearest: false,
     };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);
