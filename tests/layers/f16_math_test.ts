@@ -17,6 +17,7 @@ import { f16Copy } from "../../layers/f16_copy.ts";
 import { matmul } from "../../layers/matmul.ts";
 import { parseModelDescriptor } from "../../model/config.ts";
 import { createCpuModel } from "../../model/cpu_model.ts";
+import type { GPT2 } from "../../model/gpt2.ts";
 import { createGpuModel } from "../../model/gpu_model.ts";
 import { loadParameters, resolveModelSource } from "../../model/source.ts";
 import { UserError } from "../../util/errors.ts";
@@ -179,7 +180,8 @@ Deno.test({
     const [B, T] = [2, 33];
     const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
     const tokens = (n: number, seed: number) => Int32Array.from({ length: n }, (_, i) => (i * 37 + seed) % 97);
-    const run = async (model: Awaited<ReturnType<typeof createCpuModel>>) => {
+    // deno-lint-ignore no-explicit-any
+    const run = async (model: GPT2<any, any>) => {
       await loadParameters(model, await resolveModelSource(spec), 5);
       const losses: number[] = [];
       let logits: Float32Array = new Float32Array(0);
@@ -194,11 +196,9 @@ Deno.test({
       return { losses, logits };
     };
     const f32 = await run(await createCpuModel(cfg, B, T, { precision: "fp32" }));
-    // deno-lint-ignore no-explicit-any
     // No small-output kernel, so every product of this small model goes through the tiled kernel's f16 form.
     const options = { precision: "f16", matmulF16Math: "all", smallMatmulMaxOutputs: 0 } as const;
-    const gpu = await createGpuModel(cfg, B, T, options) as any;
-    const f16 = await run(gpu);
+    const f16 = await run(await createGpuModel(cfg, B, T, options));
     // f16 inputs and runs of 16 f16 sums (relative ~2^-11 each) move these O(1) logits by ~1e-3; 2e-2 allows the
     // worst case of the (16 + 2)·2^-11 bound on sums of up to 24 terms. The losses: issue 13's 1e-2.
     const diff = assertClose(f16.logits, f32.logits, { atol: 2e-2, rtol: 0 }, "logits");

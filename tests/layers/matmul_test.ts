@@ -338,18 +338,8 @@ Deno.test({
     // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
     // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
     const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
-    const opts = {
-      bk: 16 as const,
-      splitK: { targetWorkgroups: 1, minChunk: 16 },
-      smallMaxOutputs: 0,
-      rowsMaxRows: 0,
-      exact: false,
-      pipelineFragments: false,
-      doubleBuffer: false,
-      f16Math: "none" as const,
-      f16Run: 1,
-      f16StageNearest: false,
-    };
+    // The executor's own tuning, with one K slice and the bounds-checked kernel (the loaders under test).
+    const opts = { ...ops.launch.gemm, splitK: { targetWorkgroups: 1, minChunk: 16 }, rowsMaxRows: 0, exact: false };
     const [N, C, OC] = [130, 40, 131];
     const inp = uniform(rng(1), N * C);
     const weight = uniform(rng(2), OC * C);
