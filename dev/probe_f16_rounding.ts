@@ -14,7 +14,7 @@
  * @module
  */
 import { getGpuDevice } from "../gpu/device.ts";
-import { halfBits, halfValue } from "../util/f16.ts";
+import { halfBits, halfValue, roundToHalf } from "../util/f16.ts";
 
 const { device, hasF16, description } = await getGpuDevice();
 
@@ -35,46 +35,55 @@ function truncated(x: number): number {
   return Math.abs(h) > Math.abs(x) ? halfValue(halfBits(x) - 1) : h;
 }
 
-/** Runs `body` (WGSL statements computing `r: f32` from `x: f32`, `i: u32`) over xs; returns the results. */
-async function probe(body: string, f16: boolean): Promise<Float32Array> {
+/**
+ * Runs `body` (WGSL statements computing `r` from `x: f32`, and with `f16`, `h: f16`, the input half of x from the
+ * CPU, nearest even) over xs and returns the halves it wrote, as numbers. Results leave through memory as 16-bit
+ * halves (`pack2x16float`'s bits, or an `array<f16>`), so the GPU must round: a round trip kept in registers, such as
+ * `f32(f16(x))`, may be folded away by the driver's compiler (seen on the H200, stop 23: x came back unchanged).
+ */
+async function probe(body: string, f16: boolean): Promise<Float64Array> {
   const code = `${f16 ? "enable f16;\n" : ""}
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> halves: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${f16 ? "f16" : "u32"}>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;
   if (i >= arrayLength(&inp)) { return; }
   let x = inp[i];
+  ${f16 ? "let h = f16(unpack2x16float(halves[i]).x); // exact: a half already" : ""}
   ${body}
   out[i] = r;
 }`;
   const module = device.createShaderModule({ code });
   const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
-  const bytes = xs.byteLength;
-  const inp = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  const out = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const words = xs.length * (f16 ? 2 : 4);
+  const inp = device.createBuffer({ size: xs.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const halves = device.createBuffer({ size: xs.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const out = device.createBuffer({ size: words, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: words, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(inp, 0, xs);
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer: inp } }, { binding: 1, resource: { buffer: out } }],
-  });
+  device.queue.writeBuffer(halves, 0, Uint32Array.from(xs, (x) => halfBits(x)));
+  const entries = [inp, halves, out].map((buffer, binding) => ({ binding, resource: { buffer } }));
+  const used = entries.filter((e) => code.includes(`@binding(${e.binding})`) && (e.binding !== 1 || f16));
+  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: used });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bind);
   pass.dispatchWorkgroups(Math.ceil(xs.length / 64));
   pass.end();
-  enc.copyBufferToBuffer(out, 0, read, 0, bytes);
+  enc.copyBufferToBuffer(out, 0, read, 0, words);
   device.queue.submit([enc.finish()]);
   await read.mapAsync(GPUMapMode.READ);
-  const result = new Float32Array(read.getMappedRange().slice(0));
+  const raw = read.getMappedRange().slice(0);
   read.unmap();
-  for (const b of [inp, out, read]) b.destroy();
-  return result;
+  for (const b of [inp, halves, out, read]) b.destroy();
+  const bits = f16 ? Array.from(new Uint16Array(raw)) : Array.from(new Uint32Array(raw), (w) => w & 0xffff);
+  return Float64Array.from(bits, halfValue);
 }
 
 /** Classifies results against the two candidate halves of each exact value (`exact(i)` for input i). */
-function verdict(got: Float32Array, exact: (i: number) => number): string {
+function verdict(got: Float64Array, exact: (i: number) => number): string {
   let nearest = 0, towardZero = 0, other = 0;
   got.forEach((g, i) => {
     const e = exact(i);
@@ -91,22 +100,22 @@ function verdict(got: Float32Array, exact: (i: number) => number): string {
 console.log(`${description}: how float32 values are rounded to halves\n`);
 console.log("| operation | rounding |");
 console.log("| --- | --- |");
-const packed = await probe("let r = unpack2x16float(pack2x16float(vec2f(x, 0.0))).x;", false);
+const packed = await probe("let r = pack2x16float(vec2f(x, 0.0));", false);
 console.log(`| pack2x16float | ${verdict(packed, (i) => xs[i])} |`);
 if (!hasF16) {
   console.log("\n(no shader-f16: the f16 conversion and arithmetic are not probed)");
   Deno.exit(0);
 }
-const converted = await probe("let r = f32(f16(x));", true);
+const converted = await probe("let r = f16(x);", true);
 console.log(`| f16(x) | ${verdict(converted, (i) => xs[i])} |`);
-// The arithmetic starts from the GPU's own halves a = f16(x) (whatever their rounding), with operands whose exact
-// results fall between two halves: b = a·2^-12 (a half: a power of two times a; about a quarter of a's ulp), and the
-// half c = 1 + 3·2^-10, so a + b, a·c and a·c + b are exact in float64 and not halves.
+// The arithmetic starts from exact halves a = h (the CPU's nearest half of x), with operands whose exact results
+// fall between two halves: b = a·2^-12 (a half: a power of two times a; about a quarter of a's ulp), and the half
+// c = 1 + 3·2^-10, so a + b, a·c and a·c + b are exact in float64 and not halves.
 const c = 1 + 3 * 2 ** -10;
-const a = (i: number) => converted[i];
-const add = await probe(`let h = f16(x); let r = f32(h + h * f16(${2 ** -12}));`, true);
+const a = (i: number) => roundToHalf(xs[i]);
+const add = await probe(`let r = h + h * f16(${2 ** -12});`, true);
 console.log(`| f16 a + b | ${verdict(add, (i) => a(i) + a(i) * 2 ** -12)} |`);
-const mul = await probe(`let r = f32(f16(x) * f16(${c}));`, true);
+const mul = await probe(`let r = h * f16(${c});`, true);
 console.log(`| f16 a · c | ${verdict(mul, (i) => a(i) * c)} |`);
-const fused = await probe(`let h = f16(x); let r = f32(fma(h, f16(${c}), h * f16(${2 ** -12})));`, true);
+const fused = await probe(`let r = fma(h, f16(${c}), h * f16(${2 ** -12}));`, true);
 console.log(`| f16 fma(a, c, b) | ${verdict(fused, (i) => a(i) * c + a(i) * 2 ** -12)} |`);

@@ -7,15 +7,8 @@
 
 alias frag4 = vec4h;
 
-// Loop iterations per run: 1 (BK products; 2·BK with DOUBLE_BUFFER, whose iterations take two K steps) or more.
-// An override, so dev/bench_matmul.ts can compare lengths.
-override F16_RUN: u32 = 1u;
-
-// STAGE_NEAREST: staged values are rounded to halves by kernels/_half_bits.wgsl (nearest, ties to even, whatever the
-// GPU's own conversion does: WGSL leaves its rounding to the implementation, and NVIDIA's Vulkan driver may truncate),
-// at ~12 integer operations a value; otherwise by the f16 conversion. Values already halves (an f16 weight) convert
-// exactly either way.
-override STAGE_NEAREST: bool = false;
+// F16_RUN (iterations per run) and STAGE_NEAREST (staging rounded by _half_bits.wgsl, nearest even, instead of the
+// GPU's own conversion; values already halves convert exactly either way) are overrides declared in matmul.wgsl.
 
 fn stage4(v: vec4f) -> frag4 {
   if (STAGE_NEAREST) {

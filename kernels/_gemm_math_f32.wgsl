@@ -4,7 +4,6 @@
 
 alias frag4 = vec4f;
 alias Run = Acc;
-const F16_RUN: u32 = 1u; // every K step "flushes", which here does nothing
 
 // Staged values are stored as they are.
 fn stage4(v: vec4f) -> frag4 {

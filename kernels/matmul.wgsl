@@ -62,6 +62,13 @@ override PIPELINE_FRAGMENTS: bool = false;
 // barrier, after its multiply of the previous step's tile, before anyone stages over the tile before that).
 override DOUBLE_BUFFER: bool = false; // GpuExecutorOptions.matmulDoubleBuffer (off by default: slower since stop 21)
 override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
+// The native f16 arithmetic's knobs (kernels/_gemm_math_f16.wgsl; the float32 math ignores them). F16_RUN: K-loop
+// iterations per f16 run before it is added into the float32 Acc. STAGE_NEAREST: staged values rounded to halves by
+// _half_bits.wgsl (nearest, ties to even) instead of the f16 conversion (whose rounding WGSL leaves to the GPU).
+// Declared here with the others, before every function: Deno 2.9.6's naga (29) panics when it specializes a
+// pipeline whose overrides are declared after the functions that use them (seen with these two in the math file).
+override F16_RUN: u32 = 1u;
+override STAGE_NEAREST: bool = false;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
