@@ -29,7 +29,9 @@ import flashBackwardDqSrc from "../kernels/flash_attention_backward_dq.wgsl" wit
 import flashForwardSrc from "../kernels/flash_attention_forward.wgsl" with { type: "text" };
 import flashRowsSubgroupSrc from "../kernels/_flash_rows_subgroup.wgsl" with { type: "text" };
 import flashRowsWorkgroupSrc from "../kernels/_flash_rows_workgroup.wgsl" with { type: "text" };
-import { grid1d, perBinding, ranges } from "../gpu/dispatch.ts";
+import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
+import reduceLanesSrc from "../kernels/_reduce_lanes.wgsl" with { type: "text" };
+import { gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuBinding, type GpuTensor } from "../gpu/tensor.ts";
@@ -192,7 +194,7 @@ export function flashAttentionBackward(b: CpuBuffers<typeof FLASH_ATTENTION_BACK
 /** The forward kernel's two forms: row-group reductions through workgroup memory, or with subgroup shuffles. */
 const forwardKernel = wgslKernel(flashForwardSrc + flashSharedSrc + flashRowsWorkgroupSrc);
 const forwardSubgroupKernel = wgslKernel(flashForwardSrc + flashSharedSrc + flashRowsSubgroupSrc);
-const deltaKernel = wgslKernel(flashBackwardDeltaSrc);
+const deltaKernel = wgslKernel(flashBackwardDeltaSrc + reduceSrc + reduceLanesSrc);
 const dqKernel = wgslKernel(flashBackwardDqSrc + flashSharedSrc + flashBackwardSharedSrc);
 const dkdvKernel = wgslKernel(flashBackwardDkdvSrc + flashSharedSrc + flashBackwardSharedSrc);
 
@@ -275,7 +277,13 @@ export function dispatchRowDelta(
   NH: number,
   hs: number,
 ): void {
-  rt.dispatch({ kernel: deltaKernel, bindings, params: { rows, T, NH, hs }, groups: [grid1d(rt, rows)] });
+  const { WG, RW } = deltaKernel.overrides as { WG: number; RW: number };
+  rt.dispatch({
+    kernel: deltaKernel,
+    bindings,
+    params: { rows, T, NH, hs },
+    groups: gridRows(rt, Math.ceil(rows / (WG / RW))),
+  });
 }
 
 /** GPU backward: D into scratch, then dq and dk, dv, per batch group. */
