@@ -43,6 +43,13 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, f16 math", { matmulExact: true, matmulF16Math: "weights" }],
   ["exact, f16 math, runs of 32", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 }],
   ["exact, f16 math, rounded staging", { matmulExact: true, matmulF16Math: "weights", matmulF16StageNearest: true }],
+  ["exact, f16 math, mul+add", { matmulExact: true, matmulF16Math: "weights", matmulF16Fused: false }],
+  ["exact, f16 math, mul+add, runs of 32", {
+    matmulExact: true,
+    matmulF16Math: "weights",
+    matmulF16Fused: false,
+    matmulF16Run: 2,
+  }],
   ["exact, f16 math in all", { matmulExact: true, matmulF16Math: "all" }],
 ];
 /** Whether a variant reads an f16 copy of the weight (its name says so). */

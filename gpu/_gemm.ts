@@ -148,6 +148,8 @@ export interface GemmOptions {
   f16Run: number;
   /** Whether f16 math rounds the staged operands to nearest itself (`STAGE_NEAREST`) rather than by conversion. */
   f16StageNearest: boolean;
+  /** Whether f16 math multiplies and adds with `fma` (`F16_FUSED`) or with a multiply and an add. */
+  f16Fused: boolean;
 }
 
 /** Which tiled products compute in native f16 (see `GemmOptions.f16Math`). */
@@ -267,7 +269,9 @@ function launch(
   rt.dispatch({
     kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
-      ...(f16Math ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest) } : {}),
+      ...(f16Math
+        ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest), F16_FUSED: Number(opts.f16Fused) }
+        : {}),
       BK: opts.bk,
       TN,
       A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),

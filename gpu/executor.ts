@@ -63,6 +63,8 @@ export interface GpuExecutorOptions {
    * false: by the GPU's conversion, whose rounding WGSL leaves to the implementation).
    */
   matmulF16StageNearest?: boolean;
+  /** Whether f16 matmul arithmetic uses `fma` (default) or a multiply and an add, which the driver may contract. */
+  matmulF16Fused?: boolean;
   /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
@@ -132,6 +134,7 @@ export class GpuExecutor implements Executor<F, F> {
       f16Math: options.matmulF16Math ?? "none",
       f16Run: options.matmulF16Run ?? 1,
       f16StageNearest: options.matmulF16StageNearest ?? false,
+      f16Fused: options.matmulF16Fused ?? true,
     };
     if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {
       throw new UserError(

@@ -5,6 +5,11 @@
 alias frag4 = vec4f;
 alias Run = Acc;
 
+// c + a·b, each lane (fused).
+fn mad4(a: f32, b: vec4f, c: vec4f) -> vec4f {
+  return fma(vec4f(a), b, c);
+}
+
 // Staged values are stored as they are.
 fn stage4(v: vec4f) -> frag4 {
   return v;

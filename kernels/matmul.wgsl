@@ -69,6 +69,9 @@ override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
 // pipeline whose overrides are declared after the functions that use them (seen with these two in the math file).
 override F16_RUN: u32 = 1u;
 override STAGE_NEAREST: bool = false;
+// F16_FUSED: the f16 multiply-add as `fma` (GLSL.std.450 Fma in SPIR-V), or as a·b + c (a multiply and an add that
+// the driver may contract itself): compared by dev/bench_matmul.ts.
+override F16_FUSED: bool = true;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
@@ -212,25 +215,26 @@ fn frag(tile: u32, kk: u32, tx: u32, ty: u32) -> Frag {
   return f;
 }
 
-// The thread's 8×8 block (8×4 when TN = 64) += A[rows, k] ⊗ B[k, columns] for one k's fragments.
+// The thread's 8×8 block (8×4 when TN = 64) += A[rows, k] ⊗ B[k, columns] for one k's fragments (mad4: c + a·b
+// with a splat, from _gemm_math_*.wgsl).
 fn mac_frag(acc: ptr<function, Run>, f: Frag) {
-  (*acc).r0a = fma(frag4(f.a_lo.x), f.b_lo, (*acc).r0a);
-  (*acc).r1a = fma(frag4(f.a_lo.y), f.b_lo, (*acc).r1a);
-  (*acc).r2a = fma(frag4(f.a_lo.z), f.b_lo, (*acc).r2a);
-  (*acc).r3a = fma(frag4(f.a_lo.w), f.b_lo, (*acc).r3a);
-  (*acc).r4a = fma(frag4(f.a_hi.x), f.b_lo, (*acc).r4a);
-  (*acc).r5a = fma(frag4(f.a_hi.y), f.b_lo, (*acc).r5a);
-  (*acc).r6a = fma(frag4(f.a_hi.z), f.b_lo, (*acc).r6a);
-  (*acc).r7a = fma(frag4(f.a_hi.w), f.b_lo, (*acc).r7a);
+  (*acc).r0a = mad4(f.a_lo.x, f.b_lo, (*acc).r0a);
+  (*acc).r1a = mad4(f.a_lo.y, f.b_lo, (*acc).r1a);
+  (*acc).r2a = mad4(f.a_lo.z, f.b_lo, (*acc).r2a);
+  (*acc).r3a = mad4(f.a_lo.w, f.b_lo, (*acc).r3a);
+  (*acc).r4a = mad4(f.a_hi.x, f.b_lo, (*acc).r4a);
+  (*acc).r5a = mad4(f.a_hi.y, f.b_lo, (*acc).r5a);
+  (*acc).r6a = mad4(f.a_hi.z, f.b_lo, (*acc).r6a);
+  (*acc).r7a = mad4(f.a_hi.w, f.b_lo, (*acc).r7a);
   if (TN == 128u) {
-    (*acc).r0b = fma(frag4(f.a_lo.x), f.b_hi, (*acc).r0b);
-    (*acc).r1b = fma(frag4(f.a_lo.y), f.b_hi, (*acc).r1b);
-    (*acc).r2b = fma(frag4(f.a_lo.z), f.b_hi, (*acc).r2b);
-    (*acc).r3b = fma(frag4(f.a_lo.w), f.b_hi, (*acc).r3b);
-    (*acc).r4b = fma(frag4(f.a_hi.x), f.b_hi, (*acc).r4b);
-    (*acc).r5b = fma(frag4(f.a_hi.y), f.b_hi, (*acc).r5b);
-    (*acc).r6b = fma(frag4(f.a_hi.z), f.b_hi, (*acc).r6b);
-    (*acc).r7b = fma(frag4(f.a_hi.w), f.b_hi, (*acc).r7b);
+    (*acc).r0b = mad4(f.a_lo.x, f.b_hi, (*acc).r0b);
+    (*acc).r1b = mad4(f.a_lo.y, f.b_hi, (*acc).r1b);
+    (*acc).r2b = mad4(f.a_lo.z, f.b_hi, (*acc).r2b);
+    (*acc).r3b = mad4(f.a_lo.w, f.b_hi, (*acc).r3b);
+    (*acc).r4b = mad4(f.a_hi.x, f.b_hi, (*acc).r4b);
+    (*acc).r5b = mad4(f.a_hi.y, f.b_hi, (*acc).r5b);
+    (*acc).r6b = mad4(f.a_hi.z, f.b_hi, (*acc).r6b);
+    (*acc).r7b = mad4(f.a_hi.w, f.b_hi, (*acc).r7b);
   }
 }
 
