@@ -12,7 +12,11 @@ import { fileURLToPath } from "node:url";
 /** The Chromium binary: $CHROMIUM, else Debian's /usr/bin/chromium when present. */
 export const chromiumPath: string | undefined = (() => {
   for (const path of [Deno.env.get("CHROMIUM"), "/usr/bin/chromium"]) {
-    if (path && Deno.statSync(path).isFile) return path;
+    try {
+      if (path && Deno.statSync(path).isFile) return path;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
   }
   return undefined;
 })();
