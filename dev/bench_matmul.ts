@@ -50,6 +50,10 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
     matmulF16Fused: false,
     matmulF16Run: 2,
   }],
+  // A diagnostic, not a candidate: one f16 run over all of K (no float32 sums live in the loop, and far less
+  // accurate). As fast as float32 or faster: the f16 arithmetic is fine and the two sets of accumulators (the
+  // registers they take) are what slows the f16 kernel; as slow as the others: the f16 arithmetic itself is.
+  ["exact, f16 math, one run", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 ** 30 }],
   ["exact, f16 math in all", { matmulExact: true, matmulF16Math: "all" }],
 ];
 /** Whether a variant reads an f16 copy of the weight (its name says so). */
