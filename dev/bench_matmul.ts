@@ -54,6 +54,7 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   // accurate). As fast as float32 or faster: the f16 arithmetic is fine and the two sets of accumulators (the
   // registers they take) are what slows the f16 kernel; as slow as the others: the f16 arithmetic itself is.
   ["exact, f16 math, one run", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 ** 30 }],
+  ["exact, f16 math, 128×64 tiles", { matmulExact: true, matmulF16Math: "weights", matmulF16NarrowTiles: true }],
   ["exact, f16 math in all", { matmulExact: true, matmulF16Math: "all" }],
 ];
 /** Whether a variant reads an f16 copy of the weight (its name says so). */

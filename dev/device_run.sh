@@ -62,7 +62,7 @@ for which in "$@"; do
   train16) part train16 300 deno task bench:gpu --batches 16,64 --steps 5 --large "" --precision f16 --no-torch ;;
   f16math)
     part f16math_matmul 150 deno run -A dev/bench_matmul.ts --reps 5 \
-      --variants "exact; exact, f16 weights; exact, f16 math; exact, f16 math, runs of 32; exact, f16 math, one run; exact, f16 math in all"
+      --variants "exact; exact, f16 weights; exact, f16 math; exact, f16 math, runs of 32; exact, f16 math, one run; exact, f16 math, 128×64 tiles; exact, f16 math in all"
     for math in weights all; do
       part "f16math_$math" 200 deno task bench:gpu --batches 64 --steps 10 --large "" --precision f16 --f16-math "$math" \
         --no-torch

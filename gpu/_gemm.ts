@@ -150,6 +150,11 @@ export interface GemmOptions {
   f16StageNearest: boolean;
   /** Whether f16 math multiplies and adds with `fma` (`F16_FUSED`) or with a multiply and an add. */
   f16Fused: boolean;
+  /**
+   * Whether f16 math takes 128×64 output tiles (an 8×4 block a thread: half the accumulators, of both the float32
+   * totals and the f16 run) instead of 128×128.
+   */
+  f16NarrowTiles: boolean;
 }
 
 /** Which tiled products compute in native f16 (see `GemmOptions.f16Math`). */
@@ -174,7 +179,7 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   // split K as gemmAccumulate does and write the ordered sum of the slices.
   const epilogue = g.rowExp !== undefined || g.softmaxGrad !== undefined;
   const plain = !g.batch && !g.bias && !epilogue && (g.causal ?? "none") === "none" && g.c.sm === N;
-  if (plain && tilesOf(g) < opts.splitK.targetWorkgroups / 2) {
+  if (plain && tilesOf(g, opts) < opts.splitK.targetWorkgroups / 2) {
     const slices = splitKSlices(rt, g, opts);
     if (slices > 1) return gemmSlices(rt, g, opts, slices, true);
   }
@@ -257,7 +262,7 @@ function launch(
     });
     return;
   }
-  const TN = gemmTileWidth(N);
+  const TN = tileWidth(g, opts);
   const [tilesM, tilesN] = [Math.ceil(M / GEMM_TILE), Math.ceil(N / TN)];
   // Whole tiles and whole K steps in every slice: nothing to bounds check. Under a causal mask only for the lower-C
   // products (q·kᵀ, dout·vᵀ: 22.6 TFLOP/s against 18.3 checked on the H200); the four with a masked A ran 5-7% slower
@@ -265,7 +270,7 @@ function launch(
   const wholeK = K % opts.bk === 0 && batching.k_chunk % opts.bk === 0;
   const maskedA = params.causal === CAUSAL_CODE.lowerA || params.causal === CAUSAL_CODE.upperA;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && !maskedA;
-  const f16Math = opts.f16Math === "all" || (opts.f16Math === "weights" && f16B);
+  const f16Math = usesF16Math(g, opts);
   rt.dispatch({
     kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
@@ -304,16 +309,26 @@ export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split
   gemmSlices(rt, g, opts, split ? splitKSlices(rt, g, opts) : 1, false);
 }
 
+/** Whether a tiled product computes in native f16 (see `GemmOptions.f16Math`). */
+function usesF16Math(g: Gemm, opts: GemmOptions): boolean {
+  return opts.f16Math === "all" || (opts.f16Math === "weights" && g.b.t.arena.dtype === "f16");
+}
+
+/** The output tile's width for a product: `gemmTileWidth`, or 64 for f16 math with `f16NarrowTiles`. */
+function tileWidth(g: Gemm, opts: GemmOptions): 64 | 128 {
+  return usesF16Math(g, opts) && opts.f16NarrowTiles ? 64 : gemmTileWidth(g.N);
+}
+
 /** Output tiles of a product (per batch). */
-function tilesOf(g: Gemm): number {
-  return Math.ceil(g.M / GEMM_TILE) * Math.ceil(g.N / gemmTileWidth(g.N));
+function tilesOf(g: Gemm, opts: GemmOptions): number {
+  return Math.ceil(g.M / GEMM_TILE) * Math.ceil(g.N / tileWidth(g, opts));
 }
 
 /** K slices for a product with few output tiles: enough workgroups for `targetWorkgroups`, slices ≥ minChunk. */
 function splitKSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions): number {
   const { targetWorkgroups, minChunk } = opts.splitK;
   const maxSlices = Math.floor(maxBindingElements(rt.limits) / (g.M * g.N));
-  return Math.max(1, Math.min(Math.ceil(targetWorkgroups / tilesOf(g)), Math.floor(g.K / minChunk), maxSlices));
+  return Math.max(1, Math.min(Math.ceil(targetWorkgroups / tilesOf(g, opts)), Math.floor(g.K / minChunk), maxSlices));
 }
 
 /**

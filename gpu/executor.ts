@@ -65,6 +65,8 @@ export interface GpuExecutorOptions {
   matmulF16StageNearest?: boolean;
   /** Whether f16 matmul arithmetic uses `fma` (default) or a multiply and an add, which the driver may contract. */
   matmulF16Fused?: boolean;
+  /** Whether f16 matmul arithmetic takes 128×64 output tiles (fewer registers a thread; default false: 128×128). */
+  matmulF16NarrowTiles?: boolean;
   /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
@@ -135,6 +137,7 @@ export class GpuExecutor implements Executor<F, F> {
       f16Run: options.matmulF16Run ?? 1,
       f16StageNearest: options.matmulF16StageNearest ?? false,
       f16Fused: options.matmulF16Fused ?? true,
+      f16NarrowTiles: options.matmulF16NarrowTiles ?? false,
     };
     if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {
       throw new UserError(

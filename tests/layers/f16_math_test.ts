@@ -113,21 +113,24 @@ const SHAPES: [number, number, number][] = [
 
 /**
  * f16 math, runs of 16·run products, staged operands rounded by the conversion or by `_half_bits` (nearest), the
- * multiply-add fused (`fma`) or a multiply and an add.
+ * multiply-add fused (`fma`) or a multiply and an add, 128×128 or (narrow) 128×64 output tiles.
  */
-const CONFIGS: { mode: F16Math; run: number; nearest: boolean; fused: boolean }[] = [
+const CONFIGS: { mode: F16Math; run: number; nearest: boolean; fused: boolean; narrow?: boolean }[] = [
   { mode: "weights", run: 1, nearest: false, fused: true },
   { mode: "weights", run: 2, nearest: false, fused: true },
   { mode: "weights", run: 1, nearest: true, fused: true },
   { mode: "weights", run: 1, nearest: false, fused: false },
+  { mode: "weights", run: 1, nearest: false, fused: true, narrow: true },
   { mode: "all", run: 1, nearest: false, fused: true },
   { mode: "all", run: 2, nearest: true, fused: false },
 ];
 
-for (const { mode, run, nearest, fused } of CONFIGS) {
+for (const { mode, run, nearest, fused, narrow = false } of CONFIGS) {
   // The tiled kernel everywhere (no small-output kernel), and no split-K, so K is one slice.
   let executor: Promise<GpuExecutor> | undefined;
-  const staging = `${nearest ? ", staged to nearest" : ""}${fused ? "" : ", multiply and add"}`;
+  const staging = `${nearest ? ", staged to nearest" : ""}${fused ? "" : ", multiply and add"}${
+    narrow ? ", 128×64 tiles" : ""
+  }`;
   for (const [N, C, OC] of SHAPES) {
     Deno.test({
       name: `gpu matmul N=${N} C=${C} OC=${OC}, f16 math "${mode}", runs of ${16 * run}${staging}: within the bound`,
@@ -138,6 +141,7 @@ for (const { mode, run, nearest, fused } of CONFIGS) {
           matmulF16Run: run,
           matmulF16StageNearest: nearest,
           matmulF16Fused: fused,
+          matmulF16NarrowTiles: narrow,
           smallMatmulMaxOutputs: 0,
           splitK: { targetWorkgroups: 1, minChunk: 1 << 20 },
         });
