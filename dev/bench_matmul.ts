@@ -15,6 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpuDevice } from "../gpu/device.ts";
+import { measureWaveSlots } from "../gpu/_gemm.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { f16Copy } from "../layers/f16_copy.ts";
@@ -39,6 +40,14 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, split-K to 2048", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 512 } }],
   ["exact, split-K to 2048 by 256", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 256 } }],
   ["exact, split-K to 512", { matmulExact: true, splitK: { targetWorkgroups: 512, minChunk: 512 } }],
+  // Split-K as before the wave model: the plain 1024-workgroup target ("exact" measures the GPU's slots and uses them).
+  ["exact, no wave model", { matmulExact: true, splitK: { waveSlots: 0, targetWorkgroups: 1024 } }],
+  // Slice counts chosen against waves of workgroups (`SplitKOptions.waveSlots`: 264 = 132 SMs × 2 workgroups).
+  ["exact, waves of 264", { matmulExact: true, splitK: { waveSlots: 264 } }],
+  ["exact, waves of 264, to 2048", { matmulExact: true, splitK: { waveSlots: 264, targetWorkgroups: 2048 } }],
+  ["exact, waves of 264, overhead 128", { matmulExact: true, splitK: { waveSlots: 264, sliceOverheadK: 128 } }],
+  ["exact, waves of 264, overhead 512", { matmulExact: true, splitK: { waveSlots: 264, sliceOverheadK: 512 } }],
+  ["exact, waves of 132", { matmulExact: true, splitK: { waveSlots: 132 } }],
   ["exact, f16 weights", { matmulExact: true }],
   ["exact, f16 math", { matmulExact: true, matmulF16Math: "weights" }],
   ["exact, f16 math, runs of 32", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 }],
@@ -109,7 +118,13 @@ async function time(ops: GpuExecutor, flop: number, run: () => void): Promise<Ma
 }
 
 console.log(
-  `${first.description}; rows N = ${N}, C = ${C}; mean of ${reps} back-to-back calls each, GPU timestamps; TFLOP/s\n`,
+  `${first.description}; rows N = ${N}, C = ${C}; mean of ${reps} back-to-back calls each, GPU timestamps; TFLOP/s`,
+);
+console.log(
+  `workgroup slots measured for split-K (measureWaveSlots): ${await measureWaveSlots(
+    first.runtime,
+    first.launch.gemm,
+  )}\n`,
 );
 console.log(`| product | N×K×M | ${VARIANTS.map(([name]) => name).join(" | ")} | best |`);
 console.log(`| --- | --- | ${VARIANTS.map(() => "---:").join(" | ")} | --- |`);

@@ -100,6 +100,12 @@ export interface Gemm {
    * v per row as for `rowExp` (`softmax_grad` in kernels/matmul.wgsl; attention's dpreatt from dout·vᵀ, att and D).
    */
   softmaxGrad?: { aux: Operand; v: Operand & { so?: number; si?: number } };
+  /**
+   * A per-row vector v (batch offsets so, si; row stride 1): A[m,k] is read as exp(A[m,k] − v[m]) (`A_EXP` in
+   * kernels/matmul.wgsl; attention's att·v from the raw scores and their rows' log-sum-exp). A's k index must have
+   * stride 1. Not with `bias`, `rowExp` or `softmaxGrad`.
+   */
+  aExp?: Operand & { so?: number; si?: number };
   /** Batches as outer × inner (attention: B × NH); 1 × 1 when absent. */
   batch?: { outer: number; inner: number };
   alpha?: number;
@@ -117,6 +123,15 @@ export interface SplitKOptions {
   targetWorkgroups: number;
   /** Shortest K slice (default 512; a multiple of 16). */
   minChunk: number;
+  /**
+   * Workgroups the GPU runs at once (0: unknown). Where given, the slice count is the one, up to
+   * `targetWorkgroups` / tiles, with the least modeled time: waves of `waveSlots` workgroups, each as long as a slice
+   * plus `sliceOverheadK` (a slice's start and its partial tile's store, in units of K), so the last wave is not left
+   * mostly idle (108 tiles in 10 slices are 4.09 waves of 264: five waves for the work of four).
+   */
+  waveSlots: number;
+  /** See `waveSlots` (default 256). */
+  sliceOverheadK: number;
 }
 
 /** Matmul tuning shared by every product. */
@@ -189,10 +204,10 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk + zs(g.a.so, g.a.si));
   const b = bindSpan(rt, g.b, 1 + (K - 1) * g.b.sk + (N - 1) * g.b.sn + zs(g.b.so, g.b.si));
   const c = bindSpan(rt, g.c, 1 + (M - 1) * g.c.sm + (N - 1) + zs(g.c.so, g.c.si));
-  if (Number(g.bias !== undefined) + Number(g.rowExp !== undefined) + Number(g.softmaxGrad !== undefined) > 1) {
-    throw new Error("gemm: a bias, a row-exp vector and a softmax gradient exclude each other");
-  }
-  const v = g.rowExp ?? g.softmaxGrad?.v;
+  const vectors = [g.bias, g.rowExp, g.softmaxGrad, g.aExp].filter((x) => x !== undefined).length;
+  if (vectors > 1) throw new Error("gemm: a bias, a row-exp vector, a softmax gradient and aExp exclude each other");
+  if (g.aExp && g.a.sk !== 1) throw new Error("gemm: aExp needs A's k index at stride 1");
+  const v = g.rowExp ?? g.softmaxGrad?.v ?? g.aExp;
   const rowVector = v && bindSpan(rt, v, M + zs(v.so, v.si));
   const bias = g.bias ? bindSpan(rt, g.bias, N) : rowVector ?? rt.dummy;
   const aux = g.softmaxGrad
@@ -238,16 +253,18 @@ function launch(
     m_fastest: Number(N > M),
     row_exp: Number(g.rowExp !== undefined),
     softmax_grad: Number(g.softmaxGrad !== undefined),
-    vec_so: (g.rowExp ?? g.softmaxGrad?.v)?.so ?? 0,
-    vec_si: (g.rowExp ?? g.softmaxGrad?.v)?.si ?? 0,
+    vec_so: (g.rowExp ?? g.softmaxGrad?.v ?? g.aExp)?.so ?? 0,
+    vec_si: (g.rowExp ?? g.softmaxGrad?.v ?? g.aExp)?.si ?? 0,
   };
+  const aExp = Number(g.aExp !== undefined);
   if (g.a.t.arena.dtype === "f16" || g.c.t.arena.dtype === "f16") {
     throw new Error("matmul: only B (the weight operand) may be an f16 tensor");
   }
   const f16B = g.b.t.arena.dtype === "f16";
   const kernels = f16B ? f16Kernels : f32Kernels;
   // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
-  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && !g.rowExp && !g.softmaxGrad) {
+  const plainRows = !g.rowExp && !g.softmaxGrad && !g.aExp;
+  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && plainRows) {
     rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
     return;
   }
@@ -256,6 +273,7 @@ function launch(
     const { WX, WY } = matmulSmallKernel.overrides as { WX: number; WY: number };
     rt.dispatch({
       kernel: kernels.small,
+      overrides: { A_EXP: aExp },
       bindings,
       params,
       groups: [Math.ceil(N / WX), Math.ceil(M / WY), z],
@@ -284,6 +302,7 @@ function launch(
       EXACT: Number(exact),
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
       DOUBLE_BUFFER: Number(opts.doubleBuffer),
+      A_EXP: aExp,
     },
     bindings,
     params,
@@ -328,7 +347,90 @@ function tilesOf(g: Gemm, opts: GemmOptions): number {
 function splitKSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions): number {
   const { targetWorkgroups, minChunk } = opts.splitK;
   const maxSlices = Math.floor(maxBindingElements(rt.limits) / (g.M * g.N));
-  return Math.max(1, Math.min(Math.ceil(targetWorkgroups / tilesOf(g, opts)), Math.floor(g.K / minChunk), maxSlices));
+  const tiles = tilesOf(g, opts);
+  const most = Math.max(1, Math.min(Math.ceil(targetWorkgroups / tiles), Math.floor(g.K / minChunk), maxSlices));
+  return wavedSlices(tiles, g.K, most, opts.splitK);
+}
+
+/**
+ * The slice count, 1 … `most`, for a product of `tiles` output tiles over K: `most` where the GPU's workgroup slots
+ * are unknown, else the one with the least modeled time (see `SplitKOptions.waveSlots`; the first of equals).
+ *
+ * @example
+ * ```ts
+ * import { wavedSlices } from "./_gemm.ts";
+ * // d12's qkv weight gradient at B=16: 108 tiles. Ten slices are 1080 workgroups, 4.09 waves of 264; seven are 2.86.
+ * if (wavedSlices(108, 16384, 10, { waveSlots: 264, sliceOverheadK: 256 }) !== 7) throw new Error("not 7");
+ * if (wavedSlices(108, 16384, 10, { waveSlots: 0, sliceOverheadK: 256 }) !== 10) throw new Error("not 10");
+ * ```
+ */
+export function wavedSlices(
+  tiles: number,
+  K: number,
+  most: number,
+  o: Pick<SplitKOptions, "waveSlots" | "sliceOverheadK">,
+): number {
+  if (!(o.waveSlots > 0)) return most;
+  let best = 1, bestCost = Infinity;
+  for (let s = 1; s <= most; s++) {
+    const chunk = sliceChunk(K, s);
+    const cost = Math.ceil((tiles * Math.ceil(K / chunk)) / o.waveSlots) * (chunk + o.sliceOverheadK);
+    if (cost < bestCost) [best, bestCost] = [s, cost];
+  }
+  return best;
+}
+
+/** Measured workgroup slots per device (`measureWaveSlots`). */
+const WAVE_SLOTS = new WeakMap<GPUDevice, number>();
+
+/**
+ * How many workgroups of the tiled kernel the GPU runs side by side, measured once per device: the product of one
+ * 128×128 tile over K = 1024, batched n times (same operands, so it is compute-bound), timed for n = 4, 8, … 1024;
+ * the slots are the last n before the time jumps by more than 40% (where the n-th workgroup has to share a
+ * processor, or wait for one). 0 (unknown: split-K keeps its plain target) without timestamps, on CPU adapters, or
+ * where no jump shows.
+ *
+ * @param rt The runtime.
+ * @param opts The launcher's tuning (its tile depth and the rest).
+ */
+export async function measureWaveSlots(rt: GpuRuntime, opts: GemmOptions): Promise<number> {
+  if (!rt.ctx.hasTimestamps || rt.ctx.isFallback) return 0;
+  const known = WAVE_SLOTS.get(rt.device);
+  if (known !== undefined) return known;
+  const K = 1024, STEP = 4, MOST = 1024, TILE = GEMM_TILE * GEMM_TILE;
+  // A and B in a buffer of their own (an op may not read and write one buffer), C in the scratch.
+  const arena = rt.createArena("workgroup-slot probe", "f32", 2 * GEMM_TILE * K);
+  const ab = { arena, offset: 0, length: arena.length };
+  const c = rt.scratch(MOST * TILE);
+  const tiled = { ...opts, smallMaxOutputs: 0, rowsMaxRows: 0, splitK: { ...opts.splitK, waveSlots: 0 } };
+  const product = (n: number) =>
+    gemm(rt, {
+      M: GEMM_TILE,
+      N: GEMM_TILE,
+      K,
+      batch: { outer: n, inner: 1 },
+      a: { t: ab, start: 0, sm: K, sk: 1, so: 0 },
+      b: { t: ab, start: GEMM_TILE * K, sk: GEMM_TILE, sn: 1, so: 0 },
+      c: { t: c, start: 0, sm: GEMM_TILE, so: TILE },
+    }, tiled);
+  const counts = Array.from({ length: MOST / STEP }, (_, i) => STEP * (i + 1));
+  for (let i = 0; i < 4; i++) product(MOST); // compiles the pipeline and raises the clocks
+  rt.startProfile();
+  for (const round of [0, 1]) {
+    for (const n of round === 0 ? counts : counts.toReversed()) rt.group(`${n}`, {}, () => product(n));
+  }
+  const ms = new Map((await rt.stopProfile()).map((row) => [Number(row.name), row.ms]));
+  for (const segment of arena.segments) segment.buffer.destroy();
+  const base = ms.get(STEP)!;
+  const jump = counts.find((n) => ms.get(n)! > 1.4 * base);
+  const slots = jump === undefined ? 0 : jump - STEP;
+  WAVE_SLOTS.set(rt.device, slots);
+  return slots;
+}
+
+/** The K length of each of `slices` slices (the last may be shorter): whole K-tiles of the kernel. */
+function sliceChunk(K: number, slices: number): number {
+  return Math.ceil(K / slices / GEMM_K_ALIGN) * GEMM_K_ALIGN;
 }
 
 /**
@@ -337,7 +439,7 @@ function splitKSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions): number {
  */
 function gemmSlices(rt: GpuRuntime, g: Gemm, opts: GemmOptions, slices: number, write: boolean): void {
   const { M, N, K } = g;
-  const chunk = Math.ceil(K / slices / GEMM_K_ALIGN) * GEMM_K_ALIGN;
+  const chunk = sliceChunk(K, slices);
   slices = Math.max(1, Math.ceil(K / chunk));
   const partial = rt.scratch(slices * M * N);
   const a = bindSpan(rt, g.a, 1 + (M - 1) * g.a.sm + (K - 1) * g.a.sk);

@@ -8,7 +8,7 @@
 import type { Buffers, BufferSpec, Op } from "../layers/_op.ts";
 import type { Executor, Profiler } from "../model/executor.ts";
 import type { TensorPlan } from "../model/tensors.ts";
-import { type F16Math, GEMM_ROWS_MAX, type GemmOptions, type SplitKOptions } from "./_gemm.ts";
+import { type F16Math, GEMM_ROWS_MAX, type GemmOptions, measureWaveSlots, type SplitKOptions } from "./_gemm.ts";
 import { BucketTables } from "../layers/encoder.ts";
 import { getGpuDevice } from "./device.ts";
 import { UserError } from "../util/errors.ts";
@@ -30,7 +30,10 @@ export interface GpuLaunch {
 
 /** Tuning of the GPU backend (defaults suit large GPUs; tests shrink them to exercise every path). */
 export interface GpuExecutorOptions {
-  /** Split-K policy of the weight-gradient matmuls. */
+  /**
+   * Split-K policy of the weight-gradient matmuls. Unless `waveSlots` is given, `createGpuExecutor` measures it
+   * (`measureWaveSlots`; 0 on CPU adapters), and where it is known the default target is 2048 workgroups, not 1024.
+   */
   splitK?: Partial<SplitKOptions>;
   /** Matmul K-tile depth; default 16, or 8 on software adapters (llvmpipe compiles BK = 16 ~4x slower). */
   matmulBK?: 8 | 16;
@@ -107,7 +110,12 @@ export interface DecodeSplit {
  * ```
  */
 export async function createGpuExecutor(options: GpuExecutorOptions = {}): Promise<GpuExecutor> {
-  return new GpuExecutor(new GpuRuntime(await getGpuDevice()), options);
+  const runtime = new GpuRuntime(await getGpuDevice());
+  if (options.splitK?.waveSlots !== undefined) return new GpuExecutor(runtime, options);
+  // The split-K of the weight gradients against the GPU's measured workgroup slots (once per device).
+  const waveSlots = await measureWaveSlots(runtime, new GpuExecutor(runtime, options).launch.gemm);
+  const targetWorkgroups = options.splitK?.targetWorkgroups ?? (waveSlots > 0 ? 2048 : 1024);
+  return new GpuExecutor(runtime, { ...options, splitK: { ...options.splitK, waveSlots, targetWorkgroups } });
 }
 
 /** `Executor` on WebGPU. Float and int tensors are both `GpuTensor` views of GPU arenas. */
@@ -127,7 +135,7 @@ export class GpuExecutor implements Executor<F, F> {
     this.runtime = runtime;
     const gemm: GemmOptions = {
       bk: options.matmulBK ?? (runtime.ctx.isFallback ? 8 : 16),
-      splitK: { targetWorkgroups: 1024, minChunk: 512, ...options.splitK },
+      splitK: { targetWorkgroups: 1024, minChunk: 512, waveSlots: 0, sliceOverheadK: 256, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
       exact: options.matmulExact ?? true,

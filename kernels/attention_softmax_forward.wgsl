@@ -4,7 +4,9 @@
 // Only entries t2 ≤ t of preatt are read, and only entries t2 ≤ t of att are written: the products that read att
 // (att·V, attᵀ·dout) and the softmax's backward mask the rest (the CPU form writes zeros there). With has_lse = 1 it
 // also writes lse[z,t] = max + log Σ exp(preatt - max), from which the backward pass recomputes att in the q·kᵀ
-// product itself (matmul.wgsl's row_exp).
+// product itself (matmul.wgsl's row_exp). With write_att = 0 it writes lse only and leaves att alone (one read of the
+// scores instead of two and a write): att·v then makes the probabilities from preatt and lse as it stages them
+// (matmul.wgsl's A_EXP).
 //
 // Threads: RW lanes per row (the launcher's choice, GpuExecutorOptions.attentionSoftmaxLanes), WG / RW rows per
 // workgroup of 256. Row = (workgroup_id.x + workgroup_id.y·num.x)·(WG / RW) + lid / RW (a 2-D grid: the workgroups
@@ -18,6 +20,7 @@ struct Params {
   rows: u32,
   T: u32,
   has_lse: u32,
+  write_att: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -54,7 +57,7 @@ fn attention_softmax_forward(@builtin(local_invocation_index) lid: u32, thread: 
     lse[p.lse_base + row] = row_max + log(total);
   }
   let dst = p.att_base + row * p.T;
-  for (var t2 = lane; t2 < end; t2 += RW) {
+  for (var t2 = lane; t2 < select(0u, end, p.write_att != 0u); t2 += RW) {
     att[dst + t2] = exp(preatt[src + t2] - row_max) * inv;
   }
 }

@@ -12,6 +12,11 @@
 // writes c[z][m,n] = aux[z][m,n] · (alpha · Σ_k A·B − v[z][m]), aux laid out as c (aux_base its start): the softmax's
 // backward in the product dout·vᵀ, with aux = att and v = D = rowsum(dout ∘ out).
 //
+// A_EXP (an override) reads A[z][m,k] as exp(A[z][m,k] − v[z][m]), v as for row_exp, and entries outside A or
+// under the mask as 0: attention's probabilities made from the raw scores and their rows' log-sum-exp while att·v
+// stages them, so no probability matrix is written in the forward pass. Only where A's k index has stride 1
+// (A_M_CONTIG false: a thread's staged rows are then the same at every K step, and their v is read once).
+//
 // causal (attention's lower-triangular T×T matrices): 0 none; 1 only c[m,n] with n ≤ m is computed and written
 // (tiles wholly above the diagonal exit at once); 2 A[m,k] is taken as 0 for k > m (att·V, dpreatt·K); 3 A[m,k]
 // is taken as 0 for k < m (attᵀ·dout, dpreattᵀ·Q). Entries of A on the masked side are never read.
@@ -72,6 +77,8 @@ override STAGE_NEAREST: bool = false;
 // F16_FUSED: the f16 multiply-add as `fma` (GLSL.std.450 Fma in SPIR-V), or as a·b + c (a multiply and an add that
 // the driver may contract itself): compared by dev/bench_matmul.ts.
 override F16_FUSED: bool = true;
+// See the header (attention's att·v from its scores).
+override A_EXP: bool = false;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
@@ -118,11 +125,13 @@ var<private> c_off: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> k_end: u32;
+// With A_EXP: v of the four rows of this thread's A slot l (shift_lo) and slot l + 256 (shift_hi).
+var<private> shift_lo: vec4f;
+var<private> shift_hi: vec4f;
+var<private> v_base: u32; // where this batch's v starts in `bias` (row_exp, softmax_grad, A_EXP)
 
-fn load_a(m: u32, k: u32) -> f32 {
-  if (EXACT && p.causal < 2u) {
-    return a_at(a_off + m * p.a_sm + k * p.a_sk);
-  }
+// Whether A[m,k] is inside A (and this slice) and not under the causal mask.
+fn a_in(m: u32, k: u32) -> bool {
   var ok = EXACT || (m < p.M && k < k_end);
   if (p.causal == 2u) {
     ok = ok && k <= m;
@@ -130,10 +139,22 @@ fn load_a(m: u32, k: u32) -> f32 {
   if (p.causal == 3u) {
     ok = ok && k >= m;
   }
-  if (ok) {
+  return ok;
+}
+
+fn load_a(m: u32, k: u32) -> f32 {
+  if (EXACT && p.causal < 2u) {
+    return a_at(a_off + m * p.a_sm + k * p.a_sk);
+  }
+  if (a_in(m, k)) {
     return a_at(a_off + m * p.a_sm + k * p.a_sk);
   }
   return 0.0;
+}
+
+// A_EXP: v of rows m … m+3 (clamped into the rows, like row_value: the rows past M are never stored).
+fn shift4(m: u32) -> vec4f {
+  return vec4f(row_value(v_base, m), row_value(v_base, m + 1u), row_value(v_base, m + 2u), row_value(v_base, m + 3u));
 }
 
 fn load_b(k: u32, n: u32) -> f32 {
@@ -154,11 +175,16 @@ fn slot(s: u32, contig: bool, w4: u32) -> vec2u {
   return vec2u(s / BK, s % BK);
 }
 
-fn fetch_a(s: u32, k0: u32) -> vec4f {
+fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
   let at = slot(s, A_M_CONTIG, 32u);
   let m = m0 + 4u * at.x;
   let k = k0 + at.y;
-  return vec4f(load_a(m, k), load_a(m + 1u, k), load_a(m + 2u, k), load_a(m + 3u, k));
+  let v = vec4f(load_a(m, k), load_a(m + 1u, k), load_a(m + 2u, k), load_a(m + 3u, k));
+  if (A_EXP) {
+    let inside = vec4<bool>(a_in(m, k), a_in(m + 1u, k), a_in(m + 2u, k), a_in(m + 3u, k));
+    return select(vec4f(0.0), exp(v - shift), inside);
+  }
+  return v;
 }
 
 fn fetch_b(s: u32, k0: u32) -> vec4f {
@@ -169,9 +195,9 @@ fn fetch_b(s: u32, k0: u32) -> vec4f {
 
 // The tiles starting at k0: BK / 8 slots of A and TN·BK / 1024 of B per thread (those past the B tile unused).
 fn fetch(l: u32, k0: u32) -> Staged {
-  var v = Staged(fetch_a(l, k0), fetch_b(l, k0), vec4f(0.0), vec4f(0.0));
+  var v = Staged(fetch_a(l, k0, shift_lo), fetch_b(l, k0), vec4f(0.0), vec4f(0.0));
   if (BK == 16u) {
-    v.a1 = fetch_a(l + 256u, k0);
+    v.a1 = fetch_a(l + 256u, k0, shift_hi);
     if (TN == 128u) {
       v.b1 = fetch_b(l + 256u, k0);
     }
@@ -342,6 +368,11 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
     k_begin = max(k_begin, tile_m);
   }
   k_end = k_stop;
+  v_base = p.bias_base + zo * p.vec_so + zi * p.vec_si;
+  if (A_EXP) { // A_M_CONTIG is false: slot s stages rows m0 + 4·(s / BK) … at every K step
+    shift_lo = shift4(m0 + 4u * (l / BK));
+    shift_hi = shift4(m0 + 4u * ((l + 256u) / BK));
+  }
 
   let tx = l % 16u;
   let ty = l / 16u;
@@ -366,11 +397,11 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   let n = tile_n + tx * 4u;
   let alpha = p.alpha;
   if (p.row_exp != 0u) {
-    store_row_exp(&acc, m, n, p.bias_base + zo * p.vec_so + zi * p.vec_si);
+    store_row_exp(&acc, m, n, v_base);
     return;
   }
   if (p.softmax_grad != 0u) {
-    store_softmax_grad(&acc, m, n, p.bias_base + zo * p.vec_so + zi * p.vec_si, p.aux_base + zo * p.c_so + zi * p.c_si);
+    store_softmax_grad(&acc, m, n, v_base, p.aux_base + zo * p.c_so + zi * p.c_si);
     return;
   }
   var bias_lo = vec4f(0.0);

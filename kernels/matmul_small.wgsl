@@ -10,6 +10,8 @@
 
 override WX: u32 = 16;
 override WY: u32 = 16;
+// A read as exp(A − v[row]) (attention's probabilities from its scores; see matmul.wgsl).
+override A_EXP: bool = false;
 
 @compute @workgroup_size(WX, WY)
 fn matmul_small(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -30,16 +32,25 @@ fn matmul_small(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id
   if (p.causal == 3u) {
     k_begin = max(k_begin, m);
   }
+  let v_at = p.bias_base + zo * p.vec_so + zi * p.vec_si + m;
+  var shift = 0.0;
+  if (A_EXP) {
+    shift = bias[v_at];
+  }
   var sum = 0.0;
   for (var k = k_begin; k < k_end; k++) {
-    sum = fma(a_at(a_off + k * p.a_sk), b_at(b_off + k * p.b_sk), sum);
+    var x = a_at(a_off + k * p.a_sk);
+    if (A_EXP) {
+      x = exp(x - shift);
+    }
+    sum = fma(x, b_at(b_off + k * p.b_sk), sum);
   }
   var v = p.alpha * sum;
   let c_at = zo * p.c_so + zi * p.c_si + m * p.c_sm + n;
   if (p.row_exp != 0u) {
-    v = exp(v - bias[p.bias_base + zo * p.vec_so + zi * p.vec_si + m]);
+    v = exp(v - bias[v_at]);
   } else if (p.softmax_grad != 0u) {
-    v = aux[p.aux_base + c_at] * (v - bias[p.bias_base + zo * p.vec_so + zi * p.vec_si + m]);
+    v = aux[p.aux_base + c_at] * (v - bias[v_at]);
   } else if (p.has_bias != 0u) {
     v += bias[p.bias_base + n];
   }

@@ -40,7 +40,7 @@ export function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: numbe
  * (T×T)·(T×hs) → T×hs (att·v and the gradients through it); the caller gives operands, scale and mask.
  */
 export function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T: number, hs: number) {
-  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp" | "softmaxGrad">;
+  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp" | "softmaxGrad" | "aExp">;
   const of = (M: number, N: number, K: number) => (o: Operands) => gemm(rt, { M, N, K, batch, ...o }, opts);
   return { scoresOf: of(T, T, hs), mixOf: of(T, hs, T) };
 }

@@ -9,8 +9,9 @@
  * - `wasm`: WebAssembly SIMD per (batch, head), spread over Workers (`cpu/kernels.ts`, `cpu/wasm/attention.ts`);
  * - `gpu`: the causal products on the shared SGEMM (`gpu/_gemm.ts`, `kernels/matmul.wgsl`) with q, k, v read in
  *   place from the qkv rows, around the row softmax kernels `kernels/attention_softmax_{forward,backward}.wgsl`.
- *   Given `lse`, the forward softmax also writes each row's log-sum-exp, and the backward's recompute (`outHolds`)
- *   makes att in the q·kᵀ product itself, exp(q·kᵀ/√hs − lse) (the GEMM's `rowExp`): no preatt, no softmax pass.
+ *   Given `lse`, the forward softmax writes each row's log-sum-exp instead of att, att·v makes the probabilities
+ *   from preatt and lse as it stages them (the GEMM's `aExp`), and the backward's recompute (`outHolds`) makes att in
+ *   the q·kᵀ product itself, exp(q·kᵀ/√hs − lse) (the GEMM's `rowExp`): no preatt, no softmax pass.
  *
  * `attention.decode` (one query over the KV cache) is the op record of `layers/attention_decode.ts`.
  *
@@ -63,7 +64,19 @@ type F = GpuTensor;
  * pass recomputing a block's scores, which the blocks share): only preatt and att are needed, and a backend may skip
  * the att·v product (the GPU form does; the CPU forms write out again, with the same values).
  */
-export type AttentionForwardSizes = { B: number; T: number; C: number; NH: number; outHolds?: boolean };
+export type AttentionForwardSizes = {
+  B: number;
+  T: number;
+  C: number;
+  NH: number;
+  outHolds?: boolean;
+  /**
+   * Whether att is read after this call as the forward pass leaves it (the backward pass of the last block, which
+   * skips the recompute). Without it, given `lse`, the GPU form writes no att: att·v makes the probabilities from
+   * preatt and lse as it reads them (the backward recomputes att from lse). The CPU forms always write att.
+   */
+  keepAtt?: boolean;
+};
 
 /**
  * Forward: out (B,T,C) gets each head's att·v in its channel slice; preatt and att (B,NH,T,T) are saved. Entries
@@ -250,22 +263,31 @@ function attentionForwardGpu(
       product,
       () => scoresOf({ a: q, b: kT, c: { t: b.preatt, ...scores }, alpha: 1 / Math.sqrt(hs), causal: "lowerC" }),
     );
-    rt.group("softmax", { bytes: 4 * 2 * rows * T }, () =>
-      dispatchSoftmax(rt, attentionSoftmaxForwardKernel, lanes, {
-        bindings: [
-          bindRange(b.att, sq, rows * T, rt.limits),
-          bindRange(b.preatt, sq, rows * T, rt.limits),
-          lse ? bindRange(lse.t, lse.start, rows, rt.limits) : rt.dummy,
-        ],
-        params: { rows, T, has_lse: Number(lse !== undefined) },
-      }));
+    // With lse, unless att is wanted: the softmax writes lse only, and att·v exponentiates the scores it reads.
+    const fromScores = lse !== undefined && !s.keepAtt && !s.outHolds;
+    // Bytes of the causal half of the rows: read twice and written, or read once.
+    rt.group(
+      "softmax",
+      { bytes: (fromScores ? 2 : 6) * rows * T },
+      () =>
+        dispatchSoftmax(rt, attentionSoftmaxForwardKernel, lanes, {
+          bindings: [
+            bindRange(b.att, sq, rows * T, rt.limits),
+            bindRange(b.preatt, sq, rows * T, rt.limits),
+            lse ? bindRange(lse.t, lse.start, rows, rt.limits) : rt.dummy,
+          ],
+          params: { rows, T, has_lse: Number(lse !== undefined), write_att: Number(!fromScores) },
+        }),
+    );
     if (s.outHolds) continue; // a recompute for backward: only the scores were needed
+    const probabilities = { start: sq, sm: T, sk: 1, so: NH * TT, si: TT };
     rt.group("att·v", product, () =>
       mixOf({
-        a: { t: b.att, start: sq, sm: T, sk: 1, so: NH * TT, si: TT },
+        a: fromScores ? { t: b.preatt, ...probabilities } : { t: b.att, ...probabilities },
         b: { t: b.inp, start: qkv + 2 * C, sk: C3, sn: 1, so: T * C3, si: hs },
         c: { t: b.out, start: b0 * T * C, sm: C, so: T * C, si: hs },
         causal: "lowerA",
+        ...(fromScores ? { aExp: lse } : {}),
       }));
   }
 }

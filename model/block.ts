@@ -190,8 +190,10 @@ export class TransformerBlock<F, I> {
    * @param x The block's input, over the same rows as `rows` selects.
    * @param rows All rows (training), or a range of a B = 1 sequence (decoding: attention reads the cached qkv
    *   rows of the positions before the range).
+   * @param keepScores Whether the backward pass will read this block's attention probabilities as the forward pass
+   *   leaves them (the last block: `backward`'s `scoresHold`), so materialized attention must write them.
    */
-  forward(x: F, rows?: RowRange): void {
+  forward(x: F, rows?: RowRange, keepScores = false): void {
     const { C, B, T } = this.#dims;
     const { a } = this.#v;
     const exec = this.#exec;
@@ -199,7 +201,7 @@ export class TransformerBlock<F, I> {
     const r = (t: F, width = 1) => this.#rows(t, width * C, rows);
     this.#layernorm("ln1", x, rows);
     this.#linear("qkv", rows);
-    this.#attention(rows);
+    this.#attention(rows, keepScores);
     this.#linear("attproj", rows);
     exec.run(residual.forward, { out: r(a.residual2), inp1: x, inp2: r(a.attproj) }, { N: N * C });
     this.#layernorm("ln2", r(a.residual2), rows);
@@ -266,7 +268,7 @@ export class TransformerBlock<F, I> {
   }
 
   /** Causal self-attention of the rows: qkv to atty (training, a prefix, or decoding with the KV cache). */
-  #attention(rows?: RowRange): void {
+  #attention(rows?: RowRange, keepScores = false): void {
     const { C, NH, B, T } = this.#dims;
     const { a, shared } = this.#v;
     const exec = this.#exec;
@@ -275,7 +277,7 @@ export class TransformerBlock<F, I> {
       exec.run(flashAttention.forward, { out: a.atty, lse: a.attLse, inp: a.qkv }, { B, T, C, NH });
     } else if (!rows) {
       const buffers = { out: a.atty, preatt: shared.preatt, att: shared.att, inp: a.qkv, lse: a.attLse };
-      exec.run(attention.forward, buffers, { B, T, C, NH });
+      exec.run(attention.forward, buffers, { B, T, C, NH, keepAtt: keepScores });
     } else if (rows.start === 0 && (rows.samples ?? 1) === 1) {
       // A prefix of one sequence: causal attention over rows 0 … count-1 is the training kernel at T = count.
       const [atty, qkv] = [this.#rows(a.atty, C, rows), this.#rows(a.qkv, 3 * C, rows, true)];

@@ -356,9 +356,14 @@ export class GPT2<F, I> {
   /** The blocks in order, each from its input (the embedding's output, then the previous block's). */
   #blocksForward(rows?: RowRange): void {
     const C = this.config.channels;
+    const last = this.#blocks.length - 1; // its scores are still there for backward (block.backward's scoresHold)
     this.#blocks.forEach((block, l) => {
       const x = this.#blockInput(l);
-      block.forward(rows ? this.exec.view(x, (rows.start - (rows.base ?? 0)) * C, rows.count * C) : x, rows);
+      block.forward(
+        rows ? this.exec.view(x, (rows.start - (rows.base ?? 0)) * C, rows.count * C) : x,
+        rows,
+        l === last,
+      );
     });
   }
 

@@ -246,7 +246,8 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
   assert.deepEqual(await ops.read(g.out), outBefore, "out untouched by outHolds");
   // With lse: the forward writes each row's log-sum-exp of the scores, and the recompute makes att from it in the
   // q·kᵀ product (exp(q·kᵀ/√hs - lse): another rounding than the softmax's, so close, not bit-identical), writing
-  // no preatt. The float64 lse from the CPU's scores.
+  // no preatt. The float64 lse from the CPU's scores. With keepAtt the forward writes att as without lse; without
+  // it, no att at all: att·v exponentiates the scores it stages (aExp), so out is close to the CPU's, not identical.
   const rowsTT = B * NH * T;
   const lse = new Float64Array(rowsTT).map((_, r) => {
     const t = r % T;
@@ -256,9 +257,15 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
   });
   const withLse = { ...g, preatt: await gpuPoisoned(ops, TT), att: await gpuPoisoned(ops, TT) };
   const glse = await gpuPoisoned(ops, rowsTT);
-  ops.run(attention.forward, { ...withLse, lse: glse }, { B, T, C, NH });
+  ops.run(attention.forward, { ...withLse, lse: glse }, { B, T, C, NH, keepAtt: true });
   diffs.push(assertClose(await ops.read(glse), Float32Array.from(lse), GPU_TOL, "lse"));
-  assert.deepEqual(await ops.read(withLse.att), attBefore, "att of a forward that writes lse");
+  assert.deepEqual(await ops.read(withLse.att), attBefore, "att of a forward that writes lse and keeps att");
+  const noAtt = { ...g, out: await gpuPoisoned(ops, B * T * C), att: await gpuPoisoned(ops, TT) };
+  const lseNoAtt = await gpuPoisoned(ops, rowsTT);
+  ops.run(attention.forward, { ...noAtt, preatt: await gpuPoisoned(ops, TT), lse: lseNoAtt }, { B, T, C, NH });
+  assert.deepEqual(await ops.read(lseNoAtt), await ops.read(glse), "lse of a forward that writes no att");
+  assert.ok((await ops.read(noAtt.att)).every(Number.isNaN), "a forward with lse and without keepAtt writes no att");
+  diffs.push(assertClose(await ops.read(noAtt.out), out, GPU_TOL, "out made from the scores and lse (aExp)"));
   const fromLse = { ...g, preatt: await gpuPoisoned(ops, TT), att: await gpuPoisoned(ops, TT), lse: glse };
   ops.run(attention.forward, fromLse, { B, T, C, NH, outHolds: true });
   diffs.push(assertClose(await ops.read(fromLse.att), att, { ...GPU_TOL, mask: lower }, "att recomputed from lse"));
