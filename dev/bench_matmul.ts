@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpuDevice } from "../gpu/device.ts";
-import { measureWaveSlots } from "../gpu/_gemm.ts";
+import { measureWaveSlots } from "../gpu/wave_slots.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { f16Copy } from "../layers/f16_copy.ts";

@@ -8,7 +8,8 @@
 import type { Buffers, BufferSpec, Op } from "../layers/_op.ts";
 import type { Executor, Profiler } from "../model/executor.ts";
 import type { TensorPlan } from "../model/tensors.ts";
-import { type F16Math, GEMM_ROWS_MAX, type GemmOptions, measureWaveSlots, type SplitKOptions } from "./_gemm.ts";
+import { type F16Math, GEMM_ROWS_MAX, type GemmOptions, type SplitKOptions } from "./_gemm.ts";
+import { measureWaveSlots } from "./wave_slots.ts";
 import { BucketTables } from "../layers/encoder.ts";
 import { getGpuDevice } from "./device.ts";
 import { UserError } from "../util/errors.ts";
