@@ -117,8 +117,8 @@ export function rowsPerChunk(rows: number): number {
 }
 
 /**
- * Runs an elementwise kernel over n elements of `ts` (in binding order), piece by piece; `whole` bindings follow
- * them unchanged in every piece (e.g. a scalar the kernel reads).
+ * Runs an elementwise kernel over n elements of `ts` (in binding order), piece by piece, a thread per
+ * `kernel.perThread` elements; `whole` bindings follow them unchanged in every piece (e.g. a scalar the kernel reads).
  */
 export function dispatchElementwise(
   rt: GpuRuntime,
@@ -134,7 +134,7 @@ export function dispatchElementwise(
       kernel,
       bindings: [...ts.map((t) => bindRange(t, start, count, rt.limits)), ...whole],
       params: { ...params, n: count },
-      groups: [grid1d(rt, count)],
+      groups: [grid1d(rt, Math.ceil(count / kernel.perThread))],
     });
   }
 }

@@ -32,6 +32,11 @@ export interface KernelDescriptor {
   /** The `override` constants and their defaults (the values the WGSL declares). */
   readonly overrides: Readonly<Record<string, number | boolean>>;
   /**
+   * Elements each thread of a 1-D grid-stride kernel takes per step of its loop (`const PER_THREAD: u32 = …u;` in
+   * the source, 1 without): `dispatchElementwise` launches a thread per that many elements.
+   */
+  readonly perThread: number;
+  /**
    * Whether the source calls subgroup builtins: the subgroup form of a kernel whose workgroup-memory twin has the
    * same name, compiled only where the device has `subgroups` (with the device's `subgroupPreamble` first).
    */
@@ -152,6 +157,7 @@ export function wgslKernel(source: string, options: { variant?: string } = {}): 
   for (const m of source.matchAll(/override (\w+): (\w+) = ([\w.]+);/g)) {
     overrides[m[1]] = m[2] === "bool" ? m[3] === "true" : Number(m[3].replace(/[uif]$/, ""));
   }
+  const perThread = Number(/const PER_THREAD: u32 = (\d+)u;/.exec(source)?.[1] ?? 1);
   const subgroups = /\bsubgroup[A-Z]\w*\s*\(|@builtin\(subgroup_(size|invocation_id)\)/.test(source);
   const kernel: KernelDescriptor = {
     name,
@@ -159,6 +165,7 @@ export function wgslKernel(source: string, options: { variant?: string } = {}): 
     storage: storage.map(({ name, access }) => ({ name, access })),
     params,
     overrides,
+    perThread,
     subgroups,
     f16: /^\s*enable f16;/.test(source),
     ...(options.variant ? { variant: options.variant } : {}),

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { createGpuExecutor, type GpuExecutor } from "../../gpu/executor.ts";
-import { gpuAdapterAvailable } from "../../gpu/device.ts";
+import { createGpuExecutor, GpuExecutor } from "../../gpu/executor.ts";
+import { getGpuDevice, gpuAdapterAvailable } from "../../gpu/device.ts";
+import { GpuRuntime } from "../../gpu/runtime.ts";
 import type { GpuTensor } from "../../gpu/tensor.ts";
 
 /** Whether a WebGPU adapter exists (tests are ignored only where none does). */
@@ -28,6 +29,20 @@ export function testOps(): Promise<GpuExecutor> {
 export function defaultOps(): Promise<GpuExecutor> {
   production ??= createGpuExecutor();
   return production;
+}
+
+let oneWorkgroup: Promise<GpuExecutor> | undefined;
+
+/**
+ * A backend whose grids are one workgroup wide (maxComputeWorkgroupsPerDimension 1), so a grid-stride kernel takes
+ * several steps of its loop on a test's few thousand elements, as it does on a large model's tens of millions.
+ */
+export function oneWorkgroupOps(): Promise<GpuExecutor> {
+  oneWorkgroup ??= getGpuDevice().then((ctx) => {
+    const limits = { ...ctx.limits, maxComputeWorkgroupsPerDimension: 1 };
+    return new GpuExecutor(new GpuRuntime({ ...ctx, limits }));
+  });
+  return oneWorkgroup;
 }
 
 /**

@@ -17,6 +17,7 @@ const broken: KernelDescriptor = {
   storage: [{ name: "out", access: "read_write" }],
   params: {},
   overrides: {},
+  perThread: 1,
 };
 
 async function expectUserError(body: () => Promise<unknown>, pattern: RegExp): Promise<void> {

@@ -11,7 +11,7 @@ import { CpuKernels } from "../../cpu/kernels.ts";
 import { gelu as geluOp, geluBackward, geluForward } from "../../layers/gelu.ts";
 import { assertClose } from "../_assert.ts";
 import { randn, rng, uniform } from "../_random.ts";
-import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
+import { adapterAvailable, oneWorkgroupOps, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 import { f64, poisoned } from "./_check.ts";
 import { Arena } from "../cpu/_wasm.ts";
 
@@ -70,27 +70,29 @@ Deno.test("gelu: wasm forward/backward match the scalar reference on awkward len
 });
 
 Deno.test({
-  name: "gelu: gpu forward/backward on 1001 elements (|x| up to 30) vs CPU",
+  name: "gelu: gpu forward/backward on 1001 and 3001 elements (|x| up to 30; one workgroup's loop) vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
-    const ops = await testOps();
-    const N = 1001;
-    const inp = uniform(rng(1), N, 4);
-    inp.set([30, -30, 12, -12, 0]);
-    const dout = uniform(rng(2), N);
-    const out = new Float32Array(N);
-    const dinp = new Float32Array(N);
-    geluForward({ out, inp }, { N });
-    geluBackward({ dinp, inp, dout }, { N });
-    const g = { inp: await upload(ops, inp), dout: await upload(ops, dout) };
-    const gout = await gpuPoisoned(ops, N);
-    const gdinp = await gpuPoisoned(ops, N);
-    ops.run(geluOp.forward, { out: gout, inp: g.inp }, { N });
-    ops.run(geluOp.backward, { dinp: gdinp, inp: g.inp, dout: g.dout }, { N });
-    // A few f32 operations per element (tanh in f32 vs float64): 1e-6 absolute + relative.
-    const tol = { atol: 1e-6, rtol: 1e-6 };
-    const d1 = assertClose(await ops.read(gout), out, tol, "gelu out");
-    const d2 = assertClose(await ops.read(gdinp), dinp, tol, "gelu dinp");
-    console.log(`  max abs diff: gelu ${Math.max(d1, d2).toExponential(1)}`);
+    // 1001 elements on the usual grid; 3001 on a grid of one workgroup (256 threads, four elements each a step), so
+    // the grid-stride loop takes three steps, the last one partial.
+    for (const [ops, N] of [[await testOps(), 1001], [await oneWorkgroupOps(), 3001]] as const) {
+      const inp = uniform(rng(1), N, 4);
+      inp.set([30, -30, 12, -12, 0]);
+      const dout = uniform(rng(2), N);
+      const out = new Float32Array(N);
+      const dinp = new Float32Array(N);
+      geluForward({ out, inp }, { N });
+      geluBackward({ dinp, inp, dout }, { N });
+      const g = { inp: await upload(ops, inp), dout: await upload(ops, dout) };
+      const gout = await gpuPoisoned(ops, N);
+      const gdinp = await gpuPoisoned(ops, N);
+      ops.run(geluOp.forward, { out: gout, inp: g.inp }, { N });
+      ops.run(geluOp.backward, { dinp: gdinp, inp: g.inp, dout: g.dout }, { N });
+      // A few f32 operations per element (tanh in f32 vs float64): 1e-6 absolute + relative.
+      const tol = { atol: 1e-6, rtol: 1e-6 };
+      const d1 = assertClose(await ops.read(gout), out, tol, `gelu out N=${N}`);
+      const d2 = assertClose(await ops.read(gdinp), dinp, tol, `gelu dinp N=${N}`);
+      console.log(`  max abs diff: gelu N=${N} ${Math.max(d1, d2).toExponential(1)}`);
+    }
   },
 });

@@ -5,7 +5,7 @@
 import { residual, residualForward } from "../../layers/residual.ts";
 import { assertClose } from "../_assert.ts";
 import { randn, rng, uniform } from "../_random.ts";
-import { adapterAvailable, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
+import { adapterAvailable, oneWorkgroupOps, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
 import { poisoned } from "./_check.ts";
 
 Deno.test("residual: out = inp1 + inp2 exactly (one float32 rounding)", () => {
@@ -17,19 +17,20 @@ Deno.test("residual: out = inp1 + inp2 exactly (one float32 rounding)", () => {
 });
 
 Deno.test({
-  name: "residual: gpu on 1001 elements vs CPU",
+  name: "residual: gpu on 1001 and 3001 elements (one workgroup's loop) vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
-    const ops = await testOps();
-    const N = 1001;
-    const inp1 = uniform(rng(1), N, 4);
-    const inp2 = uniform(rng(2), N);
-    const g = { inp1: await upload(ops, inp1), inp2: await upload(ops, inp2) };
-    const sum = new Float32Array(N);
-    residualForward({ out: sum, inp1, inp2 }, { N });
-    const gsum = await gpuPoisoned(ops, N);
-    ops.run(residual.forward, { out: gsum, inp1: g.inp1, inp2: g.inp2 }, { N });
-    const d = assertClose(await ops.read(gsum), sum, { atol: 0, rtol: 0 }, "residual"); // one f32 add: exact
-    console.log(`  max abs diff: residual ${d}`);
+    // 3001 elements on a grid of one workgroup: three steps of the grid-stride loop, the last one partial.
+    for (const [ops, N] of [[await testOps(), 1001], [await oneWorkgroupOps(), 3001]] as const) {
+      const inp1 = uniform(rng(1), N, 4);
+      const inp2 = uniform(rng(2), N);
+      const g = { inp1: await upload(ops, inp1), inp2: await upload(ops, inp2) };
+      const sum = new Float32Array(N);
+      residualForward({ out: sum, inp1, inp2 }, { N });
+      const gsum = await gpuPoisoned(ops, N);
+      ops.run(residual.forward, { out: gsum, inp1: g.inp1, inp2: g.inp2 }, { N });
+      const d = assertClose(await ops.read(gsum), sum, { atol: 0, rtol: 0 }, `residual N=${N}`); // one f32 add: exact
+      console.log(`  max abs diff: residual N=${N} ${d}`);
+    }
   },
 });
