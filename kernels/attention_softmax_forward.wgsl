@@ -10,8 +10,8 @@
 //
 // Threads: RW lanes per row (the launcher's choice, GpuExecutorOptions.attentionSoftmaxLanes), WG / RW rows per
 // workgroup of 256. Row = (workgroup_id.x + workgroup_id.y·num.x)·(WG / RW) + lid / RW (a 2-D grid: the workgroups
-// may exceed 65535), z = row / T, t = row % T. Lane l handles columns l, l + RW, …, keeping a running max and a sum
-// rescaled to it (an online softmax: one pass for both); the row's lanes combine them (kernels/_reduce_lanes.wgsl),
+// may exceed 65535), z = row / T, t = row % T. Lane l handles columns l, l + RW, … (four an iteration), keeping a
+// running max and a sum rescaled to it (an online softmax: one pass for both); the row's lanes combine them (kernels/_reduce_lanes.wgsl),
 // and a second pass writes the probabilities.
 struct Params {
   att_base: u32,
@@ -40,14 +40,17 @@ fn attention_softmax_forward(@builtin(local_invocation_index) lid: u32, thread: 
   let src = p.preatt_base + row * p.T;
   var mx = -3.0e38;
   var sum = 0.0;
-  for (var t2 = lane; t2 < end; t2 += RW) {
-    let x = preatt[src + t2];
-    if (x > mx) {
-      sum = sum * exp(mx - x) + 1.0;
-      mx = x;
-    } else {
-      sum += exp(x - mx);
-    }
+  // Four columns an iteration, loaded together (four reads in flight a lane; one at a time was latency-bound), those
+  // past the row's end read at its last column and counted as -3e38 (their exp is 0).
+  for (var t2 = lane; t2 < end; t2 += 4u * RW) {
+    let last = end - 1u;
+    let x0 = preatt[src + t2];
+    let x1 = select(-3.0e38, preatt[src + min(t2 + RW, last)], t2 + RW < end);
+    let x2 = select(-3.0e38, preatt[src + min(t2 + 2u * RW, last)], t2 + 2u * RW < end);
+    let x3 = select(-3.0e38, preatt[src + min(t2 + 3u * RW, last)], t2 + 3u * RW < end);
+    let m = max(max(mx, x0), max(x1, max(x2, x3)));
+    sum = sum * exp(mx - m) + exp(x0 - m) + exp(x1 - m) + exp(x2 - m) + exp(x3 - m);
+    mx = m;
   }
   let row_max = lanes_max(lid, lane, mx);
   // A lane that saw no column (t < lane) holds sum 0 at the sentinel max: exp() of a huge negative, still 0.

@@ -5,8 +5,9 @@
 // sum_partials then adds the chunk sums, in order, to dweight and dbias: deterministic, no atomics.
 //
 // Threads: workgroups of WX·WY threads; workgroup (x, s) owns columns x·WX … x·WX + WX - 1 of chunk s. Thread
-// (cx, ry) sums rows ry, ry + WY, … of the chunk for column x·WX + cx (coalesced along columns), then the WY
-// partial sums per column are reduced with column_total (kernels/_column.wgsl). Dispatch: (ceil(C / WX), chunks).
+// (cx, ry) sums rows ry, ry + WY, … of the chunk for column x·WX + cx (coalesced along columns; four rows an
+// iteration), then the WY partial sums per column are reduced with column_total (kernels/_column.wgsl). Dispatch:
+// (ceil(C / WX), chunks).
 struct Params {
   partial_base: u32,
   dout_base: u32,
@@ -29,16 +30,47 @@ struct Params {
 fn layernorm_param_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let share = column_share(lid, wid, p.N, p.rows_per_chunk);
   let c = share.c;
-  var sum_w = 0.0;
-  var sum_b = 0.0;
+  // Four rows an iteration into four pairs of sums, so each thread has eight loads in flight (one row at a time
+  // was latency-bound, as in colsum_partial), then the rest of the chunk; the sums are added in a fixed order.
+  var w0 = 0.0;
+  var w1 = 0.0;
+  var w2 = 0.0;
+  var w3 = 0.0;
+  var b0 = 0.0;
+  var b1 = 0.0;
+  var b2 = 0.0;
+  var b3 = 0.0;
   if (c < p.C) {
-    for (var n = share.first; n < share.last; n += WY) {
+    var n = share.first;
+    for (; n + 3u * WY < share.last; n += 4u * WY) {
+      let n1 = n + WY;
+      let n2 = n + 2u * WY;
+      let n3 = n + 3u * WY;
+      let d0 = dout[p.dout_base + n * p.C + c];
+      let d1 = dout[p.dout_base + n1 * p.C + c];
+      let d2 = dout[p.dout_base + n2 * p.C + c];
+      let d3 = dout[p.dout_base + n3 * p.C + c];
+      let x0 = inp[p.inp_base + n * p.C + c];
+      let x1 = inp[p.inp_base + n1 * p.C + c];
+      let x2 = inp[p.inp_base + n2 * p.C + c];
+      let x3 = inp[p.inp_base + n3 * p.C + c];
+      w0 += d0 * ((x0 - mean[p.mean_base + n]) * rstd[p.rstd_base + n]);
+      w1 += d1 * ((x1 - mean[p.mean_base + n1]) * rstd[p.rstd_base + n1]);
+      w2 += d2 * ((x2 - mean[p.mean_base + n2]) * rstd[p.rstd_base + n2]);
+      w3 += d3 * ((x3 - mean[p.mean_base + n3]) * rstd[p.rstd_base + n3]);
+      b0 += d0;
+      b1 += d1;
+      b2 += d2;
+      b3 += d3;
+    }
+    for (; n < share.last; n += WY) {
       let d = dout[p.dout_base + n * p.C + c];
-      let norm = (inp[p.inp_base + n * p.C + c] - mean[p.mean_base + n]) * rstd[p.rstd_base + n];
-      sum_w += d * norm;
-      sum_b += d;
+      w0 += d * ((inp[p.inp_base + n * p.C + c] - mean[p.mean_base + n]) * rstd[p.rstd_base + n]);
+      b0 += d;
     }
   }
+  let sum_w = (w0 + w1) + (w2 + w3);
+  let sum_b = (b0 + b1) + (b2 + b3);
   let total_w = column_total(lid, sum_w);
   let total_b = column_total(lid, sum_b);
   if (lid.y == 0u && c < p.C) {

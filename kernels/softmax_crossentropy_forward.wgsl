@@ -4,7 +4,7 @@
 //   losses[n] = lse[n] - logits[n, targets[n]].
 //
 // Threads: one workgroup of WG threads (a power of two) per row; row = workgroup_id.x + workgroup_id.y·num.x.
-// Thread l keeps an online (max, sum of exp) over columns l, l + WG, …; the row max is reduced with workgroup_max,
+// Thread l keeps an online (max, sum of exp) over columns l, l + WG, … (four an iteration); the row max is reduced with workgroup_max,
 // then each sum rescaled to it is reduced with workgroup_sum (kernels/_reduce.wgsl).
 struct Params {
   losses_base: u32,
@@ -33,13 +33,17 @@ fn softmax_crossentropy_forward(@builtin(local_invocation_index) lid: u32, threa
   let x0 = p.logits_base + row * p.Vp;
   var mx = -3.0e38;
   var sum = 0.0;
-  for (var v = lid; v < p.V; v += WG) {
-    let x = logits[x0 + v];
-    if (x > mx) {
-      sum *= exp(mx - x);
-      mx = x;
-    }
-    sum += exp(x - mx);
+  // Four columns an iteration, loaded together (four reads in flight a thread; one at a time was latency-bound),
+  // those past V read at column V - 1 and counted as -3e38 (their exp is 0).
+  let last = p.V - 1u;
+  for (var v = lid; v < p.V; v += 4u * WG) {
+    let a = logits[x0 + v];
+    let b = select(-3.0e38, logits[x0 + min(v + WG, last)], v + WG < p.V);
+    let c = select(-3.0e38, logits[x0 + min(v + 2u * WG, last)], v + 2u * WG < p.V);
+    let d = select(-3.0e38, logits[x0 + min(v + 3u * WG, last)], v + 3u * WG < p.V);
+    let m = max(max(mx, a), max(b, max(c, d)));
+    sum = sum * exp(mx - m) + exp(a - m) + exp(b - m) + exp(c - m) + exp(d - m);
+    mx = m;
   }
   // Each thread's (max, sum) pair, rescaled to the row's max, then summed.
   let row_max = workgroup_max(lid, mx);
