@@ -18,6 +18,9 @@
  * `--softmax-lanes` times the materialized forward and backward with each number of threads per softmax row
  * (`GpuExecutorOptions.attentionSoftmaxLanes`), and their softmax kernels alone.
  *
+ * `--matmul-variants` times the materialized attention as a training step runs it, product by product, under the
+ * matmul's defaults and with `matmulSpreadColumns` off (`GpuExecutorOptions`).
+ *
  * A tile is rows x cols, or rows x cols x TX (`FlashTile.threadsPerRowGroup`, TX·rows/4 threads; 8 where not given).
  *
  *     deno run -A dev/bench_attention.ts                       # B=16 T=1024 NH=12 hs=64 (d12)
@@ -25,11 +28,12 @@
  *     deno run -A dev/bench_attention.ts --tiles forward=64x32x16,dq=64x16x16,dkdv=64x16x16 --reps 20
  *     deno run -A dev/bench_attention.ts --reps 20 --sweep     # every candidate tile, one table
  *     deno run -A dev/bench_attention.ts --softmax-lanes 32,64,128,256   # the materialized softmax kernels' widths
+ *     deno run -A dev/bench_attention.ts --reps 20 --matmul-variants   # the products under matmul variants
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { createGpuExecutor, type GpuExecutor } from "../gpu/executor.ts";
+import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import { formatProfile } from "../gpu/profiler.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { attention } from "../layers/attention.ts";
@@ -56,6 +60,7 @@ const { values } = parseArgs({
     tiles: { type: "string" },
     sweep: { type: "boolean", default: false },
     "softmax-lanes": { type: "string" },
+    "matmul-variants": { type: "boolean", default: false },
   },
 });
 const [B, T, NH, hs, reps] = [values.batch, values.seq, values.heads, values.hs, values.reps].map(Number);
@@ -194,6 +199,36 @@ if (timed) {
 
 if (values.sweep) await sweep();
 if (values["softmax-lanes"]) await softmaxLanes(values["softmax-lanes"].split(",").map(Number));
+if (values["matmul-variants"]) await matmulVariants();
+
+/**
+ * The materialized attention as a training step runs it (the forward with lse, the backward's recompute of att from
+ * it, the backward given out) under each matmul variant: ms per call of each product, the mean of `reps` calls.
+ */
+async function matmulVariants(): Promise<void> {
+  const variants: [string, GpuExecutorOptions][] = [
+    ["defaults", {}],
+    ["consecutive columns", { matmulSpreadColumns: false }],
+  ];
+  const products = ["q·kᵀ", "att·v", "q·kᵀ → att", "dout·vᵀ → dpreatt", "dpreatt·k", "dpreattᵀ·q", "attᵀ·dout"];
+  const results: { total: number; parts: number[] }[] = [];
+  const forward = { out: m.out, preatt: m.preatt, att: m.att, inp, lse: f.lse };
+  const backward = { dinp: m.dinp, dpreatt: m.dpreatt, datt: m.datt, dout, inp, att: m.att, out: m.out };
+  for (const [, options] of variants) {
+    const exec = await createGpuExecutor(options); // the same device: the same tensors
+    const step = () => {
+      exec.run(attention.forward, forward, s);
+      exec.run(attention.forward, forward, { ...s, outHolds: true });
+      exec.run(attention.backward, backward, s);
+    };
+    results.push(await measureParts(step, products.map((name) => ` › ${name}`), exec));
+  }
+  console.log(`\nmaterialized attention as in training, by product (ms per call, mean of ${reps}):`);
+  console.log(`| product | ${variants.map(([name]) => name).join(" | ")} |`);
+  console.log(`| --- | ${variants.map(() => "---:").join(" | ")} |`);
+  products.forEach((name, i) => console.log(`| ${name} | ${results.map((r) => r.parts[i].toFixed(3)).join(" | ")} |`));
+  console.log(`| all kernels | ${results.map((r) => r.total.toFixed(3)).join(" | ")} |`);
+}
 
 /** The materialized attention with each width of its softmax kernels (threads per row), on the same tensors. */
 async function softmaxLanes(widths: number[]): Promise<void> {

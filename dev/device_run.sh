@@ -24,7 +24,8 @@
 #   f16math   native f16 matmul arithmetic: the matmul variants (f16 weights, f16 math in runs of 16 and 32, in all
 #             three products), then bench:gpu --precision f16 with --f16-math weights and all (no PyTorch)
 #   trainlarge d24 at B=16 and d48 at B=8 with PyTorch beside
-#   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes
+#   attention dev/bench_attention.ts: materialized against flash attention, one layer at d12's shapes, and the
+#             materialized products under matmul variants (bench_attention.ts --matmul-variants)
 #   hellaswag transformers' HellaSwag scores of a small random model (tests/testdata/make_hellaswag_reference.py),
 #             and dev/bench_hellaswag.ts on the GPU
 #   precision dev/validate_precision.ts --control: d12 fp32 vs f16 (and fp32 with flash attention, the noise floor),
@@ -71,7 +72,7 @@ for which in "$@"; do
     done
     ;;
   trainlarge) part trainlarge 450 deno task bench:gpu --batches 16 --steps 3 --large d24:16,d48:8 ;;
-  attention) part attention 120 deno run -A dev/bench_attention.ts --reps 20 ;;
+  attention) part attention 120 deno run -A dev/bench_attention.ts --reps 20 --matmul-variants ;;
   hellaswag)
     # transformers' scores for the eval test (bring back $OUT/hsref: commit it as tests/testdata/hellaswag/hf/),
     # then eval throughput on the GPU

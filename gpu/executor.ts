@@ -56,6 +56,11 @@ export interface GpuExecutorOptions {
    */
   matmulDoubleBuffer?: boolean;
   /**
+   * Whether a matmul thread's output columns are 16 apart, so each store of a warp writes whole sectors
+   * (`GemmOptions.spreadColumns`; default true).
+   */
+  matmulSpreadColumns?: boolean;
+  /**
    * Which tiled matmul products compute in native f16 (`GemmOptions.f16Math`; default "none"): "weights" or "all"
    * need a device with `shader-f16` and are refused without one.
    */
@@ -142,6 +147,7 @@ export class GpuExecutor implements Executor<F, F> {
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
       doubleBuffer: options.matmulDoubleBuffer ?? false,
+      spreadColumns: options.matmulSpreadColumns ?? true,
       f16Math: options.matmulF16Math ?? "none",
       f16Run: options.matmulF16Run ?? 1,
       f16StageNearest: options.matmulF16StageNearest ?? false,

@@ -10,17 +10,19 @@ fn store1(m: u32, n: u32, value: f32) {
   }
 }
 
-// Writes one row of the thread's 8×8 block: columns n, …, n+3 from lo and n+64, …, n+67 from hi.
+// Writes one row of the thread's 8×8 block: its four columns from n (COLUMN_STEP apart) from lo, and the four from
+// n + 64 from hi.
 fn store_row(m: u32, n: u32, lo: vec4f, hi: vec4f) {
+  let d = COLUMN_STEP;
   store1(m, n, lo.x);
-  store1(m, n + 1u, lo.y);
-  store1(m, n + 2u, lo.z);
-  store1(m, n + 3u, lo.w);
+  store1(m, n + d, lo.y);
+  store1(m, n + 2u * d, lo.z);
+  store1(m, n + 3u * d, lo.w);
   if (TN == 128u) {
     store1(m, n + 64u, hi.x);
-    store1(m, n + 65u, hi.y);
-    store1(m, n + 66u, hi.z);
-    store1(m, n + 67u, hi.w);
+    store1(m, n + 64u + d, hi.y);
+    store1(m, n + 64u + 2u * d, hi.z);
+    store1(m, n + 64u + 3u * d, hi.w);
   }
 }
 
@@ -51,14 +53,16 @@ fn store_row_exp(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32) {
   store_row(m + 67u, n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
 }
 
-// aux[row, n … n+3] of the softmax_grad epilogue (indices clamped into the output, as for row_value).
+// aux at row `row` and the thread's four columns from n (COLUMN_STEP apart) for the softmax_grad epilogue (indices
+// clamped into the output, as for row_value).
 fn aux4(aux_off: u32, row: u32, n: u32) -> vec4f {
   let r = aux_off + min(row, p.M - 1u) * p.c_sm;
   let last = p.N - 1u;
-  return vec4f(aux[r + min(n, last)], aux[r + min(n + 1u, last)], aux[r + min(n + 2u, last)], aux[r + min(n + 3u, last)]);
+  let d = COLUMN_STEP;
+  return vec4f(aux[r + min(n, last)], aux[r + min(n + d, last)], aux[r + min(n + 2u * d, last)], aux[r + min(n + 3u * d, last)]);
 }
 
-// One row of the softmax_grad epilogue: aux · (alpha · acc - v[row]) for columns n … n+3 and n+64 … n+67.
+// One row of the softmax_grad epilogue: aux · (alpha · acc - v[row]) for the thread's columns from n and n + 64.
 fn store_grad_row(m: u32, n: u32, lo: vec4f, hi: vec4f, v_off: u32, aux_off: u32) {
   let a = vec4f(p.alpha);
   let v = vec4f(row_value(v_off, m));

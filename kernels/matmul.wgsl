@@ -25,8 +25,9 @@
 //
 // Threads: 256 per workgroup, each computing an 8×8 block of a 128×128 output tile held in an Acc of 16 NAMED vec4f
 // accumulators (a dynamically indexed private array is ~30x slower on NVIDIA). Thread (tx, ty) = (l % 16, l / 16)
-// owns rows {4ty … 4ty+3, 64+4ty … 64+4ty+3} and columns {4tx … 4tx+3, 64+4tx … 64+4tx+3} of the tile, so its
-// shared-memory reads are two vec4 of A and two of B per k. Tiles of BK (16, an override) along K are staged in
+// owns rows {4ty … 4ty+3, 64+4ty … 64+4ty+3} and columns {tx, tx+16, tx+32, tx+48} and 64 + those of the tile
+// (SPREAD_COLUMNS; else {4tx … 4tx+3, 64+4tx … 64+4tx+3}), so its shared-memory reads are two vec4 of A and two of
+// B per k. Tiles of BK (16, an override) along K are staged in
 // workgroup memory (k-major, padded to 33 vec4 per k against bank conflicts; indexed [k][vec4 column], so that in the
 // multiply the k index is a constant and the column index, which WGSL clamps to the array, is the same for every k:
 // the clamps stay out of the loop); the next tile is prefetched into
@@ -62,6 +63,14 @@ override TN: u32 = 128u;
 // previous k is multiplied, instead of just before (`mac_pipelined`). Variants compared by dev/bench_matmul.ts.
 override EXACT: bool = false;
 override PIPELINE_FRAGMENTS: bool = false;
+// SPREAD_COLUMNS: a thread's four columns in each half of the tile are 16 apart (tx, tx+16, tx+32, tx+48), not
+// consecutive (4tx … 4tx+3), so that each of its stores (and bias loads) is one of 16 consecutive floats across the
+// lanes: whole 32-byte sectors, where consecutive columns wrote every sector in four pieces 16 bytes apart. The
+// staged B vec4 hold those columns, so the multiply is the same, and so is every sum's order.
+override SPREAD_COLUMNS: bool = true;
+// Columns between a thread's consecutive columns of one half of the tile, and between threads' first columns.
+override COLUMN_STEP: u32 = select(1u, 16u, SPREAD_COLUMNS);
+override THREAD_COLUMNS: u32 = select(4u, 1u, SPREAD_COLUMNS);
 // DOUBLE_BUFFER: two staged tiles in workgroup memory, taking turns, so one barrier per K step instead of two (the
 // tile being staged is never the one another thread may still be multiplying: every thread has passed this step's
 // barrier, after its multiply of the previous step's tile, before anyone stages over the tile before that).
@@ -96,7 +105,8 @@ struct Staged {
   b1: vec4f,
 }
 
-// The thread's 8×8 block of the output tile: row r's columns 4tx … 4tx+3 in r<r>a, 64 + 4tx … in r<r>b, rows
+// The thread's 8×8 block of the output tile: row r's four columns in the tile's first half in r<r>a, those 64 on in
+// r<r>b (see the header), rows
 // r = 0 … 3 being 4ty … 4ty+3 and r = 4 … 7 being 64 + 4ty … 64 + 4ty+3 (named fields: see the header).
 struct Acc {
   r0a: vec4f,
@@ -187,10 +197,13 @@ fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
   return v;
 }
 
+// Staged B vec4 q holds the four columns that thread tx = q % 16 multiplies in half q / 16 of the tile.
 fn fetch_b(s: u32, k0: u32) -> vec4f {
   let at = slot(s, B_N_CONTIG, TN / 4u);
-  let n = n0 + 4u * at.x;
-  return vec4f(load_b(k0 + at.y, n), load_b(k0 + at.y, n + 1u), load_b(k0 + at.y, n + 2u), load_b(k0 + at.y, n + 3u));
+  let n = n0 + select(4u * at.x, at.x / 16u * 64u + at.x % 16u, SPREAD_COLUMNS);
+  let k = k0 + at.y;
+  let d = COLUMN_STEP;
+  return vec4f(load_b(k, n), load_b(k, n + d), load_b(k, n + 2u * d), load_b(k, n + 3u * d));
 }
 
 // The tiles starting at k0: BK / 8 slots of A and TN·BK / 1024 of B per thread (those past the B tile unused).
@@ -223,7 +236,7 @@ fn stage(tile: u32, l: u32, v: Staged) {
   }
 }
 
-// One k's register fragments: two vec4 of A (rows 4ty …, 64 + 4ty …) and two of B (columns 4tx …, 64 + 4tx …; the
+// One k's register fragments: two vec4 of A (rows 4ty …, 64 + 4ty …) and two of B (the thread's columns in each half; the
 // second unused when TN = 64).
 struct Frag {
   a_lo: frag4,
@@ -394,7 +407,7 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   var acc = total(&sums, &run);
 
   let m = tile_m + ty * 4u;
-  let n = tile_n + tx * 4u;
+  let n = tile_n + tx * THREAD_COLUMNS;
   let alpha = p.alpha;
   if (p.row_exp != 0u) {
     store_row_exp(&acc, m, n, v_base);
@@ -409,9 +422,10 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   if (p.has_bias != 0u) {
     // Out-of-range columns read clamped values (WGSL bounds every access) that store1 then discards.
     let i = p.bias_base + n;
-    bias_lo = vec4f(bias[i], bias[i + 1u], bias[i + 2u], bias[i + 3u]);
+    let d = COLUMN_STEP;
+    bias_lo = vec4f(bias[i], bias[i + d], bias[i + 2u * d], bias[i + 3u * d]);
     if (TN == 128u) {
-      bias_hi = vec4f(bias[i + 64u], bias[i + 65u], bias[i + 66u], bias[i + 67u]);
+      bias_hi = vec4f(bias[i + 64u], bias[i + 64u + d], bias[i + 64u + 2u * d], bias[i + 64u + 3u * d]);
     }
   }
   store_row(m, n, fma(acc.r0a, vec4f(alpha), bias_lo), fma(acc.r0b, vec4f(alpha), bias_hi));
