@@ -19,7 +19,7 @@
  * (`GpuExecutorOptions.attentionSoftmaxLanes`), and their softmax kernels alone.
  *
  * `--matmul-variants` times the materialized attention as a training step runs it, product by product, under the
- * matmul's defaults and with `matmulSpreadColumns` off (`GpuExecutorOptions`).
+ * matmul's defaults and with each of `matmulSpreadColumns` and `matmulSpreadRows` off (`GpuExecutorOptions`).
  *
  * A tile is rows x cols, or rows x cols x TX (`FlashTile.threadsPerRowGroup`, TX·rows/4 threads; 8 where not given).
  *
@@ -209,6 +209,7 @@ async function matmulVariants(): Promise<void> {
   const variants: [string, GpuExecutorOptions][] = [
     ["defaults", {}],
     ["consecutive columns", { matmulSpreadColumns: false }],
+    ["consecutive rows", { matmulSpreadRows: false }],
   ];
   const products = ["q·kᵀ", "att·v", "q·kᵀ → att", "dout·vᵀ → dpreatt", "dpreatt·k", "dpreattᵀ·q", "attᵀ·dout"];
   const results: { total: number; parts: number[] }[] = [];

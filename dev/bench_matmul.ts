@@ -38,6 +38,8 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
   // Before SPREAD_COLUMNS: a thread's four columns consecutive, so a warp's stores write each sector in four pieces.
   ["exact, consecutive columns", { matmulExact: true, matmulSpreadColumns: false }],
+  // Before SPREAD_ROWS: a thread's four rows consecutive.
+  ["exact, consecutive rows", { matmulExact: true, matmulSpreadRows: false }],
   ["exact, double-buffered, pipelined", { matmulExact: true, matmulDoubleBuffer: true, matmulPipelineFragments: true }],
   ["exact, split-K to 2048", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 512 } }],
   ["exact, split-K to 2048 by 256", { matmulExact: true, splitK: { targetWorkgroups: 2048, minChunk: 256 } }],

@@ -159,6 +159,8 @@ export interface GemmOptions {
    * H200 with consecutive columns, 1.02 spread; q·kᵀ 0.59 → 0.47 and the weight products +0.4-1.5 TFLOP/s spread).
    */
   spreadColumns: boolean;
+  /** Whether a thread's output rows are 16 apart, so loads of an m-contiguous A coalesce (`SPREAD_ROWS`). */
+  spreadRows: boolean;
   /**
    * Which tiled products compute in native f16 (`kernels/_gemm_math_f16.wgsl`; needs `shader-f16`): "none";
    * "weights", those whose B is an f16 weight copy (the forward and input-gradient products of an f16 model); "all",
@@ -314,6 +316,7 @@ function launch(
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
       DOUBLE_BUFFER: Number(opts.doubleBuffer),
       SPREAD_COLUMNS: Number(opts.spreadColumns && !g.softmaxGrad),
+      SPREAD_ROWS: Number(opts.spreadRows),
       A_EXP: aExp,
     },
     bindings,

@@ -60,6 +60,8 @@ export interface GpuExecutorOptions {
    * (`GemmOptions.spreadColumns`; default true).
    */
   matmulSpreadColumns?: boolean;
+  /** Whether a matmul thread's output rows are 16 apart (`GemmOptions.spreadRows`; default true). */
+  matmulSpreadRows?: boolean;
   /**
    * Which tiled matmul products compute in native f16 (`GemmOptions.f16Math`; default "none"): "weights" or "all"
    * need a device with `shader-f16` and are refused without one.
@@ -148,6 +150,7 @@ export class GpuExecutor implements Executor<F, F> {
       pipelineFragments: options.matmulPipelineFragments ?? false,
       doubleBuffer: options.matmulDoubleBuffer ?? false,
       spreadColumns: options.matmulSpreadColumns ?? true,
+      spreadRows: options.matmulSpreadRows ?? true,
       f16Math: options.matmulF16Math ?? "none",
       f16Run: options.matmulF16Run ?? 1,
       f16StageNearest: options.matmulF16StageNearest ?? false,

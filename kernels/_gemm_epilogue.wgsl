@@ -37,20 +37,20 @@ fn store_row_exp(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32) {
   let a = vec4f(p.alpha);
   var v = vec4f(row_value(v_off, m));
   store_row(m, n, exp(fma((*acc).r0a, a, -v)), exp(fma((*acc).r0b, a, -v)));
-  v = vec4f(row_value(v_off, m + 1u));
-  store_row(m + 1u, n, exp(fma((*acc).r1a, a, -v)), exp(fma((*acc).r1b, a, -v)));
-  v = vec4f(row_value(v_off, m + 2u));
-  store_row(m + 2u, n, exp(fma((*acc).r2a, a, -v)), exp(fma((*acc).r2b, a, -v)));
-  v = vec4f(row_value(v_off, m + 3u));
-  store_row(m + 3u, n, exp(fma((*acc).r3a, a, -v)), exp(fma((*acc).r3b, a, -v)));
-  v = vec4f(row_value(v_off, m + 64u));
-  store_row(m + 64u, n, exp(fma((*acc).r4a, a, -v)), exp(fma((*acc).r4b, a, -v)));
-  v = vec4f(row_value(v_off, m + 65u));
-  store_row(m + 65u, n, exp(fma((*acc).r5a, a, -v)), exp(fma((*acc).r5b, a, -v)));
-  v = vec4f(row_value(v_off, m + 66u));
-  store_row(m + 66u, n, exp(fma((*acc).r6a, a, -v)), exp(fma((*acc).r6b, a, -v)));
-  v = vec4f(row_value(v_off, m + 67u));
-  store_row(m + 67u, n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 1u)));
+  store_row(row_of(m, 1u), n, exp(fma((*acc).r1a, a, -v)), exp(fma((*acc).r1b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 2u)));
+  store_row(row_of(m, 2u), n, exp(fma((*acc).r2a, a, -v)), exp(fma((*acc).r2b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 3u)));
+  store_row(row_of(m, 3u), n, exp(fma((*acc).r3a, a, -v)), exp(fma((*acc).r3b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 4u)));
+  store_row(row_of(m, 4u), n, exp(fma((*acc).r4a, a, -v)), exp(fma((*acc).r4b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 5u)));
+  store_row(row_of(m, 5u), n, exp(fma((*acc).r5a, a, -v)), exp(fma((*acc).r5b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 6u)));
+  store_row(row_of(m, 6u), n, exp(fma((*acc).r6a, a, -v)), exp(fma((*acc).r6b, a, -v)));
+  v = vec4f(row_value(v_off, row_of(m, 7u)));
+  store_row(row_of(m, 7u), n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
 }
 
 // aux at row `row` and the thread's four columns from n (COLUMN_STEP apart) for the softmax_grad epilogue (indices
@@ -75,11 +75,11 @@ fn store_grad_row(m: u32, n: u32, lo: vec4f, hi: vec4f, v_off: u32, aux_off: u32
 
 fn store_softmax_grad(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32, aux_off: u32) {
   store_grad_row(m, n, (*acc).r0a, (*acc).r0b, v_off, aux_off);
-  store_grad_row(m + 1u, n, (*acc).r1a, (*acc).r1b, v_off, aux_off);
-  store_grad_row(m + 2u, n, (*acc).r2a, (*acc).r2b, v_off, aux_off);
-  store_grad_row(m + 3u, n, (*acc).r3a, (*acc).r3b, v_off, aux_off);
-  store_grad_row(m + 64u, n, (*acc).r4a, (*acc).r4b, v_off, aux_off);
-  store_grad_row(m + 65u, n, (*acc).r5a, (*acc).r5b, v_off, aux_off);
-  store_grad_row(m + 66u, n, (*acc).r6a, (*acc).r6b, v_off, aux_off);
-  store_grad_row(m + 67u, n, (*acc).r7a, (*acc).r7b, v_off, aux_off);
+  store_grad_row(row_of(m, 1u), n, (*acc).r1a, (*acc).r1b, v_off, aux_off);
+  store_grad_row(row_of(m, 2u), n, (*acc).r2a, (*acc).r2b, v_off, aux_off);
+  store_grad_row(row_of(m, 3u), n, (*acc).r3a, (*acc).r3b, v_off, aux_off);
+  store_grad_row(row_of(m, 4u), n, (*acc).r4a, (*acc).r4b, v_off, aux_off);
+  store_grad_row(row_of(m, 5u), n, (*acc).r5a, (*acc).r5b, v_off, aux_off);
+  store_grad_row(row_of(m, 6u), n, (*acc).r6a, (*acc).r6b, v_off, aux_off);
+  store_grad_row(row_of(m, 7u), n, (*acc).r7a, (*acc).r7b, v_off, aux_off);
 }

@@ -25,9 +25,9 @@
 //
 // Threads: 256 per workgroup, each computing an 8×8 block of a 128×128 output tile held in an Acc of 16 NAMED vec4f
 // accumulators (a dynamically indexed private array is ~30x slower on NVIDIA). Thread (tx, ty) = (l % 16, l / 16)
-// owns rows {4ty … 4ty+3, 64+4ty … 64+4ty+3} and columns {tx, tx+16, tx+32, tx+48} and 64 + those of the tile
-// (SPREAD_COLUMNS; else {4tx … 4tx+3, 64+4tx … 64+4tx+3}), so its shared-memory reads are two vec4 of A and two of
-// B per k. Tiles of BK (16, an override) along K are staged in
+// owns rows {ty, ty+16, ty+32, ty+48} and 64 + those (SPREAD_ROWS; else {4ty … 4ty+3, 64+4ty … 64+4ty+3}) and
+// columns {tx, tx+16, tx+32, tx+48} and 64 + those (SPREAD_COLUMNS; else {4tx … 4tx+3, 64+4tx … 64+4tx+3}) of the
+// tile, so its shared-memory reads are two vec4 of A and two of B per k. Tiles of BK (16, an override) along K are staged in
 // workgroup memory (k-major, padded to 33 vec4 per k against bank conflicts; indexed [k][vec4 column], so that in the
 // multiply the k index is a constant and the column index, which WGSL clamps to the array, is the same for every k:
 // the clamps stay out of the loop); the next tile is prefetched into
@@ -71,6 +71,12 @@ override SPREAD_COLUMNS: bool = true;
 // Columns between a thread's consecutive columns of one half of the tile, and between threads' first columns.
 override COLUMN_STEP: u32 = select(1u, 16u, SPREAD_COLUMNS);
 override THREAD_COLUMNS: u32 = select(4u, 1u, SPREAD_COLUMNS);
+// SPREAD_ROWS: the same for a thread's rows: {ty, ty+16, ty+32, ty+48} and 64 + those instead of {4ty … 4ty+3, …}, so
+// that loads of an A whose rows are its stride-1 index (A_M_CONTIG: the weight gradients' doutᵀ, attᵀ) read 16
+// consecutive floats across the lanes.
+override SPREAD_ROWS: bool = true;
+override ROW_STEP: u32 = select(1u, 16u, SPREAD_ROWS);
+override THREAD_ROWS: u32 = select(4u, 1u, SPREAD_ROWS);
 // DOUBLE_BUFFER: two staged tiles in workgroup memory, taking turns, so one barrier per K step instead of two (the
 // tile being staged is never the one another thread may still be multiplying: every thread has passed this step's
 // barrier, after its multiply of the previous step's tile, before anyone stages over the tile before that).
@@ -164,7 +170,8 @@ fn load_a(m: u32, k: u32) -> f32 {
 
 // A_EXP: v of rows m … m+3 (clamped into the rows, like row_value: the rows past M are never stored).
 fn shift4(m: u32) -> vec4f {
-  return vec4f(row_value(v_base, m), row_value(v_base, m + 1u), row_value(v_base, m + 2u), row_value(v_base, m + 3u));
+  let d = ROW_STEP;
+  return vec4f(row_value(v_base, m), row_value(v_base, m + d), row_value(v_base, m + 2u * d), row_value(v_base, m + 3u * d));
 }
 
 fn load_b(k: u32, n: u32) -> f32 {
@@ -185,13 +192,24 @@ fn slot(s: u32, contig: bool, w4: u32) -> vec2u {
   return vec2u(s / BK, s % BK);
 }
 
+// The first row (from the tile's) of staged A vec4 q: the four rows that thread ty = q % 16 multiplies in half q / 16.
+fn slot_row(q: u32) -> u32 {
+  return select(4u * q, q / 16u * 64u + q % 16u, SPREAD_ROWS);
+}
+
+// Row r (0 … 7) of a thread's block whose first row is m.
+fn row_of(m: u32, r: u32) -> u32 {
+  return m + r / 4u * 64u + r % 4u * ROW_STEP;
+}
+
 fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
   let at = slot(s, A_M_CONTIG, 32u);
-  let m = m0 + 4u * at.x;
+  let m = m0 + slot_row(at.x);
   let k = k0 + at.y;
-  let v = vec4f(load_a(m, k), load_a(m + 1u, k), load_a(m + 2u, k), load_a(m + 3u, k));
+  let d = ROW_STEP;
+  let v = vec4f(load_a(m, k), load_a(m + d, k), load_a(m + 2u * d, k), load_a(m + 3u * d, k));
   if (A_EXP) {
-    let inside = vec4<bool>(a_in(m, k), a_in(m + 1u, k), a_in(m + 2u, k), a_in(m + 3u, k));
+    let inside = vec4<bool>(a_in(m, k), a_in(m + d, k), a_in(m + 2u * d, k), a_in(m + 3u * d, k));
     return select(vec4f(0.0), exp(v - shift), inside);
   }
   return v;
@@ -382,9 +400,9 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   }
   k_end = k_stop;
   v_base = p.bias_base + zo * p.vec_so + zi * p.vec_si;
-  if (A_EXP) { // A_M_CONTIG is false: slot s stages rows m0 + 4·(s / BK) … at every K step
-    shift_lo = shift4(m0 + 4u * (l / BK));
-    shift_hi = shift4(m0 + 4u * ((l + 256u) / BK));
+  if (A_EXP) { // A_M_CONTIG is false: slot s stages the rows from m0 + slot_row(s / BK) at every K step
+    shift_lo = shift4(m0 + slot_row(l / BK));
+    shift_hi = shift4(m0 + slot_row((l + 256u) / BK));
   }
 
   let tx = l % 16u;
@@ -406,7 +424,7 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   }
   var acc = total(&sums, &run);
 
-  let m = tile_m + ty * 4u;
+  let m = tile_m + ty * THREAD_ROWS;
   let n = tile_n + tx * THREAD_COLUMNS;
   let alpha = p.alpha;
   if (p.row_exp != 0u) {
@@ -429,11 +447,11 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
     }
   }
   store_row(m, n, fma(acc.r0a, vec4f(alpha), bias_lo), fma(acc.r0b, vec4f(alpha), bias_hi));
-  store_row(m + 1u, n, fma(acc.r1a, vec4f(alpha), bias_lo), fma(acc.r1b, vec4f(alpha), bias_hi));
-  store_row(m + 2u, n, fma(acc.r2a, vec4f(alpha), bias_lo), fma(acc.r2b, vec4f(alpha), bias_hi));
-  store_row(m + 3u, n, fma(acc.r3a, vec4f(alpha), bias_lo), fma(acc.r3b, vec4f(alpha), bias_hi));
-  store_row(m + 64u, n, fma(acc.r4a, vec4f(alpha), bias_lo), fma(acc.r4b, vec4f(alpha), bias_hi));
-  store_row(m + 65u, n, fma(acc.r5a, vec4f(alpha), bias_lo), fma(acc.r5b, vec4f(alpha), bias_hi));
-  store_row(m + 66u, n, fma(acc.r6a, vec4f(alpha), bias_lo), fma(acc.r6b, vec4f(alpha), bias_hi));
-  store_row(m + 67u, n, fma(acc.r7a, vec4f(alpha), bias_lo), fma(acc.r7b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 1u), n, fma(acc.r1a, vec4f(alpha), bias_lo), fma(acc.r1b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 2u), n, fma(acc.r2a, vec4f(alpha), bias_lo), fma(acc.r2b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 3u), n, fma(acc.r3a, vec4f(alpha), bias_lo), fma(acc.r3b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 4u), n, fma(acc.r4a, vec4f(alpha), bias_lo), fma(acc.r4b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 5u), n, fma(acc.r5a, vec4f(alpha), bias_lo), fma(acc.r5b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 6u), n, fma(acc.r6a, vec4f(alpha), bias_lo), fma(acc.r6b, vec4f(alpha), bias_hi));
+  store_row(row_of(m, 7u), n, fma(acc.r7a, vec4f(alpha), bias_lo), fma(acc.r7b, vec4f(alpha), bias_hi));
 }
