@@ -159,7 +159,11 @@ export interface GemmOptions {
    * H200 with consecutive columns, 1.02 spread; q·kᵀ 0.59 → 0.47 and the weight products +0.4-1.5 TFLOP/s spread).
    */
   spreadColumns: boolean;
-  /** Whether a thread's output rows are 16 apart, so loads of an m-contiguous A coalesce (`SPREAD_ROWS`). */
+  /**
+   * Whether a thread's output rows are 16 apart where A is m-contiguous, so its loads coalesce (`SPREAD_ROWS`; the
+   * weight gradients and attᵀ·dout, dpreattᵀ·q: +0.2-0.4 TFLOP/s, 0.498 → 0.481 ms a d12 layer on the H200). Not
+   * where A is k-contiguous: the forward products ran 2.0-2.3 TFLOP/s slower with it.
+   */
   spreadRows: boolean;
   /**
    * Which tiled products compute in native f16 (`kernels/_gemm_math_f16.wgsl`; needs `shader-f16`): "none";
@@ -316,7 +320,7 @@ function launch(
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
       DOUBLE_BUFFER: Number(opts.doubleBuffer),
       SPREAD_COLUMNS: Number(opts.spreadColumns && !g.softmaxGrad),
-      SPREAD_ROWS: Number(opts.spreadRows),
+      SPREAD_ROWS: Number(opts.spreadRows && g.a.sm === 1 && g.a.sk !== 1),
       A_EXP: aExp,
     },
     bindings,
