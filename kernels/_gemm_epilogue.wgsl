@@ -62,24 +62,46 @@ fn aux4(aux_off: u32, row: u32, n: u32) -> vec4f {
   return vec4f(aux[r + min(n, last)], aux[r + min(n + d, last)], aux[r + min(n + 2u * d, last)], aux[r + min(n + 3u * d, last)]);
 }
 
-// One row of the softmax_grad epilogue: aux · (alpha · acc - v[row]) for the thread's columns from n and n + 64.
-fn store_grad_row(m: u32, n: u32, lo: vec4f, hi: vec4f, v_off: u32, aux_off: u32) {
-  let a = vec4f(p.alpha);
-  let v = vec4f(row_value(v_off, m));
-  var hi_value = vec4f(0.0);
-  if (TN == 128u) {
-    hi_value = aux4(aux_off, m, n + 64u) * fma(hi, a, -v);
-  }
-  store_row(m, n, aux4(aux_off, m, n) * fma(lo, a, -v), hi_value);
+// What one row of the softmax_grad epilogue reads: aux at the thread's columns from n (lo) and n + 64 (hi), and v.
+struct GradRow {
+  lo: vec4f,
+  hi: vec4f,
+  v: f32,
 }
 
+fn grad_row(m: u32, n: u32, v_off: u32, aux_off: u32) -> GradRow {
+  var g = GradRow(aux4(aux_off, m, n), vec4f(0.0), row_value(v_off, m));
+  if (TN == 128u) {
+    g.hi = aux4(aux_off, m, n + 64u);
+  }
+  return g;
+}
+
+// One row of the softmax_grad epilogue: aux · (alpha · acc - v[row]) for the thread's columns from n and n + 64.
+fn store_grad_row(m: u32, n: u32, lo: vec4f, hi: vec4f, g: GradRow) {
+  let a = vec4f(p.alpha);
+  let v = vec4f(g.v);
+  store_row(m, n, g.lo * fma(lo, a, -v), g.hi * fma(hi, a, -v));
+}
+
+// Every row's aux and v are loaded before the first store: the driver may not move a load past a store to another
+// binding (it cannot tell that c and aux do not alias), so loads between stores would wait out one round trip to
+// memory each.
 fn store_softmax_grad(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32, aux_off: u32) {
-  store_grad_row(m, n, (*acc).r0a, (*acc).r0b, v_off, aux_off);
-  store_grad_row(row_of(m, 1u), n, (*acc).r1a, (*acc).r1b, v_off, aux_off);
-  store_grad_row(row_of(m, 2u), n, (*acc).r2a, (*acc).r2b, v_off, aux_off);
-  store_grad_row(row_of(m, 3u), n, (*acc).r3a, (*acc).r3b, v_off, aux_off);
-  store_grad_row(row_of(m, 4u), n, (*acc).r4a, (*acc).r4b, v_off, aux_off);
-  store_grad_row(row_of(m, 5u), n, (*acc).r5a, (*acc).r5b, v_off, aux_off);
-  store_grad_row(row_of(m, 6u), n, (*acc).r6a, (*acc).r6b, v_off, aux_off);
-  store_grad_row(row_of(m, 7u), n, (*acc).r7a, (*acc).r7b, v_off, aux_off);
+  let g0 = grad_row(m, n, v_off, aux_off);
+  let g1 = grad_row(row_of(m, 1u), n, v_off, aux_off);
+  let g2 = grad_row(row_of(m, 2u), n, v_off, aux_off);
+  let g3 = grad_row(row_of(m, 3u), n, v_off, aux_off);
+  let g4 = grad_row(row_of(m, 4u), n, v_off, aux_off);
+  let g5 = grad_row(row_of(m, 5u), n, v_off, aux_off);
+  let g6 = grad_row(row_of(m, 6u), n, v_off, aux_off);
+  let g7 = grad_row(row_of(m, 7u), n, v_off, aux_off);
+  store_grad_row(m, n, (*acc).r0a, (*acc).r0b, g0);
+  store_grad_row(row_of(m, 1u), n, (*acc).r1a, (*acc).r1b, g1);
+  store_grad_row(row_of(m, 2u), n, (*acc).r2a, (*acc).r2b, g2);
+  store_grad_row(row_of(m, 3u), n, (*acc).r3a, (*acc).r3b, g3);
+  store_grad_row(row_of(m, 4u), n, (*acc).r4a, (*acc).r4b, g4);
+  store_grad_row(row_of(m, 5u), n, (*acc).r5a, (*acc).r5b, g5);
+  store_grad_row(row_of(m, 6u), n, (*acc).r6a, (*acc).r6b, g6);
+  store_grad_row(row_of(m, 7u), n, (*acc).r7a, (*acc).r7b, g7);
 }
