@@ -26,6 +26,30 @@ fn store_row(m: u32, n: u32, lo: vec4f, hi: vec4f) {
   }
 }
 
+// The plain epilogue: alpha · acc (+ bias) for every element of the thread's block.
+fn store_plain(acc: ptr<function, Acc>, m: u32, n: u32) {
+  let alpha = vec4f(p.alpha);
+  var bias_lo = vec4f(0.0);
+  var bias_hi = vec4f(0.0);
+  if (p.has_bias != 0u) {
+    // Out-of-range columns read clamped values (WGSL bounds every access) that store1 then discards.
+    let i = p.bias_base + n;
+    let d = COLUMN_STEP;
+    bias_lo = vec4f(bias[i], bias[i + d], bias[i + 2u * d], bias[i + 3u * d]);
+    if (TN == 128u) {
+      bias_hi = vec4f(bias[i + 64u], bias[i + 64u + d], bias[i + 64u + 2u * d], bias[i + 64u + 3u * d]);
+    }
+  }
+  store_row(m, n, fma((*acc).r0a, alpha, bias_lo), fma((*acc).r0b, alpha, bias_hi));
+  store_row(row_of(m, 1u), n, fma((*acc).r1a, alpha, bias_lo), fma((*acc).r1b, alpha, bias_hi));
+  store_row(row_of(m, 2u), n, fma((*acc).r2a, alpha, bias_lo), fma((*acc).r2b, alpha, bias_hi));
+  store_row(row_of(m, 3u), n, fma((*acc).r3a, alpha, bias_lo), fma((*acc).r3b, alpha, bias_hi));
+  store_row(row_of(m, 4u), n, fma((*acc).r4a, alpha, bias_lo), fma((*acc).r4b, alpha, bias_hi));
+  store_row(row_of(m, 5u), n, fma((*acc).r5a, alpha, bias_lo), fma((*acc).r5b, alpha, bias_hi));
+  store_row(row_of(m, 6u), n, fma((*acc).r6a, alpha, bias_lo), fma((*acc).r6b, alpha, bias_hi));
+  store_row(row_of(m, 7u), n, fma((*acc).r7a, alpha, bias_lo), fma((*acc).r7b, alpha, bias_hi));
+}
+
 // v[m'] of the row_exp epilogue, for row m' of the output (clamped into the rows: the loads are unconditional, and
 // store1 drops the rows past M).
 fn row_value(v_off: u32, row: u32) -> f32 {

@@ -426,7 +426,6 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
 
   let m = tile_m + ty * THREAD_ROWS;
   let n = tile_n + tx * THREAD_COLUMNS;
-  let alpha = p.alpha;
   if (p.row_exp != 0u) {
     store_row_exp(&acc, m, n, v_base);
     return;
@@ -435,23 +434,5 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
     store_softmax_grad(&acc, m, n, v_base, p.aux_base + zo * p.c_so + zi * p.c_si);
     return;
   }
-  var bias_lo = vec4f(0.0);
-  var bias_hi = vec4f(0.0);
-  if (p.has_bias != 0u) {
-    // Out-of-range columns read clamped values (WGSL bounds every access) that store1 then discards.
-    let i = p.bias_base + n;
-    let d = COLUMN_STEP;
-    bias_lo = vec4f(bias[i], bias[i + d], bias[i + 2u * d], bias[i + 3u * d]);
-    if (TN == 128u) {
-      bias_hi = vec4f(bias[i + 64u], bias[i + 64u + d], bias[i + 64u + 2u * d], bias[i + 64u + 3u * d]);
-    }
-  }
-  store_row(m, n, fma(acc.r0a, vec4f(alpha), bias_lo), fma(acc.r0b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 1u), n, fma(acc.r1a, vec4f(alpha), bias_lo), fma(acc.r1b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 2u), n, fma(acc.r2a, vec4f(alpha), bias_lo), fma(acc.r2b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 3u), n, fma(acc.r3a, vec4f(alpha), bias_lo), fma(acc.r3b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 4u), n, fma(acc.r4a, vec4f(alpha), bias_lo), fma(acc.r4b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 5u), n, fma(acc.r5a, vec4f(alpha), bias_lo), fma(acc.r5b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 6u), n, fma(acc.r6a, vec4f(alpha), bias_lo), fma(acc.r6b, vec4f(alpha), bias_hi));
-  store_row(row_of(m, 7u), n, fma(acc.r7a, vec4f(alpha), bias_lo), fma(acc.r7b, vec4f(alpha), bias_hi));
+  store_plain(&acc, m, n);
 }
