@@ -11,6 +11,7 @@ import gemmBF32Src from "../kernels/_gemm_b_f32.wgsl" with { type: "text" };
 import gemmBF16Src from "../kernels/_gemm_b_f16.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import gemmEpilogueSrc from "../kernels/_gemm_epilogue.wgsl" with { type: "text" };
+import gemmStageSrc from "../kernels/_gemm_stage.wgsl" with { type: "text" };
 import gemmMathF32Src from "../kernels/_gemm_math_f32.wgsl" with { type: "text" };
 import gemmMathF16Src from "../kernels/_gemm_math_f16.wgsl" with { type: "text" };
 import halfBitsSrc from "../kernels/_half_bits.wgsl" with { type: "text" };
@@ -21,10 +22,10 @@ import type { CausalMask, Gemm, GemmOptions, Operand, SplitKOptions } from "./_g
 export type { CausalMask, F16Math, Gemm, GemmOptions, Operand, SplitKOptions } from "./_gemm_types.ts";
 import type { GpuRuntime } from "./runtime.ts";
 
-/** The tiled kernel's source: matmul.wgsl with its output stores, bindings, B's type and arithmetic. */
+/** The tiled kernel's source: matmul.wgsl with its tile loads, output stores, bindings, B's type and arithmetic. */
 function tiledSource(bSrc: string, mathSrc: string): string {
   const f16 = mathSrc === gemmMathF16Src;
-  const source = matmulSrc + gemmEpilogueSrc + gemmBindingsSrc + bSrc + mathSrc;
+  const source = matmulSrc + gemmStageSrc + gemmEpilogueSrc + gemmBindingsSrc + bSrc + mathSrc;
   return f16 ? `enable f16;\n${source}${halfBitsSrc}` : source;
 }
 

@@ -27,10 +27,10 @@
 // accumulators (a dynamically indexed private array is ~30x slower on NVIDIA). Thread (tx, ty) = (l % 16, l / 16)
 // owns rows {ty, ty+16, ty+32, ty+48} and 64 + those (SPREAD_ROWS; else {4ty … 4ty+3, 64+4ty … 64+4ty+3}) and
 // columns {tx, tx+16, tx+32, tx+48} and 64 + those (SPREAD_COLUMNS; else {4tx … 4tx+3, 64+4tx … 64+4tx+3}) of the
-// tile, so its shared-memory reads are two vec4 of A and two of B per k. Tiles of BK (16, an override) along K are staged in
-// workgroup memory (k-major, padded to 33 vec4 per k against bank conflicts; indexed [k][vec4 column], so that in the
-// multiply the k index is a constant and the column index, which WGSL clamps to the array, is the same for every k:
-// the clamps stay out of the loop); the next tile is prefetched into
+// tile, so its shared-memory reads are two vec4 of A and two of B per k. Tiles of BK (16, an override) along K are
+// staged in workgroup memory (k-major, padded to 33 vec4 per k against bank conflicts; indexed [k][vec4 column], so
+// that in the multiply the k index is a constant and the column index, which WGSL clamps to the array, is the same
+// for every k: the clamps stay out of the loop); the next tile is prefetched into
 // registers while the current one is multiplied, one k at a time by `mac`, written out four at a time (`mac4`).
 // A_M_CONTIG / B_N_CONTIG say which index has stride 1 in memory, and the 256 loading threads walk that index
 // consecutively so global loads coalesce for either layout (`slot`). Every load and store is bounds checked, so M,
@@ -40,7 +40,8 @@
 // the larger operand (the classifier's wte). (On the H200 the order did not change the classifier's time: N first,
 // M first, and M first in groups of 16 tile rows all ran it at 33.4-33.6 TFLOP/s.) The tile size is fixed by the
 // accumulators.
-// Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16); the stores of the output tile
+// Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16); the loads and staging of the
+// tiles: kernels/_gemm_stage.wgsl; the stores of the output tile
 // (plain, row_exp, softmax_grad): kernels/_gemm_epilogue.wgsl; the arithmetic: _gemm_math_f32.wgsl (float32, into
 // the Acc) or _gemm_math_f16.wgsl (native f16 tiles and fragments, short f16 runs added into the float32 Acc: the
 // type frag4, stage4 converting a staged vec4f to it, the Run, flush and total); all appended in gpu/_gemm.ts.
@@ -71,9 +72,9 @@ override SPREAD_COLUMNS: bool = true;
 // Columns between a thread's consecutive columns of one half of the tile, and between threads' first columns.
 override COLUMN_STEP: u32 = select(1u, 16u, SPREAD_COLUMNS);
 override THREAD_COLUMNS: u32 = select(4u, 1u, SPREAD_COLUMNS);
-// SPREAD_ROWS: the same for a thread's rows: {ty, ty+16, ty+32, ty+48} and 64 + those instead of {4ty … 4ty+3, …}, so
-// that loads of an A whose rows are its stride-1 index (A_M_CONTIG: the weight gradients' doutᵀ, attᵀ) read 16
-// consecutive floats across the lanes.
+// SPREAD_ROWS: the same for a thread's rows: {ty, ty+16, ty+32, ty+48} and 64 + those instead of {4ty … 4ty+3,
+// …}, so that loads of an A whose rows are its stride-1 index (A_M_CONTIG: the weight gradients' doutᵀ, attᵀ)
+// read 16 consecutive floats across the lanes (the launcher sets it for those products only).
 override SPREAD_ROWS: bool = true;
 override ROW_STEP: u32 = select(1u, 16u, SPREAD_ROWS);
 override THREAD_ROWS: u32 = select(4u, 1u, SPREAD_ROWS);
@@ -112,8 +113,8 @@ struct Staged {
 }
 
 // The thread's 8×8 block of the output tile: row r's four columns in the tile's first half in r<r>a, those 64 on in
-// r<r>b (see the header), rows
-// r = 0 … 3 being 4ty … 4ty+3 and r = 4 … 7 being 64 + 4ty … 64 + 4ty+3 (named fields: see the header).
+// r<r>b; rows r = 0 … 3 in the tile's first half and 4 … 7 in the second (row_of; see the header for the thread's
+// rows and columns; named fields: see the header too).
 struct Acc {
   r0a: vec4f,
   r0b: vec4f,
@@ -146,116 +147,8 @@ var<private> shift_lo: vec4f;
 var<private> shift_hi: vec4f;
 var<private> v_base: u32; // where this batch's v starts in `bias` (row_exp, softmax_grad, A_EXP)
 
-// Whether A[m,k] is inside A (and this slice) and not under the causal mask.
-fn a_in(m: u32, k: u32) -> bool {
-  var ok = EXACT || (m < p.M && k < k_end);
-  if (p.causal == 2u) {
-    ok = ok && k <= m;
-  }
-  if (p.causal == 3u) {
-    ok = ok && k >= m;
-  }
-  return ok;
-}
-
-fn load_a(m: u32, k: u32) -> f32 {
-  if (EXACT && p.causal < 2u) {
-    return a_at(a_off + m * p.a_sm + k * p.a_sk);
-  }
-  if (a_in(m, k)) {
-    return a_at(a_off + m * p.a_sm + k * p.a_sk);
-  }
-  return 0.0;
-}
-
-// A_EXP: v of rows m … m+3 (clamped into the rows, like row_value: the rows past M are never stored).
-fn shift4(m: u32) -> vec4f {
-  let d = ROW_STEP;
-  return vec4f(row_value(v_base, m), row_value(v_base, m + d), row_value(v_base, m + 2u * d), row_value(v_base, m + 3u * d));
-}
-
-fn load_b(k: u32, n: u32) -> f32 {
-  if (EXACT || (n < p.N && k < k_end)) {
-    return b_at(b_off + k * p.b_sk + n * p.b_sn);
-  }
-  return 0.0;
-}
-
-// Slot s of a staged tile is one vec4: four consecutive rows (A: m, B: n) at one k, at (row group, k) of the tile.
-// When the rows are the stride-1 index in memory (`contig`), consecutive slots walk the row groups; otherwise they
-// walk k. Either way consecutive threads read consecutive addresses, so global loads coalesce.
-// w4 is the tile's width in vec4 (32 for A, TN / 4 for B).
-fn slot(s: u32, contig: bool, w4: u32) -> vec2u {
-  if (contig) {
-    return vec2u(s % w4, s / w4);
-  }
-  return vec2u(s / BK, s % BK);
-}
-
-// The first row (from the tile's) of staged A vec4 q: the four rows that thread ty = q % 16 multiplies in half q / 16.
-fn slot_row(q: u32) -> u32 {
-  return select(4u * q, q / 16u * 64u + q % 16u, SPREAD_ROWS);
-}
-
-// Row r (0 … 7) of a thread's block whose first row is m.
-fn row_of(m: u32, r: u32) -> u32 {
-  return m + r / 4u * 64u + r % 4u * ROW_STEP;
-}
-
-fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
-  let at = slot(s, A_M_CONTIG, 32u);
-  let m = m0 + slot_row(at.x);
-  let k = k0 + at.y;
-  let d = ROW_STEP;
-  let v = vec4f(load_a(m, k), load_a(m + d, k), load_a(m + 2u * d, k), load_a(m + 3u * d, k));
-  if (A_EXP) {
-    let inside = vec4<bool>(a_in(m, k), a_in(m + d, k), a_in(m + 2u * d, k), a_in(m + 3u * d, k));
-    return select(vec4f(0.0), exp(v - shift), inside);
-  }
-  return v;
-}
-
-// Staged B vec4 q holds the four columns that thread tx = q % 16 multiplies in half q / 16 of the tile.
-fn fetch_b(s: u32, k0: u32) -> vec4f {
-  let at = slot(s, B_N_CONTIG, TN / 4u);
-  let n = n0 + select(4u * at.x, at.x / 16u * 64u + at.x % 16u, SPREAD_COLUMNS);
-  let k = k0 + at.y;
-  let d = COLUMN_STEP;
-  return vec4f(load_b(k, n), load_b(k, n + d), load_b(k, n + 2u * d), load_b(k, n + 3u * d));
-}
-
-// The tiles starting at k0: BK / 8 slots of A and TN·BK / 1024 of B per thread (those past the B tile unused).
-fn fetch(l: u32, k0: u32) -> Staged {
-  var v = Staged(fetch_a(l, k0, shift_lo), fetch_b(l, k0), vec4f(0.0), vec4f(0.0));
-  if (BK == 16u) {
-    v.a1 = fetch_a(l + 256u, k0, shift_hi);
-    if (TN == 128u) {
-      v.b1 = fetch_b(l + 256u, k0);
-    }
-  }
-  return v;
-}
-
-// `tile` (here and below): where the staged tile starts in As and Bs, 0 or BK (the second of two). A parameter, not
-// a variable: every call passes a constant, so after inlining the k indices of the multiply are constants.
-fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
-  let at_a = slot(s, A_M_CONTIG, 32u);
-  As[tile + at_a.y][at_a.x] = stage4(va);
-  if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
-    let at_b = slot(s, B_N_CONTIG, TN / 4u);
-    Bs[tile + at_b.y][at_b.x] = stage4(vb);
-  }
-}
-
-fn stage(tile: u32, l: u32, v: Staged) {
-  stage_slot(tile, l, v.a0, v.b0);
-  if (BK == 16u) {
-    stage_slot(tile, l + 256u, v.a1, v.b1);
-  }
-}
-
-// One k's register fragments: two vec4 of A (rows 4ty …, 64 + 4ty …) and two of B (the thread's columns in each half; the
-// second unused when TN = 64).
+// One k's register fragments: two vec4 of A and two of B, the thread's rows and columns in each half of the tile (the
+// second B unused when TN = 64).
 struct Frag {
   a_lo: frag4,
   a_hi: frag4,
