@@ -19,7 +19,8 @@
  * (`GpuExecutorOptions.attentionSoftmaxLanes`), and their softmax kernels alone.
  *
  * `--matmul-variants` times the materialized attention as a training step runs it, product by product, under the
- * matmul's defaults and with each of `matmulSpreadColumns` and `matmulSpreadRows` off (`GpuExecutorOptions`).
+ * matmul's defaults, with each of `matmulSpreadColumns` and `matmulSpreadRows` off, with K tiles of 16 where B is
+ * column-contiguous (`matmulBKNContigB`) and with the row tiles in grid order (`matmulHeavyFirst`; `GpuExecutorOptions`).
  *
  * A tile is rows x cols, or rows x cols x TX (`FlashTile.threadsPerRowGroup`, TX·rows/4 threads; 8 where not given).
  *
@@ -210,6 +211,8 @@ async function matmulVariants(): Promise<void> {
     ["defaults", {}],
     ["consecutive columns", { matmulSpreadColumns: false }],
     ["consecutive rows", { matmulSpreadRows: false }],
+    ["K tiles of 16", { matmulBKNContigB: 16 }],
+    ["rows in grid order", { matmulHeavyFirst: false }],
   ];
   const products = ["q·kᵀ", "att·v", "q·kᵀ → att", "dout·vᵀ → dpreatt", "dpreatt·k", "dpreattᵀ·q", "attᵀ·dout"];
   const results: { total: number; parts: number[] }[] = [];

@@ -10,12 +10,13 @@
  *     deno run -A dev/bench_matmul.ts                       # rows 16384 (d12 at B=16, T=1024); 256 on llvmpipe
  *     deno run -A dev/bench_matmul.ts --rows 16384 --reps 7 --channels 1600   # d48's widths
  *     deno run -A dev/bench_matmul.ts --variants "exact, double-buffered"      # only those named (several: joined by ";")
+ *     deno run -A dev/bench_matmul.ts --slots     # workgroups each variant runs at once, 128- and 64-wide tiles
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { getGpuDevice } from "../gpu/device.ts";
-import { measureWaveSlots } from "../gpu/wave_slots.ts";
+import { measureWaveSlots, probeWaveSlots } from "../gpu/wave_slots.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { f16Copy } from "../layers/f16_copy.ts";
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     reps: { type: "string", default: "5" },
     channels: { type: "string", default: "768" },
     variants: { type: "string" },
+    slots: { type: "boolean", default: false },
   },
 });
 
@@ -36,6 +38,9 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
+  // K tiles of 16 (or 8) in every product; the default is 8 where B is column-contiguous, 16 elsewhere.
+  ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16 }],
+  ["exact, K tiles of 8", { matmulExact: true, matmulBK: 8 }],
   // Before SPREAD_COLUMNS: a thread's four columns consecutive, so a warp's stores write each sector in four pieces.
   ["exact, consecutive columns", { matmulExact: true, matmulSpreadColumns: false }],
   // Before SPREAD_ROWS: a thread's four rows consecutive.
@@ -130,6 +135,18 @@ console.log(
     first.launch.gemm,
   )}\n`,
 );
+if (values.slots) {
+  // How many workgroups of each variant's kernel run side by side, 128- and 64-wide tiles (a kernel that fits
+  // fewer at once, by its registers or workgroup memory, hides less of its loads, barriers and stores).
+  console.log(`| workgroup slots | ${VARIANTS.map(([name]) => name).join(" | ")} |`);
+  console.log(`| --- | ${VARIANTS.map(() => "---:").join(" | ")} |`);
+  for (const width of [128, 64] as const) {
+    const slots = [];
+    for (const ops of executors) slots.push(await probeWaveSlots(ops.runtime, ops.launch.gemm, width));
+    console.log(`| 128×${width} tiles | ${slots.join(" | ")} |`);
+  }
+  Deno.exit(0);
+}
 console.log(`| product | N×K×M | ${VARIANTS.map(([name]) => name).join(" | ")} | best |`);
 console.log(`| --- | --- | ${VARIANTS.map(() => "---:").join(" | ")} | --- |`);
 for (const [name, K, OC] of SHAPES) {

@@ -185,30 +185,34 @@ function launch(
   // Whole tiles and whole K steps in every slice: nothing to bounds check. Under a causal mask only for the lower-C
   // products (q·kᵀ, dout·vᵀ: 22.6 TFLOP/s against 18.3 checked on the H200); the four with a masked A ran 5-7% slower
   // unchecked (stop 21), so they keep the checks.
-  const wholeK = K % opts.bk === 0 && batching.k_chunk % opts.bk === 0;
+  const f16Math = usesF16Math(g, opts);
+  const nContigB = g.b.sn === 1 && g.b.sk !== 1;
+  const bk = nContigB && TN === 128 && !f16Math ? opts.bkNContigB : opts.bk;
+  const wholeK = K % bk === 0 && batching.k_chunk % bk === 0;
   const maskedA = params.causal === CAUSAL_CODE.lowerA || params.causal === CAUSAL_CODE.upperA;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && !maskedA;
-  const f16Math = usesF16Math(g, opts);
+  const heavyFirst = maskedA && !params.m_fastest && opts.heavyFirst;
   rt.dispatch({
     kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
       ...(f16Math
         ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest), F16_FUSED: Number(opts.f16Fused) }
         : {}),
-      BK: opts.bk,
+      BK: bk,
       TN,
       A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),
-      B_N_CONTIG: Number(g.b.sn === 1 && g.b.sk !== 1),
+      B_N_CONTIG: Number(nContigB),
       EXACT: Number(exact),
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
       DOUBLE_BUFFER: Number(opts.doubleBuffer),
       SPREAD_COLUMNS: Number(opts.spreadColumns && !g.softmaxGrad),
       SPREAD_ROWS: Number(opts.spreadRows && g.a.sm === 1 && g.a.sk !== 1),
       A_EXP: aExp,
+      HEAVY_FIRST: Number(heavyFirst),
     },
     bindings,
     params,
-    groups: params.m_fastest ? [tilesM, tilesN, z] : [tilesN, tilesM, z],
+    groups: params.m_fastest ? [tilesM, tilesN, z] : heavyFirst ? [tilesN, z, tilesM] : [tilesN, tilesM, z],
   });
 }
 

@@ -77,6 +77,19 @@ export interface SplitKOptions {
 export interface GemmOptions {
   /** K-tile depth of the kernel: 16, or 8 on CPU adapters (see `kernels/matmul.wgsl`). */
   bk: 8 | 16;
+  /**
+   * K-tile depth of the products whose B has its column index at stride 1 (B_N_CONTIG: the input and weight
+   * gradients, and attention's products through v, k, q and dout): 8 on GPUs, where on the H200 all ten weight
+   * gradients ran 0.6-1.0 TFLOP/s faster at 8 than at 16 while the five forward products (B k-contiguous) ran
+   * 1.4-1.6 slower (dev/bench_matmul.ts, stop 28).
+   */
+  bkNContigB: 8 | 16;
+  /**
+   * Whether the products with a masked A (att·v and the gradients through it: row tiles of unequal K ranges) start
+   * their longest row tiles first, those of every batch before the next longest (`HEAVY_FIRST` in matmul.wgsl;
+   * on the H200 att·v 0.623 → 0.561 ms a d12 layer at B=16, the other three 0.48 → 0.42).
+   */
+  heavyFirst: boolean;
   /** When and how finely weight-gradient products are split along K. */
   splitK: SplitKOptions;
   /**

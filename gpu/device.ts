@@ -138,7 +138,8 @@ export async function requestGpuDevice(gpu: GPU | undefined): Promise<GpuContext
   });
   device.addEventListener("uncapturederror", (event) => {
     event.preventDefault();
-    failure ??= `WebGPU error: ${firstLine((event as GPUUncapturedErrorEvent).error.message)}`;
+    const error = (event as GPUUncapturedErrorEvent).error;
+    failure ??= `WebGPU error: ${firstLine(error?.message ?? JSON.stringify(error))}`;
   });
   const l = device.limits;
   const limits: GpuLimits = {

@@ -38,6 +38,10 @@ export interface GpuExecutorOptions {
   splitK?: Partial<SplitKOptions>;
   /** Matmul K-tile depth; default 16, or 8 on software adapters (llvmpipe compiles BK = 16 ~4x slower). */
   matmulBK?: 8 | 16;
+  /** Matmul K-tile depth where B is column-contiguous (`GemmOptions.bkNContigB`); default 8. */
+  matmulBKNContigB?: 8 | 16;
+  /** Whether the matmuls with a masked A run their longest row tiles first (`GemmOptions.heavyFirst`; default true). */
+  matmulHeavyFirst?: boolean;
   /** Products with at most this many outputs use the one-thread-per-output kernel; default 16384 (one tile), 0: never. */
   smallMatmulMaxOutputs?: number;
   /**
@@ -141,8 +145,11 @@ export class GpuExecutor implements Executor<F, F> {
    */
   constructor(runtime: GpuRuntime, options: GpuExecutorOptions = {}) {
     this.runtime = runtime;
+    const bk = options.matmulBK ?? (runtime.ctx.isFallback ? 8 : 16);
     const gemm: GemmOptions = {
-      bk: options.matmulBK ?? (runtime.ctx.isFallback ? 8 : 16),
+      bk,
+      bkNContigB: options.matmulBKNContigB ?? 8,
+      heavyFirst: options.matmulHeavyFirst ?? true,
       splitK: { targetWorkgroups: 1024, minChunk: 512, waveSlots: 0, sliceOverheadK: 256, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),

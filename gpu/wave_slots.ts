@@ -24,7 +24,17 @@ export async function measureWaveSlots(rt: GpuRuntime, opts: GemmOptions): Promi
   if (!rt.ctx.hasTimestamps || rt.ctx.isFallback) return 0;
   const known = WAVE_SLOTS.get(rt.device);
   if (known !== undefined) return known;
-  const K = 1024, STEP = 4, MOST = 1024, TILE = GEMM_TILE * GEMM_TILE;
+  const slots = await probeWaveSlots(rt, opts, GEMM_TILE);
+  WAVE_SLOTS.set(rt.device, slots);
+  return slots;
+}
+
+/**
+ * `measureWaveSlots`'s probe, uncached, for one-tile products `width` columns wide (128, or 64 for the kernel's
+ * 64-wide tiles) under `opts` (dev/bench_matmul.ts `--slots` compares kernels by it). Needs timestamps.
+ */
+export async function probeWaveSlots(rt: GpuRuntime, opts: GemmOptions, width: 64 | 128): Promise<number> {
+  const K = 1024, STEP = 4, MOST = 1024, TILE = GEMM_TILE * width;
   // A and B in a buffer of their own (an op may not read and write one buffer), C in the scratch.
   const arena = rt.createArena("workgroup-slot probe", "f32", 2 * GEMM_TILE * K);
   const ab = { arena, offset: 0, length: arena.length };
@@ -33,12 +43,12 @@ export async function measureWaveSlots(rt: GpuRuntime, opts: GemmOptions): Promi
   const product = (n: number) =>
     gemm(rt, {
       M: GEMM_TILE,
-      N: GEMM_TILE,
+      N: width,
       K,
       batch: { outer: n, inner: 1 },
       a: { t: ab, start: 0, sm: K, sk: 1, so: 0 },
-      b: { t: ab, start: GEMM_TILE * K, sk: GEMM_TILE, sn: 1, so: 0 },
-      c: { t: c, start: 0, sm: GEMM_TILE, so: TILE },
+      b: { t: ab, start: GEMM_TILE * K, sk: width, sn: 1, so: 0 },
+      c: { t: c, start: 0, sm: width, so: TILE },
     }, tiled);
   const counts = Array.from({ length: MOST / STEP }, (_, i) => STEP * (i + 1));
   for (let i = 0; i < 4; i++) product(MOST); // compiles the pipeline and raises the clocks
@@ -50,7 +60,5 @@ export async function measureWaveSlots(rt: GpuRuntime, opts: GemmOptions): Promi
   for (const segment of arena.segments) segment.buffer.destroy();
   const base = ms.get(STEP)!;
   const jump = counts.find((n) => ms.get(n)! > 1.4 * base);
-  const slots = jump === undefined ? 0 : jump - STEP;
-  WAVE_SLOTS.set(rt.device, slots);
-  return slots;
+  return jump === undefined ? 0 : jump - STEP;
 }

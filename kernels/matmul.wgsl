@@ -95,6 +95,11 @@ override STAGE_NEAREST: bool = false;
 override F16_FUSED: bool = true;
 // See the header (attention's att·v from its scores).
 override A_EXP: bool = false;
+// HEAVY_FIRST, for the products whose A is masked (causal 2 or 3: a row tile's K range grows or shrinks with its
+// row): every batch's longest row tile first, then every batch's next longest, and so on, so that the longest
+// workgroups start first and the last wave is not a few long ones (the dispatch is then (column tiles, batches, row
+// tiles): wid.z is the row tile's rank by length, wid.y the batch).
+override HEAVY_FIRST: bool = false;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
@@ -267,9 +272,18 @@ fn k_step(acc: ptr<function, Run>, next: ptr<function, Staged>, tile: u32, l: u3
 
 @compute @workgroup_size(256)
 fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
-  var tile_m = wid.y * TILE;
+  var row_tile = wid.y;
+  var z = wid.z;
+  if (HEAVY_FIRST) {
+    row_tile = wid.z;
+    z = wid.y;
+    if (p.causal == 2u) { // the last rows have the longest K range (causal 3: the first)
+      row_tile = (p.M + TILE - 1u) / TILE - 1u - row_tile;
+    }
+  }
+  var tile_m = row_tile * TILE;
   var tile_n = wid.x * TN;
-  if (p.m_fastest != 0u) {
+  if (p.m_fastest != 0u) { // (never with HEAVY_FIRST)
     tile_m = wid.x * TILE;
     tile_n = wid.y * TN;
   }
@@ -278,8 +292,8 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   }
   m0 = tile_m;
   n0 = tile_n;
-  let zo = wid.z / p.z_inner;
-  let zi = wid.z % p.z_inner;
+  let zo = z / p.z_inner;
+  let zi = z % p.z_inner;
   a_off = p.a_base + zo * p.a_so + zi * p.a_si;
   b_off = p.b_base + zo * p.b_so + zi * p.b_si;
   c_off = p.c_base + zo * p.c_so + zi * p.c_si;

@@ -331,3 +331,14 @@ Deno.test({
     console.log(`  max abs diff: ${diffs.join(", ")}`);
   },
 });
+
+Deno.test({
+  name: "gpu attention with its row tiles in grid order (matmulHeavyFirst off) vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // The default runs the masked-A products' longest row tiles first (the tests above); this is the other order.
+    const ops = await createGpuExecutor({ matmulHeavyFirst: false, smallMatmulMaxOutputs: 0 });
+    const diff = await checkGpu(ops, 2, 130, 32, 2, 11); // two row tiles, the second of two rows
+    console.log(`  max abs diff: ${diff.toExponential(1)}`);
+  },
+});
