@@ -213,6 +213,7 @@ async function matmulVariants(): Promise<void> {
     ["consecutive rows", { matmulSpreadRows: false }],
     ["K tiles of 16", { matmulBKNContigB: 16 }],
     ["rows in grid order", { matmulHeavyFirst: false }],
+    ["double-buffered", { matmulDoubleBuffer: true }],
   ];
   const products = ["q·kᵀ", "att·v", "q·kᵀ → att", "dout·vᵀ → dpreatt", "dpreatt·k", "dpreattᵀ·q", "attᵀ·dout"];
   const results: { total: number; parts: number[] }[] = [];

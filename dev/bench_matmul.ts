@@ -38,9 +38,13 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
-  // K tiles of 16 (or 8) in every product; the default is 8 where B is column-contiguous, 16 elsewhere.
-  ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16 }],
+  // K tiles of 16 (or 8) in every product; the default is 8, double-buffered, where B is column-contiguous, 16
+  // single-buffered elsewhere.
+  ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16, matmulDoubleBufferNContigB: false }],
+  ["exact, K tiles of 8 where B is n-contiguous", { matmulExact: true, matmulDoubleBufferNContigB: false }],
   ["exact, K tiles of 8", { matmulExact: true, matmulBK: 8 }],
+  // 128×64 output tiles in every product (8×4 a thread instead of 8×8: half the accumulators).
+  ["exact, 128×64 tiles", { matmulExact: true, matmulNarrowTiles: true }],
   // Before SPREAD_COLUMNS: a thread's four columns consecutive, so a warp's stores write each sector in four pieces.
   ["exact, consecutive columns", { matmulExact: true, matmulSpreadColumns: false }],
   // Before SPREAD_ROWS: a thread's four rows consecutive.

@@ -187,7 +187,9 @@ function launch(
   // unchecked (stop 21), so they keep the checks.
   const f16Math = usesF16Math(g, opts);
   const nContigB = g.b.sn === 1 && g.b.sk !== 1;
-  const bk = nContigB && TN === 128 && !f16Math ? opts.bkNContigB : opts.bk;
+  const byNContigB = nContigB && TN === 128 && !f16Math; // the layout that takes its own K tile and staging
+  const bk = byNContigB ? opts.bkNContigB : opts.bk;
+  const doubleBuffer = byNContigB ? opts.doubleBufferNContigB : opts.doubleBuffer;
   const wholeK = K % bk === 0 && batching.k_chunk % bk === 0;
   const maskedA = params.causal === CAUSAL_CODE.lowerA || params.causal === CAUSAL_CODE.upperA;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && !maskedA;
@@ -204,7 +206,7 @@ function launch(
       B_N_CONTIG: Number(nContigB),
       EXACT: Number(exact),
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
-      DOUBLE_BUFFER: Number(opts.doubleBuffer),
+      DOUBLE_BUFFER: Number(doubleBuffer),
       SPREAD_COLUMNS: Number(opts.spreadColumns && !g.softmaxGrad),
       SPREAD_ROWS: Number(opts.spreadRows && g.a.sm === 1 && g.a.sk !== 1),
       A_EXP: aExp,
@@ -239,9 +241,9 @@ function usesF16Math(g: Gemm, opts: GemmOptions): boolean {
   return opts.f16Math === "all" || (opts.f16Math === "weights" && g.b.t.arena.dtype === "f16");
 }
 
-/** The output tile's width for a product: `gemmTileWidth`, or 64 for f16 math with `f16NarrowTiles`. */
+/** The output tile's width for a product: `gemmTileWidth`, or 64 with `narrowTiles` or f16 math with `f16NarrowTiles`. */
 function tileWidth(g: Gemm, opts: GemmOptions): 64 | 128 {
-  return usesF16Math(g, opts) && opts.f16NarrowTiles ? 64 : gemmTileWidth(g.N);
+  return opts.narrowTiles || (usesF16Math(g, opts) && opts.f16NarrowTiles) ? 64 : gemmTileWidth(g.N);
 }
 
 /** Output tiles of a product (per batch). */

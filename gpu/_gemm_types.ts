@@ -85,6 +85,12 @@ export interface GemmOptions {
    */
   bkNContigB: 8 | 16;
   /**
+   * Whether those products (B column-contiguous, 128-wide tiles) stage two K tiles by turns: on the H200 at K tiles
+   * of 8 all ten weight gradients ran 0.6-1.5 TFLOP/s faster double-buffered, where the forward products, at 16, ran
+   * 8-10 slower (dev/bench_matmul.ts, stop 28).
+   */
+  doubleBufferNContigB: boolean;
+  /**
    * Whether the products with a masked A (att·v and the gradients through it: row tiles of unequal K ranges) start
    * their longest row tiles first, those of every batch before the next longest (`HEAVY_FIRST` in matmul.wgsl;
    * on the H200 att·v 0.623 → 0.561 ms a d12 layer at B=16, the other three 0.48 → 0.42).
@@ -134,6 +140,8 @@ export interface GemmOptions {
    * totals and the f16 run) instead of 128×128.
    */
   f16NarrowTiles: boolean;
+  /** Whether every tiled product takes 128×64 output tiles (8×4 a thread: fewer registers), f16 or not. */
+  narrowTiles: boolean;
 }
 
 /** Which tiled products compute in native f16 (see `GemmOptions.f16Math`). */

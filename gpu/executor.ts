@@ -40,6 +40,11 @@ export interface GpuExecutorOptions {
   matmulBK?: 8 | 16;
   /** Matmul K-tile depth where B is column-contiguous (`GemmOptions.bkNContigB`); default 8. */
   matmulBKNContigB?: 8 | 16;
+  /**
+   * Whether those matmuls stage two K tiles by turns (`GemmOptions.doubleBufferNContigB`); default true, false on
+   * software adapters (llvmpipe compiles a kernel with twice the workgroup memory ~4x slower).
+   */
+  matmulDoubleBufferNContigB?: boolean;
   /** Whether the matmuls with a masked A run their longest row tiles first (`GemmOptions.heavyFirst`; default true). */
   matmulHeavyFirst?: boolean;
   /** Products with at most this many outputs use the one-thread-per-output kernel; default 16384 (one tile), 0: never. */
@@ -82,6 +87,8 @@ export interface GpuExecutorOptions {
   matmulF16Fused?: boolean;
   /** Whether f16 matmul arithmetic takes 128×64 output tiles (fewer registers a thread; default false: 128×128). */
   matmulF16NarrowTiles?: boolean;
+  /** Whether every tiled matmul takes 128×64 output tiles (`GemmOptions.narrowTiles`; default false). */
+  matmulNarrowTiles?: boolean;
   /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
@@ -149,6 +156,7 @@ export class GpuExecutor implements Executor<F, F> {
     const gemm: GemmOptions = {
       bk,
       bkNContigB: options.matmulBKNContigB ?? 8,
+      doubleBufferNContigB: options.matmulDoubleBufferNContigB ?? !runtime.ctx.isFallback,
       heavyFirst: options.matmulHeavyFirst ?? true,
       splitK: { targetWorkgroups: 1024, minChunk: 512, waveSlots: 0, sliceOverheadK: 256, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
@@ -163,6 +171,7 @@ export class GpuExecutor implements Executor<F, F> {
       f16StageNearest: options.matmulF16StageNearest ?? false,
       f16Fused: options.matmulF16Fused ?? true,
       f16NarrowTiles: options.matmulF16NarrowTiles ?? false,
+      narrowTiles: options.matmulNarrowTiles ?? false,
     };
     if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {
       throw new UserError(

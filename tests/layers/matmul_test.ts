@@ -354,6 +354,10 @@ Deno.test({
     const g2 = { out: await gpuPoisoned(db, N * OC), inp: await upload(db, inp), weight: await upload(db, weight) };
     db.run(matmul.forward, g2, { N, C, OC });
     diffs.push(`double-buffered ${assertClose(await db.read(g2.out), out, tolerance(C), "out").toExponential(1)}`);
+    // GPUs' default for the products whose B is n-contiguous (the input and weight gradients): K tiles of 8, two
+    // staged by turns; the forward and both gradients.
+    const nContig = await createGpuExecutor({ smallMatmulMaxOutputs: 0, matmulDoubleBufferNContigB: true });
+    diffs.push(`n-contiguous B double-buffered ${(await checkGpu(nContig, 256, 64, 128, true, 9)).toExponential(1)}`);
     console.log(`  max abs diff: ${diffs.join(", ")}`);
   },
 });
@@ -364,7 +368,12 @@ Deno.test({
   fn: async () => {
     // Two products cover the four BK = 16 loader branches (one pipeline; ~17 s to compile on a cold llvmpipe cache):
     // the forward matmul (A and B contiguous along K) and c = Aᵀ·B with A (K,M), B (K,N) (contiguous along M, N).
-    const ops = await createGpuExecutor({ matmulBK: 16, smallMatmulMaxOutputs: 0 });
+    const ops = await createGpuExecutor({
+      matmulBK: 16,
+      matmulBKNContigB: 16, // (GPUs take 8 where B is n-contiguous, tested above)
+      matmulDoubleBufferNContigB: false,
+      smallMatmulMaxOutputs: 0,
+    });
     // The executor's own tuning, with one K slice and the bounds-checked kernel (the loaders under test).
     const splitK = { ...ops.launch.gemm.splitK, targetWorkgroups: 1, minChunk: 16 };
     const opts = { ...ops.launch.gemm, splitK, rowsMaxRows: 0, exact: false };
