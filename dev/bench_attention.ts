@@ -214,6 +214,8 @@ async function matmulVariants(): Promise<void> {
     ["K tiles of 16", { matmulBKNContigB: 16 }],
     ["rows in grid order", { matmulHeavyFirst: false }],
     ["double-buffered", { matmulDoubleBuffer: true }],
+    ["K tiles of 8", { matmulBK: 8 }],
+    ["K tiles of 8, double-buffered", { matmulBK: 8, matmulDoubleBuffer: true }],
   ];
   const products = ["q·kᵀ", "att·v", "q·kᵀ → att", "dout·vᵀ → dpreatt", "dpreatt·k", "dpreattᵀ·q", "attᵀ·dout"];
   const results: { total: number; parts: number[] }[] = [];

@@ -43,6 +43,7 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16, matmulDoubleBufferNContigB: false }],
   ["exact, K tiles of 8 where B is n-contiguous", { matmulExact: true, matmulDoubleBufferNContigB: false }],
   ["exact, K tiles of 8", { matmulExact: true, matmulBK: 8 }],
+  ["exact, K tiles of 8, double-buffered", { matmulExact: true, matmulBK: 8, matmulDoubleBuffer: true }],
   // 128×64 output tiles in every product (8×4 a thread instead of 8×8: half the accumulators).
   ["exact, 128×64 tiles", { matmulExact: true, matmulNarrowTiles: true }],
   // Before SPREAD_COLUMNS: a thread's four columns consecutive, so a warp's stores write each sector in four pieces.
@@ -61,6 +62,9 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, waves of 264, overhead 128", { matmulExact: true, splitK: { waveSlots: 264, sliceOverheadK: 128 } }],
   ["exact, waves of 264, overhead 512", { matmulExact: true, splitK: { waveSlots: 264, sliceOverheadK: 512 } }],
   ["exact, waves of 132", { matmulExact: true, splitK: { waveSlots: 132 } }],
+  // The split-K model's cost of a slice's start and store (`SplitKOptions.sliceOverheadK`, default 256).
+  ["exact, slice overhead 128", { matmulExact: true, splitK: { sliceOverheadK: 128 } }],
+  ["exact, slice overhead 512", { matmulExact: true, splitK: { sliceOverheadK: 512 } }],
   ["exact, f16 weights", { matmulExact: true }],
   ["exact, f16 math", { matmulExact: true, matmulF16Math: "weights" }],
   ["exact, f16 math, runs of 32", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 }],
