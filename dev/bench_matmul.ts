@@ -44,8 +44,6 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, K tiles of 8 where B is n-contiguous", { matmulExact: true, matmulDoubleBufferNContigB: false }],
   ["exact, K tiles of 8", { matmulExact: true, matmulBK: 8 }],
   ["exact, K tiles of 8, double-buffered", { matmulExact: true, matmulBK: 8, matmulDoubleBuffer: true }],
-  // 128×64 output tiles in every product (8×4 a thread instead of 8×8: half the accumulators).
-  ["exact, 128×64 tiles", { matmulExact: true, matmulNarrowTiles: true }],
   // Before SPREAD_COLUMNS: a thread's four columns consecutive, so a warp's stores write each sector in four pieces.
   ["exact, consecutive columns", { matmulExact: true, matmulSpreadColumns: false }],
   // Before SPREAD_ROWS: a thread's four rows consecutive.

@@ -241,9 +241,9 @@ function usesF16Math(g: Gemm, opts: GemmOptions): boolean {
   return opts.f16Math === "all" || (opts.f16Math === "weights" && g.b.t.arena.dtype === "f16");
 }
 
-/** The output tile's width for a product: `gemmTileWidth`, or 64 with `narrowTiles` or f16 math with `f16NarrowTiles`. */
+/** The output tile's width for a product: `gemmTileWidth`, or 64 for f16 math with `f16NarrowTiles`. */
 function tileWidth(g: Gemm, opts: GemmOptions): 64 | 128 {
-  return opts.narrowTiles || (usesF16Math(g, opts) && opts.f16NarrowTiles) ? 64 : gemmTileWidth(g.N);
+  return usesF16Math(g, opts) && opts.f16NarrowTiles ? 64 : gemmTileWidth(g.N);
 }
 
 /** Output tiles of a product (per batch). */

@@ -140,8 +140,6 @@ export interface GemmOptions {
    * totals and the f16 run) instead of 128×128.
    */
   f16NarrowTiles: boolean;
-  /** Whether every tiled product takes 128×64 output tiles (8×4 a thread: fewer registers), f16 or not. */
-  narrowTiles: boolean;
 }
 
 /** Which tiled products compute in native f16 (see `GemmOptions.f16Math`). */

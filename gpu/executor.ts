@@ -87,8 +87,6 @@ export interface GpuExecutorOptions {
   matmulF16Fused?: boolean;
   /** Whether f16 matmul arithmetic takes 128×64 output tiles (fewer registers a thread; default false: 128×128). */
   matmulF16NarrowTiles?: boolean;
-  /** Whether every tiled matmul takes 128×64 output tiles (`GemmOptions.narrowTiles`; default false). */
-  matmulNarrowTiles?: boolean;
   /**
    * Decoding: a query row's prefix longer than `above` positions is split into chunks of `chunk` positions, a
    * workgroup each per head, whose partial softmax sums a second kernel combines (default above 512, chunks of 128:
@@ -171,7 +169,6 @@ export class GpuExecutor implements Executor<F, F> {
       f16StageNearest: options.matmulF16StageNearest ?? false,
       f16Fused: options.matmulF16Fused ?? true,
       f16NarrowTiles: options.matmulF16NarrowTiles ?? false,
-      narrowTiles: options.matmulNarrowTiles ?? false,
     };
     if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {
       throw new UserError(
