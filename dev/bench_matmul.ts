@@ -60,8 +60,8 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, waves of 264, overhead 128", { matmulExact: true, splitK: { waveSlots: 264, sliceOverheadK: 128 } }],
   ["exact, waves of 264, overhead 512", { matmulExact: true, splitK: { waveSlots: 264, sliceOverheadK: 512 } }],
   ["exact, waves of 132", { matmulExact: true, splitK: { waveSlots: 132 } }],
-  // The split-K model's cost of a slice's start and store (`SplitKOptions.sliceOverheadK`, default 256).
-  ["exact, slice overhead 128", { matmulExact: true, splitK: { sliceOverheadK: 128 } }],
+  // The split-K model's cost of a slice's start and store (`SplitKOptions.sliceOverheadK`, default 128).
+  ["exact, slice overhead 256", { matmulExact: true, splitK: { sliceOverheadK: 256 } }],
   ["exact, slice overhead 512", { matmulExact: true, splitK: { sliceOverheadK: 512 } }],
   ["exact, f16 weights", { matmulExact: true }],
   ["exact, f16 math", { matmulExact: true, matmulF16Math: "weights" }],

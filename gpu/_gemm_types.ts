@@ -69,7 +69,10 @@ export interface SplitKOptions {
    * mostly idle (108 tiles in 10 slices are 4.09 waves of 264: five waves for the work of four).
    */
   waveSlots: number;
-  /** See `waveSlots` (default 256). */
+  /**
+   * See `waveSlots` (default 128: on the H200 the fc and fcproj weight gradients then take 9 slices, not 8, and ran
+   * 41.8 TFLOP/s against 41.2-41.4 at 256; the others kept their time; dev/bench_matmul.ts, stop 28).
+   */
   sliceOverheadK: number;
 }
 

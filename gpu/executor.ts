@@ -156,7 +156,7 @@ export class GpuExecutor implements Executor<F, F> {
       bkNContigB: options.matmulBKNContigB ?? 8,
       doubleBufferNContigB: options.matmulDoubleBufferNContigB ?? !runtime.ctx.isFallback,
       heavyFirst: options.matmulHeavyFirst ?? true,
-      splitK: { targetWorkgroups: 1024, minChunk: 512, waveSlots: 0, sliceOverheadK: 256, ...options.splitK },
+      splitK: { targetWorkgroups: 1024, minChunk: 512, waveSlots: 0, sliceOverheadK: 128, ...options.splitK },
       smallMaxOutputs: options.smallMatmulMaxOutputs ?? 16384,
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
       exact: options.matmulExact ?? true,

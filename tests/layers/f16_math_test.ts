@@ -176,7 +176,7 @@ for (const { mode, run, nearest, fused, narrow = false } of CONFIGS) {
         if (mode === "all") {
           checkRuns(dweight, want, L, N, fused);
         } else {
-          // float32 arithmetic: Σ|terms|·K·2^-24-sized errors (matmul_test.ts's tolerance).
+          // float32 arithmetic: Σ|terms|·K·2^-24-sized errors (matmul_gpu_test.ts's tolerance).
           assertClose(dweight, Float32Array.from(want.sum), { atol: 4e-7 * Math.sqrt(N) + 1e-6, rtol: 1e-5 }, "dw");
         }
         console.log(

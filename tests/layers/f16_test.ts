@@ -6,7 +6,7 @@
  *   halves, overflow, NaN), on awkward lengths, placed at unaligned offsets of its buffer, with its neighbours untouched;
  * - the matmuls reading an f16 weight (`kernels/_gemm_b_f16.wgsl`): the tiled kernel (bounds checked and
  *   EXACT), `matmul_small` and `matmul_rows`, forward and both backward products, against the CPU matmul given the
- *   same half-rounded weights (so the tolerances are float32's, as in matmul_test.ts);
+ *   same half-rounded weights (so the tolerances are float32's, as in matmul_gpu_test.ts);
  * - `adamw.update` with `params16`: the update kernel writing the copy itself (kernels/adamw_update_f16.wgsl).
  */
 import assert from "node:assert/strict";
@@ -139,7 +139,7 @@ for (const n of [1, 2, 7, 1001]) {
   });
 }
 
-/** Sum-of-|terms| tolerance of a length-K f32 dot product (as matmul_test.ts): atol and rtol ≈ K·2^-24·4. */
+/** Sum-of-|terms| tolerance of a length-K f32 dot product (as matmul_gpu_test.ts): atol and rtol ≈ K·2^-24·4. */
 function tolerance(K: number) {
   return { atol: 4e-7 * Math.sqrt(K) + 1e-6, rtol: 1e-5 };
 }
