@@ -67,13 +67,6 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["exact, f16 math", { matmulExact: true, matmulF16Math: "weights" }],
   ["exact, f16 math, runs of 32", { matmulExact: true, matmulF16Math: "weights", matmulF16Run: 2 }],
   ["exact, f16 math, rounded staging", { matmulExact: true, matmulF16Math: "weights", matmulF16StageNearest: true }],
-  ["exact, f16 math, mul+add", { matmulExact: true, matmulF16Math: "weights", matmulF16Fused: false }],
-  ["exact, f16 math, mul+add, runs of 32", {
-    matmulExact: true,
-    matmulF16Math: "weights",
-    matmulF16Fused: false,
-    matmulF16Run: 2,
-  }],
   // A diagnostic, not a candidate: one f16 run over all of K (no float32 sums live in the loop, and far less
   // accurate). As fast as float32 or faster: the f16 arithmetic is fine and the two sets of accumulators (the
   // registers they take) are what slows the f16 kernel; as slow as the others: the f16 arithmetic itself is.

@@ -197,9 +197,7 @@ function launch(
   rt.dispatch({
     kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
-      ...(f16Math
-        ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest), F16_FUSED: Number(opts.f16Fused) }
-        : {}),
+      ...(f16Math ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest) } : {}),
       BK: bk,
       TN,
       A_M_CONTIG: Number(g.a.sm === 1 && g.a.sk !== 1),

@@ -136,8 +136,6 @@ export interface GemmOptions {
   f16Run: number;
   /** Whether f16 math rounds the staged operands to nearest itself (`STAGE_NEAREST`) rather than by conversion. */
   f16StageNearest: boolean;
-  /** Whether f16 math multiplies and adds with `fma` (`F16_FUSED`) or with a multiply and an add. */
-  f16Fused: boolean;
   /**
    * Whether f16 math takes 128×64 output tiles (an 8×4 block a thread: half the accumulators, of both the float32
    * totals and the f16 run) instead of 128×128.

@@ -83,8 +83,6 @@ export interface GpuExecutorOptions {
    * false: by the GPU's conversion, whose rounding WGSL leaves to the implementation).
    */
   matmulF16StageNearest?: boolean;
-  /** Whether f16 matmul arithmetic uses `fma` (default) or a multiply and an add, which the driver may contract. */
-  matmulF16Fused?: boolean;
   /** Whether f16 matmul arithmetic takes 128×64 output tiles (fewer registers a thread; default false: 128×128). */
   matmulF16NarrowTiles?: boolean;
   /**
@@ -167,7 +165,6 @@ export class GpuExecutor implements Executor<F, F> {
       f16Math: options.matmulF16Math ?? "none",
       f16Run: options.matmulF16Run ?? 1,
       f16StageNearest: options.matmulF16StageNearest ?? false,
-      f16Fused: options.matmulF16Fused ?? true,
       f16NarrowTiles: options.matmulF16NarrowTiles ?? false,
     };
     if (gemm.f16Math !== "none" && !runtime.ctx.hasF16) {

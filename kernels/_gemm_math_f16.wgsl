@@ -8,15 +8,11 @@
 alias frag4 = vec4h;
 
 // F16_RUN (iterations per run), STAGE_NEAREST (staging rounded by _half_bits.wgsl, nearest even, instead of the
-// GPU's own conversion; values already halves convert exactly either way) and F16_FUSED are overrides declared in
-// matmul.wgsl.
+// GPU's own conversion; values already halves convert exactly either way) are overrides declared in matmul.wgsl.
 
-// c + a·b in f16, each lane: `fma`, or with F16_FUSED off a multiply and an add (see matmul.wgsl).
+// c + a·b in f16, each lane, fused (a multiply and an add ran the same: BENCHMARKS.md, f16 weights, stop 23).
 fn mad4(a: f16, b: vec4h, c: vec4h) -> vec4h {
-  if (F16_FUSED) {
-    return fma(vec4h(a), b, c);
-  }
-  return vec4h(a) * b + c;
+  return fma(vec4h(a), b, c);
 }
 
 fn stage4(v: vec4f) -> frag4 {

@@ -90,9 +90,6 @@ override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
 // pipeline whose overrides are declared after the functions that use them (seen with these two in the math file).
 override F16_RUN: u32 = 1u;
 override STAGE_NEAREST: bool = false;
-// F16_FUSED: the f16 multiply-add as `fma` (GLSL.std.450 Fma in SPIR-V), or as a·b + c (a multiply and an add that
-// the driver may contract itself): compared by dev/bench_matmul.ts.
-override F16_FUSED: bool = true;
 // See the header (attention's att·v from its scores).
 override A_EXP: bool = false;
 // HEAVY_FIRST, for the products whose A is masked (causal 2 or 3: a row tile's K range grows or shrinks with its

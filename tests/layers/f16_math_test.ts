@@ -74,18 +74,16 @@ function transpose(x: ArrayLike<number>, rows: number, cols: number): Float64Arr
  * Checks `got` (float32, from f16 runs) against the float64 product: a run of L products rounds each input to a half
  * (relative 2^-11, twice) and each of its L partial sums once (the fma rounds a·b + s once), so |error| ≤ (L + 2)·2^-11
  * ·Σ|a·b| to first order; the float32 sum of the runs and subnormal halves (spacing 2^-24, one rounding per product)
- * add at most K·2^-24 more. A multiply and an add instead of the fma (`fused` false) round each product too: one
- * 2^-11·Σ|a·b| more. Returns the largest error as a share of that bound, and the largest absolute error.
+ * add at most K·2^-24 more. Returns the largest error as a share of that bound, and the largest absolute error.
  */
 function checkRuns(
   got: Float32Array,
   want: { sum: Float64Array; abs: Float64Array },
   L: number,
   K: number,
-  fused: boolean,
 ) {
   let share = 0, largest = 0;
-  const roundings = L + 2 + (fused ? 0 : 1);
+  const roundings = L + 2;
   for (let i = 0; i < got.length; i++) {
     const bound = roundings * 2 ** -11 * want.abs[i] * (1 + 1e-3) + K * 2 ** -24 + 1e-6 * Math.abs(want.sum[i]);
     const err = Math.abs(got[i] - want.sum[i]);
@@ -112,25 +110,22 @@ const SHAPES: [number, number, number][] = [
 ];
 
 /**
- * f16 math, runs of 16·run products, staged operands rounded by the conversion or by `_half_bits` (nearest), the
- * multiply-add fused (`fma`) or a multiply and an add, 128×128 or (narrow) 128×64 output tiles.
+ * f16 math, runs of 16·run products, staged operands rounded by the conversion or by `_half_bits` (nearest), 128×128
+ * or (narrow) 128×64 output tiles.
  */
-const CONFIGS: { mode: F16Math; run: number; nearest: boolean; fused: boolean; narrow?: boolean }[] = [
-  { mode: "weights", run: 1, nearest: false, fused: true },
-  { mode: "weights", run: 2, nearest: false, fused: true },
-  { mode: "weights", run: 1, nearest: true, fused: true },
-  { mode: "weights", run: 1, nearest: false, fused: false },
-  { mode: "weights", run: 1, nearest: false, fused: true, narrow: true },
-  { mode: "all", run: 1, nearest: false, fused: true },
-  { mode: "all", run: 2, nearest: true, fused: false },
+const CONFIGS: { mode: F16Math; run: number; nearest: boolean; narrow?: boolean }[] = [
+  { mode: "weights", run: 1, nearest: false },
+  { mode: "weights", run: 2, nearest: false },
+  { mode: "weights", run: 1, nearest: true },
+  { mode: "weights", run: 1, nearest: false, narrow: true },
+  { mode: "all", run: 1, nearest: false },
+  { mode: "all", run: 2, nearest: true },
 ];
 
-for (const { mode, run, nearest, fused, narrow = false } of CONFIGS) {
+for (const { mode, run, nearest, narrow = false } of CONFIGS) {
   // The tiled kernel everywhere (no small-output kernel), and no split-K, so K is one slice.
   let executor: Promise<GpuExecutor> | undefined;
-  const staging = `${nearest ? ", staged to nearest" : ""}${fused ? "" : ", multiply and add"}${
-    narrow ? ", 128×64 tiles" : ""
-  }`;
+  const staging = `${nearest ? ", staged to nearest" : ""}${narrow ? ", 128×64 tiles" : ""}`;
   for (const [N, C, OC] of SHAPES) {
     Deno.test({
       name: `gpu matmul N=${N} C=${C} OC=${OC}, f16 math "${mode}", runs of ${16 * run}${staging}: within the bound`,
@@ -140,7 +135,6 @@ for (const { mode, run, nearest, fused, narrow = false } of CONFIGS) {
           matmulF16Math: mode,
           matmulF16Run: run,
           matmulF16StageNearest: nearest,
-          matmulF16Fused: fused,
           matmulF16NarrowTiles: narrow,
           smallMatmulMaxOutputs: 0,
           splitK: { targetWorkgroups: 1, minChunk: 1 << 20 },
@@ -154,7 +148,7 @@ for (const { mode, run, nearest, fused, narrow = false } of CONFIGS) {
         const g = { out: await poisoned(ops, N * OC), inp: await upload(ops, inp), weight, bias: undefined };
         ops.run(matmul.forward, g, { N, C, OC });
         const out = await ops.read(g.out);
-        const forward = checkRuns(out, products(inp, w16, N, C, OC), L, C, fused);
+        const forward = checkRuns(out, products(inp, w16, N, C, OC), L, C);
         // Visibly f16: rounding the inputs alone moves these sums far past float32's ~K·2^-24.
         if (!(forward.largest > 1e-4)) throw new Error(`forward error ${forward.largest}: float32 arithmetic?`);
 
@@ -169,12 +163,12 @@ for (const { mode, run, nearest, fused, narrow = false } of CONFIGS) {
         };
         ops.run(matmul.backward, gb, { N, C, OC });
         // dinp[n,c] = Σ_o dout[n,o]·w[o,c]: B is the f16 weight, so f16 math in both modes.
-        checkRuns(await ops.read(gb.dinp), products(dout, transpose(w16, OC, C), N, OC, C), L, OC, fused);
+        checkRuns(await ops.read(gb.dinp), products(dout, transpose(w16, OC, C), N, OC, C), L, OC);
         // dweight[o,c] = Σ_n dout[n,o]·inp[n,c]: B is float32 activations, f16 math only with "all".
         const dweight = await ops.read(gb.dweight);
         const want = products(transpose(dout, N, OC), transpose(inp, N, C), OC, N, C);
         if (mode === "all") {
-          checkRuns(dweight, want, L, N, fused);
+          checkRuns(dweight, want, L, N);
         } else {
           // float32 arithmetic: Σ|terms|·K·2^-24-sized errors (matmul_gpu_test.ts's tolerance).
           assertClose(dweight, Float32Array.from(want.sum), { atol: 4e-7 * Math.sqrt(N) + 1e-6, rtol: 1e-5 }, "dw");
