@@ -35,8 +35,8 @@
 // A_M_CONTIG / B_N_CONTIG say which index has stride 1 in memory, and the 256 loading threads walk that index
 // consecutively so global loads coalesce for either layout (`slot`). Every load and store is bounds checked, so M,
 // N and K need not be multiples of anything (unless EXACT says they are).
-// Dispatch: (ceil(N / TN), ceil(M / 128), batches · K slices), or (ceil(M / 128), ceil(N / TN), …) with
-// m_fastest, which makes consecutive workgroups share a B tile instead of an A tile: the launcher sets it when B is
+// Dispatch: (ceil(N / TN), ceil(M / 128), batches · K slices), (ceil(N / TN), batches, ceil(M / 128)) with
+// HEAVY_FIRST, or (ceil(M / 128), ceil(N / TN), …) with m_fastest, which makes consecutive workgroups share a B tile instead of an A tile: the launcher sets it when B is
 // the larger operand (the classifier's wte). (On the H200 the order did not change the classifier's time: N first,
 // M first, and M first in groups of 16 tile rows all ran it at 33.4-33.6 TFLOP/s.) The tile size is fixed by the
 // accumulators.
@@ -81,7 +81,9 @@ override THREAD_ROWS: u32 = select(4u, 1u, SPREAD_ROWS);
 // DOUBLE_BUFFER: two staged tiles in workgroup memory, taking turns, so one barrier per K step instead of two (the
 // tile being staged is never the one another thread may still be multiplying: every thread has passed this step's
 // barrier, after its multiply of the previous step's tile, before anyone stages over the tile before that).
-override DOUBLE_BUFFER: bool = false; // GpuExecutorOptions.matmulDoubleBuffer (off by default: slower since stop 21)
+// The launcher sets it for the products whose B is n-contiguous, at BK = 8 (GemmOptions.doubleBufferNContigB: faster
+// there), and elsewhere only where asked (matmulDoubleBuffer: at BK = 16 slower since stop 21).
+override DOUBLE_BUFFER: bool = false;
 override STAGES: u32 = select(1u, 2u, DOUBLE_BUFFER);
 // The native f16 arithmetic's knobs (kernels/_gemm_math_f16.wgsl; the float32 math ignores them). F16_RUN: K-loop
 // iterations per f16 run before it is added into the float32 Acc. STAGE_NEAREST: staged values rounded to halves by
