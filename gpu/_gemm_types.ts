@@ -81,16 +81,16 @@ export interface GemmOptions {
   /** K-tile depth of the kernel: 16, or 8 on CPU adapters (see `kernels/matmul.wgsl`). */
   bk: 8 | 16;
   /**
-   * K-tile depth of the products whose B has its column index at stride 1 (B_N_CONTIG: the input and weight
-   * gradients, and attention's products through v, k, q and dout): 8 on GPUs, where on the H200 all ten weight
-   * gradients ran 0.6-1.0 TFLOP/s faster at 8 than at 16 while the five forward products (B k-contiguous) ran
-   * 1.4-1.6 slower (dev/bench_matmul.ts, stop 28).
+   * K-tile depth of the products with 128-wide tiles whose B has its column index at stride 1 (B_N_CONTIG: the input
+   * and weight gradients) in float32 math: 8, where on the H200 all ten weight gradients ran 0.6-1.0 TFLOP/s faster
+   * than at 16 while the five forward products (B k-contiguous) ran 1.4-1.6 slower at 8, and so did attention's
+   * 64-wide products through v, k, q and dout (which keep `bk`; dev/bench_matmul.ts and bench_attention.ts, stop 28).
    */
   bkNContigB: 8 | 16;
   /**
    * Whether those products (B column-contiguous, 128-wide tiles) stage two K tiles by turns: on the H200 at K tiles
-   * of 8 all ten weight gradients ran 0.6-1.5 TFLOP/s faster double-buffered, where the forward products, at 16, ran
-   * 8-10 slower (dev/bench_matmul.ts, stop 28).
+   * of 8 all ten weight gradients ran 0.9-1.5 TFLOP/s faster double-buffered, where the forward products ran 8-10
+   * slower with two tiles of 16 and 3-4 slower with two of 8 (dev/bench_matmul.ts, stop 28).
    */
   doubleBufferNContigB: boolean;
   /**

@@ -139,7 +139,9 @@ export async function requestGpuDevice(gpu: GPU | undefined): Promise<GpuContext
   device.addEventListener("uncapturederror", (event) => {
     event.preventDefault();
     const error = (event as GPUUncapturedErrorEvent).error;
-    failure ??= `WebGPU error: ${firstLine(error?.message ?? JSON.stringify(error))}`;
+    // Some errors come without a message (Deno 2.9.6, a pipeline over the device's workgroup memory): name the type.
+    const message = error?.message || `${error?.constructor?.name ?? "an error"} without a message`;
+    failure ??= `WebGPU error: ${firstLine(message)}`;
   });
   const l = device.limits;
   const limits: GpuLimits = {

@@ -35,11 +35,11 @@
 // A_M_CONTIG / B_N_CONTIG say which index has stride 1 in memory, and the 256 loading threads walk that index
 // consecutively so global loads coalesce for either layout (`slot`). Every load and store is bounds checked, so M,
 // N and K need not be multiples of anything (unless EXACT says they are).
-// Dispatch: (ceil(N / TN), ceil(M / 128), batches · K slices), (ceil(N / TN), batches, ceil(M / 128)) with
-// HEAVY_FIRST, or (ceil(M / 128), ceil(N / TN), …) with m_fastest, which makes consecutive workgroups share a B tile instead of an A tile: the launcher sets it when B is
-// the larger operand (the classifier's wte). (On the H200 the order did not change the classifier's time: N first,
-// M first, and M first in groups of 16 tile rows all ran it at 33.4-33.6 TFLOP/s.) The tile size is fixed by the
-// accumulators.
+// Dispatch: (ceil(N / TN), ceil(M / 128), batches · K slices); (ceil(N / TN), batches, ceil(M / 128)) with
+// HEAVY_FIRST; or (ceil(M / 128), ceil(N / TN), …) with m_fastest, which makes consecutive workgroups share a B tile
+// instead of an A tile: the launcher sets it when B is the larger operand (the classifier's wte). (On the H200 the
+// order did not change the classifier's time: N first, M first, and M first in groups of 16 tile rows all ran it at
+// 33.4-33.6 TFLOP/s.) The tile size is fixed by the accumulators.
 // Params and bindings: kernels/_gemm_bindings.wgsl and _gemm_b_f32.wgsl (or _f16); the loads and staging of the
 // tiles: kernels/_gemm_stage.wgsl; the stores of the output tile
 // (plain, row_exp, softmax_grad): kernels/_gemm_epilogue.wgsl; the arithmetic: _gemm_math_f32.wgsl (float32, into
