@@ -1,10 +1,12 @@
 /**
  * The GPU's FMA rate in WGSL, float32 against native f16 (`enable f16;`, the `shader-f16` feature): what the matmul
- * kernels could gain from f16 arithmetic (issue 13). Each thread runs eight independent chains of `fma` on `vec4f` or
- * `vec4<f16>` (4,096 each), over 132 · 2048 · 8 threads, four dispatches per timed pass, twice (GPU timestamps). On an
- * adapter without `shader-f16` only the float32 rows run. Meant for the H200 (on llvmpipe one pass takes ~25 s).
+ * kernels could gain from f16 arithmetic (issue 13). Each thread runs eight independent chains of `fma` (4,096 each)
+ * on `vec4f`, scalar `f32`, `vec4<f16>` or `vec2<f16>` (the shape of one packed HFMA2), over 132 · 2048 · 8 threads,
+ * four dispatches per timed pass (GPU timestamps), in rounds of every type (2 by default; the first is warm-up, not
+ * printed). On an adapter without `shader-f16` only the float32 rows run. Meant for the H200 (on llvmpipe one pass takes ~25 s).
  *
  *     deno run -A dev/bench_fma.ts
+ *     deno run -A dev/bench_fma.ts --rounds 10   # more rounds, every one after the first printed (do clocks rise?)
  *
  * @module
  */
@@ -21,8 +23,9 @@ if (!adapter.features.has("timestamp-query")) {
 const features: GPUFeatureName[] = hasF16 ? ["shader-f16", "timestamp-query"] : ["timestamp-query"];
 const device = await adapter.requestDevice({ requiredFeatures: features });
 
-/** The kernel for vector type `t` (its scalar `s`), after the `enable` line `en`. */
-function source(t: string, s: string, en: string): string {
+/** The kernel for vector type `t` of `lanes` lanes (its scalar `s`), after the `enable` line `en`. */
+function source(t: string, s: string, en: string, lanes: number): string {
+  const total = lanes === 1 ? "sum" : ["x", "y", "z", "w"].slice(0, lanes).map((c) => `sum.${c}`).join(" + ");
   return `${en}
 @group(0) @binding(0) var<storage, read_write> o: array<f32>;
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -34,7 +37,7 @@ function source(t: string, s: string, en: string): string {
     a4 = fma(a4, b, c); a5 = fma(a5, b, c); a6 = fma(a6, b, c); a7 = fma(a7, b, c);
   }
   let sum = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-  o[g.x] = f32(sum.x + sum.y + sum.z + sum.w);
+  o[g.x] = f32(${total});
 }`;
 }
 const CHAIN = 4096;
@@ -45,13 +48,24 @@ const queries = device.createQuerySet({ type: "timestamp", count: 2 });
 const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
 const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
 
-const kinds: [string, string, string, string][] = [["vec4f", "vec4f", "f32", ""]];
-if (hasF16) kinds.push(["vec4<f16>", "vec4<f16>", "f16", "enable f16;"]);
+/** Name, vector type, scalar type, `enable` line, lanes a vector. */
+const kinds: [string, string, string, string, number][] = [["vec4f", "vec4f", "f32", "", 4], [
+  "f32",
+  "f32",
+  "f32",
+  "",
+  1,
+]];
+if (hasF16) {
+  kinds.push(["vec4<f16>", "vec4<f16>", "f16", "enable f16;", 4], ["vec2<f16>", "vec2<f16>", "f16", "enable f16;", 2]);
+}
 console.log(`| type | ms per pass | TFLOP/s |`);
 console.log(`| --- | ---: | ---: |`);
-for (const round of [0, 1]) {
-  for (const [name, t, s, en] of kinds) {
-    const module = device.createShaderModule({ code: source(t, s, en) });
+const roundsIndex = Deno.args.indexOf("--rounds");
+const rounds = roundsIndex >= 0 ? Number(Deno.args[roundsIndex + 1]) : 2;
+for (let round = 0; round < rounds; round++) {
+  for (const [name, t, s, en, lanes] of kinds) {
+    const module = device.createShaderModule({ code: source(t, s, en, lanes) });
     const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
     const bindGroup = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
@@ -74,7 +88,13 @@ for (const round of [0, 1]) {
     const [t0, t1] = new BigUint64Array(readback.getMappedRange().slice(0));
     readback.unmap();
     const ns = Number(t1 - t0);
-    const flop = DISPATCHES * THREADS * CHAIN * 8 * 4 * 2; // 8 chains of vec4 FMAs, 2 FLOP each
-    if (round === 1) console.log(`| ${name} | ${(ns / 1e6).toFixed(2)} | ${(flop / ns / 1e3).toFixed(1)} |`);
+    const flop = DISPATCHES * THREADS * CHAIN * 8 * lanes * 2; // 8 chains of FMAs on `lanes` lanes, 2 FLOP each
+    if (round > 0) {
+      console.log(
+        `| ${name}${rounds > 2 ? ` (round ${round})` : ""} | ${(ns / 1e6).toFixed(2)} | ${
+          (flop / ns / 1e3).toFixed(1)
+        } |`,
+      );
+    }
   }
 }

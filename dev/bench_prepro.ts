@@ -17,7 +17,7 @@
  * `--cores` compares cores instead of Workers: the command itself, `deno run -A cli.ts prepro tinystories|fineweb
  * --from INPUT --out DIR --json` with its default Worker count (one per core the process may run on:
  * `navigator.hardwareConcurrency` follows the affinity mask, 1 under `taskset -c 0`), is run pinned to one core
- * (`taskset -c 0`) and to all of them (`taskset -c 0,1,...`), `--runs` times each (default 5), the two masks
+ * (the first CPU of its affinity mask) and to all of them (the whole mask), `--runs` times each (default 5), the two masks
  * alternating which goes first. The inputs and the command are the same; only the mask differs. The speed-up is the
  * median over rounds of (1-core wall / N-core wall) of the two runs of one round, which saw the same background.
  * Each run first waits (up to a minute) for the machine to be quiet, and the table gives the CPU seconds that other
@@ -27,6 +27,7 @@
  *
  *     deno run -A dev/bench_prepro.ts --cores            # 24 MB of text per input, 5 rounds
  *     deno run -A dev/bench_prepro.ts --cores --runs 9   # more rounds
+ *     taskset -c 2,6 deno run -A dev/bench_prepro.ts --cores   # CPU 2 against CPUs 2 and 6
  *
  * @module
  */
@@ -279,6 +280,20 @@ async function runPinned(dataset: string, file: string, cpus: number[]): Promise
   };
 }
 
+/**
+ * The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status, e.g. "0-3,8"), so that the bench run
+ * under `taskset -c 2,6` compares CPU 2 with CPUs 2 and 6 (two physical cores, not one core's hyperthreads).
+ */
+async function allowedCpus(): Promise<number[]> {
+  const status = await Deno.readTextFile("/proc/self/status");
+  const list = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1];
+  if (!list) throw new Error("/proc/self/status has no Cpus_allowed_list");
+  return list.split(",").flatMap((range) => {
+    const [first, last = first] = range.split("-").map(Number);
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  });
+}
+
 /** The middle value (the mean of the two middle ones for an even count). */
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -287,9 +302,10 @@ function median(xs: number[]): number {
 
 /** The command pinned to one core and to all of them, alternating (see the module doc). */
 async function compareCores(inputs: Input[]): Promise<void> {
-  const n = navigator.hardwareConcurrency;
+  const allowed = await allowedCpus();
+  const n = allowed.length;
   if (n < 2) throw new Error(`--cores needs at least 2 cores to compare; this process may use ${n}`);
-  const masks = [[0], Array.from({ length: n }, (_, i) => i)];
+  const masks = [[allowed[0]], allowed];
   const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
   console.log(
     `gpt2 prepro pinned to 1 core vs ${n} (taskset), default Workers, ~${targetBytes / 1e6} MB of synthetic text ` +
