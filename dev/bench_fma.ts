@@ -1,12 +1,13 @@
 /**
  * The GPU's FMA rate in WGSL, float32 against native f16 (`enable f16;`, the `shader-f16` feature): what the matmul
- * kernels could gain from f16 arithmetic (issue 13). Each thread runs eight independent chains of `fma` (4,096 each)
- * on `vec4f`, scalar `f32`, `vec4<f16>` or `vec2<f16>` (the shape of one packed HFMA2), over 132 · 2048 · 8 threads,
+ * kernels could gain from f16 arithmetic (issue 13). Each thread runs eight (`--chains`) independent chains of `fma`
+ * (4,096 each) on `vec4f`, scalar `f32`, `vec4<f16>` or `vec2<f16>` (the shape of one packed HFMA2), over 132 · 2048 · 8 threads,
  * four dispatches per timed pass (GPU timestamps), in rounds of every type (2 by default; the first is warm-up, not
  * printed). On an adapter without `shader-f16` only the float32 rows run. Meant for the H200 (on llvmpipe one pass takes ~25 s).
  *
  *     deno run -A dev/bench_fma.ts
  *     deno run -A dev/bench_fma.ts --rounds 10   # more rounds, every one after the first printed (do clocks rise?)
+ *     deno run -A dev/bench_fma.ts --chains 8,16,32   # independent chains a thread (is 8 latency-bound?)
  *
  * @module
  */
@@ -23,20 +24,20 @@ if (!adapter.features.has("timestamp-query")) {
 const features: GPUFeatureName[] = hasF16 ? ["shader-f16", "timestamp-query"] : ["timestamp-query"];
 const device = await adapter.requestDevice({ requiredFeatures: features });
 
-/** The kernel for vector type `t` of `lanes` lanes (its scalar `s`), after the `enable` line `en`. */
-function source(t: string, s: string, en: string, lanes: number): string {
+/** The kernel for vector type `t` of `lanes` lanes (its scalar `s`), after the `enable` line `en`, `n` chains. */
+function source(t: string, s: string, en: string, lanes: number, n: number): string {
   const total = lanes === 1 ? "sum" : ["x", "y", "z", "w"].slice(0, lanes).map((c) => `sum.${c}`).join(" + ");
+  const chains = Array.from({ length: n }, (_, i) => `a${i}`);
   return `${en}
 @group(0) @binding(0) var<storage, read_write> o: array<f32>;
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3u) {
-  var a0 = ${t}(${s}(f32(g.x) * 1e-7)); var a1 = a0 + ${t}(1e-3); var a2 = a0 + ${t}(2e-3); var a3 = a0 + ${t}(3e-3);
-  var a4 = a0 + ${t}(4e-3); var a5 = a0 + ${t}(5e-3); var a6 = a0 + ${t}(6e-3); var a7 = a0 + ${t}(7e-3);
+  let a = ${t}(${s}(f32(g.x) * 1e-7));
+  ${chains.map((x, i) => `var ${x} = a + ${t}(${i}e-3);`).join(" ")}
   let b = ${t}(0.999); let c = ${t}(1e-4);
   for (var i = 0u; i < ${CHAIN}u; i++) {
-    a0 = fma(a0, b, c); a1 = fma(a1, b, c); a2 = fma(a2, b, c); a3 = fma(a3, b, c);
-    a4 = fma(a4, b, c); a5 = fma(a5, b, c); a6 = fma(a6, b, c); a7 = fma(a7, b, c);
+    ${chains.map((x) => `${x} = fma(${x}, b, c);`).join(" ")}
   }
-  let sum = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+  let sum = ${chains.join(" + ")};
   o[g.x] = f32(${total});
 }`;
 }
@@ -63,38 +64,43 @@ console.log(`| type | ms per pass | TFLOP/s |`);
 console.log(`| --- | ---: | ---: |`);
 const roundsIndex = Deno.args.indexOf("--rounds");
 const rounds = roundsIndex >= 0 ? Number(Deno.args[roundsIndex + 1]) : 2;
+const chainsIndex = Deno.args.indexOf("--chains");
+const chainCounts = chainsIndex >= 0 ? Deno.args[chainsIndex + 1].split(",").map(Number) : [8];
 for (let round = 0; round < rounds; round++) {
-  for (const [name, t, s, en, lanes] of kinds) {
-    const module = device.createShaderModule({ code: source(t, s, en, lanes) });
-    const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
-    const bindGroup = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [{ binding: 0, resource: { buffer: out } }],
-    });
-    const encoder = device.createCommandEncoder();
-    for (const timed of [false, true]) { // an untimed pass first: compiles, raises the clocks
-      const pass = encoder.beginComputePass(
-        timed ? { timestampWrites: { querySet: queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
-      );
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      for (let i = 0; i < DISPATCHES; i++) pass.dispatchWorkgroups(THREADS / 256);
-      pass.end();
-    }
-    encoder.resolveQuerySet(queries, 0, 2, resolved, 0);
-    encoder.copyBufferToBuffer(resolved, 0, readback, 0, 16);
-    device.queue.submit([encoder.finish()]);
-    await readback.mapAsync(GPUMapMode.READ);
-    const [t0, t1] = new BigUint64Array(readback.getMappedRange().slice(0));
-    readback.unmap();
-    const ns = Number(t1 - t0);
-    const flop = DISPATCHES * THREADS * CHAIN * 8 * lanes * 2; // 8 chains of FMAs on `lanes` lanes, 2 FLOP each
-    if (round > 0) {
-      console.log(
-        `| ${name}${rounds > 2 ? ` (round ${round})` : ""} | ${(ns / 1e6).toFixed(2)} | ${
-          (flop / ns / 1e3).toFixed(1)
-        } |`,
-      );
+  for (const [kind, t, s, en, lanes] of kinds) {
+    for (const chains of chainCounts) {
+      const name = chainCounts.length > 1 ? `${kind}, ${chains} chains` : kind;
+      const module = device.createShaderModule({ code: source(t, s, en, lanes, chains) });
+      const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+      const bindGroup = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: out } }],
+      });
+      const encoder = device.createCommandEncoder();
+      for (const timed of [false, true]) { // an untimed pass first: compiles, raises the clocks
+        const pass = encoder.beginComputePass(
+          timed ? { timestampWrites: { querySet: queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+        );
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        for (let i = 0; i < DISPATCHES; i++) pass.dispatchWorkgroups(THREADS / 256);
+        pass.end();
+      }
+      encoder.resolveQuerySet(queries, 0, 2, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, readback, 0, 16);
+      device.queue.submit([encoder.finish()]);
+      await readback.mapAsync(GPUMapMode.READ);
+      const [t0, t1] = new BigUint64Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      const ns = Number(t1 - t0);
+      const flop = DISPATCHES * THREADS * CHAIN * chains * lanes * 2; // chains of FMAs on `lanes` lanes, 2 FLOP each
+      if (round > 0) {
+        console.log(
+          `| ${name}${rounds > 2 ? ` (round ${round})` : ""} | ${(ns / 1e6).toFixed(2)} | ${
+            (flop / ns / 1e3).toFixed(1)
+          } |`,
+        );
+      }
     }
   }
 }
