@@ -1,9 +1,10 @@
 /**
  * The GPU's FMA rate in WGSL, float32 against native f16 (`enable f16;`, the `shader-f16` feature): what the matmul
  * kernels could gain from f16 arithmetic (issue 13). Each thread runs eight (`--chains`) independent chains of `fma`
- * (4,096 each) on `vec4f`, scalar `f32`, `vec4<f16>` or `vec2<f16>` (the shape of one packed HFMA2), over 132 · 2048 · 8 threads,
- * four dispatches per timed pass (GPU timestamps), in rounds of every type (2 by default; the first is warm-up, not
- * printed). On an adapter without `shader-f16` only the float32 rows run. Meant for the H200 (on llvmpipe one pass takes ~25 s).
+ * (4,096 each) on `vec4f`, scalar `f32`, `vec4<f16>` or `vec2<f16>` (the shape of one packed HFMA2), over
+ * 132 · 2048 · 8 threads, four dispatches per timed pass (GPU timestamps), in rounds of every type (2 by default; the
+ * first is warm-up, not printed). On an adapter without `shader-f16` only the float32 rows run. Meant for the H200
+ * (on llvmpipe one pass takes ~25 s).
  *
  *     deno run -A dev/bench_fma.ts
  *     deno run -A dev/bench_fma.ts --rounds 10   # more rounds, every one after the first printed (do clocks rise?)
