@@ -213,13 +213,12 @@ async function matmulVariants(): Promise<void> {
     ["consecutive rows", { matmulSpreadRows: false }],
     ["K tiles of 16", { matmulBKNContigB: 16 }],
     ["rows in grid order", { matmulHeavyFirst: false }],
-    ["lse from a softmax pass", { attentionRowLse: false }],
     ["double-buffered", { matmulDoubleBuffer: true }],
     ["K tiles of 8", { matmulBK: 8 }],
     ["K tiles of 8, double-buffered", { matmulBK: 8, matmulDoubleBuffer: true }],
   ];
   const products = [
-    ...["q·kᵀ", "lse", "softmax", "att·v", "q·kᵀ → att"],
+    ...["q·kᵀ", "softmax", "att·v", "q·kᵀ → att"],
     ...["dout·vᵀ → dpreatt", "dpreatt·k", "dpreattᵀ·q", "attᵀ·dout", "D"],
   ];
   const results: { total: number; parts: number[] }[] = [];

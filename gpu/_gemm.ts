@@ -11,8 +11,6 @@ import gemmBF32Src from "../kernels/_gemm_b_f32.wgsl" with { type: "text" };
 import gemmBF16Src from "../kernels/_gemm_b_f16.wgsl" with { type: "text" };
 import matmulSrc from "../kernels/matmul.wgsl" with { type: "text" };
 import gemmEpilogueSrc from "../kernels/_gemm_epilogue.wgsl" with { type: "text" };
-import gemmRowLseSrc from "../kernels/_gemm_row_lse.wgsl" with { type: "text" };
-import gemmRowLseOffSrc from "../kernels/_gemm_row_lse_off.wgsl" with { type: "text" };
 import gemmStageSrc from "../kernels/_gemm_stage.wgsl" with { type: "text" };
 import gemmMathF32Src from "../kernels/_gemm_math_f32.wgsl" with { type: "text" };
 import gemmMathF16Src from "../kernels/_gemm_math_f16.wgsl" with { type: "text" };
@@ -24,20 +22,10 @@ import type { CausalMask, Gemm, GemmOptions, Operand, SplitKOptions } from "./_g
 export type { CausalMask, F16Math, Gemm, GemmOptions, Operand, SplitKOptions } from "./_gemm_types.ts";
 import type { GpuRuntime } from "./runtime.ts";
 
-/** The shared bindings with aux writable: the row-LSE form writes its rows' pairs there (_gemm_row_lse.wgsl). */
-const writableAuxBindingsSrc = gemmBindingsSrc.replace("var<storage, read> aux", "var<storage, read_write> aux");
-if (writableAuxBindingsSrc === gemmBindingsSrc) {
-  throw new Error("_gemm_bindings.wgsl: no read-only aux to make writable");
-}
-
-/**
- * The tiled kernel's source: matmul.wgsl with its tile loads, output stores, bindings, B's type and arithmetic, and
- * the row-LSE stores where `rowLse`.
- */
-function tiledSource(bSrc: string, mathSrc: string, rowLse = false): string {
+/** The tiled kernel's source: matmul.wgsl with its tile loads, output stores, bindings, B's type and arithmetic. */
+function tiledSource(bSrc: string, mathSrc: string): string {
   const f16 = mathSrc === gemmMathF16Src;
-  const source = matmulSrc + gemmStageSrc + gemmEpilogueSrc + (rowLse ? gemmRowLseSrc : gemmRowLseOffSrc) +
-    (rowLse ? writableAuxBindingsSrc : gemmBindingsSrc) + bSrc + mathSrc;
+  const source = matmulSrc + gemmStageSrc + gemmEpilogueSrc + gemmBindingsSrc + bSrc + mathSrc;
   return f16 ? `enable f16;\n${source}${halfBitsSrc}` : source;
 }
 
@@ -63,11 +51,6 @@ const f32Kernels = { tiled: matmulKernel, small: matmulSmallKernel, rows: matmul
 const f16MathKernels = {
   f32: wgslKernel(tiledSource(gemmBF32Src, gemmMathF16Src), { variant: "f16 math" }),
   f16: wgslKernel(tiledSource(gemmBF16Src, gemmMathF16Src), { variant: "f16 weights, f16 math" }),
-};
-/** The tiled kernel's row-LSE form (`Gemm.rowLse`; B float32), with float32 or native f16 arithmetic. */
-const rowLseKernels = {
-  f32: wgslKernel(tiledSource(gemmBF32Src, gemmMathF32Src, true), { variant: "row lse" }),
-  f16Math: wgslKernel(tiledSource(gemmBF32Src, gemmMathF16Src, true), { variant: "f16 math, row lse" }),
 };
 import { bindRange, type GpuBinding, maxBindingElements } from "./tensor.ts";
 
@@ -109,7 +92,7 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   if (M === 0 || N === 0) return;
   // Under two waves of workgroups over a long K (the classifier's input gradient, in row chunks of the logits):
   // split K as gemmAccumulate does and write the ordered sum of the slices.
-  const epilogue = g.rowExp !== undefined || g.softmaxGrad !== undefined || g.rowLse !== undefined;
+  const epilogue = g.rowExp !== undefined || g.softmaxGrad !== undefined;
   const plain = !g.batch && !g.bias && !epilogue && (g.causal ?? "none") === "none" && g.c.sm === N;
   if (plain && tilesOf(g, opts) < opts.splitK.targetWorkgroups / 2) {
     const slices = splitKSlices(rt, g, opts);
@@ -124,16 +107,11 @@ export function gemm(rt: GpuRuntime, g: Gemm, opts: GemmOptions): void {
   const vectors = [g.bias, g.rowExp, g.softmaxGrad, g.aExp].filter((x) => x !== undefined).length;
   if (vectors > 1) throw new Error("gemm: a bias, a row-exp vector, a softmax gradient and aExp exclude each other");
   if (g.aExp && g.a.sk !== 1) throw new Error("gemm: aExp needs A's k index at stride 1");
-  if (g.rowLse && (g.rowExp || g.softmaxGrad)) throw new Error("gemm: rowLse excludes rowExp and softmaxGrad");
-  const lseTiles = g.rowLse ? gemmRowLseTiles(g, opts)?.tiles : 0;
-  if (lseTiles === undefined) throw new Error(`gemm: rowLse needs the tiled kernel (${M}×${N} does not run on it)`);
   const v = rowVectorOf(g);
   const rowVector = v && bindSpan(rt, v, M + zs(v.so, v.si));
   const bias = g.bias ? bindSpan(rt, g.bias, N) : rowVector ?? rt.dummy;
   const aux = g.softmaxGrad
     ? bindSpan(rt, g.softmaxGrad.aux, 1 + (M - 1) * g.c.sm + (N - 1) + zs(g.c.so, g.c.si))
-    : g.rowLse
-    ? bindSpan(rt, g.rowLse, 2 * outer * inner * M * lseTiles)
     : rt.dummy;
   launch(rt, g, opts, [a, b, c, bias, aux], {
     z_inner: inner,
@@ -183,14 +161,15 @@ function launch(
     throw new Error("matmul: only B (the weight operand) may be an f16 tensor");
   }
   const f16B = g.b.t.arena.dtype === "f16";
-  if (f16B && g.rowLse) throw new Error("matmul: rowLse with an f16 B has no kernel");
   const kernels = f16B ? f16Kernels : f32Kernels;
-  const form = kernelForm(g, opts);
-  if (form === "rows") {
+  // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
+  const plainRows = !g.rowExp && !g.softmaxGrad && !g.aExp;
+  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && plainRows) {
     rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
     return;
   }
-  if (form === "small") {
+  // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
+  if (opts.smallMaxOutputs > 0 && (M * N <= opts.smallMaxOutputs || Math.min(M, N) <= 16)) {
     const { WX, WY } = matmulSmallKernel.overrides as { WX: number; WY: number };
     rt.dispatch({
       kernel: kernels.small,
@@ -215,13 +194,8 @@ function launch(
   const maskedA = params.causal === CAUSAL_CODE.lowerA || params.causal === CAUSAL_CODE.upperA;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && !maskedA;
   const heavyFirst = maskedA && !params.m_fastest && opts.heavyFirst;
-  const tiled = g.rowLse
-    ? rowLseKernels[f16Math ? "f16Math" : "f32"]
-    : f16Math
-    ? f16MathKernels[f16B ? "f16" : "f32"]
-    : kernels.tiled;
   rt.dispatch({
-    kernel: tiled,
+    kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
       ...(f16Math ? { F16_RUN: opts.f16Run, STAGE_NEAREST: Number(opts.f16StageNearest) } : {}),
       BK: bk,
@@ -258,30 +232,6 @@ export function gemmAccumulate(rt: GpuRuntime, g: Gemm, opts: GemmOptions, split
   if (M === 0 || N === 0) return;
   if (g.c.sm !== N) throw new Error("gemmAccumulate needs contiguous output rows");
   gemmSlices(rt, g, opts, split ? splitKSlices(rt, g, opts) : 1, false);
-}
-
-/** Which kernel runs a product: matmul_rows, matmul_small, or the tiled matmul.wgsl. */
-function kernelForm(g: Gemm, opts: GemmOptions): "rows" | "small" | "tiled" {
-  const { M, N } = g;
-  // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
-  const plainRows = !g.rowExp && !g.softmaxGrad && !g.aExp && !g.rowLse;
-  if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && (g.causal ?? "none") === "none" && plainRows) {
-    return "rows";
-  }
-  // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
-  if (opts.smallMaxOutputs > 0 && (M * N <= opts.smallMaxOutputs || Math.min(M, N) <= 16)) return "small";
-  return "tiled";
-}
-
-/**
- * The output tiles' width and their number across a row for `Gemm.rowLse` (each tile writes one (max, sum) pair a
- * row: `rowLse` then spans 2 · batches · M · tiles elements), or undefined where the product does not run on the
- * tiled kernel, which alone has the row-LSE form (the caller then takes another way to its rows' log-sum-exp).
- */
-export function gemmRowLseTiles(g: Gemm, opts: GemmOptions): { width: number; tiles: number } | undefined {
-  if (kernelForm(g, opts) !== "tiled") return undefined;
-  const width = tileWidth(g, opts);
-  return { width, tiles: Math.ceil(g.N / width) };
 }
 
 /** Whether a tiled product computes in native f16 (see `GemmOptions.f16Math`). */

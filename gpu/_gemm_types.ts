@@ -45,12 +45,6 @@ export interface Gemm {
    * stride 1. Not with `bias`, `rowExp` or `softmaxGrad`.
    */
   aExp?: Operand & { so?: number; si?: number };
-  /**
-   * Where the row-LSE form writes, beside the product c, each output row's (max, Σ exp(c − max)) over each of its
-   * column tiles: 2 · batches · M · `gemmRowLseTiles` elements (kernels/_gemm_row_lse.wgsl; attention's q·kᵀ, whose
-   * rows' log-sum-exp is combined from them). Only on the tiled kernel; not with `rowExp` or `softmaxGrad`.
-   */
-  rowLse?: Operand;
   /** Batches as outer × inner (attention: B × NH); 1 × 1 when absent. */
   batch?: { outer: number; inner: number };
   alpha?: number;

@@ -27,8 +27,6 @@ export interface GpuLaunch {
   readonly decodeSplit: DecodeSplit;
   /** Threads per row of the materialized attention's softmax kernels (see `GpuExecutorOptions`). */
   readonly softmaxLanes: number;
-  /** Whether the materialized attention's forward takes lse from q·kᵀ's row-LSE form (see `GpuExecutorOptions`). */
-  readonly attentionRowLse: boolean;
 }
 
 /** Tuning of the GPU backend (defaults suit large GPUs; tests shrink them to exercise every path). */
@@ -100,12 +98,6 @@ export interface GpuExecutorOptions {
    * 32, and 0.53 and 0.47 for the earlier kernels' one row of 128 threads a workgroup).
    */
   attentionSoftmaxLanes?: number;
-  /**
-   * Whether the materialized attention's forward, where it saves lse and no att (training), has q·kᵀ write each
-   * row's (max, Σ exp) per column tile and combines lse from them (`Gemm.rowLse`), instead of a softmax pass over
-   * the stored scores. Default true.
-   */
-  attentionRowLse?: boolean;
 }
 
 /** When (`above` positions) and how finely (`chunk` positions a workgroup) decoding splits a long prefix. */
@@ -186,7 +178,6 @@ export class GpuExecutor implements Executor<F, F> {
       tables: new BucketTables(runtime),
       decodeSplit: options.attentionDecodeSplit ?? { above: 512, chunk: 128 },
       softmaxLanes: options.attentionSoftmaxLanes ?? 64,
-      attentionRowLse: options.attentionRowLse ?? true,
     };
     if (runtime.ctx.hasTimestamps) {
       this.profiler = { start: (options) => runtime.startProfile(options), stop: () => runtime.stopProfile() };

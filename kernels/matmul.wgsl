@@ -10,8 +10,7 @@
 // zi·vec_si + m] (bias is then a per-row vector, not added): attention's probabilities recomputed from its scores
 // and the saved log-sum-exp of their rows, softmax and all, in the product that makes the scores. softmax_grad = 1
 // writes c[z][m,n] = aux[z][m,n] · (alpha · Σ_k A·B − v[z][m]), aux laid out as c (aux_base its start): the softmax's
-// backward in the product dout·vᵀ, with aux = att and v = D = rowsum(dout ∘ out). The row-LSE form
-// (_gemm_row_lse.wgsl) also writes each output row's (max, Σ exp) over each tile into aux: attention's q·kᵀ.
+// backward in the product dout·vᵀ, with aux = att and v = D = rowsum(dout ∘ out).
 //
 // A_EXP (an override) reads A[z][m,k] as exp(A[z][m,k] − v[z][m]), v as for row_exp, and entries outside A or
 // under the mask as 0: attention's probabilities made from the raw scores and their rows' log-sum-exp while att·v
@@ -342,5 +341,4 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
     return;
   }
   store_plain(&acc, m, n);
-  store_row_lse(&acc, m, n, l, z); // the row-LSE form only (_gemm_row_lse.wgsl; empty in the others)
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Gemm, gemm, type GemmOptions, gemmRowLseTiles } from "../gpu/_gemm.ts";
+import { type Gemm, gemm, type GemmOptions } from "../gpu/_gemm.ts";
 import { gridRows, perBinding, ranges } from "../gpu/dispatch.ts";
 import type { KernelDescriptor } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
@@ -38,17 +38,11 @@ export function* batchGroups(rt: GpuRuntime, s: { B: number; T: number; C: numbe
 /**
  * The two per-head products of a batch group: `scoresOf`, (T×hs)·(hs×T) → T×T (q·kᵀ, dout·vᵀ), and `mixOf`,
  * (T×T)·(T×hs) → T×hs (att·v and the gradients through it); the caller gives operands, scale and mask.
- * `scoresLseTiles`: the column tiles of a scores product's row-LSE form (`gemmRowLseTiles`; 0 where it has none).
  */
 export function headProducts(rt: GpuRuntime, opts: GemmOptions, batch: Gemm["batch"], T: number, hs: number) {
-  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp" | "softmaxGrad" | "aExp" | "rowLse">;
-  const shape = (M: number, N: number, K: number) => (o: Operands): Gemm => ({ M, N, K, batch, ...o });
-  const [scores, mix] = [shape(T, T, hs), shape(T, hs, T)];
-  return {
-    scoresOf: (o: Operands) => gemm(rt, scores(o), opts),
-    mixOf: (o: Operands) => gemm(rt, mix(o), opts),
-    scoresLseTiles: (o: Operands) => gemmRowLseTiles(scores(o), opts),
-  };
+  type Operands = Pick<Gemm, "a" | "b" | "c" | "alpha" | "causal" | "rowExp" | "softmaxGrad" | "aExp">;
+  const of = (M: number, N: number, K: number) => (o: Operands) => gemm(rt, { M, N, K, batch, ...o }, opts);
+  return { scoresOf: of(T, T, hs), mixOf: of(T, hs, T) };
 }
 
 /**

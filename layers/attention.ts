@@ -9,9 +9,8 @@
  * - `wasm`: WebAssembly SIMD per (batch, head), spread over Workers (`cpu/kernels.ts`, `cpu/wasm/attention.ts`);
  * - `gpu`: the causal products on the shared SGEMM (`gpu/_gemm.ts`, `kernels/matmul.wgsl`) with q, k, v read in
  *   place from the qkv rows, around the row softmax kernels `kernels/attention_softmax_{forward,backward}.wgsl`.
- *   Given `lse`, q·kᵀ also writes each row's (max, Σ exp) over each column tile (the GEMM's `rowLse`), a small
- *   kernel `kernels/attention_lse_combine.wgsl` combines them into the row's log-sum-exp, and att·v makes the
- *   probabilities from preatt and lse as it stages them (the GEMM's `aExp`): no softmax pass, no att written; and the backward's recompute (`outHolds`) makes att in
+ *   Given `lse`, the forward softmax writes each row's log-sum-exp instead of att, att·v makes the probabilities
+ *   from preatt and lse as it stages them (the GEMM's `aExp`), and the backward's recompute (`outHolds`) makes att in
  *   the q·kᵀ product itself, exp(q·kᵀ/√hs − lse) (the GEMM's `rowExp`): no preatt, no softmax pass.
  *
  * `attention.decode` (one query over the KV cache) is the op record of `layers/attention_decode.ts`.
@@ -21,10 +20,8 @@
 import reduceSrc from "../kernels/_reduce.wgsl" with { type: "text" };
 import reduceLanesSrc from "../kernels/_reduce_lanes.wgsl" with { type: "text" };
 import attentionSoftmaxBackwardSrc from "../kernels/attention_softmax_backward.wgsl" with { type: "text" };
-import attentionLseCombineSrc from "../kernels/attention_lse_combine.wgsl" with { type: "text" };
 import attentionSoftmaxForwardSrc from "../kernels/attention_softmax_forward.wgsl" with { type: "text" };
 import type { GemmOptions } from "../gpu/_gemm.ts";
-import { gridRows } from "../gpu/dispatch.ts";
 import { wgslKernel } from "../gpu/kernel.ts";
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { bindRange, type GpuTensor } from "../gpu/tensor.ts";
@@ -222,9 +219,6 @@ export function attentionBackward(
   }
 }
 
-/** Each row's log-sum-exp from the (max, sum) pairs of q·kᵀ's row-LSE form (GPU forward). */
-const attentionLseCombineKernel = wgslKernel(attentionLseCombineSrc + reduceSrc);
-
 /** Causal softmax of attention scores (GPU forward). */
 const attentionSoftmaxForwardKernel = wgslKernel(attentionSoftmaxForwardSrc + reduceSrc + reduceLanesSrc);
 
@@ -238,12 +232,11 @@ function attentionForwardGpu(
   s: AttentionForwardSizes,
   opts: GemmOptions,
   lanes: number,
-  rowLse: boolean,
 ): void {
   const { T, C, NH } = s;
   const { hs, C3, TT } = headSizes(s);
   for (const { b0, batch, qkv, sq, product, rows } of batchGroups(rt, s, b.att)) {
-    const { scoresOf, mixOf, scoresLseTiles } = headProducts(rt, opts, batch, T, hs);
+    const { scoresOf, mixOf } = headProducts(rt, opts, batch, T, hs);
     const q = { t: b.inp, start: qkv, sm: C3, sk: 1, so: T * C3, si: hs };
     const kT = { t: b.inp, start: qkv + C, sk: 1, sn: C3, so: T * C3, si: hs };
     const scores = { start: sq, sm: T, so: NH * TT, si: TT };
@@ -265,42 +258,27 @@ function attentionForwardGpu(
       );
       continue;
     }
-    const qk = { a: q, b: kT, c: { t: b.preatt, ...scores }, alpha: 1 / Math.sqrt(hs), causal: "lowerC" as const };
-    // With lse, unless att is wanted: no att is written, and att·v exponentiates the scores it reads.
+    rt.group(
+      "q·kᵀ",
+      product,
+      () => scoresOf({ a: q, b: kT, c: { t: b.preatt, ...scores }, alpha: 1 / Math.sqrt(hs), causal: "lowerC" }),
+    );
+    // With lse, unless att is wanted: the softmax writes lse only, and att·v exponentiates the scores it reads.
     const fromScores = lse !== undefined && !s.keepAtt && !s.outHolds;
-    const lseTiles = fromScores && rowLse ? scoresLseTiles(qk) : undefined;
-    if (lse && lseTiles) {
-      const { tiles, width } = lseTiles;
-      // q·kᵀ writes each row's (max, sum) per column tile beside the scores, and lse is combined from those: the
-      // scores are not read again before att·v.
-      const parts = rt.scratch(2 * rows * tiles);
-      rt.group("q·kᵀ", product, () => scoresOf({ ...qk, rowLse: { t: parts, start: 0 } }));
-      // Each row t reads the pairs of tiles 0 … t / width: 8 bytes each.
-      const pairs = (rows / T) * Array.from({ length: T }, (_, t) => Math.floor(t / width) + 1).reduce((x, y) => x + y);
-      rt.group("lse", { bytes: 8 * pairs + 4 * rows }, () =>
-        rt.dispatch({
-          kernel: attentionLseCombineKernel,
-          bindings: [bindRange(lse.t, lse.start, rows, rt.limits), bindRange(parts, 0, 2 * rows * tiles, rt.limits)],
-          params: { rows, T, tiles, TN: width },
-          groups: gridRows(rt, Math.ceil(rows / (attentionLseCombineKernel.overrides as { WG: number }).WG)),
-        }));
-    } else {
-      rt.group("q·kᵀ", product, () => scoresOf(qk));
-      // Bytes of the causal half of the rows: read twice and written, or read once.
-      rt.group(
-        "softmax",
-        { bytes: (fromScores ? 2 : 6) * rows * T },
-        () =>
-          dispatchSoftmax(rt, attentionSoftmaxForwardKernel, lanes, {
-            bindings: [
-              bindRange(b.att, sq, rows * T, rt.limits),
-              bindRange(b.preatt, sq, rows * T, rt.limits),
-              lse ? bindRange(lse.t, lse.start, rows, rt.limits) : rt.dummy,
-            ],
-            params: { rows, T, has_lse: Number(lse !== undefined), write_att: Number(!fromScores) },
-          }),
-      );
-    }
+    // Bytes of the causal half of the rows: read twice and written, or read once.
+    rt.group(
+      "softmax",
+      { bytes: (fromScores ? 2 : 6) * rows * T },
+      () =>
+        dispatchSoftmax(rt, attentionSoftmaxForwardKernel, lanes, {
+          bindings: [
+            bindRange(b.att, sq, rows * T, rt.limits),
+            bindRange(b.preatt, sq, rows * T, rt.limits),
+            lse ? bindRange(lse.t, lse.start, rows, rt.limits) : rt.dummy,
+          ],
+          params: { rows, T, has_lse: Number(lse !== undefined), write_att: Number(!fromScores) },
+        }),
+    );
     if (s.outHolds) continue; // a recompute for backward: only the scores were needed
     const probabilities = { start: sq, sm: T, sk: 1, so: NH * TT, si: TT };
     rt.group("att·v", product, () =>
@@ -420,7 +398,7 @@ export const attention = {
     buffers: ATTENTION_FORWARD,
     cpu: (b, s: AttentionForwardSizes) => attentionForward(b, s),
     wasm: (k, b, s) => k.attentionForward(b, s),
-    gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm, g.softmaxLanes, g.attentionRowLse),
+    gpu: (g, b, s) => attentionForwardGpu(g.rt, b, s, g.gemm, g.softmaxLanes),
     // Two causal (T×T×hs) products per head, half of each done (one when out already holds the result on the GPU).
     work: (s) => ({ flops: (s.outHolds ? 1 : 2) * s.B * s.T * s.T * s.C }),
   }),
