@@ -28,6 +28,7 @@
  *     deno run -A dev/bench_prepro.ts --cores            # 24 MB of text per input, 5 rounds
  *     deno run -A dev/bench_prepro.ts --cores --runs 9   # more rounds
  *     taskset -c 2,6 deno run -A dev/bench_prepro.ts --cores   # CPU 2 against CPUs 2 and 6
+ *     deno run -A dev/bench_prepro.ts --cores --inputs web.parquet,web.jsonl.gz   # only these inputs
  *
  * @module
  */
@@ -145,7 +146,12 @@ try {
     ["fineweb", "web.parquet", textBytes],
     ["fineweb", "web.jsonl.gz", textBytes],
   ];
-  await (cores ? compareCores(inputs) : compareWorkers(inputs));
+  const inputsIndex = args.indexOf("--inputs");
+  const only = inputsIndex >= 0 ? args[inputsIndex + 1].split(",") : inputs.map(([, file]) => file);
+  const unknown = only.filter((file) => !inputs.some(([, f]) => f === file));
+  if (unknown.length) throw new Error(`--inputs: no input ${unknown.join(", ")} (${inputs.map(([, f]) => f)})`);
+  const chosen = inputs.filter(([, file]) => only.includes(file));
+  await (cores ? compareCores(chosen) : compareWorkers(chosen));
 } finally {
   if (!keep) await Deno.remove(dir, { recursive: true });
 }
