@@ -16,10 +16,11 @@
  *
  * `--cores` compares cores instead of Workers: the command itself, `deno run -A cli.ts prepro tinystories|fineweb
  * --from INPUT --out DIR --json` with its default Worker count (one per core the process may run on:
- * `navigator.hardwareConcurrency` follows the affinity mask, 1 under `taskset -c 0`), is run pinned to one core
- * (the first CPU of its affinity mask) and to all of them (the whole mask), `--runs` times each (default 5), the two masks
- * alternating which goes first. The inputs and the command are the same; only the mask differs. The speed-up is the
- * median over rounds of (1-core wall / N-core wall) of the two runs of one round, which saw the same background.
+ * `navigator.hardwareConcurrency` follows the affinity mask, 1 under `taskset -c 0`), is run pinned to one core (the
+ * first CPU of this process's affinity mask) and to all of them (the whole mask), `--runs` times each (default 5),
+ * the two masks alternating which goes first. The inputs and the command are the same; only the mask differs. The
+ * speed-up is the median over rounds of (1-core wall / N-core wall) of the two runs of one round, which saw the same
+ * background.
  * Each run first waits (up to a minute) for the machine to be quiet, and the table gives the CPU seconds that other
  * processes used on those cores during each run (from `/proc/stat`), to tell a disturbed run apart. Wall time is
  * the whole process's, start-up included; "prepro s" is the command's own figure. Needs `taskset` and GNU
