@@ -11,12 +11,15 @@
  *     deno run -A dev/bench_matmul.ts --rows 16384 --reps 7 --channels 1600   # d48's widths
  *     deno run -A dev/bench_matmul.ts --variants "exact, double-buffered"      # only those named (several: joined by ";")
  *     deno run -A dev/bench_matmul.ts --slots     # workgroups each variant runs at once, 128- and 64-wide tiles
+ *     deno run -A dev/bench_matmul.ts --residency   # one-tile products n at a time: does a second workgroup a
+ *                                                   # processor (n = 264 against 132) add throughput?
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { getGpuDevice } from "../gpu/device.ts";
 import { measureWaveSlots, probeWaveSlots } from "../gpu/wave_slots.ts";
+import { gemm, GEMM_TILE } from "../gpu/_gemm.ts";
 import { createGpuExecutor, type GpuExecutor, type GpuExecutorOptions } from "../gpu/executor.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { f16Copy } from "../layers/f16_copy.ts";
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     channels: { type: "string", default: "768" },
     variants: { type: "string" },
     slots: { type: "boolean", default: false },
+    residency: { type: "boolean", default: false },
   },
 });
 
@@ -38,6 +42,17 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
+  // 128 threads of 16×8 outputs a 128×128 tile (cuBLAS's shape here), at the launcher's K tiles, and at 8 and 16.
+  ["exact, wide blocks", { matmulExact: true, matmulWideBlocks: true }],
+  ["exact, wide blocks, K tiles of 8", { matmulExact: true, matmulWideBlocks: true, matmulBK: 8 }],
+  ["exact, wide blocks, K tiles of 16", {
+    matmulExact: true,
+    matmulWideBlocks: true,
+    matmulBKNContigB: 16,
+    matmulDoubleBufferNContigB: false,
+  }],
+  // Each K tile fetched when it is staged, not while the one before is multiplied: fewer registers a thread.
+  ["exact, no prefetch", { matmulExact: true, matmulPrefetch: false }],
   // K tiles of 16 (or 8) in every product; the default is 8, double-buffered, where B is column-contiguous, 16
   // single-buffered elsewhere.
   ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16, matmulDoubleBufferNContigB: false }],
@@ -143,6 +158,52 @@ if (values.slots) {
     const slots = [];
     for (const ops of executors) slots.push(await probeWaveSlots(ops.runtime, ops.launch.gemm, width));
     console.log(`| 128×${width} tiles | ${slots.join(" | ")} |`);
+  }
+  Deno.exit(0);
+}
+if (values.residency) {
+  // n one-tile (128×128) products over K = 2048 at once, same operands (compute-bound), for B read along K (the
+  // forward layout) and along N (the gradients'). On a GPU of P processors, n = 2P against n = P: twice the time if
+  // a processor runs one workgroup at a time (or two, no faster together); less if a second one resident on it
+  // covers the first's waits. Rates are the n products' FLOPs over the pass's time.
+  const K = 2048, MOST = 528, COUNTS = [33, 66, 132, 198, 264, 396, 528];
+  console.log(`| variant | layout | ${COUNTS.map((n) => `n = ${n}`).join(" | ")} |`);
+  console.log(`| --- | --- | ${COUNTS.map(() => "---:").join(" | ")} |`);
+  for (const [v, ops] of executors.entries()) {
+    const rt = ops.runtime;
+    const arena = rt.createArena("residency probe", "f32", 2 * GEMM_TILE * K);
+    const ab = { arena, offset: 0, length: arena.length };
+    const data = new Float32Array(arena.length); // random operands: zeros draw less power (see below)
+    for (let i = 0; i < data.length; i += PATTERN.length) data.set(PATTERN.subarray(0, data.length - i), i);
+    ops.write(ab, data);
+    const c = rt.scratch(MOST * GEMM_TILE * GEMM_TILE);
+    const tiled = { ...ops.launch.gemm, smallMaxOutputs: 0, rowsMaxRows: 0 };
+    for (const layout of ["B along K", "B along N"]) {
+      const alongN = layout === "B along N";
+      const product = (n: number) =>
+        gemm(rt, {
+          M: GEMM_TILE,
+          N: GEMM_TILE,
+          K,
+          batch: { outer: n, inner: 1 },
+          a: { t: ab, start: 0, sm: K, sk: 1, so: 0 },
+          b: alongN
+            ? { t: ab, start: GEMM_TILE * K, sk: GEMM_TILE, sn: 1, so: 0 }
+            : { t: ab, start: GEMM_TILE * K, sk: 1, sn: K, so: 0 },
+          c: { t: c, start: 0, sm: GEMM_TILE, so: GEMM_TILE * GEMM_TILE },
+        }, tiled);
+      for (let i = 0; i < 20; i++) product(MOST); // compiles the pipeline and raises the clocks
+      rt.startProfile();
+      for (let rep = 0; rep < 3; rep++) for (const n of COUNTS) rt.group(`${n}`, {}, () => product(n));
+      const ms = new Map<number, number>();
+      for (const row of await rt.stopProfile()) ms.set(Number(row.name), row.ms / 3);
+      const cells = COUNTS.map((n) => {
+        const t = ms.get(n)!;
+        return `${t.toFixed(3)} ms, ${(2 * GEMM_TILE * GEMM_TILE * K * n / t / 1e9).toFixed(1)}`;
+      });
+      console.log(`| ${VARIANTS[v][0]} | ${layout} | ${cells.join(" | ")} |`);
+    }
+    for (const segment of arena.segments) segment.buffer.destroy();
   }
   Deno.exit(0);
 }

@@ -5,6 +5,9 @@ call, so the ratio between the two is side by side. A plain nn.Module of our own
 
     python3 dev/bench_torch.py --layers 12 --heads 12 --channels 768 --batch 16 --seq 1024 --steps 10
 Prints one JSON line: {"tokens_per_s": ..., "ms_per_step": ..., "max_memory_gib": ...}.
+
+    python3 dev/bench_torch.py --batch 16 --profile    # then one more step under torch.profiler: its CUDA time by
+                                                       # kind of kernel (matmul, attention, ...) and the top kernels
 """
 import argparse
 import json
@@ -54,6 +57,51 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
 
+# Kinds of CUDA kernel, by name (first match wins): what one training step spends its GPU time on.
+KINDS = [
+    ("attention", ("fmha", "flash", "attention", "efficient")),
+    ("matmul", ("gemm", "sgemm", "cutlass", "xmma", "splitk", "reduce_kernel<")),
+    ("optimizer", ("adam", "multi_tensor", "foreach")),
+    ("cross-entropy", ("softmax", "nll", "log_softmax")),
+    ("layernorm", ("layer_norm", "layernorm")),
+]
+
+
+def kind_of(name):
+    lower = name.lower()
+    for kind, marks in KINDS:
+        if any(mark in lower for mark in marks):
+            return kind
+    return "other"
+
+
+def print_profile(train_step):
+    """One step under torch.profiler: CUDA ms by kind of kernel, then the 15 kernels that took longest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        train_step()
+        torch.cuda.synchronize()
+    kernels = {}
+    for e in prof.events():
+        if e.device_type == torch.autograd.DeviceType.CUDA:
+            calls, us = kernels.get(e.name, (0, 0.0))
+            kernels[e.name] = (calls + 1, us + e.time_range.elapsed_us())
+    by_kind = {}
+    for name, (calls, us) in kernels.items():
+        by_kind[kind_of(name)] = by_kind.get(kind_of(name), 0.0) + us
+    total = sum(by_kind.values())
+    print("| kind | ms | share |")
+    print("| --- | ---: | ---: |")
+    for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"| {kind} | {us / 1000:.2f} | {100 * us / total:.1f}% |")
+    print(f"| total | {total / 1000:.2f} | |")
+    print("| kernel | kind | calls | ms |")
+    print("| --- | --- | ---: | ---: |")
+    for name, (calls, us) in sorted(kernels.items(), key=lambda kv: -kv[1][1])[:15]:
+        print(f"| {name[:90]} | {kind_of(name)} | {calls} | {us / 1000:.2f} |")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--layers", type=int, default=12)
@@ -63,6 +111,7 @@ def main():
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=1024)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--profile", action="store_true")
     a = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -73,17 +122,24 @@ def main():
     x = torch.randint(0, 50257, (a.batch, a.seq), device=dev)
     y = torch.randint(0, 50257, (a.batch, a.seq), device=dev)
     times = []
-    for step in range(a.steps + 3):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
+
+    def train_step():
         loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        return loss
+
+    for step in range(a.steps + 3):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        loss = train_step()
         torch.cuda.synchronize()
         if step >= 3:
             times.append(time.perf_counter() - t0)
+    if a.profile:
+        print_profile(train_step)
     times.sort()
     ms = 1000 * times[len(times) // 2]
     print(json.dumps({
