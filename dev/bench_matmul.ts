@@ -42,17 +42,6 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
-  // 128 threads of 16×8 outputs a 128×128 tile (cuBLAS's shape here), at the launcher's K tiles, and at 8 and 16.
-  ["exact, wide blocks", { matmulExact: true, matmulWideBlocks: true }],
-  ["exact, wide blocks, K tiles of 8", { matmulExact: true, matmulWideBlocks: true, matmulBK: 8 }],
-  ["exact, wide blocks, K tiles of 16", {
-    matmulExact: true,
-    matmulWideBlocks: true,
-    matmulBKNContigB: 16,
-    matmulDoubleBufferNContigB: false,
-  }],
-  // Each K tile fetched when it is staged, not while the one before is multiplied: fewer registers a thread.
-  ["exact, no prefetch", { matmulExact: true, matmulPrefetch: false }],
   // K tiles of 16 (or 8) in every product; the default is 8, double-buffered, where B is column-contiguous, 16
   // single-buffered elsewhere.
   ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16, matmulDoubleBufferNContigB: false }],

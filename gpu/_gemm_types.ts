@@ -112,13 +112,6 @@ export interface GemmOptions {
   exact: boolean;
   /** Whether the kernel reads each k's register fragments while the previous k is multiplied. */
   pipelineFragments: boolean;
-  /**
-   * Whether 128-wide tiles (float32 math, without `aExp`) take 128 threads of 16×8 outputs each instead of 256 of
-   * 8×8 (`WIDE_BLOCKS` in matmul.wgsl).
-   */
-  wideBlocks: boolean;
-  /** Whether the kernel fetches the next K tile into registers while it multiplies the current one (`PREFETCH`). */
-  prefetch: boolean;
   /** Whether the kernel stages two K tiles in workgroup memory by turns (one barrier per K step instead of two). */
   doubleBuffer: boolean;
   /**

@@ -58,10 +58,6 @@ export interface GpuExecutorOptions {
   matmulExact?: boolean;
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
-  /** Whether the matmul kernel's 128-wide tiles take 128 threads of 16×8 outputs (`GemmOptions.wideBlocks`). */
-  matmulWideBlocks?: boolean;
-  /** Whether the matmul kernel fetches the next K tile while it multiplies (default true; dev/bench_matmul.ts). */
-  matmulPrefetch?: boolean;
   /**
    * Whether the matmul kernel stages two K tiles by turns, one barrier per K step (default false: on the H200 it
    * gained 0.4-1.4 TFLOP/s while the tiles were indexed flat, and loses 3-5 since they are indexed [k][column], which
@@ -163,8 +159,6 @@ export class GpuExecutor implements Executor<F, F> {
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
-      prefetch: options.matmulPrefetch ?? true,
-      wideBlocks: options.matmulWideBlocks ?? false,
       doubleBuffer: options.matmulDoubleBuffer ?? false,
       spreadColumns: options.matmulSpreadColumns ?? true,
       spreadRows: options.matmulSpreadRows ?? true,

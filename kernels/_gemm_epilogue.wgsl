@@ -1,4 +1,4 @@
-// _gemm_epilogue: how kernels/matmul.wgsl writes a thread's 8×8 (or 16×8) block of the output tile (see its header for the
+// _gemm_epilogue: how kernels/matmul.wgsl writes a thread's 8×8 block of the output tile (see its header for the
 // block's rows and columns, the Acc accumulators, EXACT, the causal masks and the row_exp and softmax_grad modes),
 // appended to the tiled kernel's source in gpu/_gemm.ts (WGSL declarations may come in any order).
 
@@ -48,16 +48,6 @@ fn store_plain(acc: ptr<function, Acc>, m: u32, n: u32) {
   store_row(row_of(m, 5u), n, fma((*acc).r5a, alpha, bias_lo), fma((*acc).r5b, alpha, bias_hi));
   store_row(row_of(m, 6u), n, fma((*acc).r6a, alpha, bias_lo), fma((*acc).r6b, alpha, bias_hi));
   store_row(row_of(m, 7u), n, fma((*acc).r7a, alpha, bias_lo), fma((*acc).r7b, alpha, bias_hi));
-  if (WIDE_BLOCKS) {
-    store_row(row_of(m, 8u), n, fma((*acc).r8a, alpha, bias_lo), fma((*acc).r8b, alpha, bias_hi));
-    store_row(row_of(m, 9u), n, fma((*acc).r9a, alpha, bias_lo), fma((*acc).r9b, alpha, bias_hi));
-    store_row(row_of(m, 10u), n, fma((*acc).r10a, alpha, bias_lo), fma((*acc).r10b, alpha, bias_hi));
-    store_row(row_of(m, 11u), n, fma((*acc).r11a, alpha, bias_lo), fma((*acc).r11b, alpha, bias_hi));
-    store_row(row_of(m, 12u), n, fma((*acc).r12a, alpha, bias_lo), fma((*acc).r12b, alpha, bias_hi));
-    store_row(row_of(m, 13u), n, fma((*acc).r13a, alpha, bias_lo), fma((*acc).r13b, alpha, bias_hi));
-    store_row(row_of(m, 14u), n, fma((*acc).r14a, alpha, bias_lo), fma((*acc).r14b, alpha, bias_hi));
-    store_row(row_of(m, 15u), n, fma((*acc).r15a, alpha, bias_lo), fma((*acc).r15b, alpha, bias_hi));
-  }
 }
 
 // v[m'] of the row_exp epilogue, for row m' of the output (clamped into the rows: the loads are unconditional, and
@@ -85,24 +75,6 @@ fn store_row_exp(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32) {
   store_row(row_of(m, 6u), n, exp(fma((*acc).r6a, a, -v)), exp(fma((*acc).r6b, a, -v)));
   v = vec4f(row_value(v_off, row_of(m, 7u)));
   store_row(row_of(m, 7u), n, exp(fma((*acc).r7a, a, -v)), exp(fma((*acc).r7b, a, -v)));
-  if (WIDE_BLOCKS) {
-    v = vec4f(row_value(v_off, row_of(m, 8u)));
-    store_row(row_of(m, 8u), n, exp(fma((*acc).r8a, a, -v)), exp(fma((*acc).r8b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 9u)));
-    store_row(row_of(m, 9u), n, exp(fma((*acc).r9a, a, -v)), exp(fma((*acc).r9b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 10u)));
-    store_row(row_of(m, 10u), n, exp(fma((*acc).r10a, a, -v)), exp(fma((*acc).r10b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 11u)));
-    store_row(row_of(m, 11u), n, exp(fma((*acc).r11a, a, -v)), exp(fma((*acc).r11b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 12u)));
-    store_row(row_of(m, 12u), n, exp(fma((*acc).r12a, a, -v)), exp(fma((*acc).r12b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 13u)));
-    store_row(row_of(m, 13u), n, exp(fma((*acc).r13a, a, -v)), exp(fma((*acc).r13b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 14u)));
-    store_row(row_of(m, 14u), n, exp(fma((*acc).r14a, a, -v)), exp(fma((*acc).r14b, a, -v)));
-    v = vec4f(row_value(v_off, row_of(m, 15u)));
-    store_row(row_of(m, 15u), n, exp(fma((*acc).r15a, a, -v)), exp(fma((*acc).r15b, a, -v)));
-  }
 }
 
 // aux at row `row` and the thread's four columns from n (COLUMN_STEP apart) for the softmax_grad epilogue (indices
@@ -157,22 +129,4 @@ fn store_softmax_grad(acc: ptr<function, Acc>, m: u32, n: u32, v_off: u32, aux_o
   store_grad_row(row_of(m, 5u), n, (*acc).r5a, (*acc).r5b, g5);
   store_grad_row(row_of(m, 6u), n, (*acc).r6a, (*acc).r6b, g6);
   store_grad_row(row_of(m, 7u), n, (*acc).r7a, (*acc).r7b, g7);
-  if (WIDE_BLOCKS) { // (the rows past 7 load after the first stores: this form is not the one measured above)
-    let g8 = grad_row(row_of(m, 8u), n, v_off, aux_off);
-    let g9 = grad_row(row_of(m, 9u), n, v_off, aux_off);
-    let g10 = grad_row(row_of(m, 10u), n, v_off, aux_off);
-    let g11 = grad_row(row_of(m, 11u), n, v_off, aux_off);
-    let g12 = grad_row(row_of(m, 12u), n, v_off, aux_off);
-    let g13 = grad_row(row_of(m, 13u), n, v_off, aux_off);
-    let g14 = grad_row(row_of(m, 14u), n, v_off, aux_off);
-    let g15 = grad_row(row_of(m, 15u), n, v_off, aux_off);
-    store_grad_row(row_of(m, 8u), n, (*acc).r8a, (*acc).r8b, g8);
-    store_grad_row(row_of(m, 9u), n, (*acc).r9a, (*acc).r9b, g9);
-    store_grad_row(row_of(m, 10u), n, (*acc).r10a, (*acc).r10b, g10);
-    store_grad_row(row_of(m, 11u), n, (*acc).r11a, (*acc).r11b, g11);
-    store_grad_row(row_of(m, 12u), n, (*acc).r12a, (*acc).r12b, g12);
-    store_grad_row(row_of(m, 13u), n, (*acc).r13a, (*acc).r13b, g13);
-    store_grad_row(row_of(m, 14u), n, (*acc).r14a, (*acc).r14b, g14);
-    store_grad_row(row_of(m, 15u), n, (*acc).r15a, (*acc).r15b, g15);
-  }
 }

@@ -42,22 +42,6 @@ struct Run {
   r6b: vec4h,
   r7a: vec4h,
   r7b: vec4h,
-  r8a: vec4h,
-  r8b: vec4h,
-  r9a: vec4h,
-  r9b: vec4h,
-  r10a: vec4h,
-  r10b: vec4h,
-  r11a: vec4h,
-  r11b: vec4h,
-  r12a: vec4h,
-  r12b: vec4h,
-  r13a: vec4h,
-  r13b: vec4h,
-  r14a: vec4h,
-  r14b: vec4h,
-  r15a: vec4h,
-  r15b: vec4h,
 }
 
 // acc += run in float32; run = 0.
@@ -78,24 +62,6 @@ fn flush(acc: ptr<function, Acc>, run: ptr<function, Run>) {
   (*acc).r6b += vec4f((*run).r6b);
   (*acc).r7a += vec4f((*run).r7a);
   (*acc).r7b += vec4f((*run).r7b);
-  if (WIDE_BLOCKS) {
-    (*acc).r8a += vec4f((*run).r8a);
-    (*acc).r8b += vec4f((*run).r8b);
-    (*acc).r9a += vec4f((*run).r9a);
-    (*acc).r9b += vec4f((*run).r9b);
-    (*acc).r10a += vec4f((*run).r10a);
-    (*acc).r10b += vec4f((*run).r10b);
-    (*acc).r11a += vec4f((*run).r11a);
-    (*acc).r11b += vec4f((*run).r11b);
-    (*acc).r12a += vec4f((*run).r12a);
-    (*acc).r12b += vec4f((*run).r12b);
-    (*acc).r13a += vec4f((*run).r13a);
-    (*acc).r13b += vec4f((*run).r13b);
-    (*acc).r14a += vec4f((*run).r14a);
-    (*acc).r14b += vec4f((*run).r14b);
-    (*acc).r15a += vec4f((*run).r15a);
-    (*acc).r15b += vec4f((*run).r15b);
-  }
   *run = Run();
 }
 

@@ -51,21 +51,14 @@ fn slot(s: u32, contig: bool, w4: u32) -> vec2u {
   return vec2u(s / BK, s % BK);
 }
 
-// The first row (from the tile's) of staged A vec4 q: the four rows that thread ty = q % QSTEP multiplies in its
-// fragment q / QSTEP (its half q / 16 of the tile when QSTEP = 16).
+// The first row (from the tile's) of staged A vec4 q: the four rows that thread ty = q % 16 multiplies in half q / 16.
 fn slot_row(q: u32) -> u32 {
   return select(4u * q, q / 16u * 64u + q % 16u, SPREAD_ROWS);
 }
 
-// Row r (0 … 7; 0 … 15 with WIDE_BLOCKS) of a thread's block whose first row is m: row r % 4 of its fragment
-// j = r / 4, the staged A vec4 column ty + QSTEP·j (slot_row).
+// Row r (0 … 7) of a thread's block whose first row is m.
 fn row_of(m: u32, r: u32) -> u32 {
-  let j = r / 4u;
-  var fragment = j * 64u; // columns ty + 16j: 64 rows apart, spread or not
-  if (WIDE_BLOCKS) { // columns ty + 8j: 8 rows apart in each half of the tile spread, 32 apart otherwise
-    fragment = select(32u * j, j % 2u * 8u + j / 2u * 64u, SPREAD_ROWS);
-  }
-  return m + fragment + r % 4u * ROW_STEP;
+  return m + r / 4u * 64u + r % 4u * ROW_STEP;
 }
 
 fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
@@ -90,22 +83,14 @@ fn fetch_b(s: u32, k0: u32) -> vec4f {
   return vec4f(load_b(k, n), load_b(k, n + d), load_b(k, n + 2u * d), load_b(k, n + 3u * d));
 }
 
-// The tiles starting at k0: SLOTS slots of A and as many of B per thread, half of them in a 64-wide tile (those
-// past the B tile unused).
+// The tiles starting at k0: BK / 8 slots of A and TN·BK / 1024 of B per thread (those past the B tile unused).
 fn fetch(l: u32, k0: u32) -> Staged {
-  let z = vec4f(0.0);
-  var v = Staged(fetch_a(l, k0, shift_lo), fetch_b(l, k0), z, z, z, z, z, z);
-  if (SLOTS >= 2u) {
-    v.a1 = fetch_a(l + WG, k0, shift_hi);
+  var v = Staged(fetch_a(l, k0, shift_lo), fetch_b(l, k0), vec4f(0.0), vec4f(0.0));
+  if (BK == 16u) {
+    v.a1 = fetch_a(l + 256u, k0, shift_hi);
     if (TN == 128u) {
-      v.b1 = fetch_b(l + WG, k0);
+      v.b1 = fetch_b(l + 256u, k0);
     }
-  }
-  if (SLOTS == 4u) { // (WIDE_BLOCKS: no A_EXP, so no shift; 128-wide tiles)
-    v.a2 = fetch_a(l + 2u * WG, k0, shift_lo);
-    v.b2 = fetch_b(l + 2u * WG, k0);
-    v.a3 = fetch_a(l + 3u * WG, k0, shift_lo);
-    v.b3 = fetch_b(l + 3u * WG, k0);
   }
   return v;
 }
@@ -115,7 +100,7 @@ fn fetch(l: u32, k0: u32) -> Staged {
 fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
   let at_a = slot(s, A_M_CONTIG, 32u);
   As[tile + at_a.y][at_a.x] = stage4(va);
-  if (s < TN / 4u * BK) { // a 64-wide B tile has half as many slots as A
+  if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
     let at_b = slot(s, B_N_CONTIG, TN / 4u);
     Bs[tile + at_b.y][at_b.x] = stage4(vb);
   }
@@ -123,11 +108,7 @@ fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
 
 fn stage(tile: u32, l: u32, v: Staged) {
   stage_slot(tile, l, v.a0, v.b0);
-  if (SLOTS >= 2u) {
-    stage_slot(tile, l + WG, v.a1, v.b1);
-  }
-  if (SLOTS == 4u) {
-    stage_slot(tile, l + 2u * WG, v.a2, v.b2);
-    stage_slot(tile, l + 3u * WG, v.a3, v.b3);
+  if (BK == 16u) {
+    stage_slot(tile, l + 256u, v.a1, v.b1);
   }
 }

@@ -64,10 +64,6 @@ override TN: u32 = 128u;
 // previous k is multiplied, instead of just before (`mac_pipelined`). Variants compared by dev/bench_matmul.ts.
 override EXACT: bool = false;
 override PIPELINE_FRAGMENTS: bool = false;
-// PREFETCH: the next K tile is fetched into registers (a Staged) while the current one is multiplied. Without it
-// each K step fetches its tile and stages it at once, waiting for the loads: 16 registers fewer a thread, so more
-// workgroups may fit on a processor to cover that wait (a diagnostic of residency; dev/bench_matmul.ts).
-override PREFETCH: bool = true;
 // SPREAD_COLUMNS: a thread's four columns in each half of the tile are 16 apart (tx, tx+16, tx+32, tx+48), not
 // consecutive (4tx … 4tx+3), so that each of its stores (and bias loads) is one of 16 consecutive floats across the
 // lanes: whole 32-byte sectors, where consecutive columns wrote every sector in four pieces 16 bytes apart. The
@@ -103,16 +99,6 @@ override A_EXP: bool = false;
 // workgroups start first and the last wave is not a few long ones (the dispatch is then (column tiles, batches, row
 // tiles): wid.z is the row tile's rank by length, wid.y the batch).
 override HEAVY_FIRST: bool = false;
-// WIDE_BLOCKS: 128 threads a workgroup, each a 16×8 block of the 128×128 tile (32 named accumulators: 128 products
-// a k from four A and two B vec4, against 64 from two and two), instead of 256 threads of 8×8: the shape of cuBLAS's
-// SIMT kernels for GPT-2's products on the H200 (128×128 tiles of four warps, 128 outputs a thread; 128×256 and
-// 256×128 of eight). Thread (tx, ty) = (l % 16, l / 16), ty < 8, multiplies the staged A vec4 columns ty, ty + 8,
-// ty + 16 and ty + 24 (QSTEP apart) and the same B columns as before. 128-wide tiles only.
-override WIDE_BLOCKS: bool = false;
-override WG: u32 = select(256u, 128u, WIDE_BLOCKS); // threads a workgroup
-override QSTEP: u32 = select(16u, 8u, WIDE_BLOCKS); // staged A vec4 columns between a thread's A fragments
-// Staged vec4 a thread loads per K step, of A (and of B in a 128-wide tile): 32·BK of them a tile over WG threads.
-override SLOTS: u32 = 32u * BK / WG;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts
@@ -121,22 +107,18 @@ const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding ag
 var<workgroup> As: array<array<frag4, ROW>, STAGES * BK>;
 var<workgroup> Bs: array<array<frag4, ROW>, STAGES * BK>;
 
-// A thread's share of the next A and B tiles, in flight in registers: slots l, l + WG, l + 2·WG and l + 3·WG of
-// each, the first SLOTS of them (named fields, not an indexed array).
+// A thread's share of the next A and B tiles, in flight in registers: slot l of each, and slot l + 256 when BK = 16
+// (named fields, not an indexed array).
 struct Staged {
   a0: vec4f,
   b0: vec4f,
   a1: vec4f,
   b1: vec4f,
-  a2: vec4f,
-  b2: vec4f,
-  a3: vec4f,
-  b3: vec4f,
 }
 
 // The thread's 8×8 block of the output tile: row r's four columns in the tile's first half in r<r>a, those 64 on in
 // r<r>b; rows r = 0 … 3 in the tile's first half and 4 … 7 in the second (row_of; see the header for the thread's
-// rows and columns; named fields: see the header too). With WIDE_BLOCKS a 16×8 block: rows 0 … 15 (row_of).
+// rows and columns; named fields: see the header too).
 struct Acc {
   r0a: vec4f,
   r0b: vec4f,
@@ -154,22 +136,6 @@ struct Acc {
   r6b: vec4f,
   r7a: vec4f,
   r7b: vec4f,
-  r8a: vec4f,
-  r8b: vec4f,
-  r9a: vec4f,
-  r9b: vec4f,
-  r10a: vec4f,
-  r10b: vec4f,
-  r11a: vec4f,
-  r11b: vec4f,
-  r12a: vec4f,
-  r12b: vec4f,
-  r13a: vec4f,
-  r13b: vec4f,
-  r14a: vec4f,
-  r14b: vec4f,
-  r15a: vec4f,
-  r15b: vec4f,
 }
 
 // Per-workgroup constants, set once at the top of `matmul` (loop bounds are kept in locals there, so barriers stay
@@ -180,74 +146,49 @@ var<private> c_off: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> k_end: u32;
-// With A_EXP: v of the four rows of this thread's A slot l (shift_lo) and slot l + WG (shift_hi; never with
-// WIDE_BLOCKS, whose slots l + 2·WG and l + 3·WG would need their own).
+// With A_EXP: v of the four rows of this thread's A slot l (shift_lo) and slot l + 256 (shift_hi).
 var<private> shift_lo: vec4f;
 var<private> shift_hi: vec4f;
 var<private> v_base: u32; // where this batch's v starts in `bias` (row_exp, softmax_grad, A_EXP)
 
-// One k's register fragments: two vec4 of A (four with WIDE_BLOCKS) and two of B, the thread's rows and columns
-// (the second B unused when TN = 64).
+// One k's register fragments: two vec4 of A and two of B, the thread's rows and columns in each half of the tile (the
+// second B unused when TN = 64).
 struct Frag {
-  a0: frag4,
-  a1: frag4,
-  a2: frag4,
-  a3: frag4,
+  a_lo: frag4,
+  a_hi: frag4,
   b_lo: frag4,
   b_hi: frag4,
 }
 
 fn frag(tile: u32, kk: u32, tx: u32, ty: u32) -> Frag {
   let k = tile + kk;
-  var f = Frag(As[k][ty], As[k][QSTEP + ty], frag4(0.0), frag4(0.0), Bs[k][tx], frag4(0.0));
+  var f = Frag(As[k][ty], As[k][16u + ty], Bs[k][tx], frag4(0.0));
   if (TN == 128u) {
     f.b_hi = Bs[k][16u + tx];
-  }
-  if (WIDE_BLOCKS) {
-    f.a2 = As[k][16u + ty];
-    f.a3 = As[k][24u + ty];
   }
   return f;
 }
 
-// The thread's 8×8 block (8×4 when TN = 64; 16×8 with WIDE_BLOCKS) += A[rows, k] ⊗ B[k, columns] for one k's fragments (mad4: c + a·b
+// The thread's 8×8 block (8×4 when TN = 64) += A[rows, k] ⊗ B[k, columns] for one k's fragments (mad4: c + a·b
 // with a splat, from _gemm_math_*.wgsl).
 fn mac_frag(acc: ptr<function, Run>, f: Frag) {
-  (*acc).r0a = mad4(f.a0.x, f.b_lo, (*acc).r0a);
-  (*acc).r1a = mad4(f.a0.y, f.b_lo, (*acc).r1a);
-  (*acc).r2a = mad4(f.a0.z, f.b_lo, (*acc).r2a);
-  (*acc).r3a = mad4(f.a0.w, f.b_lo, (*acc).r3a);
-  (*acc).r4a = mad4(f.a1.x, f.b_lo, (*acc).r4a);
-  (*acc).r5a = mad4(f.a1.y, f.b_lo, (*acc).r5a);
-  (*acc).r6a = mad4(f.a1.z, f.b_lo, (*acc).r6a);
-  (*acc).r7a = mad4(f.a1.w, f.b_lo, (*acc).r7a);
+  (*acc).r0a = mad4(f.a_lo.x, f.b_lo, (*acc).r0a);
+  (*acc).r1a = mad4(f.a_lo.y, f.b_lo, (*acc).r1a);
+  (*acc).r2a = mad4(f.a_lo.z, f.b_lo, (*acc).r2a);
+  (*acc).r3a = mad4(f.a_lo.w, f.b_lo, (*acc).r3a);
+  (*acc).r4a = mad4(f.a_hi.x, f.b_lo, (*acc).r4a);
+  (*acc).r5a = mad4(f.a_hi.y, f.b_lo, (*acc).r5a);
+  (*acc).r6a = mad4(f.a_hi.z, f.b_lo, (*acc).r6a);
+  (*acc).r7a = mad4(f.a_hi.w, f.b_lo, (*acc).r7a);
   if (TN == 128u) {
-    (*acc).r0b = mad4(f.a0.x, f.b_hi, (*acc).r0b);
-    (*acc).r1b = mad4(f.a0.y, f.b_hi, (*acc).r1b);
-    (*acc).r2b = mad4(f.a0.z, f.b_hi, (*acc).r2b);
-    (*acc).r3b = mad4(f.a0.w, f.b_hi, (*acc).r3b);
-    (*acc).r4b = mad4(f.a1.x, f.b_hi, (*acc).r4b);
-    (*acc).r5b = mad4(f.a1.y, f.b_hi, (*acc).r5b);
-    (*acc).r6b = mad4(f.a1.z, f.b_hi, (*acc).r6b);
-    (*acc).r7b = mad4(f.a1.w, f.b_hi, (*acc).r7b);
-  }
-  if (WIDE_BLOCKS) { // (128-wide tiles only)
-    (*acc).r8a = mad4(f.a2.x, f.b_lo, (*acc).r8a);
-    (*acc).r9a = mad4(f.a2.y, f.b_lo, (*acc).r9a);
-    (*acc).r10a = mad4(f.a2.z, f.b_lo, (*acc).r10a);
-    (*acc).r11a = mad4(f.a2.w, f.b_lo, (*acc).r11a);
-    (*acc).r12a = mad4(f.a3.x, f.b_lo, (*acc).r12a);
-    (*acc).r13a = mad4(f.a3.y, f.b_lo, (*acc).r13a);
-    (*acc).r14a = mad4(f.a3.z, f.b_lo, (*acc).r14a);
-    (*acc).r15a = mad4(f.a3.w, f.b_lo, (*acc).r15a);
-    (*acc).r8b = mad4(f.a2.x, f.b_hi, (*acc).r8b);
-    (*acc).r9b = mad4(f.a2.y, f.b_hi, (*acc).r9b);
-    (*acc).r10b = mad4(f.a2.z, f.b_hi, (*acc).r10b);
-    (*acc).r11b = mad4(f.a2.w, f.b_hi, (*acc).r11b);
-    (*acc).r12b = mad4(f.a3.x, f.b_hi, (*acc).r12b);
-    (*acc).r13b = mad4(f.a3.y, f.b_hi, (*acc).r13b);
-    (*acc).r14b = mad4(f.a3.z, f.b_hi, (*acc).r14b);
-    (*acc).r15b = mad4(f.a3.w, f.b_hi, (*acc).r15b);
+    (*acc).r0b = mad4(f.a_lo.x, f.b_hi, (*acc).r0b);
+    (*acc).r1b = mad4(f.a_lo.y, f.b_hi, (*acc).r1b);
+    (*acc).r2b = mad4(f.a_lo.z, f.b_hi, (*acc).r2b);
+    (*acc).r3b = mad4(f.a_lo.w, f.b_hi, (*acc).r3b);
+    (*acc).r4b = mad4(f.a_hi.x, f.b_hi, (*acc).r4b);
+    (*acc).r5b = mad4(f.a_hi.y, f.b_hi, (*acc).r5b);
+    (*acc).r6b = mad4(f.a_hi.z, f.b_hi, (*acc).r6b);
+    (*acc).r7b = mad4(f.a_hi.w, f.b_hi, (*acc).r7b);
   }
 }
 
@@ -311,13 +252,9 @@ fn k_step(acc: ptr<function, Run>, next: ptr<function, Staged>, tile: u32, l: u3
   if (!DOUBLE_BUFFER) {
     workgroupBarrier(); // everyone is done reading the previous tile
   }
-  if (PREFETCH) {
-    stage(tile, l, *next);
-  } else {
-    stage(tile, l, fetch(l, k0));
-  }
+  stage(tile, l, *next);
   workgroupBarrier();
-  if (PREFETCH && k0 + BK < k_stop) {
+  if (k0 + BK < k_stop) {
     *next = fetch(l, k0 + BK); // in flight while this tile is multiplied
   }
   if (PIPELINE_FRAGMENTS) {
@@ -332,7 +269,7 @@ fn k_step(acc: ptr<function, Run>, next: ptr<function, Staged>, tile: u32, l: u3
   }
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(256)
 fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   var row_tile = wid.y;
   var z = wid.z;
@@ -371,17 +308,14 @@ fn matmul(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: v
   v_base = p.bias_base + zo * p.vec_so + zi * p.vec_si;
   if (A_EXP) { // A_M_CONTIG is false: slot s stages the rows from m0 + slot_row(s / BK) at every K step
     shift_lo = shift4(m0 + slot_row(l / BK));
-    shift_hi = shift4(m0 + slot_row((l + WG) / BK));
+    shift_hi = shift4(m0 + slot_row((l + 256u) / BK));
   }
 
   let tx = l % 16u;
   let ty = l / 16u;
   var sums = Acc(); // the float32 totals of the runs so far (unused with float32 math, whose run is the total)
   var run = Run(); // what the multiply accumulates into (_gemm_math_*.wgsl)
-  var next = Staged();
-  if (PREFETCH) {
-    next = fetch(l, k_begin);
-  }
+  var next = fetch(l, k_begin);
   var steps = 0u;
   // Two K steps per iteration when double-buffered, one into each staged tile, so each step's tile is a constant.
   for (var k0 = k_begin; k0 < k_stop; k0 += STAGES * BK) {

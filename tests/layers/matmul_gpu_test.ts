@@ -113,7 +113,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "gpu matmul, whole tiles (EXACT: no bounds checks), pipelined fragments at BK 8 and 16, two staged tiles, no prefetch, vs CPU",
+    "gpu matmul, whole tiles (EXACT: no bounds checks), pipelined fragments at BK 8 and 16, two staged tiles, vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
     // 256×64×128: forward (256×128 over K = 64), dinp (256×64, the 64-wide tile, K = 128) and dweight (128×64 over
@@ -151,27 +151,7 @@ Deno.test({
     // staged by turns; the forward and both gradients.
     const nContig = await createGpuExecutor({ smallMatmulMaxOutputs: 0, matmulDoubleBufferNContigB: true });
     diffs.push(`n-contiguous B double-buffered ${(await checkGpu(nContig, 256, 64, 128, true, 9)).toExponential(1)}`);
-    // Each K tile fetched as it is staged (no register prefetch: a diagnostic of dev/bench_matmul.ts), ragged sizes.
-    const noPrefetch = await createGpuExecutor({ smallMatmulMaxOutputs: 0, matmulPrefetch: false });
-    diffs.push(`no prefetch (ragged) ${(await checkGpu(noPrefetch, 200, 40, 130, true, 6)).toExponential(1)}`);
     console.log(`  max abs diff: ${diffs.join(", ")}`);
-  },
-});
-
-Deno.test({
-  name: "gpu matmul, wide blocks (128 threads of 16×8 outputs a 128×128 tile), whole and ragged tiles, vs CPU",
-  ignore: !adapterAvailable,
-  fn: async () => {
-    // Every product 128 wide or more (the 64-wide tiles keep 256 threads of 8×4): 256×128×256 whole tiles
-    // (EXACT), 200×130×136 ragged in all three products (the checked loads and stores of rows 8 … 15 of a block).
-    const ops = await createGpuExecutor({
-      splitK: { targetWorkgroups: 64, minChunk: 16 },
-      smallMatmulMaxOutputs: 0,
-      matmulWideBlocks: true,
-    });
-    const exact = await checkGpu(ops, 256, 128, 256, true, 21);
-    const ragged = await checkGpu(ops, 200, 130, 136, true, 22);
-    console.log(`  max abs diff: exact ${exact.toExponential(1)}, ragged ${ragged.toExponential(1)}`);
   },
 });
 
