@@ -136,6 +136,10 @@ function launch(
   z: number,
 ): void {
   const { M, N, K } = g;
+  // a4 and b4 (vec4 views of A and B for VEC4_A and VEC4_B) after the five bindings: A and B again where they are
+  // at least one vec4 (the smallest binding an array<vec4f> takes), else the placeholder, never read then.
+  const vec4View = (x: GpuBinding) => (x.size >= 16 ? x : rt.dummy);
+  const withViews = [...bindings, vec4View(bindings[0]), vec4View(bindings[1])];
   const params = {
     M,
     N,
@@ -165,7 +169,7 @@ function launch(
   // A row vector (or a few) times a weight stored (N, K): one coalesced 32-lane team per output.
   const plainRows = !g.rowExp && !g.softmaxGrad && !g.aExp;
   if (M <= opts.rowsMaxRows && g.a.sk === 1 && g.b.sk === 1 && params.causal === 0 && plainRows) {
-    rt.dispatch({ kernel: kernels.rows, bindings, params, groups: [Math.ceil(N / 8), M, z] });
+    rt.dispatch({ kernel: kernels.rows, bindings: withViews, params, groups: [Math.ceil(N / 8), M, z] });
     return;
   }
   // A 128×128 tile would be mostly padding: tiny outputs, or a side of at most 16 (the classifier of a tiny model).
@@ -174,7 +178,7 @@ function launch(
     rt.dispatch({
       kernel: kernels.small,
       overrides: { A_EXP: aExp },
-      bindings,
+      bindings: withViews,
       params,
       groups: [Math.ceil(N / WX), Math.ceil(M / WY), z],
     });
@@ -194,6 +198,15 @@ function launch(
   const maskedA = params.causal === CAUSAL_CODE.lowerA || params.causal === CAUSAL_CODE.upperA;
   const exact = opts.exact && M % GEMM_TILE === 0 && N % TN === 0 && wholeK && !maskedA;
   const heavyFirst = maskedA && !params.m_fastest && opts.heavyFirst;
+  // vec4 loads need every staged vec4's first element 4-aligned: the operand's base, batch offsets and other stride.
+  const aligned = (...xs: (number | undefined)[]) => xs.every((x) => (x ?? 0) % 4 === 0);
+  const aMContig = g.a.sm === 1 && g.a.sk !== 1;
+  const vec4A = opts.vec4Loads && exact && aMContig && withViews[5] !== rt.dummy && !aExp &&
+    aligned(bindings[0].base, g.a.sk, g.a.so, g.a.si) &&
+    aligned(batching.a_so, batching.a_si);
+  const vec4B = opts.vec4Loads && exact && nContigB && !f16B && withViews[6] !== rt.dummy &&
+    aligned(bindings[1].base, g.b.sk, g.b.so, g.b.si) &&
+    aligned(batching.b_so, batching.b_si);
   rt.dispatch({
     kernel: f16Math ? f16MathKernels[f16B ? "f16" : "f32"] : kernels.tiled,
     overrides: {
@@ -205,12 +218,14 @@ function launch(
       EXACT: Number(exact),
       PIPELINE_FRAGMENTS: Number(opts.pipelineFragments),
       DOUBLE_BUFFER: Number(doubleBuffer),
-      SPREAD_COLUMNS: Number(opts.spreadColumns && !g.softmaxGrad),
-      SPREAD_ROWS: Number(opts.spreadRows && g.a.sm === 1 && g.a.sk !== 1),
+      SPREAD_COLUMNS: Number(opts.spreadColumns && !g.softmaxGrad && !vec4B),
+      SPREAD_ROWS: Number(opts.spreadRows && aMContig && !vec4A),
+      VEC4_A: Number(vec4A),
+      VEC4_B: Number(vec4B),
       A_EXP: aExp,
       HEAVY_FIRST: Number(heavyFirst),
     },
-    bindings,
+    bindings: withViews,
     params,
     groups: params.m_fastest ? [tilesM, tilesN, z] : heavyFirst ? [tilesN, z, tilesM] : [tilesN, tilesM, z],
   });

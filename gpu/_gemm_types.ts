@@ -110,6 +110,11 @@ export interface GemmOptions {
   rowsMaxRows: number;
   /** Whether products whose sizes are whole tiles skip the kernel's bounds checks (`EXACT` in matmul.wgsl). */
   exact: boolean;
+  /**
+   * Whether whole-tile products read an m-contiguous A and an n-contiguous float32 B (the weight gradients' doutᵀ and
+   * inp, the input gradients' weight) a vec4 a load, their rows or columns then consecutive (`VEC4_A`, `VEC4_B`).
+   */
+  vec4Loads: boolean;
   /** Whether the kernel reads each k's register fragments while the previous k is multiplied. */
   pipelineFragments: boolean;
   /** Whether the kernel stages two K tiles in workgroup memory by turns (one barrier per K step instead of two). */

@@ -56,6 +56,8 @@ export interface GpuExecutorOptions {
   rowsMatmulMaxRows?: number;
   /** Whether whole-tile products skip the matmul kernel's bounds checks (default true; false for comparisons). */
   matmulExact?: boolean;
+  /** Whether whole-tile matmuls read row- or column-contiguous operands a vec4 a load (`GemmOptions.vec4Loads`). */
+  matmulVec4Loads?: boolean;
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
   /**
@@ -159,6 +161,7 @@ export class GpuExecutor implements Executor<F, F> {
       rowsMaxRows: options.rowsMatmulMaxRows ?? (runtime.ctx.isFallback ? 0 : GEMM_ROWS_MAX),
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
+      vec4Loads: options.matmulVec4Loads ?? false,
       doubleBuffer: options.matmulDoubleBuffer ?? false,
       spreadColumns: options.matmulSpreadColumns ?? true,
       spreadRows: options.matmulSpreadRows ?? true,

@@ -9,6 +9,8 @@ struct Params {
   c_base: u32,
   bias_base: u32,
   aux_base: u32,
+  a4_base: u32,
+  b4_base: u32,
   M: u32,
   N: u32,
   K: u32,
@@ -41,6 +43,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> aux: array<f32>;
+// A and B again, bound to the same ranges as a and b and read as vec4 (matmul.wgsl's VEC4_A and VEC4_B; their bases
+// are a's and b's, in floats, and the kernels index them from a_base and b_base). b4 is read only where B is float32.
+@group(0) @binding(6) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> b4: array<vec4f>;
 
 fn a_at(i: u32) -> f32 {
   return a[i];

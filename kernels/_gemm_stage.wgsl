@@ -65,6 +65,9 @@ fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
   let at = slot(s, A_M_CONTIG, 32u);
   let m = m0 + slot_row(at.x);
   let k = k0 + at.y;
+  if (VEC4_A) { // rows m … m + 3 at one k, 4-aligned (see VEC4_A)
+    return a4[(a_off + m + k * p.a_sk) >> 2u];
+  }
   let d = ROW_STEP;
   let v = vec4f(load_a(m, k), load_a(m + d, k), load_a(m + 2u * d, k), load_a(m + 3u * d, k));
   if (A_EXP) {
@@ -79,6 +82,9 @@ fn fetch_b(s: u32, k0: u32) -> vec4f {
   let at = slot(s, B_N_CONTIG, TN / 4u);
   let n = n0 + select(4u * at.x, at.x / 16u * 64u + at.x % 16u, SPREAD_COLUMNS);
   let k = k0 + at.y;
+  if (VEC4_B) { // columns n … n + 3 at one k, 4-aligned (see VEC4_B)
+    return b4[(b_off + k * p.b_sk + n) >> 2u];
+  }
   let d = COLUMN_STEP;
   return vec4f(load_b(k, n), load_b(k, n + d), load_b(k, n + 2u * d), load_b(k, n + 3u * d));
 }

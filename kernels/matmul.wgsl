@@ -99,6 +99,12 @@ override A_EXP: bool = false;
 // workgroups start first and the last wave is not a few long ones (the dispatch is then (column tiles, batches, row
 // tiles): wid.z is the row tile's rank by length, wid.y the batch).
 override HEAVY_FIRST: bool = false;
+// VEC4_A, VEC4_B: the whole-tile loads of an A whose rows are its stride-1 index (A_M_CONTIG, rows consecutive: not
+// SPREAD_ROWS) read each staged vec4 as one vec4 load through a4, and those of a B whose columns are (B_N_CONTIG,
+// not SPREAD_COLUMNS) through b4, instead of four scalar loads: the launcher sets them under EXACT where those
+// operands' offsets and strides are multiples of 4 (`GemmOptions.vec4Loads`).
+override VEC4_A: bool = false;
+override VEC4_B: bool = false;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts

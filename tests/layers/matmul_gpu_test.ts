@@ -17,17 +17,26 @@ function tolerance(K: number) {
   return { atol: 2e-7 * K + 1e-6, rtol: 1e-6 };
 }
 
-async function checkGpu(ops: GpuExecutor, N: number, C: number, OC: number, withBias: boolean, seed: number) {
+async function checkGpu(
+  ops: GpuExecutor,
+  N: number,
+  C: number,
+  OC: number,
+  withBias: boolean,
+  seed: number,
+  aligned = false, // every tensor's start a multiple of 4 floats (else odd starts)
+) {
+  const pad = (p: number) => (aligned ? 4 * p : p);
   const inp = uniform(rng(seed), N * C);
   const weight = uniform(rng(seed + 1), OC * C);
   const bias = withBias ? uniform(rng(seed + 2), OC) : undefined;
   const out = new Float32Array(N * OC);
   matmulForward({ out, inp, weight, bias }, { N, C, OC });
   const g = {
-    out: await gpuPoisoned(ops, N * OC),
-    inp: await upload(ops, inp),
-    weight: await upload(ops, weight, 1),
-    bias: bias ? await upload(ops, bias, 2) : undefined,
+    out: await gpuPoisoned(ops, N * OC, pad(7)),
+    inp: await upload(ops, inp, pad(3)),
+    weight: await upload(ops, weight, pad(1)),
+    bias: bias ? await upload(ops, bias, pad(2)) : undefined,
   };
   ops.run(matmul.forward, g, { N, C, OC });
   const fwd = assertClose(await ops.read(g.out), out, tolerance(C), "out");
@@ -37,10 +46,10 @@ async function checkGpu(ops: GpuExecutor, N: number, C: number, OC: number, with
   const dweight = uniform(rng(seed + 4), OC * C); // accumulated into: start from non-zero values
   const dbias = uniform(rng(seed + 5), OC);
   const gb = {
-    dinp: await gpuPoisoned(ops, N * C),
-    dweight: await upload(ops, dweight, 9),
-    dbias: withBias ? await upload(ops, dbias, 11) : undefined,
-    dout: await upload(ops, dout),
+    dinp: await gpuPoisoned(ops, N * C, pad(7)),
+    dweight: await upload(ops, dweight, pad(9)),
+    dbias: withBias ? await upload(ops, dbias, pad(11)) : undefined,
+    dout: await upload(ops, dout, pad(3)),
     inp: g.inp,
     weight: g.weight,
   };
@@ -152,6 +161,29 @@ Deno.test({
     const nContig = await createGpuExecutor({ smallMatmulMaxOutputs: 0, matmulDoubleBufferNContigB: true });
     diffs.push(`n-contiguous B double-buffered ${(await checkGpu(nContig, 256, 64, 128, true, 9)).toExponential(1)}`);
     console.log(`  max abs diff: ${diffs.join(", ")}`);
+  },
+});
+
+Deno.test({
+  name: "gpu matmul, vec4 loads of row- and column-contiguous operands (VEC4_A, VEC4_B), whole tiles, vs CPU",
+  ignore: !adapterAvailable,
+  fn: async () => {
+    // 256×128×256: dinp reads the weight (B, n-contiguous) and dweight doutᵀ (A, m-contiguous) and inp (B) a vec4 a
+    // load, dweight in K slices of 16 (each slice's start a multiple of 4 rows of the operands).
+    const ops = await createGpuExecutor({
+      splitK: { targetWorkgroups: 64, minChunk: 16 },
+      smallMatmulMaxOutputs: 0,
+      matmulVec4Loads: true,
+    });
+    // Which vec4 views the tiled dispatches took (the test is void if the launcher declined them all).
+    const taken = new Set<string>();
+    const dispatch = ops.runtime.dispatch.bind(ops.runtime);
+    ops.runtime.dispatch = (spec) => {
+      for (const view of ["VEC4_A", "VEC4_B"]) if (spec.overrides?.[view]) taken.add(view);
+      dispatch(spec);
+    };
+    console.log(`  max abs diff: ${(await checkGpu(ops, 256, 128, 256, true, 23, true)).toExponential(1)}`);
+    assert.deepEqual([...taken].sort(), ["VEC4_A", "VEC4_B"]);
   },
 });
 
