@@ -209,6 +209,7 @@ if (values["matmul-variants"]) await matmulVariants();
 async function matmulVariants(): Promise<void> {
   const variants: [string, GpuExecutorOptions][] = [
     ["defaults", {}],
+    ["scalar loads", { matmulVec4Loads: false }],
     ["consecutive columns", { matmulSpreadColumns: false }],
     ["consecutive rows", { matmulSpreadRows: false }],
     ["K tiles of 16", { matmulBKNContigB: 16 }],

@@ -42,8 +42,9 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   ["checked, pipelined", { matmulExact: false, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, pipelined", { matmulExact: true, matmulDoubleBuffer: false, matmulPipelineFragments: true }],
   ["exact, double-buffered", { matmulExact: true, matmulDoubleBuffer: true }],
-  // m-contiguous A and n-contiguous B read a vec4 a load (their rows, columns consecutive instead of 16 apart).
-  ["exact, vec4 loads", { matmulExact: true, matmulVec4Loads: true }],
+  // m-contiguous A and n-contiguous B read four scalar loads a staged vec4 (rows, columns 16 apart), as before
+  // vec4 loads (the default).
+  ["exact, scalar loads", { matmulExact: true, matmulVec4Loads: false }],
   // K tiles of 16 (or 8) in every product; the default is 8, double-buffered, where B is column-contiguous, 16
   // single-buffered elsewhere.
   ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16, matmulDoubleBufferNContigB: false }],

@@ -201,10 +201,12 @@ function launch(
   // vec4 loads need every staged vec4's first element 4-aligned: the operand's base, batch offsets and other stride.
   const aligned = (...xs: (number | undefined)[]) => xs.every((x) => (x ?? 0) % 4 === 0);
   const aMContig = g.a.sm === 1 && g.a.sk !== 1;
-  const vec4A = opts.vec4Loads && exact && aMContig && withViews[5] !== rt.dummy && !aExp &&
+  // Whole tiles and K steps: every vec4 inside its operand (a causal mask then zeroes lanes of A, never B).
+  const whole = M % GEMM_TILE === 0 && N % TN === 0 && wholeK;
+  const vec4A = opts.vec4Loads && whole && aMContig && withViews[5] !== rt.dummy && !aExp &&
     aligned(bindings[0].base, g.a.sk, g.a.so, g.a.si) &&
     aligned(batching.a_so, batching.a_si);
-  const vec4B = opts.vec4Loads && exact && nContigB && !f16B && withViews[6] !== rt.dummy &&
+  const vec4B = opts.vec4Loads && whole && nContigB && !f16B && withViews[6] !== rt.dummy &&
     aligned(bindings[1].base, g.b.sk, g.b.so, g.b.si) &&
     aligned(batching.b_so, batching.b_si);
   rt.dispatch({

@@ -19,7 +19,8 @@
 //
 // causal (attention's lower-triangular T×T matrices): 0 none; 1 only c[m,n] with n ≤ m is computed and written
 // (tiles wholly above the diagonal exit at once); 2 A[m,k] is taken as 0 for k > m (att·V, dpreatt·K); 3 A[m,k]
-// is taken as 0 for k < m (attᵀ·dout, dpreattᵀ·Q). Entries of A on the masked side are never read.
+// is taken as 0 for k < m (attᵀ·dout, dpreattᵀ·Q). Entries of A on the masked side are never read (VEC4_A reads
+// and zeroes them).
 // Layout, bias and causal mode are uniforms rather than overrides, so one pipeline per BK serves every product
 // (fewer shader compiles; the branches they add are uniform and outside the multiply loop).
 //
@@ -99,10 +100,11 @@ override A_EXP: bool = false;
 // workgroups start first and the last wave is not a few long ones (the dispatch is then (column tiles, batches, row
 // tiles): wid.z is the row tile's rank by length, wid.y the batch).
 override HEAVY_FIRST: bool = false;
-// VEC4_A, VEC4_B: the whole-tile loads of an A whose rows are its stride-1 index (A_M_CONTIG, rows consecutive: not
-// SPREAD_ROWS) read each staged vec4 as one vec4 load through a4, and those of a B whose columns are (B_N_CONTIG,
-// not SPREAD_COLUMNS) through b4, instead of four scalar loads: the launcher sets them under EXACT where those
-// operands' offsets and strides are multiples of 4 (`GemmOptions.vec4Loads`).
+// VEC4_A, VEC4_B: the loads of an A whose rows are its stride-1 index (A_M_CONTIG, rows consecutive: not SPREAD_ROWS)
+// read each staged vec4 as one vec4 load through a4, and those of a B whose columns are (B_N_CONTIG, not
+// SPREAD_COLUMNS) through b4, instead of four scalar loads: the launcher sets them for products of whole tiles and K
+// steps (causal masks allowed: A's masked lanes are zeroed after the load) where those operands' offsets and strides
+// are multiples of 4 (`GemmOptions.vec4Loads`). The masked side of A is then read, though not used.
 override VEC4_A: bool = false;
 override VEC4_B: bool = false;
 

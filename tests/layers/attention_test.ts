@@ -18,7 +18,7 @@ import { attention, attentionBackward, attentionForward } from "../../layers/att
 import { assertClose } from "../_assert.ts";
 import { randn, rng, uniform } from "../_random.ts";
 import { Arena, RTOL, sums } from "../cpu/_wasm.ts";
-import { adapterAvailable, defaultOps, poisoned as gpuPoisoned, testOps, upload } from "../gpu/_helpers.ts";
+import { adapterAvailable, defaultOps, poisoned as poisonedAt, testOps, upload } from "../gpu/_helpers.ts";
 import { dot, f64, finiteDifferences, poisoned } from "./_check.ts";
 
 // ---- cpu: the scalar reference ----
@@ -218,7 +218,17 @@ Deno.test("CpuKernels attention agrees with the scalar reference layer (layers/a
 // (measured up to 1.4e-6), and of 2-3× at hs = 64, T = 256 (4.8e-6, in elements of magnitude ~1).
 const GPU_TOL = { atol: 2e-6, rtol: 1e-5 };
 
-async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: number, seed: number): Promise<number> {
+async function checkGpu(
+  ops: GpuExecutor,
+  B: number,
+  T: number,
+  C: number,
+  NH: number,
+  seed: number,
+  aligned = false, // every tensor's start a multiple of 4 floats, as the model plans them (else odd starts)
+): Promise<number> {
+  const pad = (p: number) => (aligned ? 4 * p : p);
+  const gpuPoisoned = (o: GpuExecutor, n: number) => poisonedAt(o, n, pad(7));
   const TT = B * NH * T * T;
   const lower = (i: number) => (i % T) <= Math.floor(i / T) % T; // t2 ≤ t of element i of (B,NH,T,T)
   const inp = uniform(rng(seed), B * T * 3 * C);
@@ -230,7 +240,7 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
     out: await gpuPoisoned(ops, B * T * C),
     preatt: await gpuPoisoned(ops, TT),
     att: await gpuPoisoned(ops, TT),
-    inp: await upload(ops, inp),
+    inp: await upload(ops, inp, pad(3)),
   };
   ops.run(attention.forward, g, { B, T, C, NH });
   const diffs = [
@@ -281,7 +291,7 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
     dinp: await gpuPoisoned(ops, B * T * 3 * C),
     dpreatt: await gpuPoisoned(ops, TT),
     datt: await gpuPoisoned(ops, TT),
-    dout: await upload(ops, dout),
+    dout: await upload(ops, dout, pad(3)),
     inp: g.inp,
     att: g.att,
   };
@@ -304,15 +314,30 @@ async function checkGpu(ops: GpuExecutor, B: number, T: number, C: number, NH: n
 }
 
 // The last: whole tiles (T a multiple of 128, hs = 64), so every product skips its bounds checks (EXACT) under the
-// causal mask, over two tile rows (a tile wholly above the diagonal is skipped).
+// causal mask, over two tile rows (a tile wholly above the diagonal is skipped); its tensors start 4-aligned, so the
+// row- and column-contiguous operands are read a vec4 a load (VEC4_A, VEC4_B), masked lanes of A zeroed.
 for (const [B, T, C, NH] of [[2, 7, 30, 3], [3, 1, 30, 3], [1, 130, 32, 2], [1, 256, 128, 2]]) {
   Deno.test({
     name: `gpu attention B=${B} T=${T} C=${C} NH=${NH}: forward and backward vs CPU`,
     ignore: !adapterAvailable,
     fn: async () => {
-      const tiled = await checkGpu(await testOps(), B, T, C, NH, B + T + C);
-      const small = await checkGpu(await defaultOps(), B, T, C, NH, B + T + C);
+      const whole = T % 128 === 0;
+      const ops = await testOps(); // (every product tiled)
+      const taken = new Set<string>(); // which vec4 views its dispatches took
+      const dispatch = ops.runtime.dispatch.bind(ops.runtime);
+      ops.runtime.dispatch = (spec) => {
+        for (const view of ["VEC4_A", "VEC4_B"]) if (spec.overrides?.[view]) taken.add(view);
+        dispatch(spec);
+      };
+      let tiled: number;
+      try {
+        tiled = await checkGpu(ops, B, T, C, NH, B + T + C, whole);
+      } finally {
+        ops.runtime.dispatch = dispatch;
+      }
+      const small = await checkGpu(await defaultOps(), B, T, C, NH, B + T + C, whole);
       console.log(`  max abs diff: tiled ${tiled.toExponential(1)}, default ${small.toExponential(1)}`);
+      if (whole) assert.deepEqual([...taken].sort(), ["VEC4_A", "VEC4_B"]);
     },
   });
 }
