@@ -65,12 +65,8 @@ fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
   let at = slot(s, A_M_CONTIG, 32u);
   let m = m0 + slot_row(at.x);
   let k = k0 + at.y;
-  if (VEC4_A) { // rows m … m + 3 at one k, 4-aligned and inside A (see VEC4_A); a causal mask zeroes lanes
-    let v4 = a4[(a_off + m + k * p.a_sk) >> 2u];
-    if (p.causal >= 2u) {
-      return select(vec4f(0.0), v4, vec4<bool>(a_in(m, k), a_in(m + 1u, k), a_in(m + 2u, k), a_in(m + 3u, k)));
-    }
-    return v4;
+  if (VEC4_A) { // rows m … m + 3 at one k, 4-aligned and inside A, unmasked (see VEC4_A)
+    return a4[(a_off + m + k * p.a_sk) >> 2u];
   }
   let d = ROW_STEP;
   let v = vec4f(load_a(m, k), load_a(m + d, k), load_a(m + 2u * d, k), load_a(m + 3u * d, k));

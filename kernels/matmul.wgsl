@@ -19,8 +19,7 @@
 //
 // causal (attention's lower-triangular T×T matrices): 0 none; 1 only c[m,n] with n ≤ m is computed and written
 // (tiles wholly above the diagonal exit at once); 2 A[m,k] is taken as 0 for k > m (att·V, dpreatt·K); 3 A[m,k]
-// is taken as 0 for k < m (attᵀ·dout, dpreattᵀ·Q). Entries of A on the masked side are never read (VEC4_A reads
-// and zeroes them).
+// is taken as 0 for k < m (attᵀ·dout, dpreattᵀ·Q). Entries of A on the masked side are never read.
 // Layout, bias and causal mode are uniforms rather than overrides, so one pipeline per BK serves every product
 // (fewer shader compiles; the branches they add are uniform and outside the multiply loop).
 //
@@ -103,8 +102,8 @@ override HEAVY_FIRST: bool = false;
 // VEC4_A, VEC4_B: the loads of an A whose rows are its stride-1 index (A_M_CONTIG, rows consecutive: not SPREAD_ROWS)
 // read each staged vec4 as one vec4 load through a4, and those of a B whose columns are (B_N_CONTIG, not
 // SPREAD_COLUMNS) through b4, instead of four scalar loads: the launcher sets them for products of whole tiles and K
-// steps (causal masks allowed: A's masked lanes are zeroed after the load) where those operands' offsets and strides
-// are multiples of 4 (`GemmOptions.vec4Loads`). The masked side of A is then read, though not used.
+// steps (B under a causal mask too: the mask is A's) where those operands' offsets and strides
+// are multiples of 4 (`GemmOptions.vec4Loads`); VEC4_A only where A is not masked.
 override VEC4_A: bool = false;
 override VEC4_B: bool = false;
 

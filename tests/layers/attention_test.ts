@@ -315,7 +315,7 @@ async function checkGpu(
 
 // The last: whole tiles (T a multiple of 128, hs = 64), so every product skips its bounds checks (EXACT) under the
 // causal mask, over two tile rows (a tile wholly above the diagonal is skipped); its tensors start 4-aligned, so the
-// row- and column-contiguous operands are read a vec4 a load (VEC4_A, VEC4_B), masked lanes of A zeroed.
+// column-contiguous B operands are read a vec4 a load (VEC4_B).
 for (const [B, T, C, NH] of [[2, 7, 30, 3], [3, 1, 30, 3], [1, 130, 32, 2], [1, 256, 128, 2]]) {
   Deno.test({
     name: `gpu attention B=${B} T=${T} C=${C} NH=${NH}: forward and backward vs CPU`,
@@ -337,7 +337,7 @@ for (const [B, T, C, NH] of [[2, 7, 30, 3], [3, 1, 30, 3], [1, 130, 32, 2], [1, 
       }
       const small = await checkGpu(await defaultOps(), B, T, C, NH, B + T + C, whole);
       console.log(`  max abs diff: tiled ${tiled.toExponential(1)}, default ${small.toExponential(1)}`);
-      if (whole) assert.deepEqual([...taken].sort(), ["VEC4_A", "VEC4_B"]);
+      if (whole) assert.deepEqual([...taken], ["VEC4_B"]); // (A's masked products keep scalar loads)
     },
   });
 }
