@@ -63,6 +63,8 @@ export async function createModel(
     say?: (line: string) => void;
     /** Which GPU matmuls compute in native f16 (`GpuExecutorOptions.matmulF16Math`; default "none"). */
     f16Math?: F16Math;
+    /** Whether GPU matmuls read contiguous rows or columns a vec4 a load (`GpuExecutorOptions.matmulVec4Loads`). */
+    vec4Loads?: boolean;
   } = {},
 ): Promise<PlacedModel> {
   const say = options.say ?? ((line: string) => console.error(line));
@@ -73,7 +75,12 @@ export async function createModel(
     choice !== "auto" ? choice : where === "gpu" && (await getGpuDevice()).hasF16 ? "f16" : "fp32";
   const gpuModel = async (): Promise<PlacedModel> => {
     const precision = await precisionOn("gpu");
-    const model = await createGpuModel(cfg, B, T, { ...plan, precision, matmulF16Math: options.f16Math });
+    const model = await createGpuModel(cfg, B, T, {
+      ...plan,
+      precision,
+      matmulF16Math: options.f16Math,
+      matmulVec4Loads: options.vec4Loads,
+    });
     return { model, device: "gpu", description: model.exec.description, precision: model.precision };
   };
   if (device === "gpu") return await gpuModel();
