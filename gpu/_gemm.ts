@@ -207,6 +207,9 @@ function launch(
   const vec4A = opts.vec4Loads && whole && aMContig && withViews[5] !== rt.dummy && !aExp && !maskedA &&
     aligned(bindings[0].base, g.a.sk, g.a.so, g.a.si) &&
     aligned(batching.a_so, batching.a_si);
+  const vec4AK = opts.vec4Loads && opts.vec4AlongK && whole && g.a.sk === 1 && g.a.sm !== 1 &&
+    withViews[5] !== rt.dummy && !aExp &&
+    !maskedA && aligned(bindings[0].base, g.a.sm, g.a.so, g.a.si) && aligned(batching.a_so, batching.a_si);
   const vec4B = opts.vec4Loads && whole && nContigB && !f16B && withViews[6] !== rt.dummy &&
     aligned(bindings[1].base, g.b.sk, g.b.so, g.b.si) &&
     aligned(batching.b_so, batching.b_si);
@@ -225,6 +228,7 @@ function launch(
       SPREAD_ROWS: Number(opts.spreadRows && aMContig && !vec4A),
       VEC4_A: Number(vec4A),
       VEC4_B: Number(vec4B),
+      VEC4_AK: Number(vec4AK),
       A_EXP: aExp,
       HEAVY_FIRST: Number(heavyFirst),
     },

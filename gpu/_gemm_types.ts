@@ -115,6 +115,8 @@ export interface GemmOptions {
    * inp, the input gradients' weight) a vec4 a load, their rows or columns then consecutive (`VEC4_A`, `VEC4_B`).
    */
   vec4Loads: boolean;
+  /** Whether, with `vec4Loads`, a k-contiguous A is read a vec4 along k too (`VEC4_AK`). */
+  vec4AlongK: boolean;
   /** Whether the kernel reads each k's register fragments while the previous k is multiplied. */
   pipelineFragments: boolean;
   /** Whether the kernel stages two K tiles in workgroup memory by turns (one barrier per K step instead of two). */

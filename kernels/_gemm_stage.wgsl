@@ -62,6 +62,9 @@ fn row_of(m: u32, r: u32) -> u32 {
 }
 
 fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
+  if (VEC4_AK) {
+    return fetch_a_quad(s, k0);
+  }
   let at = slot(s, A_M_CONTIG, 32u);
   let m = m0 + slot_row(at.x);
   let k = k0 + at.y;
@@ -75,6 +78,37 @@ fn fetch_a(s: u32, k0: u32, shift: vec4f) -> vec4f {
     return select(vec4f(0.0), exp(v - shift), inside);
   }
   return v;
+}
+
+// VEC4_AK: slot s of A as (row of the tile, k quad): a vec4 of k 4·quad … 4·quad + 3 of that row. A warp's lanes
+// read every quad of 16 rows (BK = 8) or two quads of 16 rows (BK = 16: whole 32-byte sectors either way), and their
+// four scalar stores into the staged tile, word (4·quad + i)·4·ROW + row, fall in 32 different banks.
+fn quad_slot(s: u32) -> vec2u {
+  if (BK == 16u) {
+    let t = s % 8u;
+    let j = (s / 8u) % 4u;
+    let g = s / 32u;
+    return vec2u(g / 2u * 16u + j / 2u * 8u + t, j % 2u + 2u * (g % 2u));
+  }
+  return vec2u(s / 32u * 16u + s % 16u, s / 16u % 2u);
+}
+
+fn fetch_a_quad(s: u32, k0: u32) -> vec4f {
+  let at = quad_slot(s);
+  return a4[(a_off + (m0 + at.x) * p.a_sm + k0 + 4u * at.y) >> 2u];
+}
+
+// Row r of the staged A is lane r % 4 of vec4 column r / 4 (rows consecutive). stage4(…)[0]: the scalar as the
+// staged type (f32, or f16 under f16 math).
+fn stage_a_quad(tile: u32, s: u32, v: vec4f) {
+  let at = quad_slot(s);
+  let q = at.x / 4u;
+  let c = at.x % 4u;
+  let k = tile + 4u * at.y;
+  As[k][q][c] = stage4(vec4f(v.x))[0];
+  As[k + 1u][q][c] = stage4(vec4f(v.y))[0];
+  As[k + 2u][q][c] = stage4(vec4f(v.z))[0];
+  As[k + 3u][q][c] = stage4(vec4f(v.w))[0];
 }
 
 // Staged B vec4 q holds the four columns that thread tx = q % 16 multiplies in half q / 16 of the tile.
@@ -104,8 +138,12 @@ fn fetch(l: u32, k0: u32) -> Staged {
 // `tile` (here and below): where the staged tile starts in As and Bs, 0 or BK (the second of two). A parameter, not
 // a variable: every call passes a constant, so after inlining the k indices of the multiply are constants.
 fn stage_slot(tile: u32, s: u32, va: vec4f, vb: vec4f) {
-  let at_a = slot(s, A_M_CONTIG, 32u);
-  As[tile + at_a.y][at_a.x] = stage4(va);
+  if (VEC4_AK) {
+    stage_a_quad(tile, s, va);
+  } else {
+    let at_a = slot(s, A_M_CONTIG, 32u);
+    As[tile + at_a.y][at_a.x] = stage4(va);
+  }
   if (s < TN / 4u * BK) { // a 64-wide B tile has fewer slots than threads at BK = 8, and none past 255
     let at_b = slot(s, B_N_CONTIG, TN / 4u);
     Bs[tile + at_b.y][at_b.x] = stage4(vb);

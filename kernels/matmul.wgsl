@@ -106,6 +106,10 @@ override HEAVY_FIRST: bool = false;
 // are multiples of 4 (`GemmOptions.vec4Loads`); VEC4_A only where A is not masked.
 override VEC4_A: bool = false;
 override VEC4_B: bool = false;
+// VEC4_AK: the same for an A whose k index has stride 1 (the forward products' inp, the input gradients' dout): each
+// slot is one vec4 along k of one row, stored into the staged tile as four scalars (`quad_slot`); unmasked A, rows
+// consecutive (not SPREAD_ROWS), whole tiles.
+override VEC4_AK: bool = false;
 
 const TILE: u32 = 128u; // rows of the output tile
 const ROW: u32 = 33u; // vec4 per k row of a staged tile: 128 / 4 + 1 padding against bank conflicts

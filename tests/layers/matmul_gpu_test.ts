@@ -165,25 +165,31 @@ Deno.test({
 });
 
 Deno.test({
-  name: "gpu matmul, vec4 loads of row- and column-contiguous operands (VEC4_A, VEC4_B), whole tiles, vs CPU",
+  name: "gpu matmul, vec4 loads (VEC4_A, VEC4_B, VEC4_AK along k) at K tiles of 8 and 16, whole tiles, vs CPU",
   ignore: !adapterAvailable,
   fn: async () => {
-    // 256×128×256: dinp reads the weight (B, n-contiguous) and dweight doutᵀ (A, m-contiguous) and inp (B) a vec4 a
-    // load, dweight in K slices of 16 (each slice's start a multiple of 4 rows of the operands).
-    const ops = await createGpuExecutor({
-      splitK: { targetWorkgroups: 64, minChunk: 16 },
-      smallMatmulMaxOutputs: 0,
-      matmulVec4Loads: true,
-    });
-    // Which vec4 views the tiled dispatches took (the test is void if the launcher declined them all).
-    const taken = new Set<string>();
-    const dispatch = ops.runtime.dispatch.bind(ops.runtime);
-    ops.runtime.dispatch = (spec) => {
-      for (const view of ["VEC4_A", "VEC4_B"]) if (spec.overrides?.[view]) taken.add(view);
-      dispatch(spec);
-    };
-    console.log(`  max abs diff: ${(await checkGpu(ops, 256, 128, 256, true, 23, true)).toExponential(1)}`);
-    assert.deepEqual([...taken].sort(), ["VEC4_A", "VEC4_B"]);
+    // 256×128×256 with every tensor 4-aligned: the forward reads inp and dinp reads dout a vec4 along k (VEC4_AK),
+    // dinp reads the weight (B, n-contiguous) and dweight doutᵀ (A, m-contiguous) and inp (B) a vec4 across rows or
+    // columns, dweight in K slices of 16. At the adapter's K tiles (8 on llvmpipe) and at 16 (the forward's on GPUs).
+    const diffs = [];
+    for (const bk of [undefined, 16] as const) {
+      const ops = await createGpuExecutor({
+        splitK: { targetWorkgroups: 64, minChunk: 16 },
+        smallMatmulMaxOutputs: 0,
+        matmulVec4Loads: true,
+        matmulBK: bk,
+      });
+      // Which vec4 views the tiled dispatches took (the test is void if the launcher declined them).
+      const taken = new Set<string>();
+      const dispatch = ops.runtime.dispatch.bind(ops.runtime);
+      ops.runtime.dispatch = (spec) => {
+        for (const view of ["VEC4_A", "VEC4_B", "VEC4_AK"]) if (spec.overrides?.[view]) taken.add(view);
+        dispatch(spec);
+      };
+      diffs.push(`BK ${bk ?? "default"} ${(await checkGpu(ops, 256, 128, 256, true, 23, true)).toExponential(1)}`);
+      assert.deepEqual([...taken].sort(), ["VEC4_A", "VEC4_AK", "VEC4_B"]);
+    }
+    console.log(`  max abs diff: ${diffs.join(", ")}`);
   },
 });
 
