@@ -45,8 +45,8 @@ const ALL_VARIANTS: [string, GpuExecutorOptions][] = [
   // m-contiguous A and n-contiguous B read four scalar loads a staged vec4 (rows, columns 16 apart), as before
   // vec4 loads (the default).
   ["exact, scalar loads", { matmulExact: true, matmulVec4Loads: false }],
-  // vec4 loads across rows and columns only: a k-contiguous A read four scalar loads a staged vec4.
-  ["exact, no vec4 along K", { matmulExact: true, matmulVec4AlongK: false }],
+  // vec4 loads along K as well: a k-contiguous A (the forward's inp, the input gradient's dout) read a vec4 a slot.
+  ["exact, vec4 along K", { matmulExact: true, matmulVec4AlongK: true }],
   // K tiles of 16 (or 8) in every product; the default is 8, double-buffered, where B is column-contiguous, 16
   // single-buffered elsewhere.
   ["exact, K tiles of 16", { matmulExact: true, matmulBKNContigB: 16, matmulDoubleBufferNContigB: false }],

@@ -10,6 +10,7 @@
  *     … --precision f16 --f16-math weights|all      # native f16 arithmetic in those matmuls (shader-f16 GPUs)
  *     deno run -A dev/bench_train_step.ts --model d12 --batch 16 --seq 1024 --device gpu --no-overlap  # one at a time
  *     … --scalar-loads     # the matmuls' contiguous rows and columns read four scalar loads a vec4, as before stop 30
+ *     … --vec4-along-k on|off   # whether a k-contiguous A is read a vec4 along k (default: the executor's)
  *
  * The steps are `gpt2 train`'s (train/step.ts: forward, backward, AdamW with clipping at 1.0), and on the GPU each is
  * started before the previous one's loss is read, as the trainer does; `--no-overlap` waits for each step first.
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     "f16-math": { type: "string", default: "none" },
     "no-overlap": { type: "boolean", default: false },
     "scalar-loads": { type: "boolean", default: false },
+    "vec4-along-k": { type: "string" },
   },
 });
 const B = Number(values.batch), T = Number(values.seq);
@@ -49,6 +51,7 @@ const { model, description, device: placedOn } = await createModel(source.config
   precision,
   f16Math: parseF16Math(values["f16-math"]!),
   vec4Loads: !values["scalar-loads"],
+  vec4AlongK: values["vec4-along-k"] === undefined ? undefined : values["vec4-along-k"] === "on",
 });
 await loadParameters(model, source, 1);
 const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);

@@ -61,7 +61,10 @@ export interface GpuExecutorOptions {
    * default true: on the H200 the weight gradients ran 1.8-4.1 TFLOP/s faster, the input gradients up to 1.6).
    */
   matmulVec4Loads?: boolean;
-  /** Whether, with them, a k-contiguous A is read a vec4 along k too (`GemmOptions.vec4AlongK`; default true). */
+  /**
+   * Whether, with them, a k-contiguous A is read a vec4 along k too (`GemmOptions.vec4AlongK`; default false: not yet
+   * faster on the H200, see BENCHMARKS.md stop 30).
+   */
   matmulVec4AlongK?: boolean;
   /** Whether the matmul kernel pipelines its register fragments (default false; see dev/bench_matmul.ts). */
   matmulPipelineFragments?: boolean;
@@ -167,7 +170,7 @@ export class GpuExecutor implements Executor<F, F> {
       exact: options.matmulExact ?? true,
       pipelineFragments: options.matmulPipelineFragments ?? false,
       vec4Loads: options.matmulVec4Loads ?? true,
-      vec4AlongK: options.matmulVec4AlongK ?? true,
+      vec4AlongK: options.matmulVec4AlongK ?? false,
       doubleBuffer: options.matmulDoubleBuffer ?? false,
       spreadColumns: options.matmulSpreadColumns ?? true,
       spreadRows: options.matmulSpreadRows ?? true,

@@ -65,6 +65,8 @@ export async function createModel(
     f16Math?: F16Math;
     /** Whether GPU matmuls read contiguous rows or columns a vec4 a load (`GpuExecutorOptions.matmulVec4Loads`). */
     vec4Loads?: boolean;
+    /** Whether, with them, a k-contiguous A is read a vec4 along k (`GpuExecutorOptions.matmulVec4AlongK`). */
+    vec4AlongK?: boolean;
   } = {},
 ): Promise<PlacedModel> {
   const say = options.say ?? ((line: string) => console.error(line));
@@ -80,6 +82,7 @@ export async function createModel(
       precision,
       matmulF16Math: options.f16Math,
       matmulVec4Loads: options.vec4Loads,
+      matmulVec4AlongK: options.vec4AlongK,
     });
     return { model, device: "gpu", description: model.exec.description, precision: model.precision };
   };

@@ -177,6 +177,7 @@ Deno.test({
         splitK: { targetWorkgroups: 64, minChunk: 16 },
         smallMatmulMaxOutputs: 0,
         matmulVec4Loads: true,
+        matmulVec4AlongK: true,
         matmulBK: bk,
       });
       // Which vec4 views the tiled dispatches took (the test is void if the launcher declined them).
